@@ -1,0 +1,546 @@
+//! The command line: parse arguments, load configuration, run one command, map the result
+//! to an exit code (sysexits, so MTAs and service managers understand it).
+
+use std::io::{IsTerminal, Read};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::{Config, ConfigError, Sources};
+use crate::domain::Role;
+use crate::ingest::{Counts, IngestOptions, Ingestor, Origin, Outcome};
+use crate::store::{self, Store, StoreError};
+use crate::{app, password, tickets, timefmt};
+
+/// EX_TEMPFAIL: the MTA keeps the message and retries later.
+pub const EXIT_TEMPFAIL: u8 = 75;
+/// EX_CONFIG.
+pub const EXIT_CONFIG: u8 = 78;
+/// EX_USAGE.
+pub const EXIT_USAGE: u8 = 64;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "maildesk",
+    version,
+    about = "E-mail helpdesk: mail in, tickets out."
+)]
+pub struct Cli {
+    /// Configuration file [default: ./config.toml, optional]
+    #[arg(long, short, global = true, env = "MAILDESK_CONFIG")]
+    config: Option<PathBuf>,
+    /// Database URL (overrides database.url)
+    #[arg(long, global = true, value_name = "URL")]
+    database_url: Option<String>,
+    /// Override any configuration key, e.g. --set web.listen=127.0.0.1:9000
+    #[arg(long = "set", global = true, value_name = "SECTION.KEY=VALUE")]
+    set: Vec<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the daemon (database migrations, then workers and the web server)
+    Serve,
+    /// Apply database migrations and exit
+    Migrate,
+    /// Validate the configuration and open the database
+    Check,
+    /// Store messages from files, standard input or an mbox (exit 75: retry later)
+    Ingest(IngestArgs),
+    /// Tickets
+    #[command(subcommand)]
+    Ticket(TicketCommand),
+    /// Messages that could not be stored as ticket messages
+    #[command(subcommand)]
+    Quarantine(QuarantineCommand),
+    /// Staff users
+    #[command(subcommand)]
+    User(UserCommand),
+}
+
+#[derive(Args, Debug)]
+struct IngestArgs {
+    /// Mailbox the messages arrived in (sets the category of new tickets)
+    #[arg(long)]
+    mailbox: Option<String>,
+    /// Read messages from an mbox file
+    #[arg(long, value_name = "FILE", conflicts_with = "files")]
+    mbox: Option<PathBuf>,
+    /// Print the counts as JSON
+    #[arg(long)]
+    json: bool,
+    /// Message files; `-` or nothing reads one message from standard input
+    files: Vec<String>,
+}
+
+#[derive(Subcommand, Debug)]
+enum TicketCommand {
+    /// List all tickets
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one ticket with its messages
+    Show {
+        /// Ticket reference (42 or #42)
+        reference: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum QuarantineCommand {
+    /// List open quarantine entries
+    List {
+        #[arg(long)]
+        json: bool,
+        /// Include resolved entries
+        #[arg(long)]
+        all: bool,
+    },
+    /// Ingest a quarantined message again
+    Retry { id: i64 },
+}
+
+#[derive(Subcommand, Debug)]
+enum UserCommand {
+    /// Add a staff user
+    Add {
+        email: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long, value_parser = parse_role)]
+        role: Role,
+        /// Read the password from this file (first line); prompt otherwise
+        #[arg(long, value_name = "FILE")]
+        password_file: Option<PathBuf>,
+    },
+    /// List staff users
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn parse_role(value: &str) -> Result<Role, String> {
+    value
+        .parse()
+        .map_err(|e: crate::domain::UnknownValue| e.to_string())
+}
+
+/// A command's failure, with the exit code it maps to.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error("configuration: {0}")]
+    Config(#[from] ConfigError),
+    #[error("{0}")]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Usage(String),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error("{0}")]
+    Other(String),
+}
+
+impl CliError {
+    fn exit_code(&self) -> u8 {
+        match self {
+            CliError::Config(_) => EXIT_CONFIG,
+            CliError::Usage(_) => EXIT_USAGE,
+            CliError::Store(e) if e.is_temporary() => EXIT_TEMPFAIL,
+            _ => 1,
+        }
+    }
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let is_serve = matches!(cli.command, Command::Serve);
+    init_tracing(if is_serve { "info" } else { "warn" });
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("maildesk: cannot start the runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let is_ingest = matches!(cli.command, Command::Ingest(_));
+    match runtime.block_on(run(cli)) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("maildesk: {e}");
+            // Whatever kept a piped message from being stored, the MTA must keep it.
+            ExitCode::from(if is_ingest {
+                EXIT_TEMPFAIL
+            } else {
+                e.exit_code()
+            })
+        }
+    }
+}
+
+fn init_tracing(default_level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("MAILDESK_LOG").unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(format!("{default_level},sqlx=warn"))
+    });
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+fn load_config(cli: &Cli) -> Result<Config, CliError> {
+    let mut overrides = Vec::new();
+    for item in &cli.set {
+        let (key, value) = item.split_once('=').ok_or_else(|| {
+            CliError::Usage(format!("--set {item:?}: expected SECTION.KEY=VALUE"))
+        })?;
+        overrides.push((key.trim().to_string(), value.to_string()));
+    }
+    if let Some(url) = &cli.database_url {
+        overrides.push(("database.url".into(), format!("{url:?}")));
+    }
+    let sources = Sources {
+        file: Some(
+            cli.config
+                .clone()
+                .unwrap_or_else(|| PathBuf::from("config.toml")),
+        ),
+        file_required: cli.config.is_some(),
+        env: std::env::vars().collect(),
+        overrides,
+    };
+    Ok(Config::load(&sources)?)
+}
+
+async fn open_store(config: &Config) -> Result<Store, CliError> {
+    let store = Store::connect(
+        config.database.url.expose(),
+        config.database.max_connections,
+    )
+    .await?;
+    store.migrate().await?;
+    Ok(store)
+}
+
+async fn run(cli: Cli) -> Result<u8, CliError> {
+    let config = load_config(&cli)?;
+    match cli.command {
+        Command::Serve => {
+            app::serve(config)
+                .await
+                .map_err(|e| CliError::Other(e.to_string()))?;
+            Ok(0)
+        }
+        Command::Migrate => {
+            open_store(&config).await?;
+            println!("database is up to date");
+            Ok(0)
+        }
+        Command::Check => check(&config).await,
+        Command::Ingest(args) => ingest(&config, args).await,
+        Command::Ticket(command) => ticket(&config, command).await,
+        Command::Quarantine(command) => quarantine(&config, command).await,
+        Command::User(command) => user(&config, command).await,
+    }
+}
+
+async fn check(config: &Config) -> Result<u8, CliError> {
+    println!(
+        "configuration: ok ({:?} database, {} support address(es), {} mailbox(es))",
+        config.backend(),
+        config.helpdesk.support_addresses.len(),
+        config.mailboxes.len()
+    );
+    let store = open_store(config).await?;
+    store.ping().await?;
+    let mut conn = store.acquire().await?;
+    let tickets = store::tickets::count(&mut conn).await?;
+    let open_quarantine = store::quarantine::count_open(&mut conn).await?;
+    println!("database: ok ({tickets} tickets, {open_quarantine} open quarantine entries)");
+    Ok(0)
+}
+
+async fn ingest(config: &Config, args: IngestArgs) -> Result<u8, CliError> {
+    if let Some(name) = &args.mailbox {
+        if config.mailbox(name).is_none() {
+            return Err(CliError::Usage(format!(
+                "--mailbox {name:?}: no [[mailbox]] with that name in the configuration"
+            )));
+        }
+    }
+    let store = open_store(config).await?;
+    let ingestor = Ingestor::new(store, IngestOptions::from_config(config));
+    let counts = match &args.mbox {
+        Some(path) => match crate::ingest::mbox::ingest_mbox(
+            &ingestor,
+            path,
+            args.mailbox.as_deref(),
+            std::io::stderr().is_terminal(),
+        )
+        .await
+        {
+            Ok(counts) => counts,
+            Err(e) => {
+                eprintln!("maildesk: {e}");
+                return Ok(EXIT_TEMPFAIL);
+            }
+        },
+        None => ingest_files(&ingestor, &args).await?,
+    };
+    if args.json {
+        println!("{}", serde_json::to_string(&counts).unwrap_or_default());
+    } else {
+        println!("{counts}");
+    }
+    Ok(if counts.failed > 0 { EXIT_TEMPFAIL } else { 0 })
+}
+
+async fn ingest_files(ingestor: &Ingestor, args: &IngestArgs) -> Result<Counts, CliError> {
+    let files: Vec<String> = if args.files.is_empty() {
+        vec!["-".into()]
+    } else {
+        args.files.clone()
+    };
+    let progress = crate::progress::progress_bar(
+        files.len() as u64,
+        "messages",
+        files.len() > 1 && std::io::stderr().is_terminal(),
+    );
+    let mut counts = Counts::default();
+    for file in &files {
+        let (raw, source) = if file == "-" {
+            let mut raw = Vec::new();
+            std::io::stdin().lock().read_to_end(&mut raw)?;
+            (raw, "stdin".to_string())
+        } else {
+            match std::fs::read(file) {
+                Ok(raw) => (raw, format!("file:{file}")),
+                Err(e) => {
+                    eprintln!("maildesk: {file}: {e}");
+                    counts.failed += 1;
+                    continue;
+                }
+            }
+        };
+        let origin = Origin {
+            source,
+            mailbox: args.mailbox.clone(),
+        };
+        let outcome = ingestor.ingest(&raw, &origin).await;
+        match &outcome {
+            Err(e) => eprintln!("maildesk: {file}: {e}"),
+            Ok(Outcome::Quarantined {
+                entry_id, reason, ..
+            }) => eprintln!("maildesk: {file}: quarantined as entry {entry_id}: {reason}"),
+            Ok(_) => {}
+        }
+        counts.add(&outcome);
+        progress.inc(1);
+    }
+    progress.finish_and_clear();
+    Ok(counts)
+}
+
+async fn ticket(config: &Config, command: TicketCommand) -> Result<u8, CliError> {
+    let store = open_store(config).await?;
+    match command {
+        TicketCommand::List { json } => {
+            let list = tickets::list(&store).await?;
+            if json {
+                println!("{}", to_json(&list));
+            } else {
+                println!(
+                    "{:>6}  {:<11}  {:<8}  {:<16}  {:<30}  SUBJECT",
+                    "REF", "STATUS", "PRIORITY", "UPDATED", "REQUESTER"
+                );
+                for t in &list {
+                    let t = &t.ticket;
+                    println!(
+                        "{:>6}  {:<11}  {:<8}  {:<16}  {:<30}  {}",
+                        format!("#{}", t.id),
+                        t.status,
+                        t.priority,
+                        timefmt::utc_minutes(t.updated_at),
+                        t.requester_email,
+                        t.subject
+                    );
+                }
+            }
+        }
+        TicketCommand::Show { reference, json } => {
+            let id = tickets::parse_ref(&reference).ok_or_else(|| {
+                CliError::Usage(format!("{reference:?} is not a ticket reference"))
+            })?;
+            let detail = tickets::load(&store, id).await?;
+            if json {
+                println!("{}", to_json(&detail));
+            } else {
+                print_ticket(&detail);
+            }
+        }
+    }
+    Ok(0)
+}
+
+fn print_ticket(t: &tickets::TicketDetail) {
+    println!("#{} {}", t.reference, t.subject);
+    println!(
+        "status: {}  priority: {}  category: {}  requester: {}",
+        t.status, t.priority, t.category, t.requester
+    );
+    if let Some(linked) = &t.linked_ticket {
+        println!("follows up on: #{linked}");
+    }
+    for m in &t.messages {
+        println!(
+            "\n--- message {} ({} {}) from {} at {}",
+            m.id,
+            m.direction,
+            m.kind,
+            m.from,
+            timefmt::utc_minutes(m.date.unwrap_or(m.created_at))
+        );
+        println!("subject: {}", m.subject);
+        for a in &m.attachments {
+            println!(
+                "attachment: {} ({}, {} bytes)",
+                a.filename, a.content_type, a.size
+            );
+        }
+        println!("\n{}", m.text.trim_end());
+    }
+}
+
+async fn quarantine(config: &Config, command: QuarantineCommand) -> Result<u8, CliError> {
+    let store = open_store(config).await?;
+    match command {
+        QuarantineCommand::List { json, all } => {
+            let mut conn = store.acquire().await?;
+            let entries = store::quarantine::list(&mut conn, all).await?;
+            if json {
+                println!("{}", to_json(&entries));
+            } else {
+                println!(
+                    "{:>5}  {:<16}  {:>9}  {:<24}  REASON",
+                    "ID", "RECEIVED", "BYTES", "SOURCE"
+                );
+                for e in &entries {
+                    println!(
+                        "{:>5}  {:<16}  {:>9}  {:<24}  {}",
+                        e.id,
+                        timefmt::utc_minutes(e.created_at),
+                        e.size,
+                        e.source,
+                        e.reason
+                    );
+                }
+            }
+            Ok(0)
+        }
+        QuarantineCommand::Retry { id } => {
+            let ingestor = Ingestor::new(store, IngestOptions::from_config(config));
+            match ingestor
+                .retry_quarantined(id)
+                .await
+                .map_err(|e| CliError::Store(e.0))?
+            {
+                Outcome::Quarantined { reason, .. } => {
+                    println!("entry {id} is still quarantined: {reason}");
+                    Ok(1)
+                }
+                Outcome::Created { ticket_id, .. } => {
+                    println!("entry {id} stored: new ticket #{ticket_id}");
+                    Ok(0)
+                }
+                Outcome::Threaded { ticket_id, .. } | Outcome::Duplicate { ticket_id, .. } => {
+                    println!("entry {id} stored on ticket #{ticket_id}");
+                    Ok(0)
+                }
+            }
+        }
+    }
+}
+
+async fn user(config: &Config, command: UserCommand) -> Result<u8, CliError> {
+    let store = open_store(config).await?;
+    let mut conn = store.acquire().await?;
+    match command {
+        UserCommand::Add {
+            email,
+            name,
+            role,
+            password_file,
+        } => {
+            let email = crate::domain::address::normalize(&email);
+            if !crate::domain::address::is_valid(&email) {
+                return Err(CliError::Usage(format!(
+                    "{email:?} is not an e-mail address"
+                )));
+            }
+            if name.trim().is_empty() {
+                return Err(CliError::Usage("--name must not be empty".into()));
+            }
+            let password = read_password(password_file.as_deref())?;
+            let password_hash =
+                password::hash(&password).map_err(|e| CliError::Usage(e.to_string()))?;
+            let user = store::users::NewUser {
+                email: &email,
+                name: name.trim(),
+                role,
+                password_hash: &password_hash,
+            };
+            let id = store::users::insert(&mut conn, &user, store::unix_now()).await?;
+            println!("user {id} added: {email} ({role})");
+        }
+        UserCommand::List { json } => {
+            let users = store::users::list(&mut conn).await?;
+            if json {
+                println!("{}", to_json(&users));
+            } else {
+                for u in &users {
+                    println!(
+                        "{:>4}  {:<32}  {:<6}  {:<8}  {}",
+                        u.id,
+                        u.email,
+                        u.role,
+                        if u.active != 0 { "active" } else { "disabled" },
+                        u.name
+                    );
+                }
+            }
+        }
+    }
+    Ok(0)
+}
+
+fn read_password(file: Option<&std::path::Path>) -> Result<String, CliError> {
+    if let Some(path) = file {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| CliError::Usage(format!("--password-file {}: {e}", path.display())))?;
+        return Ok(text.lines().next().unwrap_or_default().to_string());
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(CliError::Usage(
+            "no terminal to ask for a password: use --password-file".into(),
+        ));
+    }
+    let first = rpassword::prompt_password("Password: ")?;
+    let second = rpassword::prompt_password("Repeat password: ")?;
+    if first != second {
+        return Err(CliError::Usage("the passwords do not match".into()));
+    }
+    Ok(first)
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_string_pretty(value).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+}

@@ -1,0 +1,620 @@
+//! Configuration: defaults → `config.toml` → `MAILDESK_*` environment → command-line
+//! overrides, then secrets from `*_file` keys, then [`Config::validate`]. Every error
+//! names the key (or variable) at fault.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::domain::address;
+
+/// Top-level sections, also the prefixes `MAILDESK_<SECTION>_<KEY>` maps onto.
+const SECTIONS: &[&str] = &["database", "web", "helpdesk", "ingest", "smtp"];
+
+/// Environment variables with the `MAILDESK_` prefix that are not configuration keys.
+const NON_KEY_VARIABLES: &[&str] = &["MAILDESK_CONFIG", "MAILDESK_LOG"];
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub database: DatabaseConfig,
+    pub web: WebConfig,
+    pub helpdesk: HelpdeskConfig,
+    pub ingest: IngestConfig,
+    #[serde(rename = "mailbox")]
+    pub mailboxes: Vec<MailboxConfig>,
+    pub smtp: Option<SmtpConfig>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    /// `sqlite://path` (relative paths are relative to the config file) or `postgres://…`.
+    pub url: Secret,
+    pub url_file: Option<PathBuf>,
+    pub max_connections: u32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebConfig {
+    pub listen: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HelpdeskConfig {
+    pub name: String,
+    pub support_addresses: Vec<String>,
+    pub subject_prefix: String,
+    pub signing_secret: Option<Secret>,
+    pub signing_secret_file: Option<PathBuf>,
+    pub categories: Vec<String>,
+    pub default_category: String,
+    pub reopen_closed_days: u32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IngestConfig {
+    pub max_message_bytes: u64,
+}
+
+/// A mailbox: for now a name and category for piped mail (`maildesk ingest --mailbox`);
+/// the IMAP issue adds its server settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MailboxConfig {
+    pub name: String,
+    pub category: Option<String>,
+}
+
+/// Outbound mail settings: filled by the outbound issue; accepted empty until then.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpConfig {}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self {
+            url: Secret("sqlite://data/maildesk.db".into()),
+            url_file: None,
+            max_connections: 8,
+        }
+    }
+}
+
+impl Default for WebConfig {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".into(),
+        }
+    }
+}
+
+impl Default for HelpdeskConfig {
+    fn default() -> Self {
+        Self {
+            name: "Support".into(),
+            support_addresses: vec!["support@example.com".into()],
+            subject_prefix: "Support".into(),
+            signing_secret: None,
+            signing_secret_file: None,
+            categories: ["network", "hardware", "software", "other"]
+                .map(String::from)
+                .to_vec(),
+            default_category: "other".into(),
+            reopen_closed_days: 14,
+        }
+    }
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        Self {
+            max_message_bytes: 25 * 1024 * 1024,
+        }
+    }
+}
+
+/// A value that must never reach a log: Debug and Serialize print a placeholder.
+#[derive(Clone, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(pub String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+impl Serialize for Secret {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str("[redacted]")
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Syntax { path: PathBuf, message: String },
+    #[error("{key}: {message}")]
+    Key { key: String, message: String },
+}
+
+fn key_error(key: impl Into<String>, message: impl fmt::Display) -> ConfigError {
+    ConfigError::Key {
+        key: key.into(),
+        message: message.to_string(),
+    }
+}
+
+/// Where the configuration comes from.
+#[derive(Debug, Default, Clone)]
+pub struct Sources {
+    /// The file; `required` is false for the implicit `./config.toml`.
+    pub file: Option<PathBuf>,
+    pub file_required: bool,
+    /// `MAILDESK_*` variables (pass `std::env::vars()`).
+    pub env: Vec<(String, String)>,
+    /// `section.key=value` overrides from the command line, applied last.
+    pub overrides: Vec<(String, String)>,
+}
+
+impl Config {
+    pub fn load(sources: &Sources) -> Result<Config, ConfigError> {
+        let (mut table, base_dir) = read_file(sources)?;
+        for (name, value) in &sources.env {
+            apply_env(&mut table, name, value)?;
+        }
+        for (key, value) in &sources.overrides {
+            set_dotted(&mut table, key, value)?;
+        }
+        let mut config: Config = serde_path_to_error::deserialize(toml::Value::Table(table))
+            .map_err(|e| {
+                let path = e.path().to_string();
+                let message = e.into_inner().to_string();
+                let first_line = message.lines().next().unwrap_or_default().to_string();
+                key_error(if path == "." { "config".into() } else { path }, first_line)
+            })?;
+        config.resolve_secret_files()?;
+        if let Some(dir) = base_dir {
+            config.database.url = Secret(resolve_sqlite_path(config.database.url.expose(), &dir));
+        }
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn resolve_secret_files(&mut self) -> Result<(), ConfigError> {
+        if let Some(path) = &self.database.url_file {
+            self.database.url = Secret(read_secret_file("database.url_file", path)?);
+        }
+        if let Some(path) = &self.helpdesk.signing_secret_file {
+            if self.helpdesk.signing_secret.is_some() {
+                return Err(key_error(
+                    "helpdesk.signing_secret_file",
+                    "set either signing_secret or signing_secret_file, not both",
+                ));
+            }
+            self.helpdesk.signing_secret = Some(Secret(read_secret_file(
+                "helpdesk.signing_secret_file",
+                path,
+            )?));
+        }
+        Ok(())
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let url = self.database.url.expose();
+        if Backend::from_url(url).is_none() {
+            return Err(key_error(
+                "database.url",
+                "must start with sqlite:// or postgres:// (or postgresql://)",
+            ));
+        }
+        if self.database.max_connections == 0 {
+            return Err(key_error("database.max_connections", "must be at least 1"));
+        }
+        self.web.listen.parse::<SocketAddr>().map_err(|_| {
+            key_error(
+                "web.listen",
+                format!("{:?} is not an address:port", self.web.listen),
+            )
+        })?;
+        self.validate_helpdesk()?;
+        if self.ingest.max_message_bytes < 1024 {
+            return Err(key_error(
+                "ingest.max_message_bytes",
+                "must be at least 1024",
+            ));
+        }
+        self.validate_mailboxes()
+    }
+
+    fn validate_helpdesk(&self) -> Result<(), ConfigError> {
+        let h = &self.helpdesk;
+        if h.support_addresses.is_empty() {
+            return Err(key_error(
+                "helpdesk.support_addresses",
+                "name at least one address",
+            ));
+        }
+        for (i, a) in h.support_addresses.iter().enumerate() {
+            if !address::is_valid(a) {
+                return Err(key_error(
+                    format!("helpdesk.support_addresses[{i}]"),
+                    format!("{a:?} is not an e-mail address"),
+                ));
+            }
+        }
+        let prefix = h.subject_prefix.trim();
+        if prefix.is_empty() || prefix.contains(['[', ']', '#']) {
+            return Err(key_error(
+                "helpdesk.subject_prefix",
+                "must be non-empty and contain no [ ] or #",
+            ));
+        }
+        if let Some(secret) = &h.signing_secret {
+            if secret.expose().len() < 16 {
+                return Err(key_error(
+                    "helpdesk.signing_secret",
+                    "must be at least 16 characters",
+                ));
+            }
+        }
+        if h.categories.is_empty() {
+            return Err(key_error(
+                "helpdesk.categories",
+                "name at least one category",
+            ));
+        }
+        let mut seen = HashSet::new();
+        for (i, c) in h.categories.iter().enumerate() {
+            if c.trim().is_empty() || c.trim() != c {
+                return Err(key_error(
+                    format!("helpdesk.categories[{i}]"),
+                    format!("{c:?} must be non-empty without surrounding spaces"),
+                ));
+            }
+            if !seen.insert(c.as_str()) {
+                return Err(key_error(
+                    format!("helpdesk.categories[{i}]"),
+                    format!("{c:?} is listed twice"),
+                ));
+            }
+        }
+        self.check_category("helpdesk.default_category", &h.default_category)
+    }
+
+    fn validate_mailboxes(&self) -> Result<(), ConfigError> {
+        let mut names = HashSet::new();
+        for (i, mailbox) in self.mailboxes.iter().enumerate() {
+            if mailbox.name.trim().is_empty() {
+                return Err(key_error(format!("mailbox[{i}].name"), "must not be empty"));
+            }
+            if !names.insert(mailbox.name.as_str()) {
+                return Err(key_error(
+                    format!("mailbox[{i}].name"),
+                    format!("{:?} is used twice", mailbox.name),
+                ));
+            }
+            if let Some(category) = &mailbox.category {
+                self.check_category(&format!("mailbox[{i}].category"), category)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn check_category(&self, key: &str, category: &str) -> Result<(), ConfigError> {
+        if self.helpdesk.categories.iter().any(|c| c == category) {
+            Ok(())
+        } else {
+            Err(key_error(
+                key,
+                format!(
+                    "{category:?} is not one of helpdesk.categories ({})",
+                    self.helpdesk.categories.join(", ")
+                ),
+            ))
+        }
+    }
+
+    pub fn backend(&self) -> Backend {
+        Backend::from_url(self.database.url.expose()).unwrap_or(Backend::Sqlite)
+    }
+
+    pub fn mailbox(&self, name: &str) -> Option<&MailboxConfig> {
+        self.mailboxes.iter().find(|m| m.name == name)
+    }
+
+    /// The category for new tickets from a mailbox (or from no mailbox).
+    pub fn category_for(&self, mailbox: Option<&str>) -> &str {
+        mailbox
+            .and_then(|name| self.mailbox(name))
+            .and_then(|m| m.category.as_deref())
+            .unwrap_or(&self.helpdesk.default_category)
+    }
+
+    /// X-Loop values: our support addresses, lowercased.
+    pub fn loop_markers(&self) -> Vec<String> {
+        self.helpdesk
+            .support_addresses
+            .iter()
+            .map(|a| address::normalize(a))
+            .collect()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn from_url(url: &str) -> Option<Backend> {
+        if url.starts_with("sqlite:") {
+            Some(Backend::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Some(Backend::Postgres)
+        } else {
+            None
+        }
+    }
+}
+
+fn read_file(sources: &Sources) -> Result<(toml::Table, Option<PathBuf>), ConfigError> {
+    let Some(path) = &sources.file else {
+        return Ok((toml::Table::new(), None));
+    };
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !sources.file_required => {
+            return Ok((toml::Table::new(), None));
+        }
+        Err(source) => {
+            return Err(ConfigError::Read {
+                path: path.clone(),
+                source,
+            })
+        }
+    };
+    let table = text
+        .parse::<toml::Table>()
+        .map_err(|e| ConfigError::Syntax {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
+    let dir = path
+        .parent()
+        .map(|p| {
+            if p.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                p
+            }
+        })
+        .map(Path::to_path_buf);
+    Ok((table, dir))
+}
+
+/// `MAILDESK_DATABASE_URL=…` → `database.url`.
+fn apply_env(table: &mut toml::Table, name: &str, value: &str) -> Result<(), ConfigError> {
+    let Some(rest) = name.strip_prefix("MAILDESK_") else {
+        return Ok(());
+    };
+    if NON_KEY_VARIABLES.contains(&name) {
+        return Ok(());
+    }
+    let rest = rest.to_ascii_lowercase();
+    let Some(section) = SECTIONS.iter().find(|s| rest.starts_with(&format!("{s}_"))) else {
+        return Err(key_error(
+            name,
+            format!(
+                "no configuration section matches (sections: {})",
+                SECTIONS.join(", ")
+            ),
+        ));
+    };
+    let key = &rest[section.len() + 1..];
+    set_dotted(table, &format!("{section}.{key}"), value).map_err(|e| match e {
+        ConfigError::Key { message, .. } => key_error(name, message),
+        other => other,
+    })
+}
+
+fn set_dotted(table: &mut toml::Table, dotted: &str, value: &str) -> Result<(), ConfigError> {
+    let Some((section, key)) = dotted.split_once('.') else {
+        return Err(key_error(dotted, "expected section.key"));
+    };
+    let entry = table
+        .entry(section.to_string())
+        .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+    let Some(section_table) = entry.as_table_mut() else {
+        return Err(key_error(section, "is not a section"));
+    };
+    section_table.insert(key.to_string(), parse_value(value));
+    Ok(())
+}
+
+/// A TOML literal when the value is one (`14`, `true`, `["a", "b"]`), else a string.
+fn parse_value(value: &str) -> toml::Value {
+    format!("v = {value}")
+        .parse::<toml::Table>()
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(value.to_string()))
+}
+
+fn read_secret_file(key: &str, path: &Path) -> Result<String, ConfigError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| key_error(key, format!("cannot read {}: {e}", path.display())))?;
+    Ok(text.trim_end_matches(['\r', '\n']).to_string())
+}
+
+/// `sqlite://data/x.db` next to the config file, not the current directory: an MTA runs
+/// `maildesk ingest` from its own working directory.
+fn resolve_sqlite_path(url: &str, base: &Path) -> String {
+    let Some(rest) = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+    else {
+        return url.to_string();
+    };
+    let (path, query) = rest
+        .split_once('?')
+        .map_or((rest, None), |(p, q)| (p, Some(q)));
+    if path.is_empty() || path.starts_with('/') || path.starts_with(':') {
+        return url.to_string();
+    }
+    let joined = base.join(path);
+    match query {
+        Some(q) => format!("sqlite://{}?{q}", joined.display()),
+        None => format!("sqlite://{}", joined.display()),
+    }
+}
+
+/// The file path of a SQLite URL (for creating its directory), if it has one.
+pub fn sqlite_file(url: &str) -> Option<PathBuf> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or_default();
+    (!path.is_empty() && !path.starts_with(':')).then(|| PathBuf::from(path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load_text(text: &str, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        std::fs::write(&path, text).unwrap();
+        Config::load(&Sources {
+            file: Some(path),
+            file_required: true,
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            overrides: vec![],
+        })
+    }
+
+    #[test]
+    fn the_shipped_example_loads() {
+        let text =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config.toml")).unwrap();
+        let config = load_text(&text, &[]).unwrap();
+        assert_eq!(config.web.listen, "127.0.0.1:8080");
+        assert_eq!(
+            config.helpdesk.categories,
+            ["network", "hardware", "software", "other"]
+        );
+        assert!(config.database.url.expose().ends_with("data/maildesk.db"));
+    }
+
+    #[test]
+    fn unknown_keys_are_named() {
+        let err = load_text("[web]\nlisten = \"127.0.0.1:1\"\nlisen = 3\n", &[]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "web.lisen: unknown field `lisen`, expected `listen`"
+        );
+        let err = load_text("[nonsense]\n", &[]).unwrap_err();
+        assert!(
+            err.to_string().contains("unknown field `nonsense`"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn invalid_values_are_named() {
+        let err = load_text("[web]\nlisten = \"localhost\"\n", &[]).unwrap_err();
+        assert!(err.to_string().starts_with("web.listen:"), "{err}");
+        let err = load_text("[helpdesk]\nreopen_closed_days = \"x\"\n", &[]).unwrap_err();
+        assert!(
+            err.to_string().starts_with("helpdesk.reopen_closed_days:"),
+            "{err}"
+        );
+        let err = load_text("[helpdesk]\ndefault_category = \"sales\"\n", &[]).unwrap_err();
+        assert!(
+            err.to_string().starts_with("helpdesk.default_category:"),
+            "{err}"
+        );
+        let err = load_text("[[mailbox]]\nname = \"a\"\ncategory = \"nope\"\n", &[]).unwrap_err();
+        assert!(err.to_string().starts_with("mailbox[0].category:"), "{err}");
+    }
+
+    #[test]
+    fn environment_overrides_the_file_and_is_checked() {
+        let config = load_text(
+            "[database]\nurl = \"sqlite:///tmp/a.db\"\n",
+            &[
+                ("MAILDESK_DATABASE_URL", "postgres://u@h/db"),
+                ("MAILDESK_HELPDESK_REOPEN_CLOSED_DAYS", "3"),
+                ("MAILDESK_CONFIG", "x"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(config.database.url.expose(), "postgres://u@h/db");
+        assert_eq!(config.helpdesk.reopen_closed_days, 3);
+        let err = load_text("", &[("MAILDESK_DATABSE_URL", "x")]).unwrap_err();
+        assert!(
+            err.to_string().starts_with("MAILDESK_DATABSE_URL:"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn secrets_come_from_files_and_never_print() {
+        let dir = tempfile::tempdir().unwrap();
+        let secret = dir.path().join("secret");
+        std::fs::write(&secret, "0123456789abcdef0123\n").unwrap();
+        let config = load_text(
+            &format!("[helpdesk]\nsigning_secret_file = {:?}\n", secret),
+            &[],
+        )
+        .unwrap();
+        assert_eq!(
+            config.helpdesk.signing_secret.as_ref().unwrap().expose(),
+            "0123456789abcdef0123"
+        );
+        assert!(!format!("{config:?}").contains("0123456789"));
+    }
+
+    #[test]
+    fn relative_sqlite_paths_follow_the_config_file() {
+        assert_eq!(
+            resolve_sqlite_path("sqlite://data/m.db", Path::new("/etc/maildesk")),
+            "sqlite:///etc/maildesk/data/m.db"
+        );
+        assert_eq!(
+            resolve_sqlite_path("sqlite:///abs.db", Path::new("/etc")),
+            "sqlite:///abs.db"
+        );
+        assert_eq!(
+            resolve_sqlite_path("sqlite::memory:", Path::new("/etc")),
+            "sqlite::memory:"
+        );
+        assert_eq!(
+            sqlite_file("sqlite:///var/lib/m.db?mode=rwc"),
+            Some(PathBuf::from("/var/lib/m.db"))
+        );
+    }
+}

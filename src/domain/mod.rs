@@ -1,0 +1,12 @@
+//! Pure domain types and rules: no I/O, no database, no clock (time is passed in).
+
+pub mod address;
+pub mod automatic;
+pub mod model;
+pub mod subject;
+pub mod threading;
+
+pub use model::{
+    Direction, MessageKind, ParticipantRole, Priority, Role, TaskPriority, TaskStatus,
+    TicketStatus, UnknownValue,
+};

@@ -1,0 +1,565 @@
+//! One inbound message → one database transaction: a message on a (new or existing)
+//! ticket, a duplicate no-op, or a quarantine entry. Every path (pipe, mbox, IMAP,
+//! quarantine retry) goes through [`Ingestor::ingest`].
+
+use std::collections::HashMap;
+
+use serde::Serialize;
+use tracing::{info, warn};
+
+use crate::config::Config;
+use crate::domain::threading::{self, Inbound, ThreadDecision, ThreadRule, TicketFacts};
+use crate::domain::{address, subject, Direction, MessageKind, ParticipantRole};
+use crate::mail::{self, InboundMail, Mailbox, ParseOptions};
+
+pub mod mbox;
+use crate::store::{self, messages, quarantine, tickets, unix_now, users, Store, StoreError, Tx};
+
+/// What became of a message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum Outcome {
+    Created {
+        ticket_id: i64,
+        message_id: i64,
+    },
+    Threaded {
+        ticket_id: i64,
+        message_id: i64,
+    },
+    Duplicate {
+        ticket_id: i64,
+        message_id: i64,
+    },
+    /// `new` is false when the same raw message was already waiting in quarantine.
+    Quarantined {
+        entry_id: i64,
+        reason: String,
+        new: bool,
+    },
+}
+
+/// The only failure: the database could not take the message now. Nothing was stored;
+/// the caller keeps the message and tries again later (exit 75 for an MTA, no IMAP flag).
+#[derive(Debug, thiserror::Error)]
+#[error("message not stored, try again later: {0}")]
+pub struct IngestError(#[from] pub StoreError);
+
+/// Where a message came from, for the record and for quarantine entries.
+#[derive(Debug, Clone)]
+pub struct Origin {
+    pub source: String,
+    pub mailbox: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct IngestOptions {
+    pub parse: ParseOptions,
+    pub own_addresses: Vec<String>,
+    pub subject_prefix: String,
+    pub max_message_bytes: u64,
+    pub reopen_window_secs: i64,
+    pub default_category: String,
+    pub mailbox_categories: HashMap<String, String>,
+}
+
+impl IngestOptions {
+    pub fn from_config(config: &Config) -> Self {
+        IngestOptions {
+            parse: ParseOptions {
+                loop_markers: config.loop_markers(),
+            },
+            own_addresses: config.helpdesk.support_addresses.clone(),
+            subject_prefix: config.helpdesk.subject_prefix.clone(),
+            max_message_bytes: config.ingest.max_message_bytes,
+            reopen_window_secs: i64::from(config.helpdesk.reopen_closed_days) * 86_400,
+            default_category: config.helpdesk.default_category.clone(),
+            mailbox_categories: config
+                .mailboxes
+                .iter()
+                .filter_map(|m| Some((m.name.clone(), m.category.clone()?)))
+                .collect(),
+        }
+    }
+
+    fn category_for(&self, mailbox: Option<&str>) -> &str {
+        mailbox
+            .and_then(|m| self.mailbox_categories.get(m))
+            .unwrap_or(&self.default_category)
+    }
+}
+
+/// A message checked and parsed, ready to be stored; pure, so it can run on any thread.
+#[derive(Debug)]
+pub enum Prepared {
+    Mail(Box<InboundMail>),
+    /// Not storable as a ticket message: the reason goes to quarantine.
+    Rejected(String),
+}
+
+pub fn prepare(options: &IngestOptions, raw: &[u8]) -> Prepared {
+    if raw.len() as u64 > options.max_message_bytes {
+        return Prepared::Rejected(format!(
+            "message is {} bytes, over the limit of {} bytes (ingest.max_message_bytes)",
+            raw.len(),
+            options.max_message_bytes
+        ));
+    }
+    match mail::parse(raw, &options.parse) {
+        Ok(mail) => Prepared::Mail(Box::new(mail)),
+        Err(e) => Prepared::Rejected(e.to_string()),
+    }
+}
+
+#[derive(Clone)]
+pub struct Ingestor {
+    store: Store,
+    options: IngestOptions,
+}
+
+impl Ingestor {
+    pub fn new(store: Store, options: IngestOptions) -> Self {
+        Ingestor { store, options }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Stores one raw message. `Ok` means it is safely in the database (as a ticket
+    /// message, a duplicate of one, or in quarantine); `Err` means nothing was stored.
+    #[tracing::instrument(name = "ingest", skip_all, fields(source = %origin.source))]
+    pub async fn ingest(&self, raw: &[u8], origin: &Origin) -> Result<Outcome, IngestError> {
+        self.ingest_inner(raw, origin, None).await
+    }
+
+    /// Runs a quarantined message through ingest again (after a fix or a config change).
+    pub async fn retry_quarantined(&self, entry_id: i64) -> Result<Outcome, IngestError> {
+        let mut conn = self.store.acquire().await?;
+        let entry = quarantine::get(&mut conn, entry_id).await?;
+        if entry.resolved_at.is_some() {
+            return Err(StoreError::Conflict(format!(
+                "quarantine entry {entry_id} is already resolved ({})",
+                entry.resolution.as_deref().unwrap_or("no note")
+            ))
+            .into());
+        }
+        let raw = store::raw::get_raw(&mut conn, &entry.raw_sha256)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("raw message {}", entry.raw_sha256)))?;
+        drop(conn);
+        let origin = Origin {
+            source: entry.source.clone(),
+            mailbox: entry.mailbox.clone(),
+        };
+        self.ingest_inner(&raw, &origin, Some(entry_id)).await
+    }
+
+    async fn ingest_inner(
+        &self,
+        raw: &[u8],
+        origin: &Origin,
+        retry_of: Option<i64>,
+    ) -> Result<Outcome, IngestError> {
+        let prepared = prepare(&self.options, raw);
+        self.ingest_prepared(raw, prepared, origin, retry_of).await
+    }
+
+    /// The database half of [`Ingestor::ingest`], for callers that parse ahead on
+    /// another thread (the mbox pipeline).
+    pub async fn ingest_prepared(
+        &self,
+        raw: &[u8],
+        prepared: Prepared,
+        origin: &Origin,
+        retry_of: Option<i64>,
+    ) -> Result<Outcome, IngestError> {
+        let mail = match prepared {
+            Prepared::Mail(mail) => mail,
+            Prepared::Rejected(reason) => {
+                return self.quarantine(raw, &reason, origin, retry_of).await
+            }
+        };
+        match self.store_mail(&mail, raw, origin, retry_of).await {
+            Ok(outcome) => Ok(outcome),
+            // Another instance stored the same message between our check and our insert.
+            Err(e) if e.is_unique_violation() => self.existing_duplicate(&mail).await,
+            Err(e) if e.is_temporary() => Err(e.into()),
+            Err(e) => {
+                warn!(message_id = %mail.message_id, error = %e, "message could not be stored; quarantining it");
+                self.quarantine(raw, &format!("could not be stored: {e}"), origin, retry_of)
+                    .await
+            }
+        }
+    }
+
+    pub fn options(&self) -> &IngestOptions {
+        &self.options
+    }
+
+    async fn existing_duplicate(&self, mail: &InboundMail) -> Result<Outcome, IngestError> {
+        let mut conn = self.store.acquire().await?;
+        match messages::find_duplicate(&mut conn, &mail.message_id, &mail.content_sha256).await? {
+            Some((message_id, ticket_id)) => Ok(Outcome::Duplicate {
+                ticket_id,
+                message_id,
+            }),
+            None => Err(StoreError::Conflict(format!(
+                "message {} conflicted but is not stored",
+                mail.message_id
+            ))
+            .into()),
+        }
+    }
+
+    async fn store_mail(
+        &self,
+        mail: &InboundMail,
+        raw: &[u8],
+        origin: &Origin,
+        retry_of: Option<i64>,
+    ) -> Result<Outcome, StoreError> {
+        let now = unix_now();
+        let mut tx = self.store.begin().await?;
+        if let Some((message_id, ticket_id)) =
+            messages::find_duplicate(&mut tx, &mail.message_id, &mail.content_sha256).await?
+        {
+            if let Some(entry_id) = retry_of {
+                quarantine::mark_resolved(
+                    &mut tx,
+                    entry_id,
+                    &format!("duplicate of message {message_id} on ticket #{ticket_id}"),
+                    now,
+                )
+                .await?;
+            }
+            tx.commit().await?;
+            return Ok(Outcome::Duplicate {
+                ticket_id,
+                message_id,
+            });
+        }
+        let sender = address::normalize(&mail.from.email);
+        let sender_is_staff = users::find_active_by_email(&mut tx, &sender)
+            .await?
+            .is_some();
+        let candidate = self
+            .find_candidate(&mut tx, mail, &sender, sender_is_staff)
+            .await?;
+        let decision = threading::decide(
+            candidate,
+            Inbound {
+                automatic: mail.automatic.is_some(),
+                now,
+                reopen_window: self.options.reopen_window_secs,
+            },
+        );
+        store::raw::insert_raw(&mut tx, &mail.raw_sha256, raw, now).await?;
+        let (ticket_id, created) = match decision {
+            ThreadDecision::Attach {
+                ticket_id,
+                new_status,
+                ..
+            } => {
+                match new_status {
+                    Some(status) => tickets::set_status(&mut tx, ticket_id, status, now).await?,
+                    None => tickets::touch(&mut tx, ticket_id, now).await?,
+                }
+                (ticket_id, false)
+            }
+            ThreadDecision::NewTicket { linked_to } => (
+                self.open_ticket(&mut tx, mail, &sender, origin, linked_to, now)
+                    .await?,
+                true,
+            ),
+        };
+        if !sender_is_staff && mail.automatic.is_none() {
+            self.add_participants(&mut tx, ticket_id, mail, &sender, created, now)
+                .await?;
+        }
+        let message_id = insert_message(&mut tx, ticket_id, mail, origin, now).await?;
+        if let Some(entry_id) = retry_of {
+            quarantine::mark_resolved(
+                &mut tx,
+                entry_id,
+                &format!("stored as message {message_id} on ticket #{ticket_id}"),
+                now,
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        info!(ticket_id, message_id, created, "message stored");
+        Ok(if created {
+            Outcome::Created {
+                ticket_id,
+                message_id,
+            }
+        } else {
+            Outcome::Threaded {
+                ticket_id,
+                message_id,
+            }
+        })
+    }
+
+    /// Threading rules 3 and 5 (2 and 4 arrive with outbound mail).
+    async fn find_candidate(
+        &self,
+        tx: &mut Tx,
+        mail: &InboundMail,
+        sender: &str,
+        sender_is_staff: bool,
+    ) -> Result<Option<(TicketFacts, ThreadRule)>, StoreError> {
+        let referenced = mail.referenced_ids();
+        if !referenced.is_empty() {
+            let owners = tickets::by_message_ids(tx, &referenced).await?;
+            for id in &referenced {
+                let newest = owners
+                    .iter()
+                    .filter(|(mid, _)| mid == id)
+                    .map(|(_, t)| *t)
+                    .max();
+                if let Some(ticket_id) = newest {
+                    if let Some(facts) = tickets::facts(tx, ticket_id).await? {
+                        return Ok(Some((facts, ThreadRule::StoredReference)));
+                    }
+                }
+            }
+        }
+        let Some(ticket_ref) = subject::find_tag(&mail.subject, &self.options.subject_prefix)
+        else {
+            return Ok(None);
+        };
+        let Some(facts) = tickets::facts(tx, ticket_ref).await? else {
+            return Ok(None);
+        };
+        let is_participant = tickets::is_participant(tx, ticket_ref, sender).await?;
+        if threading::tag_accepted(is_participant, sender_is_staff) {
+            Ok(Some((facts, ThreadRule::SubjectTag)))
+        } else {
+            info!(
+                ticket_ref,
+                sender, "subject tag from a stranger ignored; opening a new ticket"
+            );
+            Ok(None)
+        }
+    }
+
+    async fn open_ticket(
+        &self,
+        tx: &mut Tx,
+        mail: &InboundMail,
+        sender: &str,
+        origin: &Origin,
+        linked_to: Option<i64>,
+        now: i64,
+    ) -> Result<i64, StoreError> {
+        let stripped = subject::strip_tags(&mail.subject, &self.options.subject_prefix);
+        let subject = if stripped.is_empty() {
+            "(no subject)"
+        } else {
+            stripped.as_str()
+        };
+        let mailbox = origin.mailbox.as_deref();
+        let ticket_id = tickets::insert(
+            tx,
+            &tickets::NewTicket {
+                subject,
+                category: self.options.category_for(mailbox),
+                mailbox,
+                requester_email: sender,
+                requester_name: mail.from.name.as_deref(),
+                linked_ticket_id: linked_to,
+            },
+            now,
+        )
+        .await?;
+        tickets::add_participants(
+            tx,
+            ticket_id,
+            &[(
+                sender,
+                mail.from.name.as_deref(),
+                ParticipantRole::Requester,
+            )],
+            now,
+        )
+        .await?;
+        Ok(ticket_id)
+    }
+
+    /// The people a human sender copied (To and Cc, not us) join the conversation.
+    async fn add_participants(
+        &self,
+        tx: &mut Tx,
+        ticket_id: i64,
+        mail: &InboundMail,
+        sender: &str,
+        created: bool,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let mut people: Vec<(String, Option<&str>)> = Vec::new();
+        if !created {
+            people.push((sender.to_string(), mail.from.name.as_deref()));
+        }
+        for mailbox in mail.to.iter().chain(&mail.cc) {
+            let email = address::normalize(&mailbox.email);
+            if email != sender
+                && !address::is_own(&email, &self.options.own_addresses)
+                && !people.iter().any(|(e, _)| *e == email)
+            {
+                people.push((email, mailbox.name.as_deref()));
+            }
+        }
+        let rows: Vec<(&str, Option<&str>, ParticipantRole)> = people
+            .iter()
+            .map(|(e, n)| (e.as_str(), *n, ParticipantRole::Cc))
+            .collect();
+        tickets::add_participants(tx, ticket_id, &rows, now).await
+    }
+
+    async fn quarantine(
+        &self,
+        raw: &[u8],
+        reason: &str,
+        origin: &Origin,
+        retry_of: Option<i64>,
+    ) -> Result<Outcome, IngestError> {
+        let now = unix_now();
+        let mut tx = self.store.begin().await?;
+        if let Some(entry_id) = retry_of {
+            quarantine::record_failed_retry(&mut tx, entry_id, reason, now).await?;
+            tx.commit().await.map_err(StoreError::from)?;
+            return Ok(Outcome::Quarantined {
+                entry_id,
+                reason: reason.to_string(),
+                new: false,
+            });
+        }
+        let raw_sha256 = mail::hash::sha256_hex(raw);
+        if let Some(entry_id) = quarantine::find_open(&mut tx, &raw_sha256).await? {
+            tx.commit().await.map_err(StoreError::from)?;
+            return Ok(Outcome::Quarantined {
+                entry_id,
+                reason: reason.to_string(),
+                new: false,
+            });
+        }
+        let entry = quarantine::NewEntry {
+            raw_sha256: &raw_sha256,
+            raw,
+            reason,
+            source: &origin.source,
+            mailbox: origin.mailbox.as_deref(),
+        };
+        let entry_id = quarantine::insert(&mut tx, &entry, now).await?;
+        tx.commit().await.map_err(StoreError::from)?;
+        warn!(entry_id, reason, "message quarantined");
+        Ok(Outcome::Quarantined {
+            entry_id,
+            reason: reason.to_string(),
+            new: true,
+        })
+    }
+}
+
+async fn insert_message(
+    tx: &mut Tx,
+    ticket_id: i64,
+    mail: &InboundMail,
+    origin: &Origin,
+    now: i64,
+) -> Result<i64, StoreError> {
+    let automatic_reason = mail.automatic.as_ref().map(|r| r.to_string());
+    let message_id = messages::insert(
+        tx,
+        &messages::NewMessage {
+            ticket_id,
+            direction: Direction::Inbound,
+            kind: if mail.automatic.is_some() {
+                MessageKind::Automatic
+            } else {
+                MessageKind::Public
+            },
+            automatic_reason: automatic_reason.as_deref(),
+            from_email: &mail.from.email,
+            from_name: mail.from.name.as_deref(),
+            to_addrs: &address_list_json(&mail.to),
+            cc_addrs: &address_list_json(&mail.cc),
+            reply_to: &address_list_json(&mail.reply_to),
+            subject: &mail.subject,
+            message_id: &mail.message_id,
+            in_reply_to: &mail.in_reply_to.join(" "),
+            references_ids: &mail.references.join(" "),
+            text_body: &mail.text,
+            html_body: mail.html.as_deref(),
+            raw_sha256: Some(&mail.raw_sha256),
+            content_sha256: &mail.content_sha256,
+            mailbox: origin.mailbox.as_deref(),
+            source: &origin.source,
+            sent_at: mail.date,
+        },
+        now,
+    )
+    .await?;
+    for attachment in &mail.attachments {
+        let sha256 = mail::hash::sha256_hex(&attachment.data);
+        messages::insert_attachment(
+            tx,
+            message_id,
+            &messages::NewAttachment {
+                filename: &attachment.filename,
+                content_type: &attachment.content_type,
+                content_id: attachment.content_id.as_deref(),
+                inline: attachment.inline,
+                data: &attachment.data,
+                sha256: &sha256,
+            },
+        )
+        .await?;
+    }
+    Ok(message_id)
+}
+
+/// Addresses as stored on a message: a JSON array of `{email, name}`.
+pub fn address_list_json(list: &[Mailbox]) -> String {
+    serde_json::to_string(list).unwrap_or_else(|_| "[]".into())
+}
+
+/// Tally for a batch (the CLI prints it).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Counts {
+    pub created: u64,
+    pub threaded: u64,
+    pub duplicates: u64,
+    pub quarantined: u64,
+    pub failed: u64,
+}
+
+impl Counts {
+    pub fn add(&mut self, outcome: &Result<Outcome, IngestError>) {
+        match outcome {
+            Ok(Outcome::Created { .. }) => self.created += 1,
+            Ok(Outcome::Threaded { .. }) => self.threaded += 1,
+            Ok(Outcome::Duplicate { .. }) | Ok(Outcome::Quarantined { new: false, .. }) => {
+                self.duplicates += 1
+            }
+            Ok(Outcome::Quarantined { new: true, .. }) => self.quarantined += 1,
+            Err(_) => self.failed += 1,
+        }
+    }
+}
+
+impl std::fmt::Display for Counts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "created: {}, threaded: {}, duplicates: {}, quarantined: {}",
+            self.created, self.threaded, self.duplicates, self.quarantined
+        )?;
+        if self.failed > 0 {
+            write!(f, ", failed (not stored, retry later): {}", self.failed)?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,16 @@
+//! maildesk: an e-mail helpdesk in one daemon. Mail in, tickets out; nothing lost,
+//! nothing doubled, no loops.
+
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod domain;
+pub mod ingest;
+pub mod mail;
+pub mod password;
+pub mod progress;
+pub mod secret;
+pub mod store;
+pub mod tickets;
+pub mod timefmt;
+pub mod web;

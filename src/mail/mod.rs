@@ -1,0 +1,7 @@
+//! Mail formats: parsing inbound messages (pure), reading mbox files.
+
+pub mod hash;
+pub mod mbox;
+pub mod parse;
+
+pub use parse::{parse, Attachment, InboundMail, Mailbox, ParseError, ParseOptions};

@@ -1,0 +1,513 @@
+//! Raw bytes → [`InboundMail`]: everything maildesk needs from a message, decoded. Pure:
+//! no I/O, so it is tested over folders of `.eml` files.
+
+use std::borrow::Cow;
+
+use mail_parser::{
+    Address, HeaderName, HeaderValue, MessageParser, MessagePart, MimeHeaders, PartType,
+};
+
+use crate::domain::address;
+use crate::domain::automatic::{self, AutomaticReason, AutomaticSignals};
+use crate::mail::hash;
+
+/// A name and address, as written in From/To/Cc.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Mailbox {
+    pub email: String,
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Attachment {
+    pub filename: String,
+    pub content_type: String,
+    pub content_id: Option<String>,
+    pub inline: bool,
+    pub data: Vec<u8>,
+}
+
+#[derive(Debug, Clone)]
+pub struct InboundMail {
+    pub raw_sha256: String,
+    /// Hash without relay trace headers: with the Message-ID, the duplicate key.
+    pub content_sha256: String,
+    pub size: usize,
+    /// Without angle brackets; synthesised from the raw hash when the message has none.
+    pub message_id: String,
+    pub message_id_synthesized: bool,
+    pub from: Mailbox,
+    pub reply_to: Vec<Mailbox>,
+    pub to: Vec<Mailbox>,
+    pub cc: Vec<Mailbox>,
+    pub delivered_to: Vec<String>,
+    pub subject: String,
+    /// The Date header as Unix seconds, when it is valid.
+    pub date: Option<i64>,
+    pub in_reply_to: Vec<String>,
+    pub references: Vec<String>,
+    /// Plain text: the text parts, or text derived from HTML when there is none.
+    pub text: String,
+    pub html: Option<String>,
+    pub attachments: Vec<Attachment>,
+    pub automatic: Option<AutomaticReason>,
+}
+
+impl InboundMail {
+    /// Every Message-ID this message refers to, nearest first: In-Reply-To, then
+    /// References from the end of the chain backwards.
+    pub fn referenced_ids(&self) -> Vec<&str> {
+        let mut ids: Vec<&str> = Vec::new();
+        for id in self.in_reply_to.iter().chain(self.references.iter().rev()) {
+            if !ids.contains(&id.as_str()) {
+                ids.push(id);
+            }
+        }
+        ids
+    }
+}
+
+/// What the parser needs to know about us.
+#[derive(Debug, Clone, Default)]
+pub struct ParseOptions {
+    /// X-Loop values we stamp on our own mail.
+    pub loop_markers: Vec<String>,
+}
+
+/// Why a message cannot become a ticket message; it goes to quarantine with this reason.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ParseError {
+    #[error("empty message")]
+    Empty,
+    #[error("not an e-mail message: no header fields found")]
+    NoHeaders,
+    #[error("no sender: the message has no usable From, Sender or Return-Path address")]
+    NoSender,
+}
+
+/// How many References we keep: enough for any real thread, bounded for hostile input.
+const MAX_REFERENCES: usize = 100;
+
+pub fn parse(raw: &[u8], options: &ParseOptions) -> Result<InboundMail, ParseError> {
+    if raw.iter().all(|b| b.is_ascii_whitespace()) {
+        return Err(ParseError::Empty);
+    }
+    let message = MessageParser::default()
+        .parse(raw)
+        .ok_or(ParseError::NoHeaders)?;
+    if message.headers().is_empty() {
+        return Err(ParseError::NoHeaders);
+    }
+    let raw_sha256 = hash::sha256_hex(raw);
+    let from = sender(&message).ok_or(ParseError::NoSender)?;
+    let (message_id, message_id_synthesized) = match message.message_id().map(clean_id) {
+        Some(id) if !id.is_empty() => (id, false),
+        _ => (
+            format!("{}@synthesized.maildesk.invalid", &raw_sha256[..32]),
+            true,
+        ),
+    };
+    let signals = automatic_signals(&message, &from);
+    let (text, html) = bodies(&message);
+    Ok(InboundMail {
+        content_sha256: hash::content_sha256_hex(raw),
+        raw_sha256,
+        size: raw.len(),
+        message_id,
+        message_id_synthesized,
+        reply_to: mailboxes(message.reply_to()),
+        to: mailboxes(message.to()),
+        cc: mailboxes(message.cc()),
+        delivered_to: header_texts(&message, "Delivered-To")
+            .map(|v| address::normalize(&v))
+            .collect(),
+        subject: clean_text(message.subject().unwrap_or_default().trim()),
+        date: message
+            .date()
+            .filter(|d| d.is_valid())
+            .map(|d| d.to_timestamp()),
+        in_reply_to: ids(message.in_reply_to()),
+        references: {
+            let mut refs = ids(message.references());
+            let excess = refs.len().saturating_sub(MAX_REFERENCES);
+            refs.drain(..excess);
+            refs
+        },
+        text,
+        html,
+        attachments: attachments(&message),
+        automatic: automatic::classify(&signals, &options.loop_markers),
+        from,
+    })
+}
+
+/// From, else Sender, else Return-Path: somebody we could answer.
+fn sender(message: &mail_parser::Message<'_>) -> Option<Mailbox> {
+    let from_header = mailboxes(message.from()).into_iter().next();
+    from_header
+        .or_else(|| mailboxes(message.sender()).into_iter().next())
+        .or_else(|| {
+            message
+                .return_address()
+                .filter(|a| address::is_valid(a))
+                .map(|a| Mailbox {
+                    email: a.trim().to_string(),
+                    name: None,
+                })
+        })
+}
+
+fn mailboxes(value: Option<&Address<'_>>) -> Vec<Mailbox> {
+    let Some(value) = value else {
+        return Vec::new();
+    };
+    value
+        .iter()
+        .filter_map(|addr| {
+            let email = addr.address()?.trim();
+            if !address::is_valid(email) {
+                return None;
+            }
+            Some(Mailbox {
+                email: clean_text(email),
+                name: addr
+                    .name()
+                    .map(|n| clean_text(n.trim().trim_matches('"').trim()))
+                    .filter(|n| !n.is_empty()),
+            })
+        })
+        .collect()
+}
+
+fn clean_id(id: &str) -> String {
+    clean_text(
+        id.trim()
+            .trim_start_matches('<')
+            .trim_end_matches('>')
+            .trim(),
+    )
+}
+
+fn ids(value: &HeaderValue<'_>) -> Vec<String> {
+    let list: Vec<String> = match value {
+        HeaderValue::Text(id) => vec![clean_id(id)],
+        HeaderValue::TextList(ids) => ids.iter().map(|id| clean_id(id)).collect(),
+        _ => Vec::new(),
+    };
+    list.into_iter().filter(|id| !id.is_empty()).collect()
+}
+
+fn header_texts<'a>(
+    message: &'a mail_parser::Message<'_>,
+    name: &'a str,
+) -> impl Iterator<Item = String> + 'a {
+    message
+        .headers()
+        .iter()
+        .filter(move |h| h.name().eq_ignore_ascii_case(name))
+        .filter_map(|h| match h.value() {
+            HeaderValue::Text(t) => Some(t.to_string()),
+            HeaderValue::TextList(l) => Some(l.join(" ")),
+            HeaderValue::Address(a) => a.first().and_then(|a| a.address()).map(str::to_string),
+            _ => None,
+        })
+}
+
+fn has_header(message: &mail_parser::Message<'_>, name: &str) -> bool {
+    message
+        .headers()
+        .iter()
+        .any(|h| h.name().eq_ignore_ascii_case(name))
+}
+
+fn first_header_text(message: &mail_parser::Message<'_>, name: &str) -> Option<String> {
+    header_texts(message, name).next()
+}
+
+fn automatic_signals(message: &mail_parser::Message<'_>, from: &Mailbox) -> AutomaticSignals {
+    let return_path = match message.header(HeaderName::ReturnPath) {
+        Some(HeaderValue::Text(t)) => Some(clean_id(t)),
+        Some(HeaderValue::TextList(l)) => l.first().map(|t| clean_id(t)),
+        Some(HeaderValue::Address(a)) => Some(
+            a.first()
+                .and_then(|a| a.address())
+                .unwrap_or_default()
+                .to_string(),
+        ),
+        Some(_) => Some(String::new()),
+        None => None,
+    };
+    let is_delivery_status = message.content_type().is_some_and(|ct| {
+        let report = ct.ctype().eq_ignore_ascii_case("multipart")
+            && ct
+                .subtype()
+                .is_some_and(|s| s.eq_ignore_ascii_case("report"))
+            && ct
+                .attribute("report-type")
+                .is_some_and(|r| r.eq_ignore_ascii_case("delivery-status"));
+        let bare = ct.ctype().eq_ignore_ascii_case("message")
+            && ct
+                .subtype()
+                .is_some_and(|s| s.eq_ignore_ascii_case("delivery-status"));
+        report || bare
+    });
+    AutomaticSignals {
+        auto_submitted: first_header_text(message, "Auto-Submitted"),
+        precedence: first_header_text(message, "Precedence"),
+        has_x_autoreply: has_header(message, "X-Autoreply"),
+        has_x_autorespond: has_header(message, "X-Autorespond"),
+        has_x_auto_response_suppress: has_header(message, "X-Auto-Response-Suppress"),
+        has_list_id: has_header(message, "List-Id"),
+        has_list_unsubscribe: has_header(message, "List-Unsubscribe"),
+        return_path,
+        sender_address: Some(from.email.clone()),
+        is_delivery_status,
+        x_loop: header_texts(message, "X-Loop").collect(),
+    }
+}
+
+/// The plain text (all text parts, in order; HTML turned into text where a part has no
+/// plain alternative) and the HTML (all HTML parts).
+fn bodies(message: &mail_parser::Message<'_>) -> (String, Option<String>) {
+    let texts: Vec<Cow<'_, str>> = (0..message.text_body_count())
+        .filter_map(|i| message.body_text(i))
+        .filter(|t| !t.trim().is_empty())
+        .collect();
+    let htmls: Vec<&str> = message
+        .html_bodies()
+        .filter_map(|part| match &part.body {
+            PartType::Html(html) => Some(html.as_ref()),
+            _ => None,
+        })
+        .collect();
+    let html = (!htmls.is_empty()).then(|| clean_text(&htmls.join("\n")));
+    (clean_text(&texts.join("\n")), html)
+}
+
+fn attachments(message: &mail_parser::Message<'_>) -> Vec<Attachment> {
+    message
+        .attachments()
+        .enumerate()
+        .map(|(index, part)| attachment(part, index))
+        .collect()
+}
+
+fn attachment(part: &MessagePart<'_>, index: usize) -> Attachment {
+    let content_type = part
+        .content_type()
+        .map(|ct| match ct.subtype() {
+            Some(sub) => format!("{}/{}", ct.ctype(), sub),
+            None => ct.ctype().to_string(),
+        })
+        .unwrap_or_else(|| default_content_type(part).to_string())
+        .to_ascii_lowercase();
+    let data: Vec<u8> = match &part.body {
+        PartType::Text(t) | PartType::Html(t) => t.as_bytes().to_vec(),
+        PartType::Binary(b) | PartType::InlineBinary(b) => b.to_vec(),
+        PartType::Message(m) => m.raw_message().to_vec(),
+        PartType::Multipart(_) => Vec::new(),
+    };
+    let filename = part
+        .attachment_name()
+        .map(clean_filename)
+        .filter(|n| !n.is_empty())
+        .or_else(|| match &part.body {
+            PartType::Message(m) => m
+                .subject()
+                .map(|s| clean_filename(&format!("{}.eml", s.trim())))
+                .filter(|n| n != ".eml"),
+            _ => None,
+        })
+        .unwrap_or_else(|| format!("attachment-{}.{}", index + 1, extension_for(&content_type)));
+    let content_id = part.content_id().map(clean_id).filter(|c| !c.is_empty());
+    let disposition_inline = part
+        .content_disposition()
+        .map(|d| d.ctype().eq_ignore_ascii_case("inline"));
+    Attachment {
+        inline: disposition_inline.unwrap_or(content_id.is_some()),
+        filename,
+        content_type,
+        content_id,
+        data,
+    }
+}
+
+fn default_content_type(part: &MessagePart<'_>) -> &'static str {
+    match part.body {
+        PartType::Text(_) => "text/plain",
+        PartType::Html(_) => "text/html",
+        PartType::Message(_) => "message/rfc822",
+        _ => "application/octet-stream",
+    }
+}
+
+fn extension_for(content_type: &str) -> &str {
+    match content_type {
+        "message/rfc822" => "eml",
+        "text/plain" => "txt",
+        "application/octet-stream" => "bin",
+        "image/jpeg" => "jpg",
+        other => other
+            .rsplit('/')
+            .next()
+            .filter(|s| {
+                !s.is_empty() && s.len() <= 8 && s.bytes().all(|b| b.is_ascii_alphanumeric())
+            })
+            .unwrap_or("bin"),
+    }
+}
+
+/// A file name safe to show and to offer for download: no path, no control characters.
+fn clean_filename(name: &str) -> String {
+    let base = name.rsplit(['/', '\\']).next().unwrap_or(name);
+    base.chars()
+        .filter(|c| !c.is_control())
+        .collect::<String>()
+        .trim()
+        .to_string()
+}
+
+/// Text as stored: NUL characters removed (PostgreSQL text cannot hold them, and they are
+/// never meaningful in mail text).
+fn clean_text(text: &str) -> String {
+    if text.contains('\0') {
+        text.replace('\0', "")
+    } else {
+        text.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_str(raw: &str) -> Result<InboundMail, ParseError> {
+        parse(
+            raw.as_bytes(),
+            &ParseOptions {
+                loop_markers: vec!["support@example.com".into()],
+            },
+        )
+    }
+
+    #[test]
+    fn plain_message() {
+        let mail = parse_str(
+            "From: Ann Lee <Ann@Example.com>\r\nTo: support@example.com\r\nCc: Bob <bob@example.com>\r\nSubject: =?utf-8?q?Dr=C3=BCcker?= broken\r\nMessage-ID: <abc@example.com>\r\nIn-Reply-To: <p@x>\r\nReferences: <r1@x> <r2@x>\r\nDate: Mon, 2 Jan 2023 10:00:00 +0000\r\n\r\nHello\r\n",
+        )
+        .unwrap();
+        assert_eq!(
+            mail.from,
+            Mailbox {
+                email: "Ann@Example.com".into(),
+                name: Some("Ann Lee".into())
+            }
+        );
+        assert_eq!(mail.subject, "Drücker broken");
+        assert_eq!(mail.message_id, "abc@example.com");
+        assert_eq!(mail.in_reply_to, vec!["p@x"]);
+        assert_eq!(mail.references, vec!["r1@x", "r2@x"]);
+        assert_eq!(mail.referenced_ids(), vec!["p@x", "r2@x", "r1@x"]);
+        assert_eq!(mail.cc[0].email, "bob@example.com");
+        assert_eq!(mail.date, Some(1_672_653_600));
+        assert_eq!(mail.text.trim(), "Hello");
+        assert!(mail.automatic.is_none());
+    }
+
+    #[test]
+    fn synthesises_a_message_id() {
+        let mail = parse_str("From: a@b.c\n\nx\n").unwrap();
+        assert!(mail.message_id_synthesized);
+        assert!(mail.message_id.ends_with("@synthesized.maildesk.invalid"));
+        assert_eq!(mail.subject, "");
+    }
+
+    #[test]
+    fn html_only_gets_a_text_body() {
+        let mail = parse_str("From: a@b.c\nContent-Type: text/html\n\n<p>Hello <b>there</b></p>\n")
+            .unwrap();
+        assert!(mail.text.contains("Hello"), "{:?}", mail.text);
+        assert!(mail.text.contains("there"));
+        assert!(!mail.text.contains("<b>"));
+        assert!(mail.html.unwrap().contains("<b>there</b>"));
+    }
+
+    #[test]
+    fn attachments_and_inline_images() {
+        let raw = "From: a@b.c\nContent-Type: multipart/mixed; boundary=X\n\n--X\nContent-Type: text/plain\n\nsee attached\n--X\nContent-Type: application/pdf; name=\"../etc/report.pdf\"\nContent-Disposition: attachment; filename=\"../etc/report.pdf\"\nContent-Transfer-Encoding: base64\n\nJVBERi0=\n--X\nContent-Type: image/png\nContent-ID: <logo@x>\nContent-Transfer-Encoding: base64\n\niVBORw==\n--X--\n";
+        let mail = parse_str(raw).unwrap();
+        assert_eq!(mail.attachments.len(), 2);
+        let pdf = &mail.attachments[0];
+        assert_eq!(
+            (
+                pdf.filename.as_str(),
+                pdf.content_type.as_str(),
+                pdf.data.as_slice(),
+                pdf.inline
+            ),
+            ("report.pdf", "application/pdf", &b"%PDF-"[..], false)
+        );
+        let logo = &mail.attachments[1];
+        assert_eq!(logo.content_id.as_deref(), Some("logo@x"));
+        assert!(logo.inline);
+        assert_eq!(logo.filename, "attachment-2.png");
+    }
+
+    #[test]
+    fn automatic_mail_is_classified() {
+        let mail = parse_str("From: a@b.c\nAuto-Submitted: auto-replied\n\nI am away\n").unwrap();
+        assert_eq!(
+            mail.automatic,
+            Some(AutomaticReason::AutoSubmitted("auto-replied".into()))
+        );
+        let mail = parse_str("From: MAILER-DAEMON@mx.b.c\nContent-Type: multipart/report; report-type=delivery-status; boundary=B\n\n--B\n\nfailed\n--B--\n").unwrap();
+        assert_eq!(mail.automatic, Some(AutomaticReason::DeliveryStatus));
+        let mail = parse_str("From: a@b.c\nReturn-Path: <>\n\nbounce\n").unwrap();
+        assert_eq!(mail.automatic, Some(AutomaticReason::NullReturnPath));
+        let mail = parse_str("From: a@b.c\nX-Loop: support@example.com\n\nloop\n").unwrap();
+        assert_eq!(
+            mail.automatic,
+            Some(AutomaticReason::OwnLoop("support@example.com".into()))
+        );
+    }
+
+    #[test]
+    fn rejects_what_cannot_be_a_ticket() {
+        assert_eq!(parse_str("").unwrap_err(), ParseError::Empty);
+        assert_eq!(
+            parse_str("Subject: who am i\n\nbody\n").unwrap_err(),
+            ParseError::NoSender
+        );
+    }
+
+    #[test]
+    fn falls_back_to_sender_and_return_path() {
+        assert_eq!(
+            parse_str("Sender: s@b.c\n\nx\n").unwrap().from.email,
+            "s@b.c"
+        );
+        assert_eq!(
+            parse_str("Return-Path: <r@b.c>\nSubject: x\n\nx\n")
+                .unwrap()
+                .from
+                .email,
+            "r@b.c"
+        );
+    }
+
+    #[test]
+    fn unknown_charset_keeps_the_text() {
+        let mail = parse_str(
+            "From: a@b.c\nContent-Type: text/plain; charset=x-unknown-42\n\nplain words\n",
+        )
+        .unwrap();
+        assert!(mail.text.contains("plain words"));
+    }
+
+    #[test]
+    fn nul_bytes_are_removed_from_text() {
+        let mail = parse_str("From: a@b.c\nSubject: a\0b\n\nx\0y\n").unwrap();
+        assert!(!mail.subject.contains('\0'));
+        assert!(!mail.text.contains('\0'));
+    }
+}

@@ -1,0 +1,194 @@
+//! Tickets and their participants.
+
+use serde::Serialize;
+
+use super::{placeholders, Conn, Result, StoreError};
+use crate::domain::threading::TicketFacts;
+use crate::domain::{ParticipantRole, TicketStatus};
+
+#[derive(Debug, Clone, sqlx::FromRow, Serialize)]
+pub struct Ticket {
+    pub id: i64,
+    pub subject: String,
+    pub status: String,
+    pub priority: String,
+    pub category: String,
+    pub mailbox: Option<String>,
+    pub requester_email: String,
+    pub requester_name: Option<String>,
+    pub assignee_email: Option<String>,
+    pub linked_ticket_id: Option<i64>,
+    pub message_count: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub resolved_at: Option<i64>,
+    pub closed_at: Option<i64>,
+}
+
+const TICKET_SELECT: &str = "SELECT t.id, t.subject, t.status, t.priority, t.category, t.mailbox,
+        t.requester_email, t.requester_name, u.email AS assignee_email, t.linked_ticket_id,
+        (SELECT COUNT(*) FROM messages m WHERE m.ticket_id = t.id) AS message_count,
+        t.created_at, t.updated_at, t.resolved_at, t.closed_at
+    FROM tickets t LEFT JOIN users u ON u.id = t.assignee_id";
+
+#[derive(Debug, Clone, sqlx::FromRow, Serialize)]
+pub struct Participant {
+    pub email: String,
+    pub name: Option<String>,
+    pub role: String,
+}
+
+pub struct NewTicket<'a> {
+    pub subject: &'a str,
+    pub category: &'a str,
+    pub mailbox: Option<&'a str>,
+    pub requester_email: &'a str,
+    pub requester_name: Option<&'a str>,
+    pub linked_ticket_id: Option<i64>,
+}
+
+pub async fn insert(conn: &mut Conn, ticket: &NewTicket<'_>, now: i64) -> Result<i64> {
+    Ok(sqlx::query_scalar(
+        "INSERT INTO tickets (subject, status, priority, category, mailbox, requester_email,
+             requester_name, linked_ticket_id, created_at, updated_at)
+         VALUES ($1, 'open', 'medium', $2, $3, $4, $5, $6, $7, $7) RETURNING id",
+    )
+    .bind(ticket.subject)
+    .bind(ticket.category)
+    .bind(ticket.mailbox)
+    .bind(ticket.requester_email)
+    .bind(ticket.requester_name)
+    .bind(ticket.linked_ticket_id)
+    .bind(now)
+    .fetch_one(conn)
+    .await?)
+}
+
+pub async fn facts(conn: &mut Conn, id: i64) -> Result<Option<TicketFacts>> {
+    let row: Option<(i64, String, Option<i64>)> =
+        sqlx::query_as("SELECT id, status, closed_at FROM tickets WHERE id = $1")
+            .bind(id)
+            .fetch_optional(conn)
+            .await?;
+    row.map(|(id, status, closed_at)| {
+        let status = status
+            .parse::<TicketStatus>()
+            .map_err(|e| StoreError::Conflict(format!("ticket {id}: {e}")))?;
+        Ok(TicketFacts {
+            id,
+            status,
+            closed_at,
+        })
+    })
+    .transpose()
+}
+
+/// Moves a ticket to `status`, keeping the resolved/closed timestamps meaningful.
+pub async fn set_status(conn: &mut Conn, id: i64, status: TicketStatus, now: i64) -> Result<()> {
+    sqlx::query(
+        "UPDATE tickets SET status = $1, updated_at = $2,
+             resolved_at = CASE WHEN $1 = 'resolved' THEN $2 WHEN $1 IN ('open', 'in_progress', 'waiting') THEN NULL ELSE resolved_at END,
+             closed_at = CASE WHEN $1 = 'closed' THEN $2 ELSE NULL END
+         WHERE id = $3",
+    )
+    .bind(status.as_str())
+    .bind(now)
+    .bind(id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn touch(conn: &mut Conn, id: i64, now: i64) -> Result<()> {
+    sqlx::query("UPDATE tickets SET updated_at = $1 WHERE id = $2")
+        .bind(now)
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Adds participants that are not on the ticket yet (existing roles are kept).
+pub async fn add_participants(
+    conn: &mut Conn,
+    ticket_id: i64,
+    people: &[(&str, Option<&str>, ParticipantRole)],
+    now: i64,
+) -> Result<()> {
+    if people.is_empty() {
+        return Ok(());
+    }
+    let rows: Vec<String> = (0..people.len())
+        .map(|i| format!("($1, ${}, ${}, ${}, $2)", 3 + i * 3, 4 + i * 3, 5 + i * 3))
+        .collect();
+    let sql = format!(
+        "INSERT INTO participants (ticket_id, email, name, role, created_at) VALUES {}
+         ON CONFLICT (ticket_id, email) DO NOTHING",
+        rows.join(", ")
+    );
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(ticket_id)
+        .bind(now);
+    for (email, name, role) in people {
+        query = query.bind(*email).bind(*name).bind(role.as_str());
+    }
+    query.execute(conn).await?;
+    Ok(())
+}
+
+pub async fn is_participant(conn: &mut Conn, ticket_id: i64, email: &str) -> Result<bool> {
+    let found: Option<i64> =
+        sqlx::query_scalar("SELECT 1 FROM participants WHERE ticket_id = $1 AND email = $2")
+            .bind(ticket_id)
+            .bind(email)
+            .fetch_optional(conn)
+            .await?;
+    Ok(found.is_some())
+}
+
+pub async fn participants(conn: &mut Conn, ticket_id: i64) -> Result<Vec<Participant>> {
+    Ok(sqlx::query_as(
+        "SELECT email, name, role FROM participants WHERE ticket_id = $1 ORDER BY role DESC, created_at, email",
+    )
+    .bind(ticket_id)
+    .fetch_all(conn)
+    .await?)
+}
+
+pub async fn get(conn: &mut Conn, id: i64) -> Result<Ticket> {
+    let sql = format!("{TICKET_SELECT} WHERE t.id = $1");
+    sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(id)
+        .fetch_optional(conn)
+        .await?
+        .ok_or_else(|| StoreError::NotFound(format!("ticket #{id}")))
+}
+
+pub async fn list(conn: &mut Conn) -> Result<Vec<Ticket>> {
+    let sql = format!("{TICKET_SELECT} ORDER BY t.id");
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .fetch_all(conn)
+        .await?)
+}
+
+pub async fn count(conn: &mut Conn) -> Result<i64> {
+    Ok(sqlx::query_scalar("SELECT COUNT(*) FROM tickets")
+        .fetch_one(conn)
+        .await?)
+}
+
+/// Tickets that own any of these Message-IDs: `(message_id, ticket_id)` pairs.
+pub async fn by_message_ids(conn: &mut Conn, ids: &[&str]) -> Result<Vec<(String, i64)>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = format!(
+        "SELECT message_id, ticket_id FROM messages WHERE message_id IN ({})",
+        placeholders(1, ids.len())
+    );
+    let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql)).persistent(false);
+    for id in ids {
+        query = query.bind(*id);
+    }
+    Ok(query.fetch_all(conn).await?)
+}
