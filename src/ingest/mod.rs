@@ -239,7 +239,7 @@ impl Ingestor {
                 message_id,
             });
         }
-        let sender = address::normalize(&mail.from.email);
+        let sender = mail.from.as_ref().map(|f| address::normalize(&f.email)).unwrap_or_default();
         let sender_is_staff = users::find_active_by_email(&mut tx, &sender)
             .await?
             .is_some();
@@ -333,7 +333,7 @@ impl Ingestor {
         let Some(facts) = tickets::facts(tx, ticket_ref).await? else {
             return Ok(None);
         };
-        let is_participant = tickets::is_participant(tx, ticket_ref, sender).await?;
+        let is_participant = !sender.is_empty() && tickets::is_participant(tx, ticket_ref, sender).await?;
         if threading::tag_accepted(is_participant, sender_is_staff) {
             Ok(Some((facts, ThreadRule::SubjectTag)))
         } else {
@@ -368,23 +368,16 @@ impl Ingestor {
                 category: self.options.category_for(mailbox),
                 mailbox,
                 requester_email: sender,
-                requester_name: mail.from.name.as_deref(),
+                requester_name: sender_name(mail),
                 linked_ticket_id: linked_to,
             },
             now,
         )
         .await?;
-        tickets::add_participants(
-            tx,
-            ticket_id,
-            &[(
-                sender,
-                mail.from.name.as_deref(),
-                ParticipantRole::Requester,
-            )],
-            now,
-        )
-        .await?;
+        if address::is_valid(sender) {
+            let requester = [(sender, sender_name(mail), ParticipantRole::Requester)];
+            tickets::add_participants(tx, ticket_id, &requester, now).await?;
+        }
         Ok(ticket_id)
     }
 
@@ -399,12 +392,13 @@ impl Ingestor {
         now: i64,
     ) -> Result<(), StoreError> {
         let mut people: Vec<(String, Option<&str>)> = Vec::new();
-        if !created {
-            people.push((sender.to_string(), mail.from.name.as_deref()));
+        if !created && address::is_valid(sender) {
+            people.push((sender.to_string(), sender_name(mail)));
         }
         for mailbox in mail.to.iter().chain(&mail.cc) {
             let email = address::normalize(&mailbox.email);
             if email != sender
+                && address::is_valid(&email)
                 && !address::is_own(&email, &self.options.own_addresses)
                 && !people.iter().any(|(e, _)| *e == email)
             {
@@ -482,8 +476,8 @@ async fn insert_message(
                 MessageKind::Public
             },
             automatic_reason: automatic_reason.as_deref(),
-            from_email: &mail.from.email,
-            from_name: mail.from.name.as_deref(),
+            from_email: mail.from.as_ref().map(|f| f.email.as_str()).unwrap_or_default(),
+            from_name: sender_name(mail),
             to_addrs: &address_list_json(&mail.to),
             cc_addrs: &address_list_json(&mail.cc),
             reply_to: &address_list_json(&mail.reply_to),
@@ -519,6 +513,10 @@ async fn insert_message(
         .await?;
     }
     Ok(message_id)
+}
+
+fn sender_name(mail: &InboundMail) -> Option<&str> {
+    mail.from.as_ref().and_then(|f| f.name.as_deref())
 }
 
 /// Addresses as stored on a message: a JSON array of `{email, name}`.

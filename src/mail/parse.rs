@@ -36,7 +36,9 @@ pub struct InboundMail {
     /// Without angle brackets; synthesised from the raw hash when the message has none.
     pub message_id: String,
     pub message_id_synthesized: bool,
-    pub from: Mailbox,
+    /// From, else Reply-To, Sender or Return-Path; `None` when the message names nobody
+    /// (it is still stored: a ticket with no one to answer, never acknowledged).
+    pub from: Option<Mailbox>,
     pub reply_to: Vec<Mailbox>,
     pub to: Vec<Mailbox>,
     pub cc: Vec<Mailbox>,
@@ -79,10 +81,8 @@ pub struct ParseOptions {
 pub enum ParseError {
     #[error("empty message")]
     Empty,
-    #[error("not an e-mail message: no header fields found")]
-    NoHeaders,
-    #[error("no sender: the message has no usable From, Sender or Return-Path address")]
-    NoSender,
+    #[error("not an e-mail message: the parser found no message structure")]
+    NotAMessage,
 }
 
 /// How many References we keep: enough for any real thread, bounded for hostile input.
@@ -92,14 +92,22 @@ pub fn parse(raw: &[u8], options: &ParseOptions) -> Result<InboundMail, ParseErr
     if raw.iter().all(|b| b.is_ascii_whitespace()) {
         return Err(ParseError::Empty);
     }
-    let message = MessageParser::default()
-        .parse(raw)
-        .ok_or(ParseError::NoHeaders)?;
-    if message.headers().is_empty() {
-        return Err(ParseError::NoHeaders);
-    }
+    let headerless;
+    let message = match MessageParser::default().parse(raw) {
+        Some(message) if has_header_fields(&message) || looks_like_text(raw) => message,
+        Some(_) => return Err(ParseError::NotAMessage),
+        // Text with no header block: a person wrote it, so it is all body (an empty
+        // header block in front lets the parser say so). Binary junk is not a message.
+        None if looks_like_text(raw) => {
+            headerless = [b"\n".as_slice(), raw].concat();
+            MessageParser::default()
+                .parse(&headerless)
+                .ok_or(ParseError::NotAMessage)?
+        }
+        None => return Err(ParseError::NotAMessage),
+    };
     let raw_sha256 = hash::sha256_hex(raw);
-    let from = sender(&message).ok_or(ParseError::NoSender)?;
+    let from = sender(&message);
     let (message_id, message_id_synthesized) = match message.message_id().map(clean_id) {
         Some(id) if !id.is_empty() => (id, false),
         _ => (
@@ -107,7 +115,7 @@ pub fn parse(raw: &[u8], options: &ParseOptions) -> Result<InboundMail, ParseErr
             true,
         ),
     };
-    let signals = automatic_signals(&message, &from);
+    let signals = automatic_signals(&message, from.as_ref());
     let (text, html) = bodies(&message);
     Ok(InboundMail {
         content_sha256: hash::content_sha256_hex(raw),
@@ -141,22 +149,58 @@ pub fn parse(raw: &[u8], options: &ParseOptions) -> Result<InboundMail, ParseErr
     })
 }
 
-/// From, else Sender, else Return-Path: somebody we could answer.
+/// At least one well-formed header field (RFC 5322 name, non-empty value).
+fn has_header_fields(message: &mail_parser::Message<'_>) -> bool {
+    message.headers().iter().any(|h| {
+        !h.name().is_empty()
+            && h.name().bytes().all(|b| (33..=126).contains(&b) && b != b':')
+            && !h.value().is_empty()
+    })
+}
+
+fn looks_like_text(raw: &[u8]) -> bool {
+    let control = raw
+        .iter()
+        .filter(|&&b| b < 0x20 && !matches!(b, b'\n' | b'\r' | b'\t'))
+        .count();
+    control * 100 <= raw.len() && std::str::from_utf8(raw).is_ok()
+}
+
+/// From, else Reply-To (where the writer wants answers), else Sender, else Return-Path:
+/// somebody we could answer.
 fn sender(message: &mail_parser::Message<'_>) -> Option<Mailbox> {
-    let from_header = mailboxes(message.from()).into_iter().next();
-    from_header
-        .or_else(|| mailboxes(message.sender()).into_iter().next())
+    let first_from = message.from().and_then(|a| a.first());
+    // A From without a usable address still names someone ("From: Moderator"), and an
+    // odd one ("<moderator>", "a b@c") is kept as written: it is what staff should see.
+    let name = first_from.and_then(|a| a.name()).and_then(clean_name);
+    let email = first_from
+        .and_then(|a| a.address())
+        .map(str::trim)
+        .filter(|a| !a.is_empty())
+        .map(clean_text)
+        .or_else(|| first_valid(message.reply_to()))
+        .or_else(|| first_valid(message.sender()))
         .or_else(|| {
             message
                 .return_address()
+                .map(str::trim)
                 .filter(|a| address::is_valid(a))
-                .map(|a| Mailbox {
-                    email: a.trim().to_string(),
-                    name: None,
-                })
-        })
+                .map(clean_text)
+        });
+    match (email, name) {
+        (None, None) => None,
+        (email, name) => Some(Mailbox {
+            email: email.unwrap_or_default(),
+            name,
+        }),
+    }
 }
 
+fn first_valid(value: Option<&Address<'_>>) -> Option<String> {
+    mailboxes(value).into_iter().next().map(|m| m.email)
+}
+
+/// The valid addresses of an address header (To, Cc, Reply-To), with their names.
 fn mailboxes(value: Option<&Address<'_>>) -> Vec<Mailbox> {
     let Some(value) = value else {
         return Vec::new();
@@ -170,13 +214,14 @@ fn mailboxes(value: Option<&Address<'_>>) -> Vec<Mailbox> {
             }
             Some(Mailbox {
                 email: clean_text(email),
-                name: addr
-                    .name()
-                    .map(|n| clean_text(n.trim().trim_matches('"').trim()))
-                    .filter(|n| !n.is_empty()),
+                name: addr.name().and_then(clean_name),
             })
         })
         .collect()
+}
+
+fn clean_name(name: &str) -> Option<String> {
+    Some(clean_text(name.trim().trim_matches('"').trim())).filter(|n| !n.is_empty())
 }
 
 fn clean_id(id: &str) -> String {
@@ -224,7 +269,7 @@ fn first_header_text(message: &mail_parser::Message<'_>, name: &str) -> Option<S
     header_texts(message, name).next()
 }
 
-fn automatic_signals(message: &mail_parser::Message<'_>, from: &Mailbox) -> AutomaticSignals {
+fn automatic_signals(message: &mail_parser::Message<'_>, from: Option<&Mailbox>) -> AutomaticSignals {
     let return_path = match message.header(HeaderName::ReturnPath) {
         Some(HeaderValue::Text(t)) => Some(clean_id(t)),
         Some(HeaderValue::TextList(l)) => l.first().map(|t| clean_id(t)),
@@ -260,7 +305,7 @@ fn automatic_signals(message: &mail_parser::Message<'_>, from: &Mailbox) -> Auto
         has_list_id: has_header(message, "List-Id"),
         has_list_unsubscribe: has_header(message, "List-Unsubscribe"),
         return_path,
-        sender_address: Some(from.email.clone()),
+        sender_address: from.map(|f| f.email.clone()),
         is_delivery_status,
         x_loop: header_texts(message, "X-Loop").collect(),
     }
@@ -285,14 +330,21 @@ fn bodies(message: &mail_parser::Message<'_>) -> (String, Option<String>) {
 }
 
 fn attachments(message: &mail_parser::Message<'_>) -> Vec<Attachment> {
-    message
+    let mut list: Vec<Attachment> = message
         .attachments()
         .enumerate()
-        .map(|(index, part)| attachment(part, index))
-        .collect()
+        .map(|(index, part)| attachment(message, part, index))
+        .collect();
+    // A single-part text message that carries a file name (a file sent as the whole
+    // message) is shown as the body and also offered as the named file.
+    let root = message.root_part();
+    if list.is_empty() && root.attachment_name().is_some() && matches!(root.body, PartType::Text(_) | PartType::Html(_)) {
+        list.push(attachment(message, root, 0));
+    }
+    list
 }
 
-fn attachment(part: &MessagePart<'_>, index: usize) -> Attachment {
+fn attachment(message: &mail_parser::Message<'_>, part: &MessagePart<'_>, index: usize) -> Attachment {
     let content_type = part
         .content_type()
         .map(|ct| match ct.subtype() {
@@ -303,7 +355,7 @@ fn attachment(part: &MessagePart<'_>, index: usize) -> Attachment {
         .to_ascii_lowercase();
     let data: Vec<u8> = match &part.body {
         PartType::Text(t) | PartType::Html(t) => t.as_bytes().to_vec(),
-        PartType::Binary(b) | PartType::InlineBinary(b) => b.to_vec(),
+        PartType::Binary(b) | PartType::InlineBinary(b) => lenient_base64_body(message, part).filter(|d| d.len() > b.len()).unwrap_or_else(|| b.to_vec()),
         PartType::Message(m) => m.raw_message().to_vec(),
         PartType::Multipart(_) => Vec::new(),
     };
@@ -330,6 +382,42 @@ fn attachment(part: &MessagePart<'_>, index: usize) -> Attachment {
         content_id,
         data,
     }
+}
+
+/// Broken mailers send base64 without padding; the parser drops the last partial
+/// group. Decoding the raw body leniently keeps those bytes (used only when it yields more).
+fn lenient_base64_body(message: &mail_parser::Message<'_>, part: &MessagePart<'_>) -> Option<Vec<u8>> {
+    let is_base64 = part.content_transfer_encoding().is_some_and(|e| e.trim().eq_ignore_ascii_case("base64"));
+    if !is_base64 {
+        return None;
+    }
+    let body = message.raw_message.get(part.offset_body as usize..part.offset_end as usize)?;
+    Some(decode_base64_lenient(body))
+}
+
+/// Decodes base64, skipping anything outside the alphabet and keeping a final partial group.
+fn decode_base64_lenient(input: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(input.len() * 3 / 4);
+    let (mut acc, mut bits) = (0u32, 0u32);
+    for &c in input {
+        let value = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            b'=' => break,
+            _ => continue,
+        };
+        acc = (acc << 6) | u32::from(value);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+            acc &= (1 << bits) - 1;
+        }
+    }
+    out
 }
 
 fn default_content_type(part: &MessagePart<'_>) -> &'static str {
@@ -398,10 +486,10 @@ mod tests {
         .unwrap();
         assert_eq!(
             mail.from,
-            Mailbox {
+            Some(Mailbox {
                 email: "Ann@Example.com".into(),
                 name: Some("Ann Lee".into())
-            }
+            })
         );
         assert_eq!(mail.subject, "Drücker broken");
         assert_eq!(mail.message_id, "abc@example.com");
@@ -472,27 +560,51 @@ mod tests {
     }
 
     #[test]
-    fn rejects_what_cannot_be_a_ticket() {
+    fn rejects_what_cannot_be_a_message() {
         assert_eq!(parse_str("").unwrap_err(), ParseError::Empty);
-        assert_eq!(
-            parse_str("Subject: who am i\n\nbody\n").unwrap_err(),
-            ParseError::NoSender
-        );
+        assert_eq!(parse_str(" \r\n").unwrap_err(), ParseError::Empty);
+        assert_eq!(parse(b"\x00\x01\x02binary\xff", &ParseOptions::default()).unwrap_err(), ParseError::NotAMessage);
     }
 
     #[test]
-    fn falls_back_to_sender_and_return_path() {
-        assert_eq!(
-            parse_str("Sender: s@b.c\n\nx\n").unwrap().from.email,
-            "s@b.c"
-        );
-        assert_eq!(
-            parse_str("Return-Path: <r@b.c>\nSubject: x\n\nx\n")
-                .unwrap()
-                .from
-                .email,
-            "r@b.c"
-        );
+    fn sender_falls_back_to_reply_to_sender_and_return_path() {
+        let sender = |raw: &str| parse_str(raw).unwrap().from.map(|f| f.email);
+        assert_eq!(sender("Sender: s@b.c\nReply-To: r@b.c\n\nx\n").as_deref(), Some("r@b.c"));
+        assert_eq!(sender("Sender: s@b.c\n\nx\n").as_deref(), Some("s@b.c"));
+        assert_eq!(sender("Return-Path: <r@b.c>\nSubject: x\n\nx\n").as_deref(), Some("r@b.c"));
+        assert_eq!(sender("Subject: who am i\n\nbody\n"), None);
+        let odd = parse_str("From: Moderator <moderator>\n\nx\n").unwrap().from.unwrap();
+        assert_eq!((odd.email.as_str(), odd.name.as_deref()), ("moderator", Some("Moderator")));
+    }
+
+    #[test]
+    fn cjk_charsets_decode() {
+        let mail = parse_str("From: =?ISO-2022-JP?B?GyRCO3ZMMzZJGyhC?= <a@b.c>\nSubject: =?gb2312?B?vKjQp7ncwO0=?=\n\nx\n").unwrap();
+        assert_eq!(mail.from.unwrap().name.as_deref(), Some("事務局"));
+        assert_eq!(mail.subject, "绩效管理");
+    }
+
+    #[test]
+    fn a_message_without_headers_is_all_body() {
+        let mail = parse_str("Just some words.\nMore words.\n").unwrap();
+        assert_eq!(mail.from, None);
+        assert!(mail.text.contains("More words."), "{:?}", mail.text);
+    }
+
+    #[test]
+    fn a_named_single_part_is_body_and_attachment() {
+        let mail = parse_str("From: a@b.c\nContent-Type: text/plain; name=\"notes.txt\"\n\nhello\n").unwrap();
+        assert!(mail.text.contains("hello"));
+        assert_eq!(mail.attachments.len(), 1);
+        assert_eq!(mail.attachments[0].filename, "notes.txt");
+    }
+
+    #[test]
+    fn lenient_base64_keeps_partial_groups() {
+        assert_eq!(decode_base64_lenient(b"aGVsbG8="), b"hello");
+        assert_eq!(decode_base64_lenient(b"aGVs\r\nbG8"), b"hello");
+        let raw = "From: a@b.c\nContent-Type: multipart/mixed; boundary=X\n\n--X\nContent-Type: text/plain\n\nx\n--X\nContent-Type: application/octet-stream\nContent-Transfer-Encoding: base64\n\naGVsbG8\n--X--\n";
+        assert_eq!(parse_str(raw).unwrap().attachments[0].data, b"hello");
     }
 
     #[test]

@@ -1,0 +1,9 @@
+//! Integration tests: one binary, one harness, real servers. The database engine comes
+//! from MAILDESK_TEST_DB (`sqlite`, the default, or `postgres`); the README's test
+//! command runs the whole suite once for each.
+
+mod harness;
+
+mod cli;
+mod corpus;
+mod threading;
