@@ -239,7 +239,11 @@ impl Ingestor {
                 message_id,
             });
         }
-        let sender = mail.from.as_ref().map(|f| address::normalize(&f.email)).unwrap_or_default();
+        let sender = mail
+            .from
+            .as_ref()
+            .map(|f| address::normalize(&f.email))
+            .unwrap_or_default();
         let sender_is_staff = users::find_active_by_email(&mut tx, &sender)
             .await?
             .is_some();
@@ -333,7 +337,8 @@ impl Ingestor {
         let Some(facts) = tickets::facts(tx, ticket_ref).await? else {
             return Ok(None);
         };
-        let is_participant = !sender.is_empty() && tickets::is_participant(tx, ticket_ref, sender).await?;
+        let is_participant =
+            !sender.is_empty() && tickets::is_participant(tx, ticket_ref, sender).await?;
         if threading::tag_accepted(is_participant, sender_is_staff) {
             Ok(Some((facts, ThreadRule::SubjectTag)))
         } else {
@@ -476,7 +481,11 @@ async fn insert_message(
                 MessageKind::Public
             },
             automatic_reason: automatic_reason.as_deref(),
-            from_email: mail.from.as_ref().map(|f| f.email.as_str()).unwrap_or_default(),
+            from_email: mail
+                .from
+                .as_ref()
+                .map(|f| f.email.as_str())
+                .unwrap_or_default(),
             from_name: sender_name(mail),
             to_addrs: &address_list_json(&mail.to),
             cc_addrs: &address_list_json(&mail.cc),

@@ -153,7 +153,9 @@ pub fn parse(raw: &[u8], options: &ParseOptions) -> Result<InboundMail, ParseErr
 fn has_header_fields(message: &mail_parser::Message<'_>) -> bool {
     message.headers().iter().any(|h| {
         !h.name().is_empty()
-            && h.name().bytes().all(|b| (33..=126).contains(&b) && b != b':')
+            && h.name()
+                .bytes()
+                .all(|b| (33..=126).contains(&b) && b != b':')
             && !h.value().is_empty()
     })
 }
@@ -269,7 +271,10 @@ fn first_header_text(message: &mail_parser::Message<'_>, name: &str) -> Option<S
     header_texts(message, name).next()
 }
 
-fn automatic_signals(message: &mail_parser::Message<'_>, from: Option<&Mailbox>) -> AutomaticSignals {
+fn automatic_signals(
+    message: &mail_parser::Message<'_>,
+    from: Option<&Mailbox>,
+) -> AutomaticSignals {
     let return_path = match message.header(HeaderName::ReturnPath) {
         Some(HeaderValue::Text(t)) => Some(clean_id(t)),
         Some(HeaderValue::TextList(l)) => l.first().map(|t| clean_id(t)),
@@ -338,13 +343,20 @@ fn attachments(message: &mail_parser::Message<'_>) -> Vec<Attachment> {
     // A single-part text message that carries a file name (a file sent as the whole
     // message) is shown as the body and also offered as the named file.
     let root = message.root_part();
-    if list.is_empty() && root.attachment_name().is_some() && matches!(root.body, PartType::Text(_) | PartType::Html(_)) {
+    if list.is_empty()
+        && root.attachment_name().is_some()
+        && matches!(root.body, PartType::Text(_) | PartType::Html(_))
+    {
         list.push(attachment(message, root, 0));
     }
     list
 }
 
-fn attachment(message: &mail_parser::Message<'_>, part: &MessagePart<'_>, index: usize) -> Attachment {
+fn attachment(
+    message: &mail_parser::Message<'_>,
+    part: &MessagePart<'_>,
+    index: usize,
+) -> Attachment {
     let content_type = part
         .content_type()
         .map(|ct| match ct.subtype() {
@@ -355,7 +367,9 @@ fn attachment(message: &mail_parser::Message<'_>, part: &MessagePart<'_>, index:
         .to_ascii_lowercase();
     let data: Vec<u8> = match &part.body {
         PartType::Text(t) | PartType::Html(t) => t.as_bytes().to_vec(),
-        PartType::Binary(b) | PartType::InlineBinary(b) => lenient_base64_body(message, part).filter(|d| d.len() > b.len()).unwrap_or_else(|| b.to_vec()),
+        PartType::Binary(b) | PartType::InlineBinary(b) => lenient_base64_body(message, part)
+            .filter(|d| d.len() > b.len())
+            .unwrap_or_else(|| b.to_vec()),
         PartType::Message(m) => m.raw_message().to_vec(),
         PartType::Multipart(_) => Vec::new(),
     };
@@ -386,12 +400,19 @@ fn attachment(message: &mail_parser::Message<'_>, part: &MessagePart<'_>, index:
 
 /// Broken mailers send base64 without padding; the parser drops the last partial
 /// group. Decoding the raw body leniently keeps those bytes (used only when it yields more).
-fn lenient_base64_body(message: &mail_parser::Message<'_>, part: &MessagePart<'_>) -> Option<Vec<u8>> {
-    let is_base64 = part.content_transfer_encoding().is_some_and(|e| e.trim().eq_ignore_ascii_case("base64"));
+fn lenient_base64_body(
+    message: &mail_parser::Message<'_>,
+    part: &MessagePart<'_>,
+) -> Option<Vec<u8>> {
+    let is_base64 = part
+        .content_transfer_encoding()
+        .is_some_and(|e| e.trim().eq_ignore_ascii_case("base64"));
     if !is_base64 {
         return None;
     }
-    let body = message.raw_message.get(part.offset_body as usize..part.offset_end as usize)?;
+    let body = message
+        .raw_message
+        .get(part.offset_body as usize..part.offset_end as usize)?;
     Some(decode_base64_lenient(body))
 }
 
@@ -563,18 +584,33 @@ mod tests {
     fn rejects_what_cannot_be_a_message() {
         assert_eq!(parse_str("").unwrap_err(), ParseError::Empty);
         assert_eq!(parse_str(" \r\n").unwrap_err(), ParseError::Empty);
-        assert_eq!(parse(b"\x00\x01\x02binary\xff", &ParseOptions::default()).unwrap_err(), ParseError::NotAMessage);
+        assert_eq!(
+            parse(b"\x00\x01\x02binary\xff", &ParseOptions::default()).unwrap_err(),
+            ParseError::NotAMessage
+        );
     }
 
     #[test]
     fn sender_falls_back_to_reply_to_sender_and_return_path() {
         let sender = |raw: &str| parse_str(raw).unwrap().from.map(|f| f.email);
-        assert_eq!(sender("Sender: s@b.c\nReply-To: r@b.c\n\nx\n").as_deref(), Some("r@b.c"));
+        assert_eq!(
+            sender("Sender: s@b.c\nReply-To: r@b.c\n\nx\n").as_deref(),
+            Some("r@b.c")
+        );
         assert_eq!(sender("Sender: s@b.c\n\nx\n").as_deref(), Some("s@b.c"));
-        assert_eq!(sender("Return-Path: <r@b.c>\nSubject: x\n\nx\n").as_deref(), Some("r@b.c"));
+        assert_eq!(
+            sender("Return-Path: <r@b.c>\nSubject: x\n\nx\n").as_deref(),
+            Some("r@b.c")
+        );
         assert_eq!(sender("Subject: who am i\n\nbody\n"), None);
-        let odd = parse_str("From: Moderator <moderator>\n\nx\n").unwrap().from.unwrap();
-        assert_eq!((odd.email.as_str(), odd.name.as_deref()), ("moderator", Some("Moderator")));
+        let odd = parse_str("From: Moderator <moderator>\n\nx\n")
+            .unwrap()
+            .from
+            .unwrap();
+        assert_eq!(
+            (odd.email.as_str(), odd.name.as_deref()),
+            ("moderator", Some("Moderator"))
+        );
     }
 
     #[test]
@@ -593,7 +629,9 @@ mod tests {
 
     #[test]
     fn a_named_single_part_is_body_and_attachment() {
-        let mail = parse_str("From: a@b.c\nContent-Type: text/plain; name=\"notes.txt\"\n\nhello\n").unwrap();
+        let mail =
+            parse_str("From: a@b.c\nContent-Type: text/plain; name=\"notes.txt\"\n\nhello\n")
+                .unwrap();
         assert!(mail.text.contains("hello"));
         assert_eq!(mail.attachments.len(), 1);
         assert_eq!(mail.attachments[0].filename, "notes.txt");

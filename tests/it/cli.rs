@@ -1,1 +1,351 @@
-// placeholder
+//! The command line as an admin and an MTA use it: exit codes, JSON, quarantine, users.
+
+use crate::harness::{is_postgres, run_binary, TestEnv};
+
+const MESSAGE: &str = "From: Ann Lee <ann@customer.example>\r\nTo: support@example.com\r\nSubject: VPN down\r\nMessage-ID: <vpn-1@customer.example>\r\nDate: Tue, 3 Jan 2023 09:00:00 +0000\r\nContent-Type: multipart/mixed; boundary=B\r\n\r\n--B\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nThe VPN is down since 9:00.\r\n--B\r\nContent-Type: text/plain; name=log.txt\r\nContent-Disposition: attachment; filename=log.txt\r\n\r\nerror 42\r\n--B--\r\n";
+
+fn stdout(output: &std::process::Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &std::process::Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[tokio::test]
+async fn piped_ingest_stores_and_ticket_show_prints_the_message() {
+    let env = TestEnv::new().await;
+    let out = env.cli(&["ingest", "-"], Some(MESSAGE.as_bytes()));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stdout(&out).contains("created: 1"), "{}", stdout(&out));
+
+    let list = env.cli_json(&["ticket", "list", "--json"]);
+    let reference = list[0]["ref"]
+        .as_str()
+        .expect("ref is a string")
+        .to_string();
+    let ticket = env.cli_json(&["ticket", "show", &reference, "--json"]);
+    assert_eq!(ticket["subject"], "VPN down");
+    assert_eq!(ticket["status"], "open");
+    assert_eq!(ticket["requester"], "ann@customer.example");
+    let message = &ticket["messages"][0];
+    assert_eq!(message["from"], "ann@customer.example");
+    assert_eq!(message["subject"], "VPN down");
+    assert_eq!(message["message_id"], "vpn-1@customer.example");
+    assert_eq!(message["direction"], "in");
+    assert_eq!(message["kind"], "public");
+    assert!(message["text"]
+        .as_str()
+        .unwrap()
+        .contains("The VPN is down since 9:00."));
+    assert_eq!(message["attachments"][0]["filename"], "log.txt");
+    assert_eq!(message["attachments"][0]["content_type"], "text/plain");
+    assert_eq!(message["attachments"][0]["size"], 8);
+
+    let human = env.cli(&["ticket", "show", &format!("#{reference}")], None);
+    assert!(
+        stdout(&human).contains("VPN down") && stdout(&human).contains("log.txt"),
+        "{}",
+        stdout(&human)
+    );
+    let missing = env.cli(&["ticket", "show", "999999"], None);
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(
+        stderr(&missing).contains("ticket #999999 not found"),
+        "{}",
+        stderr(&missing)
+    );
+}
+
+#[tokio::test]
+async fn malformed_input_is_quarantined_with_exit_zero_and_can_be_retried() {
+    let env = TestEnv::new().await;
+    let junk = b"\x00\x01\x02\x03 not mail \xff\xfe".to_vec();
+    let out = env.cli(&["ingest"], Some(&junk));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "a malformed message is stored in quarantine, not refused: {}",
+        stderr(&out)
+    );
+    assert!(stdout(&out).contains("quarantined: 1"));
+    let entries = env.cli_json(&["quarantine", "list", "--json"]);
+    assert_eq!(entries.as_array().unwrap().len(), 1);
+    assert!(entries[0]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("not an e-mail message"));
+    assert_eq!(entries[0]["size"], junk.len());
+    assert_eq!(entries[0]["source"], "stdin");
+
+    // Piping the same junk again does not make a second entry.
+    env.cli(&["ingest"], Some(&junk));
+    assert_eq!(
+        env.cli_json(&["quarantine", "list", "--json"])
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+
+    let id = entries[0]["id"].to_string();
+    let retry = env.cli(&["quarantine", "retry", &id], None);
+    assert_eq!(retry.status.code(), Some(1), "still not a message");
+    assert!(
+        stdout(&retry).contains("still quarantined"),
+        "{}",
+        stdout(&retry)
+    );
+}
+
+#[tokio::test]
+async fn oversized_messages_are_quarantined_whole_and_retried_after_raising_the_limit() {
+    let env = TestEnv::new().await;
+    let big = format!("{MESSAGE}{}", "x".repeat(4096));
+    let out = env.cli(
+        &["--set", "ingest.max_message_bytes=2048", "ingest"],
+        Some(big.as_bytes()),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let entries = env.cli_json(&["quarantine", "list", "--json"]);
+    assert!(
+        entries[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("over the limit of 2048 bytes"),
+        "{entries}"
+    );
+    assert_eq!(entries[0]["size"], big.len());
+
+    let id = entries[0]["id"].to_string();
+    let retry = env.cli(&["quarantine", "retry", &id], None);
+    assert_eq!(retry.status.code(), Some(0), "{}", stderr(&retry));
+    assert!(stdout(&retry).contains("new ticket"), "{}", stdout(&retry));
+    assert_eq!(
+        env.cli_json(&["quarantine", "list", "--json"])
+            .as_array()
+            .unwrap()
+            .len(),
+        0
+    );
+    let all = env.cli_json(&["quarantine", "list", "--json", "--all"]);
+    assert!(all[0]["resolution"]
+        .as_str()
+        .unwrap()
+        .starts_with("stored as message"));
+    let tickets = env.cli_json(&["ticket", "list", "--json"]);
+    assert_eq!(tickets[0]["subject"], "VPN down");
+}
+
+#[tokio::test]
+async fn an_unreachable_database_means_exit_75_so_the_mta_retries() {
+    let env = TestEnv::new().await;
+    let url = if is_postgres() {
+        "postgres://postgres@127.0.0.1:1/nothing"
+    } else {
+        "sqlite:///proc/no-such-dir/maildesk.db"
+    };
+    let out = env.cli(
+        &["--database-url", url, "ingest", "-"],
+        Some(MESSAGE.as_bytes()),
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(75),
+        "stdout: {} stderr: {}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert!(stderr(&out).contains("maildesk:"), "{}", stderr(&out));
+}
+
+#[tokio::test]
+async fn mbox_import_keeps_order_and_counts() {
+    let env = TestEnv::new().await;
+    let reply = "From: ann@customer.example\r\nSubject: Re: VPN down\r\nMessage-ID: <vpn-2@customer.example>\r\nIn-Reply-To: <vpn-1@customer.example>\r\n\r\nFrom now on it works.\r\n";
+    let mut mbox = Vec::new();
+    for raw in [MESSAGE, reply, "no headers at all\n"] {
+        maildesk::mail::mbox::write_message(&mut mbox, "x@y", raw.as_bytes()).unwrap();
+    }
+    maildesk::mail::mbox::write_message(&mut mbox, "x@y", b"\x00\x01binary\x02\x03").unwrap();
+    let path = env.dir.path().join("import.mbox");
+    std::fs::write(&path, &mbox).unwrap();
+    let counts = env.cli_json(&["ingest", "--json", "--mbox", path.to_str().unwrap()]);
+    assert_eq!(
+        (
+            counts["created"].as_u64(),
+            counts["threaded"].as_u64(),
+            counts["quarantined"].as_u64()
+        ),
+        (Some(2), Some(1), Some(1)),
+        "{counts}"
+    );
+    let again = env.cli_json(&["ingest", "--json", "--mbox", path.to_str().unwrap()]);
+    assert_eq!(again["duplicates"].as_u64(), Some(4), "{again}");
+    let entries = env.cli_json(&["quarantine", "list", "--json"]);
+    assert!(
+        entries[0]["source"].as_str().unwrap().starts_with("mbox:"),
+        "{entries}"
+    );
+    let ticket = env.cli_json(&["ticket", "show", "1", "--json"]);
+    assert_eq!(ticket["messages"].as_array().unwrap().len(), 2);
+    assert!(
+        ticket["messages"][1]["text"]
+            .as_str()
+            .unwrap()
+            .contains("From now on it works."),
+        "mboxrd >From unquoted"
+    );
+}
+
+#[tokio::test]
+async fn mailbox_names_set_the_category_and_unknown_ones_are_refused() {
+    let env = TestEnv::with_config("[[mailbox]]\nname = \"it\"\ncategory = \"hardware\"\n").await;
+    let out = env.cli(&["ingest", "--mailbox", "it"], Some(MESSAGE.as_bytes()));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let ticket = env.cli_json(&["ticket", "show", "1", "--json"]);
+    assert_eq!(
+        (ticket["category"].as_str(), ticket["mailbox"].as_str()),
+        (Some("hardware"), Some("it"))
+    );
+    let unknown = env.cli(&["ingest", "--mailbox", "nope"], Some(MESSAGE.as_bytes()));
+    assert_eq!(
+        unknown.status.code(),
+        Some(75),
+        "an MTA must keep the mail while the config is fixed"
+    );
+    assert!(
+        stderr(&unknown).contains("--mailbox \"nope\""),
+        "{}",
+        stderr(&unknown)
+    );
+}
+
+#[tokio::test]
+async fn users_are_added_with_argon2id_and_duplicates_refused() {
+    let env = TestEnv::new().await;
+    let password = env.dir.path().join("pw");
+    std::fs::write(&password, "correct horse battery\n").unwrap();
+    let pw = password.to_str().unwrap();
+    let out = env.cli(
+        &[
+            "user",
+            "add",
+            "Agent@Example.com",
+            "--name",
+            "Agent Smith",
+            "--role",
+            "admin",
+            "--password-file",
+            pw,
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let users = env.cli_json(&["user", "list", "--json"]);
+    assert_eq!(
+        (
+            users[0]["email"].as_str(),
+            users[0]["role"].as_str(),
+            users[0]["active"].as_i64()
+        ),
+        (Some("agent@example.com"), Some("admin"), Some(1))
+    );
+    assert!(
+        users[0].get("password_hash").is_none(),
+        "hashes are never printed"
+    );
+
+    let again = env.cli(
+        &[
+            "user",
+            "add",
+            "agent@example.com",
+            "--name",
+            "X",
+            "--role",
+            "staff",
+            "--password-file",
+            pw,
+        ],
+        None,
+    );
+    assert_eq!(again.status.code(), Some(1));
+    assert!(
+        stderr(&again).contains("already exists"),
+        "{}",
+        stderr(&again)
+    );
+
+    std::fs::write(&password, "short\n").unwrap();
+    let short = env.cli(
+        &[
+            "user",
+            "add",
+            "b@example.com",
+            "--name",
+            "B",
+            "--role",
+            "staff",
+            "--password-file",
+            pw,
+        ],
+        None,
+    );
+    assert_ne!(short.status.code(), Some(0));
+    assert!(
+        stderr(&short).contains("at least 8 characters"),
+        "{}",
+        stderr(&short)
+    );
+    let bad_role = env.cli(
+        &[
+            "user",
+            "add",
+            "c@example.com",
+            "--name",
+            "C",
+            "--role",
+            "boss",
+            "--password-file",
+            pw,
+        ],
+        None,
+    );
+    assert!(
+        stderr(&bad_role).contains("not a valid role"),
+        "{}",
+        stderr(&bad_role)
+    );
+}
+
+#[tokio::test]
+async fn configuration_errors_name_the_key_and_check_reports_health() {
+    let env = TestEnv::new().await;
+    let ok = env.cli(&["check"], None);
+    assert_eq!(ok.status.code(), Some(0), "{}", stderr(&ok));
+    assert!(stdout(&ok).contains("database: ok"), "{}", stdout(&ok));
+
+    let bad = env.dir.path().join("bad.toml");
+    std::fs::write(&bad, "[helpdesk]\nsuport_addresses = [\"x@y.z\"]\n").unwrap();
+    let out = run_binary(&bad, &["check"], None, &[]);
+    assert_eq!(out.status.code(), Some(78));
+    assert!(
+        stderr(&out).contains("helpdesk.suport_addresses: unknown field"),
+        "{}",
+        stderr(&out)
+    );
+
+    let env_typo = run_binary(
+        &env.config_path,
+        &["check"],
+        None,
+        &[("MAILDESK_WEB_LISTEN", "not-an-address")],
+    );
+    assert_eq!(env_typo.status.code(), Some(78));
+    assert!(
+        stderr(&env_typo).contains("web.listen"),
+        "{}",
+        stderr(&env_typo)
+    );
+}

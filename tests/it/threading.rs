@@ -1,1 +1,305 @@
-// placeholder
+//! Threading rules (DESIGN.md "Threading") against the real database engine.
+
+use maildesk::domain::{Role, TicketStatus};
+use maildesk::ingest::{Ingestor, Outcome};
+use maildesk::store::{self, tickets, unix_now, users};
+
+use crate::harness::{ingest_text, TestEnv};
+
+fn mail(from: &str, message_id: &str, subject: &str, extra_headers: &str, body: &str) -> String {
+    format!("From: {from}\r\nTo: support@example.com\r\nSubject: {subject}\r\nMessage-ID: <{message_id}>\r\n{extra_headers}\r\n{body}\r\n")
+}
+
+fn created(outcome: Outcome) -> i64 {
+    match outcome {
+        Outcome::Created { ticket_id, .. } => ticket_id,
+        other => panic!("expected a new ticket, got {other:?}"),
+    }
+}
+
+fn threaded(outcome: Outcome) -> i64 {
+    match outcome {
+        Outcome::Threaded { ticket_id, .. } => ticket_id,
+        other => panic!("expected a threaded message, got {other:?}"),
+    }
+}
+
+async fn status_of(ingestor: &Ingestor, ticket_id: i64) -> (String, Option<i64>) {
+    let mut conn = ingestor.store().acquire().await.unwrap();
+    let t = tickets::get(&mut conn, ticket_id).await.unwrap();
+    (t.status, t.linked_ticket_id)
+}
+
+async fn set_status(ingestor: &Ingestor, ticket_id: i64, status: TicketStatus, at: i64) {
+    let mut conn = ingestor.store().acquire().await.unwrap();
+    tickets::set_status(&mut conn, ticket_id, status, at)
+        .await
+        .unwrap();
+}
+
+async fn open_ticket(ingestor: &Ingestor) -> i64 {
+    created(
+        ingest_text(
+            ingestor,
+            &mail(
+                "Ann <ann@customer.example>",
+                "first@customer.example",
+                "Printer on fire",
+                "Cc: Carl <carl@customer.example>\r\n",
+                "Help.",
+            ),
+        )
+        .await,
+    )
+}
+
+#[tokio::test]
+async fn in_reply_to_alone_threads() {
+    let env = TestEnv::new().await;
+    let ingestor = env.ingestor().await;
+    let ticket = open_ticket(&ingestor).await;
+    let reply = mail(
+        "ann@customer.example",
+        "r1@customer.example",
+        "completely different subject",
+        "In-Reply-To: <first@customer.example>\r\n",
+        "More.",
+    );
+    assert_eq!(threaded(ingest_text(&ingestor, &reply).await), ticket);
+}
+
+#[tokio::test]
+async fn references_match_in_the_middle_of_the_chain() {
+    let env = TestEnv::new().await;
+    let ingestor = env.ingestor().await;
+    let ticket = open_ticket(&ingestor).await;
+    let reply = mail(
+        "someone@elsewhere.example",
+        "r2@elsewhere.example",
+        "Fwd: thing",
+        "References: <unknown-1@x.example> <first@customer.example> <unknown-2@y.example>\r\n",
+        "Seen.",
+    );
+    assert_eq!(threaded(ingest_text(&ingestor, &reply).await), ticket);
+}
+
+#[tokio::test]
+async fn subject_tag_is_trusted_only_from_people_on_the_ticket_or_staff() {
+    let env = TestEnv::new().await;
+    let ingestor = env.ingestor().await;
+    let ticket = open_ticket(&ingestor).await;
+    let subject = format!("Re: [Support #{ticket}] Printer on fire");
+
+    let from_requester = mail(
+        "ANN@customer.example",
+        "t1@customer.example",
+        &subject,
+        "",
+        "Requester via tag.",
+    );
+    assert_eq!(
+        threaded(ingest_text(&ingestor, &from_requester).await),
+        ticket
+    );
+
+    let from_cc = mail(
+        "carl@customer.example",
+        "t2@customer.example",
+        &subject,
+        "",
+        "Cc via tag.",
+    );
+    assert_eq!(threaded(ingest_text(&ingestor, &from_cc).await), ticket);
+
+    {
+        let mut conn = ingestor.store().acquire().await.unwrap();
+        let user = users::NewUser {
+            email: "agent@example.com",
+            name: "Agent",
+            role: Role::Staff,
+            password_hash: "x",
+        };
+        users::insert(&mut conn, &user, unix_now()).await.unwrap();
+    }
+    let from_staff = mail(
+        "Agent <agent@example.com>",
+        "t3@example.com",
+        &subject,
+        "",
+        "Staff via tag.",
+    );
+    assert_eq!(threaded(ingest_text(&ingestor, &from_staff).await), ticket);
+
+    let from_stranger = mail(
+        "mallory@evil.example",
+        "t4@evil.example",
+        &subject,
+        "",
+        "Let me in.",
+    );
+    let other = created(ingest_text(&ingestor, &from_stranger).await);
+    assert_ne!(other, ticket);
+    let detail = maildesk::tickets::load(ingestor.store(), other)
+        .await
+        .unwrap();
+    assert_eq!(
+        detail.subject, "Re: Printer on fire",
+        "a foreign tag is not kept on the new ticket"
+    );
+    assert_eq!(detail.requester, "mallory@evil.example");
+    let original = maildesk::tickets::load(ingestor.store(), ticket)
+        .await
+        .unwrap();
+    assert!(original
+        .messages
+        .iter()
+        .all(|m| m.from != "mallory@evil.example"));
+}
+
+#[tokio::test]
+async fn a_reply_reopens_a_resolved_or_waiting_ticket() {
+    let env = TestEnv::new().await;
+    let ingestor = env.ingestor().await;
+    let ticket = open_ticket(&ingestor).await;
+    for (i, status) in [TicketStatus::Resolved, TicketStatus::Waiting]
+        .into_iter()
+        .enumerate()
+    {
+        set_status(&ingestor, ticket, status, unix_now()).await;
+        let reply = mail(
+            "ann@customer.example",
+            &format!("again{i}@customer.example"),
+            "Re: Printer on fire",
+            "In-Reply-To: <first@customer.example>\r\n",
+            "It is back.",
+        );
+        assert_eq!(threaded(ingest_text(&ingestor, &reply).await), ticket);
+        assert_eq!(status_of(&ingestor, ticket).await.0, "open");
+    }
+}
+
+#[tokio::test]
+async fn an_auto_reply_does_not_reopen() {
+    let env = TestEnv::new().await;
+    let ingestor = env.ingestor().await;
+    let ticket = open_ticket(&ingestor).await;
+    set_status(&ingestor, ticket, TicketStatus::Resolved, unix_now()).await;
+    let ooo = mail(
+        "ann@customer.example",
+        "ooo@customer.example",
+        "Out of office",
+        "In-Reply-To: <first@customer.example>\r\nAuto-Submitted: auto-replied\r\n",
+        "I am away.",
+    );
+    assert_eq!(threaded(ingest_text(&ingestor, &ooo).await), ticket);
+    assert_eq!(status_of(&ingestor, ticket).await.0, "resolved");
+    let detail = maildesk::tickets::load(ingestor.store(), ticket)
+        .await
+        .unwrap();
+    let last = detail.messages.last().unwrap();
+    assert_eq!(
+        (last.kind.as_str(), last.automatic_reason.as_deref()),
+        ("automatic", Some("Auto-Submitted: auto-replied"))
+    );
+}
+
+#[tokio::test]
+async fn a_reply_to_a_long_closed_ticket_opens_a_linked_one() {
+    let env = TestEnv::new().await;
+    let ingestor = env.ingestor().await;
+    let ticket = open_ticket(&ingestor).await;
+    let thirty_days_ago = unix_now() - 30 * 86_400;
+    set_status(&ingestor, ticket, TicketStatus::Closed, thirty_days_ago).await;
+    let reply = mail(
+        "ann@customer.example",
+        "late@customer.example",
+        "Re: Printer on fire",
+        "In-Reply-To: <first@customer.example>\r\n",
+        "Again, months later.",
+    );
+    let new_ticket = created(ingest_text(&ingestor, &reply).await);
+    assert_ne!(new_ticket, ticket);
+    assert_eq!(
+        status_of(&ingestor, new_ticket).await,
+        ("open".to_string(), Some(ticket))
+    );
+    assert_eq!(status_of(&ingestor, ticket).await.0, "closed");
+}
+
+#[tokio::test]
+async fn a_reply_to_a_recently_closed_ticket_reopens_it() {
+    let env = TestEnv::new().await;
+    let ingestor = env.ingestor().await;
+    let ticket = open_ticket(&ingestor).await;
+    set_status(&ingestor, ticket, TicketStatus::Closed, unix_now() - 86_400).await;
+    let reply = mail(
+        "ann@customer.example",
+        "soon@customer.example",
+        "Re: Printer on fire",
+        "In-Reply-To: <first@customer.example>\r\n",
+        "Not fixed.",
+    );
+    assert_eq!(threaded(ingest_text(&ingestor, &reply).await), ticket);
+    assert_eq!(status_of(&ingestor, ticket).await.0, "open");
+}
+
+#[tokio::test]
+async fn duplicates_are_no_ops_but_a_reused_message_id_is_not_a_duplicate() {
+    let env = TestEnv::new().await;
+    let ingestor = env.ingestor().await;
+    let first = mail(
+        "ann@customer.example",
+        "same@customer.example",
+        "Hello",
+        "",
+        "Version one.",
+    );
+    let ticket = created(ingest_text(&ingestor, &first).await);
+    match ingest_text(&ingestor, &first).await {
+        Outcome::Duplicate { ticket_id, .. } => assert_eq!(ticket_id, ticket),
+        other => panic!("expected a duplicate, got {other:?}"),
+    }
+    // The same message relayed again (new trace headers) is still the same message.
+    let relayed = format!("Received: from relay.example by mx.example\r\nDelivered-To: support@example.com\r\n{first}");
+    assert!(matches!(
+        ingest_text(&ingestor, &relayed).await,
+        Outcome::Duplicate { .. }
+    ));
+    // A broken client reusing the Message-ID for a new text: a new message, not lost.
+    let reused = mail(
+        "ann@customer.example",
+        "same@customer.example",
+        "Hello",
+        "",
+        "Version two, different words.",
+    );
+    assert!(matches!(
+        ingest_text(&ingestor, &reused).await,
+        Outcome::Created { .. } | Outcome::Threaded { .. }
+    ));
+    let mut conn = ingestor.store().acquire().await.unwrap();
+    assert_eq!(store::messages::count(&mut conn).await.unwrap(), 2);
+}
+
+#[tokio::test]
+async fn copied_people_join_the_ticket_but_our_own_addresses_do_not() {
+    let env = TestEnv::new().await;
+    let ingestor = env.ingestor().await;
+    let raw = "From: Ann <ann@customer.example>\r\nTo: support@example.com, Dave <dave@customer.example>\r\nCc: support+old@example.com, not-an-address\r\nSubject: Access\r\nMessage-ID: <p1@customer.example>\r\n\r\nPlease.\r\n";
+    let ticket = created(ingest_text(&ingestor, raw).await);
+    let detail = maildesk::tickets::load(ingestor.store(), ticket)
+        .await
+        .unwrap();
+    let people: Vec<(String, String)> = detail
+        .participants
+        .iter()
+        .map(|p| (p.email.clone(), p.role.clone()))
+        .collect();
+    assert_eq!(
+        people,
+        vec![
+            ("ann@customer.example".to_string(), "requester".to_string()),
+            ("dave@customer.example".to_string(), "cc".to_string())
+        ]
+    );
+}
