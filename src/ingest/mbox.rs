@@ -1,16 +1,19 @@
 //! `maildesk ingest --mbox`: messages are cut and parsed on a blocking thread while the
-//! previous ones are being stored, in file order (a reply must follow its original).
+//! previous ones are being stored, in file order (a reply must follow its original),
+//! in batches of one transaction each.
 
 use std::fs::File;
 use std::io::{self, BufReader};
 use std::path::Path;
 
-use super::{prepare, Counts, IngestError, Ingestor, Origin, Prepared};
-use crate::mail::mbox::{MboxMessage, MboxReader};
+use super::{prepare, BatchItem, Counts, IngestError, Ingestor, Origin};
+use crate::mail::mbox::MboxReader;
 use crate::progress::progress_bar;
 
 /// How many parsed messages may wait for the database.
-const PIPELINE_DEPTH: usize = 64;
+const PIPELINE_DEPTH: usize = 256;
+/// Messages per transaction: amortises the commit without holding the lock for long.
+const BATCH_SIZE: usize = 200;
 
 #[derive(Debug, thiserror::Error)]
 pub enum MboxError {
@@ -33,15 +36,23 @@ pub async fn ingest_mbox(
     let file = File::open(path).map_err(read_error)?;
     let total = file.metadata().map_err(read_error)?.len();
     let progress = progress_bar(total, "bytes", show_progress);
-    let (sender, mut receiver) =
-        tokio::sync::mpsc::channel::<io::Result<(MboxMessage, Prepared, u64)>>(PIPELINE_DEPTH);
+    let (sender, mut receiver) = tokio::sync::mpsc::channel::<io::Result<(BatchItem, u64)>>(PIPELINE_DEPTH);
     let options = ingestor.options().clone();
+    let source_prefix = format!("mbox:{}", path.display());
+    let mailbox = mailbox.map(str::to_string);
     let reader = tokio::task::spawn_blocking(move || {
         let mut mbox = MboxReader::new(BufReader::with_capacity(1 << 20, file));
         while let Some(item) = mbox.next() {
             let item = item.map(|m| {
-                let prepared = prepare(&options, &m.raw);
-                (m, prepared, mbox.position())
+                let item = BatchItem {
+                    prepared: prepare(&options, &m.raw),
+                    origin: Origin {
+                        source: format!("{source_prefix}@{}", m.offset),
+                        mailbox: mailbox.clone(),
+                    },
+                    raw: m.raw,
+                };
+                (item, mbox.position())
             });
             if sender.blocking_send(item).is_err() {
                 break; // the store loop stopped
@@ -50,29 +61,35 @@ pub async fn ingest_mbox(
     });
     let mut counts = Counts::default();
     let mut result = Ok(());
-    while let Some(item) = receiver.recv().await {
-        let (message, prepared, position) = match item {
-            Ok(item) => item,
-            Err(e) => {
-                result = Err(read_error(e));
-                break;
+    let mut batch = Vec::with_capacity(BATCH_SIZE);
+    'reading: while let Some(first) = receiver.recv().await {
+        let mut next = Some(first);
+        let mut position = 0;
+        // Take what is ready, up to a batch, without waiting for more.
+        while let Some(item) = next.take() {
+            match item {
+                Ok((item, at)) => {
+                    batch.push(item);
+                    position = at;
+                }
+                Err(e) => {
+                    result = Err(read_error(e));
+                    break 'reading;
+                }
             }
-        };
-        let origin = Origin {
-            source: format!("mbox:{}@{}", path.display(), message.offset),
-            mailbox: mailbox.map(str::to_string),
-        };
-        match ingestor
-            .ingest_prepared(&message.raw, prepared, &origin, None)
-            .await
-        {
-            Ok(outcome) => counts.add(&Ok(outcome)),
-            // The database is gone: stop here; a second run skips what is stored.
-            Err(source) => {
-                result = Err(MboxError::Store { counts, source });
-                break;
+            if batch.len() < BATCH_SIZE {
+                next = receiver.try_recv().ok();
             }
         }
+        for outcome in ingestor.ingest_batch(&batch).await {
+            if let Err(source) = outcome {
+                // The database is gone: stop here; a second run skips what is stored.
+                result = Err(MboxError::Store { counts, source });
+                break 'reading;
+            }
+            counts.add(&outcome);
+        }
+        batch.clear();
         progress.set_position(position);
     }
     drop(receiver);

@@ -90,7 +90,7 @@ impl IngestOptions {
 }
 
 /// A message checked and parsed, ready to be stored; pure, so it can run on any thread.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub enum Prepared {
     Mail(Box<InboundMail>),
     /// Not storable as a ticket message: the reason goes to quarantine.
@@ -166,7 +166,7 @@ impl Ingestor {
     }
 
     /// The database half of [`Ingestor::ingest`], for callers that parse ahead on
-    /// another thread (the mbox pipeline).
+    /// another thread.
     pub async fn ingest_prepared(
         &self,
         raw: &[u8],
@@ -174,21 +174,42 @@ impl Ingestor {
         origin: &Origin,
         retry_of: Option<i64>,
     ) -> Result<Outcome, IngestError> {
-        let mail = match prepared {
-            Prepared::Mail(mail) => mail,
-            Prepared::Rejected(reason) => {
-                return self.quarantine(raw, &reason, origin, retry_of).await
-            }
+        let attempt = async {
+            let mut tx = self.store.begin().await?;
+            let outcome = self.store_in(&mut tx, raw, &prepared, origin, retry_of).await?;
+            tx.commit().await?;
+            Ok::<_, StoreError>(outcome)
         };
-        match self.store_mail(&mail, raw, origin, retry_of).await {
+        match attempt.await {
             Ok(outcome) => Ok(outcome),
-            // Another instance stored the same message between our check and our insert.
-            Err(e) if e.is_unique_violation() => self.existing_duplicate(&mail).await,
-            Err(e) if e.is_temporary() => Err(e.into()),
+            Err(e) => self.recover(raw, &prepared, origin, retry_of, e).await,
+        }
+    }
+
+    /// Stores many messages in one transaction (one commit, one fsync), in order, so a
+    /// reply later in the batch threads onto a ticket opened earlier in it. If anything
+    /// fails, the whole batch is rolled back and its messages are stored one by one, so
+    /// one bad message costs time but never blocks or loses the others.
+    pub async fn ingest_batch(&self, batch: &[BatchItem]) -> Vec<Result<Outcome, IngestError>> {
+        let attempt = async {
+            let mut tx = self.store.begin().await?;
+            let mut outcomes = Vec::with_capacity(batch.len());
+            for item in batch {
+                outcomes.push(self.store_in(&mut tx, &item.raw, &item.prepared, &item.origin, None).await?);
+            }
+            tx.commit().await?;
+            Ok::<_, StoreError>(outcomes)
+        };
+        match attempt.await {
+            Ok(outcomes) => outcomes.into_iter().map(Ok).collect(),
+            Err(e) if e.is_temporary() => batch.iter().map(|_| Err(IngestError(clone_temporary(&e)))).collect(),
             Err(e) => {
-                warn!(message_id = %mail.message_id, error = %e, "message could not be stored; quarantining it");
-                self.quarantine(raw, &format!("could not be stored: {e}"), origin, retry_of)
-                    .await
+                warn!(error = %e, size = batch.len(), "batch failed; storing its messages one by one");
+                let mut outcomes = Vec::with_capacity(batch.len());
+                for item in batch {
+                    outcomes.push(self.ingest_prepared(&item.raw, item.prepared.clone(), &item.origin, None).await);
+                }
+                outcomes
             }
         }
     }
@@ -197,59 +218,68 @@ impl Ingestor {
         &self.options
     }
 
-    async fn existing_duplicate(&self, mail: &InboundMail) -> Result<Outcome, IngestError> {
-        let mut conn = self.store.acquire().await?;
-        match messages::find_duplicate(&mut conn, &mail.message_id, &mail.content_sha256).await? {
-            Some((message_id, ticket_id)) => Ok(Outcome::Duplicate {
-                ticket_id,
-                message_id,
-            }),
-            None => Err(StoreError::Conflict(format!(
-                "message {} conflicted but is not stored",
-                mail.message_id
-            ))
-            .into()),
-        }
-    }
-
-    async fn store_mail(
+    /// A message (or its quarantine entry) inside the caller's transaction.
+    async fn store_in(
         &self,
-        mail: &InboundMail,
+        tx: &mut Tx,
         raw: &[u8],
+        prepared: &Prepared,
         origin: &Origin,
         retry_of: Option<i64>,
     ) -> Result<Outcome, StoreError> {
         let now = unix_now();
-        let mut tx = self.store.begin().await?;
-        if let Some((message_id, ticket_id)) =
-            messages::find_duplicate(&mut tx, &mail.message_id, &mail.content_sha256).await?
-        {
-            if let Some(entry_id) = retry_of {
-                quarantine::mark_resolved(
-                    &mut tx,
-                    entry_id,
-                    &format!("duplicate of message {message_id} on ticket #{ticket_id}"),
-                    now,
-                )
-                .await?;
-            }
-            tx.commit().await?;
-            return Ok(Outcome::Duplicate {
-                ticket_id,
-                message_id,
-            });
+        match prepared {
+            Prepared::Mail(mail) => self.store_mail_in(tx, mail, raw, origin, retry_of, now).await,
+            Prepared::Rejected(reason) => quarantine_in(tx, raw, reason, origin, retry_of, now).await,
         }
-        let sender = mail
-            .from
-            .as_ref()
-            .map(|f| address::normalize(&f.email))
-            .unwrap_or_default();
-        let sender_is_staff = users::find_active_by_email(&mut tx, &sender)
-            .await?
-            .is_some();
-        let candidate = self
-            .find_candidate(&mut tx, mail, &sender, sender_is_staff)
-            .await?;
+    }
+
+    /// After a failed single-message transaction: a concurrent duplicate is a duplicate,
+    /// a temporary failure goes back to the caller, anything else means this message
+    /// cannot be stored as parsed, so it is quarantined (never dropped).
+    async fn recover(
+        &self,
+        raw: &[u8],
+        prepared: &Prepared,
+        origin: &Origin,
+        retry_of: Option<i64>,
+        error: StoreError,
+    ) -> Result<Outcome, IngestError> {
+        if error.is_temporary() {
+            return Err(error.into());
+        }
+        if let (true, Prepared::Mail(mail)) = (error.is_unique_violation(), prepared) {
+            let mut conn = self.store.acquire().await?;
+            if let Some((message_id, ticket_id)) = messages::find_duplicate(&mut conn, &mail.message_id, &mail.content_sha256).await? {
+                return Ok(Outcome::Duplicate { ticket_id, message_id });
+            }
+        }
+        warn!(error = %error, source = %origin.source, "message could not be stored; quarantining it");
+        let reason = format!("could not be stored: {error}");
+        let mut tx = self.store.begin().await?;
+        let outcome = quarantine_in(&mut tx, raw, &reason, origin, retry_of, unix_now()).await?;
+        tx.commit().await.map_err(StoreError::from)?;
+        Ok(outcome)
+    }
+
+    async fn store_mail_in(
+        &self,
+        tx: &mut Tx,
+        mail: &InboundMail,
+        raw: &[u8],
+        origin: &Origin,
+        retry_of: Option<i64>,
+        now: i64,
+    ) -> Result<Outcome, StoreError> {
+        if let Some((message_id, ticket_id)) = messages::find_duplicate(tx, &mail.message_id, &mail.content_sha256).await? {
+            if let Some(entry_id) = retry_of {
+                let note = format!("duplicate of message {message_id} on ticket #{ticket_id}");
+                quarantine::mark_resolved(tx, entry_id, &note, now).await?;
+            }
+            return Ok(Outcome::Duplicate { ticket_id, message_id });
+        }
+        let sender = Sender::of(mail);
+        let candidate = self.find_candidate(tx, mail, &sender).await?;
         let decision = threading::decide(
             candidate,
             Inbound {
@@ -258,51 +288,32 @@ impl Ingestor {
                 reopen_window: self.options.reopen_window_secs,
             },
         );
-        store::raw::insert_raw(&mut tx, &mail.raw_sha256, raw, now).await?;
+        store::raw::insert_raw(tx, &mail.raw_sha256, raw, now).await?;
         let (ticket_id, created) = match decision {
-            ThreadDecision::Attach {
-                ticket_id,
-                new_status,
-                ..
-            } => {
+            ThreadDecision::Attach { ticket_id, new_status, .. } => {
                 match new_status {
-                    Some(status) => tickets::set_status(&mut tx, ticket_id, status, now).await?,
-                    None => tickets::touch(&mut tx, ticket_id, now).await?,
+                    Some(status) => tickets::set_status(tx, ticket_id, status, now).await?,
+                    None => tickets::touch(tx, ticket_id, now).await?,
                 }
                 (ticket_id, false)
             }
-            ThreadDecision::NewTicket { linked_to } => (
-                self.open_ticket(&mut tx, mail, &sender, origin, linked_to, now)
-                    .await?,
-                true,
-            ),
+            ThreadDecision::NewTicket { linked_to } => {
+                (self.open_ticket(tx, mail, &sender, origin, linked_to, now).await?, true)
+            }
         };
-        if !sender_is_staff && mail.automatic.is_none() {
-            self.add_participants(&mut tx, ticket_id, mail, &sender, created, now)
-                .await?;
+        if mail.automatic.is_none() {
+            self.add_participants(tx, ticket_id, mail, &sender, created, now).await?;
         }
-        let message_id = insert_message(&mut tx, ticket_id, mail, origin, now).await?;
+        let message_id = insert_message(tx, ticket_id, mail, origin, now).await?;
         if let Some(entry_id) = retry_of {
-            quarantine::mark_resolved(
-                &mut tx,
-                entry_id,
-                &format!("stored as message {message_id} on ticket #{ticket_id}"),
-                now,
-            )
-            .await?;
+            let note = format!("stored as message {message_id} on ticket #{ticket_id}");
+            quarantine::mark_resolved(tx, entry_id, &note, now).await?;
         }
-        tx.commit().await?;
-        info!(ticket_id, message_id, created, "message stored");
+        info!(ticket_id, message_id, created, message = %mail.message_id, "message stored");
         Ok(if created {
-            Outcome::Created {
-                ticket_id,
-                message_id,
-            }
+            Outcome::Created { ticket_id, message_id }
         } else {
-            Outcome::Threaded {
-                ticket_id,
-                message_id,
-            }
+            Outcome::Threaded { ticket_id, message_id }
         })
     }
 
@@ -311,41 +322,29 @@ impl Ingestor {
         &self,
         tx: &mut Tx,
         mail: &InboundMail,
-        sender: &str,
-        sender_is_staff: bool,
+        sender: &Sender<'_>,
     ) -> Result<Option<(TicketFacts, ThreadRule)>, StoreError> {
         let referenced = mail.referenced_ids();
         if !referenced.is_empty() {
             let owners = tickets::by_message_ids(tx, &referenced).await?;
-            for id in &referenced {
-                let newest = owners
-                    .iter()
-                    .filter(|(mid, _)| mid == id)
-                    .map(|(_, t)| *t)
-                    .max();
-                if let Some(ticket_id) = newest {
-                    if let Some(facts) = tickets::facts(tx, ticket_id).await? {
-                        return Ok(Some((facts, ThreadRule::StoredReference)));
-                    }
-                }
+            // Nearest reference first; for a reused Message-ID, the newest ticket.
+            let best = referenced.iter().find_map(|id| owners.iter().filter(|(mid, _)| mid == id).map(|(_, facts)| *facts).max_by_key(|f| f.id));
+            if let Some(facts) = best {
+                return Ok(Some((facts, ThreadRule::StoredReference)));
             }
         }
-        let Some(ticket_ref) = subject::find_tag(&mail.subject, &self.options.subject_prefix)
-        else {
+        let Some(ticket_ref) = subject::find_tag(&mail.subject, &self.options.subject_prefix) else {
             return Ok(None);
         };
         let Some(facts) = tickets::facts(tx, ticket_ref).await? else {
             return Ok(None);
         };
-        let is_participant =
-            !sender.is_empty() && tickets::is_participant(tx, ticket_ref, sender).await?;
+        let is_participant = sender.is_valid() && tickets::is_participant(tx, ticket_ref, &sender.email).await?;
+        let sender_is_staff = !is_participant && sender.is_staff(tx).await?;
         if threading::tag_accepted(is_participant, sender_is_staff) {
             Ok(Some((facts, ThreadRule::SubjectTag)))
         } else {
-            info!(
-                ticket_ref,
-                sender, "subject tag from a stranger ignored; opening a new ticket"
-            );
+            info!(ticket_ref, sender = %sender.email, "subject tag from a stranger ignored; opening a new ticket");
             Ok(None)
         }
     }
@@ -354,55 +353,48 @@ impl Ingestor {
         &self,
         tx: &mut Tx,
         mail: &InboundMail,
-        sender: &str,
+        sender: &Sender<'_>,
         origin: &Origin,
         linked_to: Option<i64>,
         now: i64,
     ) -> Result<i64, StoreError> {
         let stripped = subject::strip_tags(&mail.subject, &self.options.subject_prefix);
-        let subject = if stripped.is_empty() {
-            "(no subject)"
-        } else {
-            stripped.as_str()
-        };
+        let subject = if stripped.is_empty() { "(no subject)" } else { stripped.as_str() };
         let mailbox = origin.mailbox.as_deref();
-        let ticket_id = tickets::insert(
-            tx,
-            &tickets::NewTicket {
-                subject,
-                category: self.options.category_for(mailbox),
-                mailbox,
-                requester_email: sender,
-                requester_name: sender_name(mail),
-                linked_ticket_id: linked_to,
-            },
-            now,
-        )
-        .await?;
-        if address::is_valid(sender) {
-            let requester = [(sender, sender_name(mail), ParticipantRole::Requester)];
+        let new_ticket = tickets::NewTicket {
+            subject,
+            category: self.options.category_for(mailbox),
+            mailbox,
+            requester_email: &sender.email,
+            requester_name: sender.name,
+            linked_ticket_id: linked_to,
+        };
+        let ticket_id = tickets::insert(tx, &new_ticket, now).await?;
+        if sender.is_valid() {
+            let requester = [(sender.email.as_str(), sender.name, ParticipantRole::Requester)];
             tickets::add_participants(tx, ticket_id, &requester, now).await?;
         }
         Ok(ticket_id)
     }
 
-    /// The people a human sender copied (To and Cc, not us) join the conversation.
+    /// A human writer and the people they copied (To and Cc, not us, not staff) join the
+    /// conversation, so later mail from them threads and reaches them.
     async fn add_participants(
         &self,
         tx: &mut Tx,
         ticket_id: i64,
         mail: &InboundMail,
-        sender: &str,
+        sender: &Sender<'_>,
         created: bool,
         now: i64,
     ) -> Result<(), StoreError> {
         let mut people: Vec<(String, Option<&str>)> = Vec::new();
-        if !created && address::is_valid(sender) {
-            people.push((sender.to_string(), sender_name(mail)));
+        if !created && sender.is_valid() && !sender.is_staff(tx).await? {
+            people.push((sender.email.clone(), sender.name));
         }
         for mailbox in mail.to.iter().chain(&mail.cc) {
             let email = address::normalize(&mailbox.email);
-            if email != sender
+            if email != sender.email
                 && address::is_valid(&email)
                 && !address::is_own(&email, &self.options.own_addresses)
                 && !people.iter().any(|(e, _)| *e == email)
@@ -410,56 +402,82 @@ impl Ingestor {
                 people.push((email, mailbox.name.as_deref()));
             }
         }
-        let rows: Vec<(&str, Option<&str>, ParticipantRole)> = people
-            .iter()
-            .map(|(e, n)| (e.as_str(), *n, ParticipantRole::Cc))
-            .collect();
+        let rows: Vec<(&str, Option<&str>, ParticipantRole)> = people.iter().map(|(e, n)| (e.as_str(), *n, ParticipantRole::Cc)).collect();
         tickets::add_participants(tx, ticket_id, &rows, now).await
     }
+}
 
-    async fn quarantine(
-        &self,
-        raw: &[u8],
-        reason: &str,
-        origin: &Origin,
-        retry_of: Option<i64>,
-    ) -> Result<Outcome, IngestError> {
-        let now = unix_now();
-        let mut tx = self.store.begin().await?;
-        if let Some(entry_id) = retry_of {
-            quarantine::record_failed_retry(&mut tx, entry_id, reason, now).await?;
-            tx.commit().await.map_err(StoreError::from)?;
-            return Ok(Outcome::Quarantined {
-                entry_id,
-                reason: reason.to_string(),
-                new: false,
-            });
+/// A parsed, stored-later batch entry for [`Ingestor::ingest_batch`].
+#[derive(Debug)]
+pub struct BatchItem {
+    pub raw: Vec<u8>,
+    pub prepared: Prepared,
+    pub origin: Origin,
+}
+
+/// The writer of a message, with the staff lookup done at most once and only if needed.
+struct Sender<'a> {
+    email: String,
+    name: Option<&'a str>,
+    staff: std::cell::Cell<Option<bool>>,
+}
+
+impl<'a> Sender<'a> {
+    fn of(mail: &'a InboundMail) -> Self {
+        Sender {
+            email: mail.from.as_ref().map(|f| address::normalize(&f.email)).unwrap_or_default(),
+            name: sender_name(mail),
+            staff: std::cell::Cell::new(None),
         }
-        let raw_sha256 = mail::hash::sha256_hex(raw);
-        if let Some(entry_id) = quarantine::find_open(&mut tx, &raw_sha256).await? {
-            tx.commit().await.map_err(StoreError::from)?;
-            return Ok(Outcome::Quarantined {
-                entry_id,
-                reason: reason.to_string(),
-                new: false,
-            });
-        }
-        let entry = quarantine::NewEntry {
-            raw_sha256: &raw_sha256,
-            raw,
-            reason,
-            source: &origin.source,
-            mailbox: origin.mailbox.as_deref(),
-        };
-        let entry_id = quarantine::insert(&mut tx, &entry, now).await?;
-        tx.commit().await.map_err(StoreError::from)?;
-        warn!(entry_id, reason, "message quarantined");
-        Ok(Outcome::Quarantined {
-            entry_id,
-            reason: reason.to_string(),
-            new: true,
-        })
     }
+
+    fn is_valid(&self) -> bool {
+        address::is_valid(&self.email)
+    }
+
+    async fn is_staff(&self, tx: &mut Tx) -> Result<bool, StoreError> {
+        if let Some(known) = self.staff.get() {
+            return Ok(known);
+        }
+        let staff = self.is_valid() && users::find_active_by_email(tx, &self.email).await?.is_some();
+        self.staff.set(Some(staff));
+        Ok(staff)
+    }
+}
+
+/// Rebuilds a temporary error for each message of a failed batch (sqlx errors are not Clone).
+fn clone_temporary(error: &StoreError) -> StoreError {
+    StoreError::Unavailable(sqlx::Error::Protocol(error.to_string()))
+}
+
+/// Stores the raw message and a quarantine entry (or, for a retry, records the new
+/// reason on the existing entry). The same raw message is never quarantined twice.
+async fn quarantine_in(
+    tx: &mut Tx,
+    raw: &[u8],
+    reason: &str,
+    origin: &Origin,
+    retry_of: Option<i64>,
+    now: i64,
+) -> Result<Outcome, StoreError> {
+    if let Some(entry_id) = retry_of {
+        quarantine::record_failed_retry(tx, entry_id, reason, now).await?;
+        return Ok(Outcome::Quarantined { entry_id, reason: reason.to_string(), new: false });
+    }
+    let raw_sha256 = mail::hash::sha256_hex(raw);
+    if let Some(entry_id) = quarantine::find_open(tx, &raw_sha256).await? {
+        return Ok(Outcome::Quarantined { entry_id, reason: reason.to_string(), new: false });
+    }
+    let entry = quarantine::NewEntry {
+        raw_sha256: &raw_sha256,
+        raw,
+        reason,
+        source: &origin.source,
+        mailbox: origin.mailbox.as_deref(),
+    };
+    let entry_id = quarantine::insert(tx, &entry, now).await?;
+    warn!(entry_id, reason, source = %origin.source, "message quarantined");
+    Ok(Outcome::Quarantined { entry_id, reason: reason.to_string(), new: true })
 }
 
 async fn insert_message(

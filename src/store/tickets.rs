@@ -70,17 +70,7 @@ pub async fn facts(conn: &mut Conn, id: i64) -> Result<Option<TicketFacts>> {
             .bind(id)
             .fetch_optional(conn)
             .await?;
-    row.map(|(id, status, closed_at)| {
-        let status = status
-            .parse::<TicketStatus>()
-            .map_err(|e| StoreError::Conflict(format!("ticket {id}: {e}")))?;
-        Ok(TicketFacts {
-            id,
-            status,
-            closed_at,
-        })
-    })
-    .transpose()
+    row.map(|(id, status, closed_at)| facts_from_row(id, &status, closed_at)).transpose()
 }
 
 /// Moves a ticket to `status`, keeping the resolved/closed timestamps meaningful.
@@ -177,18 +167,31 @@ pub async fn count(conn: &mut Conn) -> Result<i64> {
         .await?)
 }
 
-/// Tickets that own any of these Message-IDs: `(message_id, ticket_id)` pairs.
-pub async fn by_message_ids(conn: &mut Conn, ids: &[&str]) -> Result<Vec<(String, i64)>> {
+/// Tickets that own any of these Message-IDs: `(message_id, ticket facts)` pairs.
+pub async fn by_message_ids(conn: &mut Conn, ids: &[&str]) -> Result<Vec<(String, TicketFacts)>> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
     let sql = format!(
-        "SELECT message_id, ticket_id FROM messages WHERE message_id IN ({})",
+        "SELECT m.message_id, t.id, t.status, t.closed_at FROM messages m JOIN tickets t ON t.id = m.ticket_id
+         WHERE m.message_id IN ({})",
         placeholders(1, ids.len())
     );
-    let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql)).persistent(false);
+    let mut query = sqlx::query_as::<_, (String, i64, String, Option<i64>)>(sqlx::AssertSqlSafe(sql)).persistent(false);
     for id in ids {
         query = query.bind(*id);
     }
-    Ok(query.fetch_all(conn).await?)
+    query
+        .fetch_all(conn)
+        .await?
+        .into_iter()
+        .map(|(message_id, id, status, closed_at)| Ok((message_id, facts_from_row(id, &status, closed_at)?)))
+        .collect()
+}
+
+fn facts_from_row(id: i64, status: &str, closed_at: Option<i64>) -> Result<TicketFacts> {
+    let status = status
+        .parse::<TicketStatus>()
+        .map_err(|e| StoreError::Conflict(format!("ticket {id}: {e}")))?;
+    Ok(TicketFacts { id, status, closed_at })
 }
