@@ -36,7 +36,8 @@ pub async fn ingest_mbox(
     let file = File::open(path).map_err(read_error)?;
     let total = file.metadata().map_err(read_error)?.len();
     let progress = progress_bar(total, "bytes", show_progress);
-    let (sender, mut receiver) = tokio::sync::mpsc::channel::<io::Result<(BatchItem, u64)>>(PIPELINE_DEPTH);
+    let (sender, mut receiver) =
+        tokio::sync::mpsc::channel::<io::Result<(BatchItem, u64)>>(PIPELINE_DEPTH);
     let options = ingestor.options().clone();
     let source_prefix = format!("mbox:{}", path.display());
     let mailbox = mailbox.map(str::to_string);

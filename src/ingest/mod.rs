@@ -176,7 +176,9 @@ impl Ingestor {
     ) -> Result<Outcome, IngestError> {
         let attempt = async {
             let mut tx = self.store.begin().await?;
-            let outcome = self.store_in(&mut tx, raw, &prepared, origin, retry_of).await?;
+            let outcome = self
+                .store_in(&mut tx, raw, &prepared, origin, retry_of)
+                .await?;
             tx.commit().await?;
             Ok::<_, StoreError>(outcome)
         };
@@ -195,19 +197,28 @@ impl Ingestor {
             let mut tx = self.store.begin().await?;
             let mut outcomes = Vec::with_capacity(batch.len());
             for item in batch {
-                outcomes.push(self.store_in(&mut tx, &item.raw, &item.prepared, &item.origin, None).await?);
+                outcomes.push(
+                    self.store_in(&mut tx, &item.raw, &item.prepared, &item.origin, None)
+                        .await?,
+                );
             }
             tx.commit().await?;
             Ok::<_, StoreError>(outcomes)
         };
         match attempt.await {
             Ok(outcomes) => outcomes.into_iter().map(Ok).collect(),
-            Err(e) if e.is_temporary() => batch.iter().map(|_| Err(IngestError(clone_temporary(&e)))).collect(),
+            Err(e) if e.is_temporary() => batch
+                .iter()
+                .map(|_| Err(IngestError(clone_temporary(&e))))
+                .collect(),
             Err(e) => {
                 warn!(error = %e, size = batch.len(), "batch failed; storing its messages one by one");
                 let mut outcomes = Vec::with_capacity(batch.len());
                 for item in batch {
-                    outcomes.push(self.ingest_prepared(&item.raw, item.prepared.clone(), &item.origin, None).await);
+                    outcomes.push(
+                        self.ingest_prepared(&item.raw, item.prepared.clone(), &item.origin, None)
+                            .await,
+                    );
                 }
                 outcomes
             }
@@ -229,8 +240,13 @@ impl Ingestor {
     ) -> Result<Outcome, StoreError> {
         let now = unix_now();
         match prepared {
-            Prepared::Mail(mail) => self.store_mail_in(tx, mail, raw, origin, retry_of, now).await,
-            Prepared::Rejected(reason) => quarantine_in(tx, raw, reason, origin, retry_of, now).await,
+            Prepared::Mail(mail) => {
+                self.store_mail_in(tx, mail, raw, origin, retry_of, now)
+                    .await
+            }
+            Prepared::Rejected(reason) => {
+                quarantine_in(tx, raw, reason, origin, retry_of, now).await
+            }
         }
     }
 
@@ -250,8 +266,13 @@ impl Ingestor {
         }
         if let (true, Prepared::Mail(mail)) = (error.is_unique_violation(), prepared) {
             let mut conn = self.store.acquire().await?;
-            if let Some((message_id, ticket_id)) = messages::find_duplicate(&mut conn, &mail.message_id, &mail.content_sha256).await? {
-                return Ok(Outcome::Duplicate { ticket_id, message_id });
+            if let Some((message_id, ticket_id)) =
+                messages::find_duplicate(&mut conn, &mail.message_id, &mail.content_sha256).await?
+            {
+                return Ok(Outcome::Duplicate {
+                    ticket_id,
+                    message_id,
+                });
             }
         }
         warn!(error = %error, source = %origin.source, "message could not be stored; quarantining it");
@@ -271,12 +292,17 @@ impl Ingestor {
         retry_of: Option<i64>,
         now: i64,
     ) -> Result<Outcome, StoreError> {
-        if let Some((message_id, ticket_id)) = messages::find_duplicate(tx, &mail.message_id, &mail.content_sha256).await? {
+        if let Some((message_id, ticket_id)) =
+            messages::find_duplicate(tx, &mail.message_id, &mail.content_sha256).await?
+        {
             if let Some(entry_id) = retry_of {
                 let note = format!("duplicate of message {message_id} on ticket #{ticket_id}");
                 quarantine::mark_resolved(tx, entry_id, &note, now).await?;
             }
-            return Ok(Outcome::Duplicate { ticket_id, message_id });
+            return Ok(Outcome::Duplicate {
+                ticket_id,
+                message_id,
+            });
         }
         let sender = Sender::of(mail);
         let candidate = self.find_candidate(tx, mail, &sender).await?;
@@ -290,19 +316,26 @@ impl Ingestor {
         );
         store::raw::insert_raw(tx, &mail.raw_sha256, raw, now).await?;
         let (ticket_id, created) = match decision {
-            ThreadDecision::Attach { ticket_id, new_status, .. } => {
+            ThreadDecision::Attach {
+                ticket_id,
+                new_status,
+                ..
+            } => {
                 match new_status {
                     Some(status) => tickets::set_status(tx, ticket_id, status, now).await?,
                     None => tickets::touch(tx, ticket_id, now).await?,
                 }
                 (ticket_id, false)
             }
-            ThreadDecision::NewTicket { linked_to } => {
-                (self.open_ticket(tx, mail, &sender, origin, linked_to, now).await?, true)
-            }
+            ThreadDecision::NewTicket { linked_to } => (
+                self.open_ticket(tx, mail, &sender, origin, linked_to, now)
+                    .await?,
+                true,
+            ),
         };
         if mail.automatic.is_none() {
-            self.add_participants(tx, ticket_id, mail, &sender, created, now).await?;
+            self.add_participants(tx, ticket_id, mail, &sender, created, now)
+                .await?;
         }
         let message_id = insert_message(tx, ticket_id, mail, origin, now).await?;
         if let Some(entry_id) = retry_of {
@@ -311,9 +344,15 @@ impl Ingestor {
         }
         info!(ticket_id, message_id, created, message = %mail.message_id, "message stored");
         Ok(if created {
-            Outcome::Created { ticket_id, message_id }
+            Outcome::Created {
+                ticket_id,
+                message_id,
+            }
         } else {
-            Outcome::Threaded { ticket_id, message_id }
+            Outcome::Threaded {
+                ticket_id,
+                message_id,
+            }
         })
     }
 
@@ -328,18 +367,26 @@ impl Ingestor {
         if !referenced.is_empty() {
             let owners = tickets::by_message_ids(tx, &referenced).await?;
             // Nearest reference first; for a reused Message-ID, the newest ticket.
-            let best = referenced.iter().find_map(|id| owners.iter().filter(|(mid, _)| mid == id).map(|(_, facts)| *facts).max_by_key(|f| f.id));
+            let best = referenced.iter().find_map(|id| {
+                owners
+                    .iter()
+                    .filter(|(mid, _)| mid == id)
+                    .map(|(_, facts)| *facts)
+                    .max_by_key(|f| f.id)
+            });
             if let Some(facts) = best {
                 return Ok(Some((facts, ThreadRule::StoredReference)));
             }
         }
-        let Some(ticket_ref) = subject::find_tag(&mail.subject, &self.options.subject_prefix) else {
+        let Some(ticket_ref) = subject::find_tag(&mail.subject, &self.options.subject_prefix)
+        else {
             return Ok(None);
         };
         let Some(facts) = tickets::facts(tx, ticket_ref).await? else {
             return Ok(None);
         };
-        let is_participant = sender.is_valid() && tickets::is_participant(tx, ticket_ref, &sender.email).await?;
+        let is_participant =
+            sender.is_valid() && tickets::is_participant(tx, ticket_ref, &sender.email).await?;
         let sender_is_staff = !is_participant && sender.is_staff(tx).await?;
         if threading::tag_accepted(is_participant, sender_is_staff) {
             Ok(Some((facts, ThreadRule::SubjectTag)))
@@ -359,7 +406,11 @@ impl Ingestor {
         now: i64,
     ) -> Result<i64, StoreError> {
         let stripped = subject::strip_tags(&mail.subject, &self.options.subject_prefix);
-        let subject = if stripped.is_empty() { "(no subject)" } else { stripped.as_str() };
+        let subject = if stripped.is_empty() {
+            "(no subject)"
+        } else {
+            stripped.as_str()
+        };
         let mailbox = origin.mailbox.as_deref();
         let new_ticket = tickets::NewTicket {
             subject,
@@ -371,7 +422,11 @@ impl Ingestor {
         };
         let ticket_id = tickets::insert(tx, &new_ticket, now).await?;
         if sender.is_valid() {
-            let requester = [(sender.email.as_str(), sender.name, ParticipantRole::Requester)];
+            let requester = [(
+                sender.email.as_str(),
+                sender.name,
+                ParticipantRole::Requester,
+            )];
             tickets::add_participants(tx, ticket_id, &requester, now).await?;
         }
         Ok(ticket_id)
@@ -402,7 +457,10 @@ impl Ingestor {
                 people.push((email, mailbox.name.as_deref()));
             }
         }
-        let rows: Vec<(&str, Option<&str>, ParticipantRole)> = people.iter().map(|(e, n)| (e.as_str(), *n, ParticipantRole::Cc)).collect();
+        let rows: Vec<(&str, Option<&str>, ParticipantRole)> = people
+            .iter()
+            .map(|(e, n)| (e.as_str(), *n, ParticipantRole::Cc))
+            .collect();
         tickets::add_participants(tx, ticket_id, &rows, now).await
     }
 }
@@ -425,7 +483,11 @@ struct Sender<'a> {
 impl<'a> Sender<'a> {
     fn of(mail: &'a InboundMail) -> Self {
         Sender {
-            email: mail.from.as_ref().map(|f| address::normalize(&f.email)).unwrap_or_default(),
+            email: mail
+                .from
+                .as_ref()
+                .map(|f| address::normalize(&f.email))
+                .unwrap_or_default(),
             name: sender_name(mail),
             staff: std::cell::Cell::new(None),
         }
@@ -439,7 +501,10 @@ impl<'a> Sender<'a> {
         if let Some(known) = self.staff.get() {
             return Ok(known);
         }
-        let staff = self.is_valid() && users::find_active_by_email(tx, &self.email).await?.is_some();
+        let staff = self.is_valid()
+            && users::find_active_by_email(tx, &self.email)
+                .await?
+                .is_some();
         self.staff.set(Some(staff));
         Ok(staff)
     }
@@ -462,11 +527,19 @@ async fn quarantine_in(
 ) -> Result<Outcome, StoreError> {
     if let Some(entry_id) = retry_of {
         quarantine::record_failed_retry(tx, entry_id, reason, now).await?;
-        return Ok(Outcome::Quarantined { entry_id, reason: reason.to_string(), new: false });
+        return Ok(Outcome::Quarantined {
+            entry_id,
+            reason: reason.to_string(),
+            new: false,
+        });
     }
     let raw_sha256 = mail::hash::sha256_hex(raw);
     if let Some(entry_id) = quarantine::find_open(tx, &raw_sha256).await? {
-        return Ok(Outcome::Quarantined { entry_id, reason: reason.to_string(), new: false });
+        return Ok(Outcome::Quarantined {
+            entry_id,
+            reason: reason.to_string(),
+            new: false,
+        });
     }
     let entry = quarantine::NewEntry {
         raw_sha256: &raw_sha256,
@@ -477,7 +550,11 @@ async fn quarantine_in(
     };
     let entry_id = quarantine::insert(tx, &entry, now).await?;
     warn!(entry_id, reason, source = %origin.source, "message quarantined");
-    Ok(Outcome::Quarantined { entry_id, reason: reason.to_string(), new: true })
+    Ok(Outcome::Quarantined {
+        entry_id,
+        reason: reason.to_string(),
+        new: true,
+    })
 }
 
 async fn insert_message(

@@ -70,7 +70,8 @@ pub async fn facts(conn: &mut Conn, id: i64) -> Result<Option<TicketFacts>> {
             .bind(id)
             .fetch_optional(conn)
             .await?;
-    row.map(|(id, status, closed_at)| facts_from_row(id, &status, closed_at)).transpose()
+    row.map(|(id, status, closed_at)| facts_from_row(id, &status, closed_at))
+        .transpose()
 }
 
 /// Moves a ticket to `status`, keeping the resolved/closed timestamps meaningful.
@@ -177,7 +178,9 @@ pub async fn by_message_ids(conn: &mut Conn, ids: &[&str]) -> Result<Vec<(String
          WHERE m.message_id IN ({})",
         placeholders(1, ids.len())
     );
-    let mut query = sqlx::query_as::<_, (String, i64, String, Option<i64>)>(sqlx::AssertSqlSafe(sql)).persistent(false);
+    let mut query =
+        sqlx::query_as::<_, (String, i64, String, Option<i64>)>(sqlx::AssertSqlSafe(sql))
+            .persistent(false);
     for id in ids {
         query = query.bind(*id);
     }
@@ -185,7 +188,9 @@ pub async fn by_message_ids(conn: &mut Conn, ids: &[&str]) -> Result<Vec<(String
         .fetch_all(conn)
         .await?
         .into_iter()
-        .map(|(message_id, id, status, closed_at)| Ok((message_id, facts_from_row(id, &status, closed_at)?)))
+        .map(|(message_id, id, status, closed_at)| {
+            Ok((message_id, facts_from_row(id, &status, closed_at)?))
+        })
         .collect()
 }
 
@@ -193,5 +198,9 @@ fn facts_from_row(id: i64, status: &str, closed_at: Option<i64>) -> Result<Ticke
     let status = status
         .parse::<TicketStatus>()
         .map_err(|e| StoreError::Conflict(format!("ticket {id}: {e}")))?;
-    Ok(TicketFacts { id, status, closed_at })
+    Ok(TicketFacts {
+        id,
+        status,
+        closed_at,
+    })
 }
