@@ -331,10 +331,7 @@ async fn ingest_files(ingestor: &Ingestor, args: &IngestArgs) -> Result<Counts, 
                 }
             }
         };
-        let origin = Origin {
-            source,
-            mailbox: args.mailbox.clone(),
-        };
+        let origin = Origin::new(source, args.mailbox.clone());
         let outcome = ingestor.ingest(&raw, &origin).await;
         match &outcome {
             Err(e) => eprintln!("maildesk: {file}: {e}"),

@@ -63,13 +63,135 @@ pub struct IngestConfig {
     pub max_message_bytes: u64,
 }
 
-/// A mailbox: for now a name and category for piped mail (`maildesk ingest --mailbox`);
-/// the IMAP issue adds its server settings.
+/// A mailbox. Without `host` it only names piped mail (`maildesk ingest --mailbox`);
+/// with `host` maildesk watches it over IMAP.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MailboxConfig {
     pub name: String,
     pub category: Option<String>,
+    pub host: Option<String>,
+    /// Default: 993 for `tls`, 143 otherwise.
+    pub port: Option<u16>,
+    #[serde(default)]
+    pub security: Security,
+    pub username: Option<String>,
+    pub password: Option<Secret>,
+    pub password_file: Option<PathBuf>,
+    /// XOAUTH2 (Gmail, Microsoft 365): a shell command printing a fresh access token.
+    pub oauth2_token_command: Option<String>,
+    /// Extra CA certificate(s) (PEM) to trust, for private servers.
+    pub ca_file: Option<PathBuf>,
+    #[serde(default = "default_folder")]
+    pub folder: String,
+    #[serde(default)]
+    pub after: AfterAction,
+    #[serde(default = "default_move_to")]
+    pub move_to: String,
+    /// Where quarantined messages are moved; empty leaves them in place.
+    #[serde(default = "default_quarantine_folder")]
+    pub quarantine_folder: String,
+    #[serde(default = "default_poll_seconds")]
+    pub poll_seconds: u64,
+    /// Use IMAP IDLE when the server has it (instant delivery); polling otherwise.
+    #[serde(default = "default_true")]
+    pub idle: bool,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Security {
+    /// Implicit TLS (imaps, port 993).
+    #[default]
+    Tls,
+    Starttls,
+    /// No encryption: refused unless the host is on this machine.
+    Plain,
+}
+
+/// What happens on the IMAP server once a message is safely in the database.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AfterAction {
+    #[default]
+    Move,
+    Seen,
+    None,
+}
+
+fn default_folder() -> String {
+    "INBOX".into()
+}
+fn default_move_to() -> String {
+    "Processed".into()
+}
+fn default_quarantine_folder() -> String {
+    "Quarantine".into()
+}
+fn default_poll_seconds() -> u64 {
+    60
+}
+fn default_true() -> bool {
+    true
+}
+
+impl MailboxConfig {
+    pub fn is_imap(&self) -> bool {
+        self.host.is_some()
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port.unwrap_or(match self.security {
+            Security::Tls => 993,
+            Security::Starttls | Security::Plain => 143,
+        })
+    }
+
+    fn validate_imap(&self, i: usize) -> Result<(), ConfigError> {
+        let key = |k: &str| format!("mailbox[{i}].{k}");
+        let Some(host) = self.host.as_deref() else {
+            return Ok(());
+        };
+        if host.trim().is_empty() {
+            return Err(key_error(key("host"), "must not be empty"));
+        }
+        if self.security == Security::Plain && !is_loopback(host) {
+            return Err(key_error(key("security"), format!("\"plain\" sends the password unencrypted; it is allowed only for this machine, not {host:?} (use tls or starttls)")));
+        }
+        if self.username.as_deref().is_none_or(|u| u.trim().is_empty()) {
+            return Err(key_error(key("username"), "is required for an IMAP mailbox"));
+        }
+        let credentials = [self.password.is_some(), self.password_file.is_some(), self.oauth2_token_command.is_some()];
+        if credentials.iter().filter(|c| **c).count() != 1 {
+            return Err(key_error(key("password"), "set exactly one of password, password_file or oauth2_token_command"));
+        }
+        if self.folder.trim().is_empty() {
+            return Err(key_error(key("folder"), "must not be empty"));
+        }
+        if self.after == AfterAction::Move && self.move_to.trim().is_empty() {
+            return Err(key_error(key("move_to"), "must name a folder when after = \"move\""));
+        }
+        if self.after == AfterAction::Move && self.move_to == self.folder {
+            return Err(key_error(key("move_to"), "must differ from the watched folder"));
+        }
+        if self.poll_seconds == 0 {
+            return Err(key_error(key("poll_seconds"), "must be at least 1"));
+        }
+        if let Some(ca) = &self.ca_file {
+            if !ca.is_file() {
+                return Err(key_error(key("ca_file"), format!("{} is not a readable file", ca.display())));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn is_loopback(host: &str) -> bool {
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .trim_matches(|c| c == '[' || c == ']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// Outbound mail settings: filled by the outbound issue; accepted empty until then.
@@ -203,6 +325,11 @@ impl Config {
         if let Some(path) = &self.database.url_file {
             self.database.url = Secret(read_secret_file("database.url_file", path)?);
         }
+        for (i, mailbox) in self.mailboxes.iter_mut().enumerate() {
+            if let Some(path) = &mailbox.password_file {
+                mailbox.password = Some(Secret(read_secret_file(&format!("mailbox[{i}].password_file"), path)?));
+            }
+        }
         if let Some(path) = &self.helpdesk.signing_secret_file {
             if self.helpdesk.signing_secret.is_some() {
                 return Err(key_error(
@@ -315,6 +442,7 @@ impl Config {
             if let Some(category) = &mailbox.category {
                 self.check_category(&format!("mailbox[{i}].category"), category)?;
             }
+            mailbox.validate_imap(i)?;
         }
         Ok(())
     }
@@ -596,6 +724,22 @@ mod tests {
             "0123456789abcdef0123"
         );
         assert!(!format!("{config:?}").contains("0123456789"));
+    }
+
+    #[test]
+    fn imap_mailboxes_are_checked() {
+        let base = "[[mailbox]]\nname = \"support\"\nhost = \"imap.example.com\"\nusername = \"u\"\n";
+        let config = load_text(&format!("{base}password = \"p\"\n"), &[]).unwrap();
+        let mailbox = &config.mailboxes[0];
+        assert_eq!((mailbox.port(), mailbox.folder.as_str(), mailbox.after, mailbox.move_to.as_str()), (993, "INBOX", AfterAction::Move, "Processed"));
+        let err = load_text(base, &[]).unwrap_err();
+        assert!(err.to_string().starts_with("mailbox[0].password:"), "{err}");
+        let err = load_text(&format!("{base}password = \"p\"\nsecurity = \"plain\"\n"), &[]).unwrap_err();
+        assert!(err.to_string().starts_with("mailbox[0].security:"), "{err}");
+        let local = "[[mailbox]]\nname = \"l\"\nhost = \"127.0.0.1\"\nusername = \"u\"\npassword = \"p\"\nsecurity = \"plain\"\n";
+        assert_eq!(load_text(local, &[]).unwrap().mailboxes[0].port(), 143);
+        let err = load_text(&format!("{base}password = \"p\"\nafter = \"delete\"\n"), &[]).unwrap_err();
+        assert!(err.to_string().starts_with("mailbox[0].after:"), "{err}");
     }
 
     #[test]

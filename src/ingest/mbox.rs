@@ -47,10 +47,7 @@ pub async fn ingest_mbox(
             let item = item.map(|m| {
                 let item = BatchItem {
                     prepared: prepare(&options, &m.raw),
-                    origin: Origin {
-                        source: format!("{source_prefix}@{}", m.offset),
-                        mailbox: mailbox.clone(),
-                    },
+                    origin: Origin::new(format!("{source_prefix}@{}", m.offset), mailbox.clone()),
                     raw: m.raw,
                 };
                 (item, mbox.position())

@@ -50,6 +50,18 @@ pub struct IngestError(#[from] pub StoreError);
 pub struct Origin {
     pub source: String,
     pub mailbox: Option<String>,
+    /// The IMAP message it was fetched as: recorded in the same transaction.
+    pub imap: Option<store::imap::ImapUid>,
+}
+
+impl Origin {
+    pub fn new(source: impl Into<String>, mailbox: Option<String>) -> Self {
+        Origin {
+            source: source.into(),
+            mailbox,
+            imap: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -148,10 +160,7 @@ impl Ingestor {
             .await?
             .ok_or_else(|| StoreError::NotFound(format!("raw message {}", entry.raw_sha256)))?;
         drop(conn);
-        let origin = Origin {
-            source: entry.source.clone(),
-            mailbox: entry.mailbox.clone(),
-        };
+        let origin = Origin::new(entry.source.clone(), entry.mailbox.clone());
         self.ingest_inner(&raw, &origin, Some(entry_id)).await
     }
 
@@ -239,15 +248,12 @@ impl Ingestor {
         retry_of: Option<i64>,
     ) -> Result<Outcome, StoreError> {
         let now = unix_now();
-        match prepared {
-            Prepared::Mail(mail) => {
-                self.store_mail_in(tx, mail, raw, origin, retry_of, now)
-                    .await
-            }
-            Prepared::Rejected(reason) => {
-                quarantine_in(tx, raw, reason, origin, retry_of, now).await
-            }
-        }
+        let outcome = match prepared {
+            Prepared::Mail(mail) => self.store_mail_in(tx, mail, raw, origin, retry_of, now).await?,
+            Prepared::Rejected(reason) => quarantine_in(tx, raw, reason, origin, retry_of, now).await?,
+        };
+        record_origin(tx, origin, &outcome, now).await?;
+        Ok(outcome)
     }
 
     /// After a failed single-message transaction: a concurrent duplicate is a duplicate,
@@ -269,16 +275,17 @@ impl Ingestor {
             if let Some((message_id, ticket_id)) =
                 messages::find_duplicate(&mut conn, &mail.message_id, &mail.content_sha256).await?
             {
-                return Ok(Outcome::Duplicate {
-                    ticket_id,
-                    message_id,
-                });
+                let outcome = Outcome::Duplicate { ticket_id, message_id };
+                record_origin(&mut conn, origin, &outcome, unix_now()).await?;
+                return Ok(outcome);
             }
         }
         warn!(error = %error, source = %origin.source, "message could not be stored; quarantining it");
         let reason = format!("could not be stored: {error}");
         let mut tx = self.store.begin().await?;
-        let outcome = quarantine_in(&mut tx, raw, &reason, origin, retry_of, unix_now()).await?;
+        let now = unix_now();
+        let outcome = quarantine_in(&mut tx, raw, &reason, origin, retry_of, now).await?;
+        record_origin(&mut tx, origin, &outcome, now).await?;
         tx.commit().await.map_err(StoreError::from)?;
         Ok(outcome)
     }
@@ -507,6 +514,34 @@ impl<'a> Sender<'a> {
                 .is_some();
         self.staff.set(Some(staff));
         Ok(staff)
+    }
+}
+
+/// Notes the IMAP message a stored message came from (no-op for other sources).
+async fn record_origin(
+    conn: &mut sqlx::AnyConnection,
+    origin: &Origin,
+    outcome: &Outcome,
+    now: i64,
+) -> Result<(), StoreError> {
+    let Some(key) = &origin.imap else {
+        return Ok(());
+    };
+    store::imap::record_seen(conn, key, outcome.name(), outcome.is_quarantined(), now).await
+}
+
+impl Outcome {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Outcome::Created { .. } => "created",
+            Outcome::Threaded { .. } => "threaded",
+            Outcome::Duplicate { .. } => "duplicate",
+            Outcome::Quarantined { .. } => "quarantined",
+        }
+    }
+
+    pub fn is_quarantined(&self) -> bool {
+        matches!(self, Outcome::Quarantined { .. })
     }
 }
 

@@ -73,10 +73,7 @@ async fn corpus_is_stored_and_agrees_with_expected_results() {
         let expected: Value = serde_json::from_str(line).unwrap();
         let file = expected["file"].as_str().unwrap().to_string();
         let raw = std::fs::read(dir.join(&file)).unwrap_or_else(|e| panic!("{file}: {e}"));
-        let origin = Origin {
-            source: format!("corpus:{file}"),
-            mailbox: None,
-        };
+        let origin = Origin::new(format!("corpus:{file}"), None);
         let outcome = ingestor
             .ingest(&raw, &origin)
             .await

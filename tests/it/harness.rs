@@ -201,10 +201,7 @@ async fn drop_pg_database(name: &str) {
 
 /// Ingests one message given as text.
 pub async fn ingest_text(ingestor: &Ingestor, raw: &str) -> Outcome {
-    let origin = Origin {
-        source: "test".into(),
-        mailbox: None,
-    };
+    let origin = Origin::new("test", None);
     ingestor
         .ingest(raw.as_bytes(), &origin)
         .await
