@@ -7,6 +7,8 @@ use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
 use crate::config::Config;
+use crate::fetch::MailboxWorker;
+use crate::ingest::{IngestOptions, Ingestor};
 use crate::store::Store;
 use crate::web;
 
@@ -54,6 +56,12 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
             error!(error = %e, "web server stopped");
         }
     });
+
+    let ingestor = Ingestor::new(store.clone(), IngestOptions::from_config(&config));
+    for mailbox in config.mailboxes.iter().filter(|m| m.is_imap()) {
+        let worker = MailboxWorker::new(mailbox.clone(), ingestor.clone());
+        tasks.spawn(worker.run(shutdown.clone()));
+    }
 
     wait_for_signal().await;
     info!("shutting down");

@@ -50,6 +50,15 @@ enum Command {
     Check,
     /// Store messages from files, standard input or an mbox (exit 75: retry later)
     Ingest(IngestArgs),
+    /// Fetch waiting mail from the IMAP mailboxes and exit
+    Fetch {
+        /// Fetch once and exit (the daemon, `serve`, keeps watching)
+        #[arg(long, required = true)]
+        once: bool,
+        /// Only this mailbox
+        #[arg(long)]
+        mailbox: Option<String>,
+    },
     /// Tickets
     #[command(subcommand)]
     Ticket(TicketCommand),
@@ -247,6 +256,7 @@ async fn run(cli: Cli) -> Result<u8, CliError> {
         }
         Command::Check => check(&config).await,
         Command::Ingest(args) => ingest(&config, args).await,
+        Command::Fetch { mailbox, .. } => fetch_once(&config, mailbox.as_deref()).await,
         Command::Ticket(command) => ticket(&config, command).await,
         Command::Quarantine(command) => quarantine(&config, command).await,
         Command::User(command) => user(&config, command).await,
@@ -266,7 +276,66 @@ async fn check(config: &Config) -> Result<u8, CliError> {
     let tickets = store::tickets::count(&mut conn).await?;
     let open_quarantine = store::quarantine::count_open(&mut conn).await?;
     println!("database: ok ({tickets} tickets, {open_quarantine} open quarantine entries)");
-    Ok(0)
+    let states = store::imap::states(&mut conn).await?;
+    let mut code = 0;
+    for mailbox in config.mailboxes.iter().filter(|m| m.is_imap()) {
+        let state = states.iter().find(|s| s.mailbox == mailbox.name);
+        let success = state
+            .and_then(|s| s.last_success_at)
+            .map(timefmt::utc_minutes)
+            .unwrap_or_else(|| "never".into());
+        match state.and_then(|s| s.last_error.as_ref().map(|e| (e, s.last_error_at))) {
+            Some((error, at)) => {
+                code = 1;
+                println!(
+                    "mailbox {}: ERROR at {}: {error} (last success: {success})",
+                    mailbox.name,
+                    at.map(timefmt::utc_minutes).unwrap_or_default()
+                );
+            }
+            None => println!("mailbox {}: ok (last success: {success})", mailbox.name),
+        }
+    }
+    Ok(code)
+}
+
+async fn fetch_once(config: &Config, only: Option<&str>) -> Result<u8, CliError> {
+    let mailboxes: Vec<_> = config
+        .mailboxes
+        .iter()
+        .filter(|m| m.is_imap() && only.is_none_or(|name| m.name == name))
+        .collect();
+    if mailboxes.is_empty() {
+        return Err(CliError::Usage(match only {
+            Some(name) => format!("--mailbox {name:?}: no IMAP [[mailbox]] with that name"),
+            None => "no IMAP mailbox is configured ([[mailbox]] with a host)".into(),
+        }));
+    }
+    let store = open_store(config).await?;
+    let ingestor = Ingestor::new(store, IngestOptions::from_config(config));
+    let token = tokio_util::sync::CancellationToken::new();
+    let on_signal = token.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("maildesk: stopping after the current batch");
+            on_signal.cancel();
+        }
+    });
+    let mut code = 0;
+    for mailbox in mailboxes {
+        let worker = crate::fetch::MailboxWorker::new(mailbox.clone(), ingestor.clone());
+        let progress =
+            crate::progress::progress_bar(0, "messages", std::io::stderr().is_terminal());
+        match worker.run_once(&token, &progress).await {
+            Ok(counts) => println!("{}: {counts}", worker.name()),
+            Err(e) => {
+                eprintln!("maildesk: mailbox {}: {e}", worker.name());
+                code = EXIT_TEMPFAIL;
+            }
+        }
+        progress.finish_and_clear();
+    }
+    Ok(code)
 }
 
 async fn ingest(config: &Config, args: IngestArgs) -> Result<u8, CliError> {

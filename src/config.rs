@@ -159,27 +159,46 @@ impl MailboxConfig {
             return Err(key_error(key("security"), format!("\"plain\" sends the password unencrypted; it is allowed only for this machine, not {host:?} (use tls or starttls)")));
         }
         if self.username.as_deref().is_none_or(|u| u.trim().is_empty()) {
-            return Err(key_error(key("username"), "is required for an IMAP mailbox"));
+            return Err(key_error(
+                key("username"),
+                "is required for an IMAP mailbox",
+            ));
         }
-        let credentials = [self.password.is_some(), self.password_file.is_some(), self.oauth2_token_command.is_some()];
+        let credentials = [
+            self.password.is_some(),
+            self.password_file.is_some(),
+            self.oauth2_token_command.is_some(),
+        ];
         if credentials.iter().filter(|c| **c).count() != 1 {
-            return Err(key_error(key("password"), "set exactly one of password, password_file or oauth2_token_command"));
+            return Err(key_error(
+                key("password"),
+                "set exactly one of password, password_file or oauth2_token_command",
+            ));
         }
         if self.folder.trim().is_empty() {
             return Err(key_error(key("folder"), "must not be empty"));
         }
         if self.after == AfterAction::Move && self.move_to.trim().is_empty() {
-            return Err(key_error(key("move_to"), "must name a folder when after = \"move\""));
+            return Err(key_error(
+                key("move_to"),
+                "must name a folder when after = \"move\"",
+            ));
         }
         if self.after == AfterAction::Move && self.move_to == self.folder {
-            return Err(key_error(key("move_to"), "must differ from the watched folder"));
+            return Err(key_error(
+                key("move_to"),
+                "must differ from the watched folder",
+            ));
         }
         if self.poll_seconds == 0 {
             return Err(key_error(key("poll_seconds"), "must be at least 1"));
         }
         if let Some(ca) = &self.ca_file {
             if !ca.is_file() {
-                return Err(key_error(key("ca_file"), format!("{} is not a readable file", ca.display())));
+                return Err(key_error(
+                    key("ca_file"),
+                    format!("{} is not a readable file", ca.display()),
+                ));
             }
         }
         Ok(())
@@ -327,7 +346,10 @@ impl Config {
         }
         for (i, mailbox) in self.mailboxes.iter_mut().enumerate() {
             if let Some(path) = &mailbox.password_file {
-                mailbox.password = Some(Secret(read_secret_file(&format!("mailbox[{i}].password_file"), path)?));
+                mailbox.password = Some(Secret(read_secret_file(
+                    &format!("mailbox[{i}].password_file"),
+                    path,
+                )?));
             }
         }
         if let Some(path) = &self.helpdesk.signing_secret_file {
@@ -728,17 +750,34 @@ mod tests {
 
     #[test]
     fn imap_mailboxes_are_checked() {
-        let base = "[[mailbox]]\nname = \"support\"\nhost = \"imap.example.com\"\nusername = \"u\"\n";
+        let base =
+            "[[mailbox]]\nname = \"support\"\nhost = \"imap.example.com\"\nusername = \"u\"\n";
         let config = load_text(&format!("{base}password = \"p\"\n"), &[]).unwrap();
         let mailbox = &config.mailboxes[0];
-        assert_eq!((mailbox.port(), mailbox.folder.as_str(), mailbox.after, mailbox.move_to.as_str()), (993, "INBOX", AfterAction::Move, "Processed"));
+        assert_eq!(
+            (
+                mailbox.port(),
+                mailbox.folder.as_str(),
+                mailbox.after,
+                mailbox.move_to.as_str()
+            ),
+            (993, "INBOX", AfterAction::Move, "Processed")
+        );
         let err = load_text(base, &[]).unwrap_err();
         assert!(err.to_string().starts_with("mailbox[0].password:"), "{err}");
-        let err = load_text(&format!("{base}password = \"p\"\nsecurity = \"plain\"\n"), &[]).unwrap_err();
+        let err = load_text(
+            &format!("{base}password = \"p\"\nsecurity = \"plain\"\n"),
+            &[],
+        )
+        .unwrap_err();
         assert!(err.to_string().starts_with("mailbox[0].security:"), "{err}");
         let local = "[[mailbox]]\nname = \"l\"\nhost = \"127.0.0.1\"\nusername = \"u\"\npassword = \"p\"\nsecurity = \"plain\"\n";
         assert_eq!(load_text(local, &[]).unwrap().mailboxes[0].port(), 143);
-        let err = load_text(&format!("{base}password = \"p\"\nafter = \"delete\"\n"), &[]).unwrap_err();
+        let err = load_text(
+            &format!("{base}password = \"p\"\nafter = \"delete\"\n"),
+            &[],
+        )
+        .unwrap_err();
         assert!(err.to_string().starts_with("mailbox[0].after:"), "{err}");
     }
 

@@ -5,6 +5,7 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod domain;
+pub mod fetch;
 pub mod ingest;
 pub mod mail;
 pub mod password;

@@ -249,8 +249,13 @@ impl Ingestor {
     ) -> Result<Outcome, StoreError> {
         let now = unix_now();
         let outcome = match prepared {
-            Prepared::Mail(mail) => self.store_mail_in(tx, mail, raw, origin, retry_of, now).await?,
-            Prepared::Rejected(reason) => quarantine_in(tx, raw, reason, origin, retry_of, now).await?,
+            Prepared::Mail(mail) => {
+                self.store_mail_in(tx, mail, raw, origin, retry_of, now)
+                    .await?
+            }
+            Prepared::Rejected(reason) => {
+                quarantine_in(tx, raw, reason, origin, retry_of, now).await?
+            }
         };
         record_origin(tx, origin, &outcome, now).await?;
         Ok(outcome)
@@ -275,7 +280,10 @@ impl Ingestor {
             if let Some((message_id, ticket_id)) =
                 messages::find_duplicate(&mut conn, &mail.message_id, &mail.content_sha256).await?
             {
-                let outcome = Outcome::Duplicate { ticket_id, message_id };
+                let outcome = Outcome::Duplicate {
+                    ticket_id,
+                    message_id,
+                };
                 record_origin(&mut conn, origin, &outcome, unix_now()).await?;
                 return Ok(outcome);
             }
@@ -484,7 +492,7 @@ pub struct BatchItem {
 struct Sender<'a> {
     email: String,
     name: Option<&'a str>,
-    staff: std::cell::Cell<Option<bool>>,
+    staff: std::sync::OnceLock<bool>,
 }
 
 impl<'a> Sender<'a> {
@@ -496,7 +504,7 @@ impl<'a> Sender<'a> {
                 .map(|f| address::normalize(&f.email))
                 .unwrap_or_default(),
             name: sender_name(mail),
-            staff: std::cell::Cell::new(None),
+            staff: std::sync::OnceLock::new(),
         }
     }
 
@@ -506,13 +514,13 @@ impl<'a> Sender<'a> {
 
     async fn is_staff(&self, tx: &mut Tx) -> Result<bool, StoreError> {
         if let Some(known) = self.staff.get() {
-            return Ok(known);
+            return Ok(*known);
         }
         let staff = self.is_valid()
             && users::find_active_by_email(tx, &self.email)
                 .await?
                 .is_some();
-        self.staff.set(Some(staff));
+        let _ = self.staff.set(staff);
         Ok(staff)
     }
 }
@@ -683,6 +691,20 @@ impl Counts {
             }
             Ok(Outcome::Quarantined { new: true, .. }) => self.quarantined += 1,
             Err(_) => self.failed += 1,
+        }
+    }
+}
+
+impl std::ops::Add for Counts {
+    type Output = Counts;
+
+    fn add(self, other: Counts) -> Counts {
+        Counts {
+            created: self.created + other.created,
+            threaded: self.threaded + other.threaded,
+            duplicates: self.duplicates + other.duplicates,
+            quarantined: self.quarantined + other.quarantined,
+            failed: self.failed + other.failed,
         }
     }
 }

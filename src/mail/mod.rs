@@ -1,6 +1,7 @@
 //! Mail formats: parsing inbound messages (pure), reading mbox files.
 
 pub mod hash;
+pub mod imap;
 pub mod mbox;
 pub mod parse;
 

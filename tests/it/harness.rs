@@ -216,3 +216,84 @@ pub fn corpus_dir() -> PathBuf {
     assert!(dir.join("index.jsonl").is_file(), "the mail corpus is missing: expected {}/index.jsonl (../shared beside the clone, or set MAILDESK_CORPUS)", dir.display());
     dir
 }
+
+impl TestEnv {
+    /// Starts a long-running maildesk command (e.g. `serve`) with its output in a log file.
+    pub fn spawn(&self, args: &[&str]) -> std::process::Child {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_path())
+            .expect("log file");
+        let mut command = Command::new(env!("CARGO_BIN_EXE_maildesk"));
+        command
+            .arg("--config")
+            .arg(&self.config_path)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log);
+        for (name, _) in std::env::vars().filter(|(n, _)| n.starts_with("MAILDESK_")) {
+            command.env_remove(name);
+        }
+        command.env("MAILDESK_LOG", "info");
+        command.spawn().expect("start maildesk")
+    }
+
+    /// `maildesk serve` on a free port.
+    pub fn spawn_serve(&self) -> std::process::Child {
+        let listen = format!("web.listen=127.0.0.1:{}", crate::dovecot::free_port());
+        self.spawn(&["--set", &listen, "serve"])
+    }
+
+    pub fn log_path(&self) -> PathBuf {
+        self.dir.path().join("maildesk.log")
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.log_path()).unwrap_or_default()
+    }
+}
+
+/// Polls `check` until it is true or `limit` passes; returns whether it became true.
+pub async fn eventually<F, Fut>(limit: std::time::Duration, mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        if check().await {
+            return true;
+        }
+        if std::time::Instant::now() > deadline {
+            return false;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+}
+
+pub fn kill(child: &mut std::process::Child) {
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// SIGTERM, then wait (at most `limit`) for the process to exit; returns how long it took.
+pub fn terminate(
+    child: &mut std::process::Child,
+    limit: std::time::Duration,
+) -> Option<std::time::Duration> {
+    let start = std::time::Instant::now();
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status();
+    while start.elapsed() < limit {
+        if let Ok(Some(_)) = child.try_wait() {
+            return Some(start.elapsed());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    kill(child);
+    None
+}

@@ -2,8 +2,10 @@
 //! from MAILDESK_TEST_DB (`sqlite`, the default, or `postgres`); the README's test
 //! command runs the whole suite once for each.
 
+mod dovecot;
 mod harness;
 
 mod cli;
 mod corpus;
+mod imap;
 mod threading;

@@ -1,0 +1,535 @@
+//! Watching IMAP mailboxes (DESIGN.md, "Inbound: the invariants"):
+//! - fetch by UID with `BODY.PEEK[]`, never by \Seen, in size-bounded batches;
+//! - each batch is one database transaction that also records every (mailbox,
+//!   UIDVALIDITY, UID) it took in; the IMAP post-action (move / \Seen) happens only after
+//!   that commit, and one left undone by a crash is finished on the next run;
+//! - a UIDVALIDITY change rescans the folder; Message-ID + content dedup stops doubles;
+//! - IDLE where the server has it (re-issued well before 29 minutes), polling otherwise;
+//! - every failure is logged with the mailbox's name, recorded as its state, and retried
+//!   with capped exponential backoff, without touching the other mailboxes.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use futures_util::TryStreamExt;
+use indicatif::ProgressBar;
+use rand::Rng;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use crate::config::{AfterAction, MailboxConfig};
+use crate::ingest::{prepare, BatchItem, Counts, IngestError, Ingestor, Origin};
+use crate::mail::imap::{self, uid_set, ImapError, Session};
+use crate::store::imap::ImapUid;
+use crate::store::{self, unix_now, StoreError};
+
+/// At most this many messages per batch (one transaction)...
+const BATCH_MESSAGES: usize = 200;
+/// ...and at most this many bytes of raw mail in memory at once (one big message may exceed it).
+const BATCH_BYTES: u64 = 16 * 1024 * 1024;
+/// A single IMAP command (or batch fetch) that takes longer counts as a dead connection.
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(300);
+/// IDLE is re-issued after this long (RFC 2177: servers may drop it after 30 minutes).
+const IDLE_REFRESH: Duration = Duration::from_secs(25 * 60);
+const BACKOFF_FIRST: Duration = Duration::from_secs(1);
+const BACKOFF_MAX: Duration = Duration::from_secs(300);
+
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    #[error(transparent)]
+    Imap(#[from] ImapError),
+    #[error("database: {0}")]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Ingest(#[from] IngestError),
+}
+
+impl From<async_imap::error::Error> for FetchError {
+    fn from(e: async_imap::error::Error) -> Self {
+        FetchError::Imap(ImapError::Protocol(e))
+    }
+}
+
+/// What the server can do, read once per connection.
+#[derive(Debug, Clone, Copy, Default)]
+struct Features {
+    idle: bool,
+    uid_move: bool,
+    uidplus: bool,
+}
+
+pub struct MailboxWorker {
+    mailbox: MailboxConfig,
+    ingestor: Ingestor,
+}
+
+impl MailboxWorker {
+    pub fn new(mailbox: MailboxConfig, ingestor: Ingestor) -> Self {
+        MailboxWorker { mailbox, ingestor }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.mailbox.name
+    }
+
+    /// Connects, takes in what is waiting, logs out (`maildesk fetch --once`, tests).
+    #[tracing::instrument(name = "fetch", skip_all, fields(mailbox = %self.mailbox.name))]
+    pub async fn run_once(
+        &self,
+        token: &CancellationToken,
+        progress: &ProgressBar,
+    ) -> Result<Counts, FetchError> {
+        let result = async {
+            let (mut session, features) = self.connect().await?;
+            let counts = self.sync(&mut session, features, token, progress).await?;
+            let _ = tokio::time::timeout(Duration::from_secs(5), session.logout()).await;
+            Ok(counts)
+        }
+        .await;
+        self.record(&result).await;
+        result
+    }
+
+    /// The daemon loop: sync, then IDLE (or sleep) until there is new mail; reconnect with
+    /// backoff after any failure; return when `token` is cancelled.
+    #[tracing::instrument(name = "mailbox", skip_all, fields(mailbox = %self.mailbox.name))]
+    pub async fn run(self, token: CancellationToken) {
+        let mut failures = 0u32;
+        while !token.is_cancelled() {
+            let error = match self.session_loop(&token, &mut failures).await {
+                Ok(()) => break,
+                Err(e) => e,
+            };
+            failures += 1;
+            let delay = backoff(failures);
+            warn!(error = %error, retry_in = ?delay, "mailbox failed; retrying");
+            self.record::<()>(&Err(error)).await;
+            tokio::select! {
+                _ = tokio::time::sleep(delay) => {}
+                _ = token.cancelled() => break,
+            }
+        }
+        info!("mailbox stopped");
+    }
+
+    async fn session_loop(
+        &self,
+        token: &CancellationToken,
+        failures: &mut u32,
+    ) -> Result<(), FetchError> {
+        let (mut session, features) = self.connect().await?;
+        info!(?features, "connected");
+        loop {
+            let counts = self
+                .sync(&mut session, features, token, &ProgressBar::hidden())
+                .await?;
+            *failures = 0;
+            self.record(&Ok(())).await;
+            if counts != Counts::default() {
+                info!(%counts, "mail taken in");
+            }
+            if token.is_cancelled() {
+                break;
+            }
+            session = self.wait_for_mail(session, features, token).await?;
+            if token.is_cancelled() {
+                break;
+            }
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(2), session.logout()).await;
+        Ok(())
+    }
+
+    async fn connect(&self) -> Result<(Session, Features), FetchError> {
+        let mut session = imap::connect(&self.mailbox).await?;
+        let capabilities = within(session.capabilities()).await?;
+        let features = Features {
+            idle: capabilities.has_str("IDLE"),
+            uid_move: capabilities.has_str("MOVE"),
+            uidplus: capabilities.has_str("UIDPLUS"),
+        };
+        for folder in self.target_folders() {
+            // Fails harmlessly with ALREADYEXISTS; a real problem shows up at the move.
+            let _ = within(session.create(folder)).await;
+        }
+        Ok((session, features))
+    }
+
+    fn target_folders(&self) -> Vec<&str> {
+        let mut folders = Vec::new();
+        if self.mailbox.after == AfterAction::Move {
+            folders.push(self.mailbox.move_to.as_str());
+        }
+        if !self.mailbox.quarantine_folder.is_empty() {
+            folders.push(self.mailbox.quarantine_folder.as_str());
+        }
+        folders
+    }
+
+    /// One pass over the folder: finish old post-actions, then take in new messages.
+    async fn sync(
+        &self,
+        session: &mut Session,
+        features: Features,
+        token: &CancellationToken,
+        progress: &ProgressBar,
+    ) -> Result<Counts, FetchError> {
+        let name = self.mailbox.name.as_str();
+        let selected = within(session.select(&self.mailbox.folder)).await?;
+        let uidvalidity = selected.uid_validity.unwrap_or(0);
+        let store = self.ingestor.store();
+        let mut conn = store.acquire().await?;
+        let last_uid = match store::imap::state(&mut conn, name).await? {
+            Some(state) if state.uidvalidity == Some(i64::from(uidvalidity)) => {
+                state.last_uid as u32
+            }
+            previous => {
+                if let Some(old) = previous.and_then(|s| s.uidvalidity) {
+                    warn!(
+                        old,
+                        new = uidvalidity,
+                        "UIDVALIDITY changed; rescanning the folder (duplicates are skipped)"
+                    );
+                }
+                store::imap::reset_position(&mut conn, name, uidvalidity, unix_now()).await?;
+                0
+            }
+        };
+        let pending = store::imap::pending_post_actions(&mut conn, name, uidvalidity).await?;
+        drop(conn);
+        if !pending.is_empty() {
+            info!(
+                count = pending.len(),
+                "finishing post-actions left from an earlier run"
+            );
+            self.post_actions(session, features, uidvalidity, &pending)
+                .await?;
+        }
+
+        let uids = self.new_uids(session, uidvalidity, last_uid).await?;
+        progress.set_length(uids.len() as u64);
+        let mut counts = Counts::default();
+        for batch in self.batches(session, &uids).await? {
+            if token.is_cancelled() {
+                break;
+            }
+            counts = counts + self.take_in(session, features, uidvalidity, &batch).await?;
+            progress.inc(batch.len() as u64);
+        }
+        Ok(counts)
+    }
+
+    /// UIDs to fetch: with `after = move` everything still in the folder (a message whose
+    /// move failed is retried); otherwise everything above the stored position. UIDs
+    /// already taken in are skipped either way.
+    async fn new_uids(
+        &self,
+        session: &mut Session,
+        uidvalidity: u32,
+        last_uid: u32,
+    ) -> Result<Vec<u32>, FetchError> {
+        let query = match self.mailbox.after {
+            AfterAction::Move => "ALL".to_string(),
+            AfterAction::Seen | AfterAction::None => {
+                format!("UID {}:*", last_uid.saturating_add(1))
+            }
+        };
+        let mut uids: Vec<u32> = within(session.uid_search(&query))
+            .await?
+            .into_iter()
+            .filter(|u| self.mailbox.after == AfterAction::Move || *u > last_uid)
+            .collect();
+        uids.sort_unstable();
+        let mut conn = self.ingestor.store().acquire().await?;
+        let seen: HashSet<u32> =
+            store::imap::seen_among(&mut conn, &self.mailbox.name, uidvalidity, &uids)
+                .await?
+                .into_iter()
+                .collect();
+        uids.retain(|u| !seen.contains(u));
+        Ok(uids)
+    }
+
+    /// Splits UIDs into batches bounded by count and by total size (RFC822.SIZE).
+    async fn batches(
+        &self,
+        session: &mut Session,
+        uids: &[u32],
+    ) -> Result<Vec<Vec<u32>>, FetchError> {
+        let mut sizes = std::collections::HashMap::new();
+        for chunk in uids.chunks(1000) {
+            let fetches: Vec<_> = within(async {
+                session
+                    .uid_fetch(uid_set(chunk), "(UID RFC822.SIZE)")
+                    .await?
+                    .try_collect::<Vec<_>>()
+                    .await
+            })
+            .await?;
+            for fetch in fetches {
+                if let Some(uid) = fetch.uid {
+                    sizes.insert(uid, u64::from(fetch.size.unwrap_or(0)));
+                }
+            }
+        }
+        let mut batches: Vec<Vec<u32>> = Vec::new();
+        let (mut current, mut bytes) = (Vec::new(), 0u64);
+        for uid in uids {
+            let size = sizes.get(uid).copied().unwrap_or(0);
+            if !current.is_empty()
+                && (current.len() >= BATCH_MESSAGES || bytes + size > BATCH_BYTES)
+            {
+                batches.push(std::mem::take(&mut current));
+                bytes = 0;
+            }
+            current.push(*uid);
+            bytes += size;
+        }
+        if !current.is_empty() {
+            batches.push(current);
+        }
+        Ok(batches)
+    }
+
+    /// Fetch → parse → one transaction → post-actions, for one batch.
+    async fn take_in(
+        &self,
+        session: &mut Session,
+        features: Features,
+        uidvalidity: u32,
+        uids: &[u32],
+    ) -> Result<Counts, FetchError> {
+        let fetched: Vec<(u32, Vec<u8>)> = within(async {
+            let stream = session
+                .uid_fetch(uid_set(uids), "(UID BODY.PEEK[])")
+                .await?;
+            let fetches: Vec<_> = stream.try_collect().await?;
+            Ok::<_, async_imap::error::Error>(
+                fetches
+                    .into_iter()
+                    .filter_map(|f| Some((f.uid?, f.body()?.to_vec())))
+                    .collect(),
+            )
+        })
+        .await?;
+        let name = self.mailbox.name.clone();
+        let options = self.ingestor.options().clone();
+        let items: Vec<BatchItem> = tokio::task::spawn_blocking(move || {
+            fetched
+                .into_iter()
+                .map(|(uid, raw)| BatchItem {
+                    prepared: prepare(&options, &raw),
+                    origin: Origin {
+                        source: format!("imap:{name}/{uidvalidity}/{uid}"),
+                        mailbox: Some(name.clone()),
+                        imap: Some(ImapUid {
+                            mailbox: name.clone(),
+                            uidvalidity,
+                            uid,
+                        }),
+                    },
+                    raw,
+                })
+                .collect()
+        })
+        .await
+        .map_err(|e| FetchError::Store(StoreError::Conflict(format!("parser task failed: {e}"))))?;
+
+        let outcomes = self.ingestor.ingest_batch(&items).await;
+        let mut counts = Counts::default();
+        let mut done = Vec::new();
+        let mut failure = None;
+        for (item, outcome) in items.iter().zip(outcomes) {
+            let uid = item.origin.imap.as_ref().map(|k| k.uid).unwrap_or_default();
+            match outcome {
+                Ok(outcome) => {
+                    done.push((uid, outcome.is_quarantined()));
+                    counts.add(&Ok(outcome));
+                }
+                Err(e) => failure = Some(e),
+            }
+        }
+        // Only what is committed gets its post-action; the rest stays untouched on the server.
+        self.post_actions(session, features, uidvalidity, &done)
+            .await?;
+        if let Some(e) = failure {
+            return Err(e.into());
+        }
+        if let Some(&max) = uids.iter().max() {
+            let mut conn = self.ingestor.store().acquire().await?;
+            store::imap::advance(&mut conn, &self.mailbox.name, max, unix_now()).await?;
+        }
+        Ok(counts)
+    }
+
+    /// Moves or flags stored messages and moves quarantined ones, then notes it is done.
+    async fn post_actions(
+        &self,
+        session: &mut Session,
+        features: Features,
+        uidvalidity: u32,
+        items: &[(u32, bool)],
+    ) -> Result<(), FetchError> {
+        if items.is_empty() {
+            return Ok(());
+        }
+        let stored: Vec<u32> = items.iter().filter(|(_, q)| !q).map(|(u, _)| *u).collect();
+        let quarantined: Vec<u32> = items.iter().filter(|(_, q)| *q).map(|(u, _)| *u).collect();
+        match self.mailbox.after {
+            AfterAction::Move => {
+                move_uids(session, features, &stored, &self.mailbox.move_to).await?
+            }
+            AfterAction::Seen => mark_seen(session, &stored).await?,
+            AfterAction::None => {}
+        }
+        if !self.mailbox.quarantine_folder.is_empty() {
+            move_uids(
+                session,
+                features,
+                &quarantined,
+                &self.mailbox.quarantine_folder,
+            )
+            .await?;
+        } else if self.mailbox.after == AfterAction::Seen {
+            mark_seen(session, &quarantined).await?;
+        }
+        let uids: Vec<u32> = items.iter().map(|(u, _)| *u).collect();
+        let mut conn = self.ingestor.store().acquire().await?;
+        store::imap::mark_post_action_done(&mut conn, &self.mailbox.name, uidvalidity, &uids)
+            .await?;
+        Ok(())
+    }
+
+    /// IDLE until the server reports a change (or the refresh time passes); sleep for the
+    /// poll interval where IDLE is off or unsupported.
+    async fn wait_for_mail(
+        &self,
+        session: Session,
+        features: Features,
+        token: &CancellationToken,
+    ) -> Result<Session, FetchError> {
+        if !(self.mailbox.idle && features.idle) {
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_secs(self.mailbox.poll_seconds)) => {}
+                _ = token.cancelled() => {}
+            }
+            return Ok(session);
+        }
+        let mut idle = session.idle();
+        within(idle.init()).await?;
+        {
+            let (wait, stop) = idle.wait_with_timeout(IDLE_REFRESH);
+            tokio::select! {
+                result = tokio::time::timeout(IDLE_REFRESH, wait) => {
+                    if let Ok(Err(e)) = result {
+                        return Err(e.into());
+                    }
+                }
+                _ = token.cancelled() => {}
+            }
+            drop(stop);
+        }
+        Ok(within(idle.done()).await?)
+    }
+
+    async fn record<T>(&self, result: &Result<T, FetchError>) {
+        let now = unix_now();
+        let Ok(mut conn) = self.ingestor.store().acquire().await else {
+            return;
+        };
+        let recorded = match result {
+            Ok(_) => store::imap::record_success(&mut conn, &self.mailbox.name, now).await,
+            Err(e) => {
+                store::imap::record_error(&mut conn, &self.mailbox.name, &e.to_string(), now).await
+            }
+        };
+        if let Err(e) = recorded {
+            warn!(error = %e, "cannot record the mailbox state");
+        }
+    }
+}
+
+async fn move_uids(
+    session: &mut Session,
+    features: Features,
+    uids: &[u32],
+    folder: &str,
+) -> Result<(), FetchError> {
+    if uids.is_empty() {
+        return Ok(());
+    }
+    let set = uid_set(uids);
+    if features.uid_move {
+        within(session.uid_mv(&set, folder)).await?;
+        return Ok(());
+    }
+    within(session.uid_copy(&set, folder)).await?;
+    within(async {
+        session
+            .uid_store(&set, "+FLAGS.SILENT (\\Deleted)")
+            .await?
+            .try_collect::<Vec<_>>()
+            .await
+    })
+    .await?;
+    if features.uidplus {
+        within(async {
+            session
+                .uid_expunge(&set)
+                .await?
+                .try_collect::<Vec<_>>()
+                .await
+        })
+        .await?;
+    } else {
+        within(async { session.expunge().await?.try_collect::<Vec<_>>().await }).await?;
+    }
+    Ok(())
+}
+
+async fn mark_seen(session: &mut Session, uids: &[u32]) -> Result<(), FetchError> {
+    if uids.is_empty() {
+        return Ok(());
+    }
+    within(async {
+        session
+            .uid_store(uid_set(uids), "+FLAGS.SILENT (\\Seen)")
+            .await?
+            .try_collect::<Vec<_>>()
+            .await
+    })
+    .await?;
+    Ok(())
+}
+
+/// Runs one IMAP exchange with [`COMMAND_TIMEOUT`].
+async fn within<T>(
+    exchange: impl std::future::Future<Output = Result<T, async_imap::error::Error>>,
+) -> Result<T, FetchError> {
+    match tokio::time::timeout(COMMAND_TIMEOUT, exchange).await {
+        Ok(result) => Ok(result?),
+        Err(_) => Err(ImapError::Timeout(COMMAND_TIMEOUT).into()),
+    }
+}
+
+/// 1 s, 2 s, 4 s … capped at 5 minutes, with ±20 % jitter so mailboxes on one server
+/// do not reconnect in lockstep.
+fn backoff(failures: u32) -> Duration {
+    let exponential = BACKOFF_FIRST.saturating_mul(1u32 << failures.saturating_sub(1).min(16));
+    let capped = exponential.min(BACKOFF_MAX);
+    capped.mul_f64(rand::thread_rng().gen_range(0.8..1.2))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_caps() {
+        let first = backoff(1);
+        assert!(first >= Duration::from_millis(800) && first <= Duration::from_millis(1200));
+        let fourth = backoff(4);
+        assert!(fourth >= Duration::from_millis(6400) && fourth <= Duration::from_millis(9600));
+        assert!(backoff(40) <= Duration::from_secs(360));
+    }
+}

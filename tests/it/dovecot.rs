@@ -1,0 +1,378 @@
+//! A throwaway Dovecot (IMAP + LMTP) from a private config in a temp dir, on free ports,
+//! optionally with TLS from a test CA. Nothing under /etc is read or changed.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use futures_util::TryStreamExt;
+use maildesk::config::{MailboxConfig, Secret, Security};
+use maildesk::mail::imap::{self, Session};
+
+pub struct Dovecot {
+    pub dir: tempfile::TempDir,
+    pub imap_port: u16,
+    pub imaps_port: u16,
+    pub tls: Option<TestCa>,
+    child: Option<Child>,
+}
+
+/// A CA and a server certificate for 127.0.0.1/localhost, made with openssl.
+pub struct TestCa {
+    pub ca_file: PathBuf,
+    cert: PathBuf,
+    key: PathBuf,
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+fn require(binary: &str, package: &str) -> PathBuf {
+    for dir in [
+        "/usr/sbin",
+        "/usr/bin",
+        "/sbin",
+        "/bin",
+        "/usr/local/sbin",
+        "/usr/local/bin",
+    ] {
+        let path = Path::new(dir).join(binary);
+        if path.exists() {
+            return path;
+        }
+    }
+    panic!("{binary} not found: the IMAP tests need a real Dovecot; install it with `apt-get install -y {package}` (scripts/test does this)");
+}
+
+impl Dovecot {
+    /// Starts Dovecot with these `(user, password)` accounts.
+    pub fn start(users: &[(&str, &str)], with_tls: bool) -> Dovecot {
+        let dovecot = require("dovecot", "dovecot-imapd dovecot-lmtpd");
+        let dir = tempfile::Builder::new()
+            .prefix("dc")
+            .tempdir_in("/tmp")
+            .expect("temp dir");
+        let t = dir.path();
+        for sub in ["run", "state", "mail"] {
+            std::fs::create_dir_all(t.join(sub)).unwrap();
+        }
+        let root = is_root();
+        if root {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(t, std::fs::Permissions::from_mode(0o755)).unwrap();
+            chown_nobody(&t.join("mail"));
+        }
+        let passwd: String = users
+            .iter()
+            .map(|(u, p)| format!("{u}:{{PLAIN}}{p}::::::\n"))
+            .collect();
+        std::fs::write(t.join("passwd"), passwd).unwrap();
+        let tls = with_tls.then(|| TestCa::create(t));
+        let (imap_port, imaps_port) = (free_port(), free_port());
+        let config = config_text(t, imap_port, imaps_port, tls.as_ref(), root);
+        std::fs::write(t.join("dovecot.conf"), config).unwrap();
+        let _ = dovecot;
+        let mut server = Dovecot {
+            dir,
+            imap_port,
+            imaps_port,
+            tls,
+            child: None,
+        };
+        server.start_again();
+        server
+    }
+
+    fn conf(&self) -> PathBuf {
+        self.dir.path().join("dovecot.conf")
+    }
+
+    /// (Re)starts the server process and waits for its greeting.
+    pub fn start_again(&mut self) {
+        let child = Command::new(require("dovecot", "dovecot-imapd"))
+            .arg("-F")
+            .arg("-c")
+            .arg(self.conf())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start dovecot");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if greeting_ok(self.imap_port) {
+                return;
+            }
+            if Instant::now() > deadline {
+                let log = std::fs::read_to_string(self.dir.path().join("dovecot.log"))
+                    .unwrap_or_default();
+                panic!(
+                    "dovecot did not start on port {}; its log:\n{log}",
+                    self.imap_port
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Stops the server (SIGTERM to the master, as an admin would).
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = Command::new("kill")
+                .arg("-TERM")
+                .arg(child.id().to_string())
+                .status();
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = child.try_wait() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+            // The port closes with the master; wait until nothing answers.
+            while greeting_ok(self.imap_port) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    }
+
+    /// A `[[mailbox]]` table for maildesk pointing at this server.
+    pub fn mailbox_toml(&self, name: &str, user: &str, password: &str, extra: &str) -> String {
+        let poll = if extra.contains("poll_seconds") {
+            ""
+        } else {
+            "poll_seconds = 1\n"
+        };
+        format!("[[mailbox]]\nname = \"{name}\"\nhost = \"127.0.0.1\"\nport = {}\nsecurity = \"plain\"\nusername = \"{user}\"\npassword = \"{password}\"\n{poll}{extra}\n", self.imap_port)
+    }
+
+    /// A logged-in client session for the tests' own IMAP work (APPEND, counting).
+    pub async fn session(&self, user: &str, password: &str) -> Session {
+        let config = MailboxConfig {
+            name: "test-client".into(),
+            category: None,
+            host: Some("127.0.0.1".into()),
+            port: Some(self.imap_port),
+            security: Security::Plain,
+            username: Some(user.into()),
+            password: Some(Secret(password.into())),
+            password_file: None,
+            oauth2_token_command: None,
+            ca_file: None,
+            folder: "INBOX".into(),
+            after: Default::default(),
+            move_to: "Processed".into(),
+            quarantine_folder: "Quarantine".into(),
+            poll_seconds: 1,
+            idle: true,
+        };
+        imap::connect(&config)
+            .await
+            .unwrap_or_else(|e| panic!("test client cannot log in as {user}: {e}"))
+    }
+
+    pub async fn append(
+        &self,
+        user: &str,
+        password: &str,
+        folder: &str,
+        messages: &[Vec<u8>],
+        flags: Option<&str>,
+    ) {
+        let mut session = self.session(user, password).await;
+        let _ = session.create(folder).await;
+        for raw in messages {
+            session
+                .append(folder, flags, None, raw)
+                .await
+                .unwrap_or_else(|e| panic!("APPEND to {folder}: {e}"));
+        }
+        let _ = session.logout().await;
+    }
+
+    /// How many messages a folder holds (0 when it does not exist).
+    pub async fn count(&self, user: &str, password: &str, folder: &str) -> usize {
+        let mut session = self.session(user, password).await;
+        let count = match session.examine(folder).await {
+            Ok(mailbox) => mailbox.exists as usize,
+            Err(_) => 0,
+        };
+        let _ = session.logout().await;
+        count
+    }
+
+    /// The flags of every message in a folder.
+    pub async fn flags(&self, user: &str, password: &str, folder: &str) -> Vec<String> {
+        let mut session = self.session(user, password).await;
+        session.examine(folder).await.unwrap();
+        let fetches: Vec<_> = session
+            .fetch("1:*", "FLAGS")
+            .await
+            .unwrap()
+            .try_collect()
+            .await
+            .unwrap();
+        let flags = fetches
+            .iter()
+            .map(|f| {
+                f.flags()
+                    .map(|fl| format!("{fl:?}"))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .collect();
+        let _ = session.logout().await;
+        flags
+    }
+}
+
+impl Drop for Dovecot {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl TestCa {
+    fn create(dir: &Path) -> TestCa {
+        let openssl = require("openssl", "openssl");
+        let path = |name: &str| dir.join(name);
+        let run = |args: &[&str]| {
+            let out = Command::new(&openssl)
+                .args(args)
+                .current_dir(dir)
+                .output()
+                .expect("run openssl");
+            assert!(
+                out.status.success(),
+                "openssl {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        run(&[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=maildesk test CA",
+        ]);
+        run(&[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+            "-subj",
+            "/CN=127.0.0.1",
+        ]);
+        std::fs::write(path("ext.cnf"), "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n").unwrap();
+        run(&[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.pem",
+            "-days",
+            "2",
+            "-extfile",
+            "ext.cnf",
+        ]);
+        TestCa {
+            ca_file: path("ca.pem"),
+            cert: path("server.pem"),
+            key: path("server.key"),
+        }
+    }
+}
+
+fn config_text(
+    t: &Path,
+    imap_port: u16,
+    imaps_port: u16,
+    tls: Option<&TestCa>,
+    root: bool,
+) -> String {
+    let t = t.display();
+    let ssl = match tls {
+        Some(ca) => format!(
+            "ssl = yes\nssl_cert = <{}\nssl_key = <{}\n",
+            ca.cert.display(),
+            ca.key.display()
+        ),
+        None => "ssl = no\n".to_string(),
+    };
+    let identity = if root {
+        "mail_uid = 65534\nmail_gid = 65534\n".to_string()
+    } else {
+        let user = std::env::var("USER").unwrap_or_else(|_| "nobody".into());
+        format!("default_internal_user = {user}\ndefault_internal_group = {user}\ndefault_login_user = {user}\nservice anvil {{\n  chroot =\n}}\n")
+    };
+    let login_chroot = if root { "" } else { "  chroot =\n" };
+    let imaps = if tls.is_some() { imaps_port } else { 0 };
+    format!(
+        "instance_name = maildesk-test-{imap_port}\nbase_dir = {t}/run\nstate_dir = {t}/state\nlog_path = {t}/dovecot.log\n\
+         protocols = imap lmtp\nlisten = 127.0.0.1\n{ssl}disable_plaintext_auth = no\nauth_mechanisms = plain login\n\
+         postmaster_address = postmaster@example.test\nmail_location = maildir:{t}/mail/%u/Maildir\n{identity}\
+         passdb {{\n  driver = passwd-file\n  args = scheme=PLAIN username_format=%u {t}/passwd\n}}\n\
+         userdb {{\n  driver = static\n  args = home={t}/mail/%u\n}}\n\
+         service imap-login {{\n{login_chroot}  inet_listener imap {{\n    port = {imap_port}\n  }}\n  inet_listener imaps {{\n    port = {imaps}\n  }}\n}}\n\
+         service lmtp {{\n  inet_listener lmtp {{\n    port = 0\n  }}\n}}\n"
+    )
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
+}
+
+fn chown_nobody(path: &Path) {
+    let status = Command::new("chown")
+        .arg("65534:65534")
+        .arg(path)
+        .status()
+        .expect("chown");
+    assert!(status.success());
+}
+
+/// True when something on the port answers with an IMAP `* OK` greeting.
+fn greeting_ok(port: u16) -> bool {
+    use std::io::Read;
+    let Ok(mut stream) = std::net::TcpStream::connect_timeout(
+        &([127, 0, 0, 1], port).into(),
+        Duration::from_millis(200),
+    ) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
+    let mut buf = [0u8; 64];
+    matches!(stream.read(&mut buf), Ok(n) if n >= 4 && buf.starts_with(b"* OK"))
+}
