@@ -61,6 +61,8 @@ pub struct HelpdeskConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct IngestConfig {
     pub max_message_bytes: u64,
+    /// Messages stored per transaction (IMAP fetch batches, mbox import).
+    pub batch_messages: usize,
 }
 
 /// A mailbox. Without `host` it only names piped mail (`maildesk ingest --mailbox`);
@@ -257,6 +259,7 @@ impl Default for IngestConfig {
     fn default() -> Self {
         Self {
             max_message_bytes: 25 * 1024 * 1024,
+            batch_messages: 200,
         }
     }
 }
@@ -385,6 +388,9 @@ impl Config {
             )
         })?;
         self.validate_helpdesk()?;
+        if self.ingest.batch_messages == 0 {
+            return Err(key_error("ingest.batch_messages", "must be at least 1"));
+        }
         if self.ingest.max_message_bytes < 1024 {
             return Err(key_error(
                 "ingest.max_message_bytes",

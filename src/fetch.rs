@@ -23,9 +23,8 @@ use crate::mail::imap::{self, uid_set, ImapError, Session};
 use crate::store::imap::ImapUid;
 use crate::store::{self, unix_now, StoreError};
 
-/// At most this many messages per batch (one transaction)...
-const BATCH_MESSAGES: usize = 200;
-/// ...and at most this many bytes of raw mail in memory at once (one big message may exceed it).
+/// At most `ingest.batch_messages` messages per batch (one transaction), and at most
+/// this many bytes of raw mail in memory at once (one big message may exceed it).
 const BATCH_BYTES: u64 = 16 * 1024 * 1024;
 /// A single IMAP command (or batch fetch) that takes longer counts as a dead connection.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(300);
@@ -277,7 +276,8 @@ impl MailboxWorker {
         for uid in uids {
             let size = sizes.get(uid).copied().unwrap_or(0);
             if !current.is_empty()
-                && (current.len() >= BATCH_MESSAGES || bytes + size > BATCH_BYTES)
+                && (current.len() >= self.ingestor.options().batch_messages
+                    || bytes + size > BATCH_BYTES)
             {
                 batches.push(std::mem::take(&mut current));
                 bytes = 0;

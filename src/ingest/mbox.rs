@@ -12,8 +12,6 @@ use crate::progress::progress_bar;
 
 /// How many parsed messages may wait for the database.
 const PIPELINE_DEPTH: usize = 256;
-/// Messages per transaction: amortises the commit without holding the lock for long.
-const BATCH_SIZE: usize = 200;
 
 #[derive(Debug, thiserror::Error)]
 pub enum MboxError {
@@ -59,7 +57,8 @@ pub async fn ingest_mbox(
     });
     let mut counts = Counts::default();
     let mut result = Ok(());
-    let mut batch = Vec::with_capacity(BATCH_SIZE);
+    let batch_size = ingestor.options().batch_messages;
+    let mut batch = Vec::with_capacity(batch_size);
     'reading: while let Some(first) = receiver.recv().await {
         let mut next = Some(first);
         let mut position = 0;
@@ -75,7 +74,7 @@ pub async fn ingest_mbox(
                     break 'reading;
                 }
             }
-            if batch.len() < BATCH_SIZE {
+            if batch.len() < batch_size {
                 next = receiver.try_recv().ok();
             }
         }

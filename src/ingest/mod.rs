@@ -70,6 +70,7 @@ pub struct IngestOptions {
     pub own_addresses: Vec<String>,
     pub subject_prefix: String,
     pub max_message_bytes: u64,
+    pub batch_messages: usize,
     pub reopen_window_secs: i64,
     pub default_category: String,
     pub mailbox_categories: HashMap<String, String>,
@@ -84,6 +85,7 @@ impl IngestOptions {
             own_addresses: config.helpdesk.support_addresses.clone(),
             subject_prefix: config.helpdesk.subject_prefix.clone(),
             max_message_bytes: config.ingest.max_message_bytes,
+            batch_messages: config.ingest.batch_messages,
             reopen_window_secs: i64::from(config.helpdesk.reopen_closed_days) * 86_400,
             default_category: config.helpdesk.default_category.clone(),
             mailbox_categories: config

@@ -302,7 +302,12 @@ async fn idle_delivers_within_two_seconds_and_sigterm_stops_quickly() {
 #[tokio::test]
 async fn killed_again_and_again_the_daemon_stores_every_message_exactly_once() {
     let dovecot = Dovecot::start(&[(USER, PASSWORD)], false);
-    let env = TestEnv::with_config(&dovecot.mailbox_toml("support", USER, PASSWORD, "")).await;
+    // Small batches: many commits, so a kill can land before, inside or after one.
+    let env = TestEnv::with_config(&format!(
+        "[ingest]\nbatch_messages = 7\n{}",
+        dovecot.mailbox_toml("support", USER, PASSWORD, "")
+    ))
+    .await;
     let store = env.store().await;
     const TOTAL: usize = 500;
     const ROUNDS: usize = 12;
@@ -316,17 +321,43 @@ async fn killed_again_and_again_the_daemon_stores_every_message_exactly_once() {
     let per_round = TOTAL.div_ceil(ROUNDS);
     let mut appended = 0;
     let mut kills = 0;
+    let mut killed_mid_ingest = 0;
     for _ in 0..ROUNDS {
         let batch: Vec<Vec<u8>> = (appended..(appended + per_round).min(TOTAL))
             .map(|i| message("crash", i))
             .collect();
         appended += batch.len();
         dovecot.append(USER, PASSWORD, "INBOX", &batch, None).await;
+        let before = message_count(&store).await;
         let mut daemon = env.spawn_serve();
-        tokio::time::sleep(Duration::from_millis(30 + next_random(400))).await;
-        kill(&mut daemon); // SIGKILL, mid-whatever
+        // Kill once a random part of this round's mail is in, plus a random few ms:
+        // somewhere inside fetching, a transaction, or the moves after it.
+        let target = before + 1 + next_random(batch.len() as u64 - 1) as i64;
+        eventually(Duration::from_secs(10), || async {
+            message_count(&store).await >= target
+        })
+        .await;
+        tokio::time::sleep(Duration::from_millis(next_random(12))).await;
+        kill(&mut daemon); // SIGKILL
         kills += 1;
+        let (stored, waiting) = (
+            message_count(&store).await,
+            dovecot.count(USER, PASSWORD, "INBOX").await,
+        );
+        println!("kill {kills}: {stored} stored, {waiting} still in the inbox");
+        if stored > before && waiting > 0 {
+            killed_mid_ingest += 1;
+        }
     }
+    let recovered = env
+        .log()
+        .matches("finishing post-actions left from an earlier run")
+        .count();
+    println!("{killed_mid_ingest} kills landed with mail half taken in; {recovered} restarts finished a post-action a kill interrupted");
+    assert!(
+        killed_mid_ingest >= 5,
+        "the kills should hit the daemon while it works"
+    );
     assert!(kills >= 10);
     let mut daemon = env.spawn_serve();
     let done = eventually(Duration::from_secs(60), || async {
