@@ -409,7 +409,7 @@ async fn ingest_files(ingestor: &Ingestor, args: &IngestArgs) -> Result<Counts, 
             }) => eprintln!("maildesk: {file}: quarantined as entry {entry_id}: {reason}"),
             Ok(_) => {}
         }
-        counts.add(&outcome);
+        counts.record(&outcome);
         progress.inc(1);
     }
     progress.finish_and_clear();

@@ -26,6 +26,10 @@ use crate::store::{self, unix_now, StoreError};
 /// At most `ingest.batch_messages` messages per batch (one transaction), and at most
 /// this many bytes of raw mail in memory at once (one big message may exceed it).
 const BATCH_BYTES: u64 = 16 * 1024 * 1024;
+/// Stored messages are moved (or flagged) in chunks this big: servers such as Dovecot
+/// pay for each MOVE in proportion to the folder size, so few large moves beat many small.
+/// Until moved they are skipped by UID (imap_seen), so a crash in between doubles nothing.
+const POST_ACTION_CHUNK: usize = 10_000;
 /// A single IMAP command (or batch fetch) that takes longer counts as a dead connection.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(300);
 /// IDLE is re-issued after this long (RFC 2177: servers may drop it after 30 minutes).
@@ -208,13 +212,23 @@ impl MailboxWorker {
         let uids = self.new_uids(session, uidvalidity, last_uid).await?;
         progress.set_length(uids.len() as u64);
         let mut counts = Counts::default();
+        let mut done = Vec::new();
         for batch in self.batches(session, &uids).await? {
             if token.is_cancelled() {
                 break;
             }
-            counts = counts + self.take_in(session, features, uidvalidity, &batch).await?;
+            counts = counts
+                + self
+                    .take_in(session, features, uidvalidity, &batch, &mut done)
+                    .await?;
             progress.inc(batch.len() as u64);
+            if done.len() >= POST_ACTION_CHUNK {
+                self.post_actions(session, features, uidvalidity, &std::mem::take(&mut done))
+                    .await?;
+            }
         }
+        self.post_actions(session, features, uidvalidity, &done)
+            .await?;
         Ok(counts)
     }
 
@@ -298,7 +312,9 @@ impl MailboxWorker {
         features: Features,
         uidvalidity: u32,
         uids: &[u32],
+        done: &mut Vec<(u32, bool)>,
     ) -> Result<Counts, FetchError> {
+        let started = std::time::Instant::now();
         let fetched: Vec<(u32, Vec<u8>)> = within(async {
             let stream = session
                 .uid_fetch(uid_set(uids), "(UID BODY.PEEK[])")
@@ -335,24 +351,26 @@ impl MailboxWorker {
         .await
         .map_err(|e| FetchError::Store(StoreError::Conflict(format!("parser task failed: {e}"))))?;
 
+        let parsed_at = std::time::Instant::now();
         let outcomes = self.ingestor.ingest_batch(&items).await;
         let mut counts = Counts::default();
-        let mut done = Vec::new();
         let mut failure = None;
         for (item, outcome) in items.iter().zip(outcomes) {
             let uid = item.origin.imap.as_ref().map(|k| k.uid).unwrap_or_default();
             match outcome {
                 Ok(outcome) => {
                     done.push((uid, outcome.is_quarantined()));
-                    counts.add(&Ok(outcome));
+                    counts.record(&Ok(outcome));
                 }
                 Err(e) => failure = Some(e),
             }
         }
-        // Only what is committed gets its post-action; the rest stays untouched on the server.
-        self.post_actions(session, features, uidvalidity, &done)
-            .await?;
+        tracing::debug!(messages = uids.len(), fetch_and_parse = ?(parsed_at - started), store = ?parsed_at.elapsed(), "batch taken in");
         if let Some(e) = failure {
+            // What did commit still gets its post-action; the rest stays untouched.
+            let _ = self
+                .post_actions(session, features, uidvalidity, &std::mem::take(done))
+                .await;
             return Err(e.into());
         }
         if let Some(&max) = uids.iter().max() {
@@ -429,7 +447,7 @@ impl MailboxWorker {
             }
             drop(stop);
         }
-        Ok(within(idle.done()).await?)
+        within(idle.done()).await
     }
 
     async fn record<T>(&self, result: &Result<T, FetchError>) {

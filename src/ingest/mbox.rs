@@ -84,7 +84,7 @@ pub async fn ingest_mbox(
                 result = Err(MboxError::Store { counts, source });
                 break 'reading;
             }
-            counts.add(&outcome);
+            counts.record(&outcome);
         }
         batch.clear();
         progress.set_position(position);

@@ -684,7 +684,7 @@ pub struct Counts {
 }
 
 impl Counts {
-    pub fn add(&mut self, outcome: &Result<Outcome, IngestError>) {
+    pub fn record(&mut self, outcome: &Result<Outcome, IngestError>) {
         match outcome {
             Ok(Outcome::Created { .. }) => self.created += 1,
             Ok(Outcome::Threaded { .. }) => self.threaded += 1,
