@@ -8,7 +8,7 @@ use tracing::{error, info, warn};
 
 use crate::config::Config;
 use crate::fetch::MailboxWorker;
-use crate::ingest::{IngestOptions, Ingestor};
+use crate::ingest::Ingestor;
 use crate::store::Store;
 use crate::web;
 
@@ -33,8 +33,6 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
     )
     .await?;
     store.migrate().await?;
-    // Generated (and shared through the database) on first start; used by outbound mail.
-    crate::secret::signing_secret(&config, &store).await?;
     let listener = tokio::net::TcpListener::bind(&config.web.listen)
         .await
         .map_err(|source| ServeError::Listen {
@@ -57,7 +55,7 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
         }
     });
 
-    let ingestor = Ingestor::new(store.clone(), IngestOptions::from_config(&config));
+    let ingestor = Ingestor::open(&config, store.clone()).await?;
     for mailbox in config.mailboxes.iter().filter(|m| m.is_imap()) {
         let worker = MailboxWorker::new(mailbox.clone(), ingestor.clone());
         tasks.spawn(worker.run(shutdown.clone()));

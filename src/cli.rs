@@ -9,7 +9,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::config::{Config, ConfigError, Sources};
 use crate::domain::Role;
-use crate::ingest::{Counts, IngestOptions, Ingestor, Origin, Outcome};
+use crate::ingest::{Counts, Ingestor, Origin, Outcome};
 use crate::store::{self, Store, StoreError};
 use crate::{app, password, tickets, timefmt};
 
@@ -312,7 +312,7 @@ async fn fetch_once(config: &Config, only: Option<&str>) -> Result<u8, CliError>
         }));
     }
     let store = open_store(config).await?;
-    let ingestor = Ingestor::new(store, IngestOptions::from_config(config));
+    let ingestor = Ingestor::open(config, store).await?;
     let token = tokio_util::sync::CancellationToken::new();
     let on_signal = token.clone();
     tokio::spawn(async move {
@@ -347,7 +347,7 @@ async fn ingest(config: &Config, args: IngestArgs) -> Result<u8, CliError> {
         }
     }
     let store = open_store(config).await?;
-    let ingestor = Ingestor::new(store, IngestOptions::from_config(config));
+    let ingestor = Ingestor::open(config, store).await?;
     let counts = match &args.mbox {
         Some(path) => match crate::ingest::mbox::ingest_mbox(
             &ingestor,
@@ -513,7 +513,7 @@ async fn quarantine(config: &Config, command: QuarantineCommand) -> Result<u8, C
             Ok(0)
         }
         QuarantineCommand::Retry { id } => {
-            let ingestor = Ingestor::new(store, IngestOptions::from_config(config));
+            let ingestor = Ingestor::open(config, store).await?;
             match ingestor
                 .retry_quarantined(id)
                 .await

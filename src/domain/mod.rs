@@ -3,6 +3,7 @@
 pub mod address;
 pub mod automatic;
 pub mod model;
+pub mod signing;
 pub mod subject;
 pub mod threading;
 

@@ -9,7 +9,7 @@ use tracing::{info, warn};
 
 use crate::config::Config;
 use crate::domain::threading::{self, Inbound, ThreadDecision, ThreadRule, TicketFacts};
-use crate::domain::{address, subject, Direction, MessageKind, ParticipantRole};
+use crate::domain::{address, signing, subject, Direction, MessageKind, ParticipantRole};
 use crate::mail::{self, InboundMail, Mailbox, ParseOptions};
 
 pub mod mbox;
@@ -72,6 +72,8 @@ pub struct IngestOptions {
     pub max_message_bytes: u64,
     pub batch_messages: usize,
     pub reopen_window_secs: i64,
+    /// Verifies our signed Message-IDs and reply addresses (threading rules 2 and 4).
+    pub signing_secret: Option<crate::config::Secret>,
     pub default_category: String,
     pub mailbox_categories: HashMap<String, String>,
 }
@@ -87,6 +89,7 @@ impl IngestOptions {
             max_message_bytes: config.ingest.max_message_bytes,
             batch_messages: config.ingest.batch_messages,
             reopen_window_secs: i64::from(config.helpdesk.reopen_closed_days) * 86_400,
+            signing_secret: config.helpdesk.signing_secret.clone(),
             default_category: config.helpdesk.default_category.clone(),
             mailbox_categories: config
                 .mailboxes
@@ -134,6 +137,14 @@ pub struct Ingestor {
 impl Ingestor {
     pub fn new(store: Store, options: IngestOptions) -> Self {
         Ingestor { store, options }
+    }
+
+    /// The ingestor for a configuration, with the signing secret resolved (from the
+    /// config, or the one generated and kept in the database).
+    pub async fn open(config: &Config, store: Store) -> Result<Self, StoreError> {
+        let mut options = IngestOptions::from_config(config);
+        options.signing_secret = Some(crate::secret::signing_secret(config, &store).await?);
+        Ok(Ingestor::new(store, options))
     }
 
     pub fn store(&self) -> &Store {
@@ -373,7 +384,7 @@ impl Ingestor {
         })
     }
 
-    /// Threading rules 3 and 5 (2 and 4 arrive with outbound mail).
+    /// Threading rules 2 to 5, first match wins (rule 1, duplicates, is checked before).
     async fn find_candidate(
         &self,
         tx: &mut Tx,
@@ -381,9 +392,21 @@ impl Ingestor {
         sender: &Sender<'_>,
     ) -> Result<Option<(TicketFacts, ThreadRule)>, StoreError> {
         let referenced = mail.referenced_ids();
+        let secret = self.options.signing_secret.as_ref().map(|s| s.expose());
+        // Rule 2: one of our own signed Message-IDs.
+        if let Some(secret) = secret {
+            for id in &referenced {
+                if let Some((ticket_id, _)) = signing::verify_message_id(secret, id) {
+                    if let Some(facts) = tickets::facts(tx, ticket_id).await? {
+                        return Ok(Some((facts, ThreadRule::SignedReference)));
+                    }
+                }
+            }
+        }
+        // Rule 3: any stored Message-ID, nearest reference first.
         if !referenced.is_empty() {
             let owners = tickets::by_message_ids(tx, &referenced).await?;
-            // Nearest reference first; for a reused Message-ID, the newest ticket.
+            // For a reused Message-ID, the newest ticket.
             let best = referenced.iter().find_map(|id| {
                 owners
                     .iter()
@@ -395,6 +418,23 @@ impl Ingestor {
                 return Ok(Some((facts, ThreadRule::StoredReference)));
             }
         }
+        // Rule 4: a signed reply address among the recipients.
+        if let Some(secret) = secret {
+            let recipients = mail
+                .to
+                .iter()
+                .chain(&mail.cc)
+                .map(|m| m.email.as_str())
+                .chain(mail.delivered_to.iter().map(String::as_str));
+            for address in recipients {
+                if let Some(ticket_id) = signing::verify_reply_address(secret, address) {
+                    if let Some(facts) = tickets::facts(tx, ticket_id).await? {
+                        return Ok(Some((facts, ThreadRule::PlusAddress)));
+                    }
+                }
+            }
+        }
+        // Rule 5: the subject tag, from someone on the ticket or staff.
         let Some(ticket_ref) = subject::find_tag(&mail.subject, &self.options.subject_prefix)
         else {
             return Ok(None);

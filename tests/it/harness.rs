@@ -6,7 +6,7 @@ use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use maildesk::config::{Config, Sources};
-use maildesk::ingest::{IngestOptions, Ingestor, Origin, Outcome};
+use maildesk::ingest::{Ingestor, Origin, Outcome};
 use maildesk::store::Store;
 
 /// PostgreSQL admin URL for creating and dropping test databases.
@@ -96,7 +96,9 @@ impl TestEnv {
     }
 
     pub async fn ingestor(&self) -> Ingestor {
-        Ingestor::new(self.store().await, IngestOptions::from_config(&self.config))
+        Ingestor::open(&self.config, self.store().await)
+            .await
+            .expect("ingestor")
     }
 
     /// Runs the maildesk binary with this env's config.

@@ -303,3 +303,41 @@ async fn copied_people_join_the_ticket_but_our_own_addresses_do_not() {
         ]
     );
 }
+
+const SECRET: &str = "test-secret-0123456789abcdef";
+
+#[tokio::test]
+async fn our_signed_message_ids_and_reply_addresses_thread_and_forgeries_do_not() {
+    use maildesk::domain::signing;
+    let env = TestEnv::new().await;
+    let ingestor = env.ingestor().await;
+    let ticket = open_ticket(&ingestor).await;
+
+    // Rule 2: a reply to one of our (signed) Message-IDs, even one we never stored.
+    let ours = signing::message_id(SECRET, "example.com", ticket, 99);
+    let reply = mail(
+        "new-person@elsewhere.example",
+        "s1@elsewhere.example",
+        "Re: something",
+        &format!("In-Reply-To: <{ours}>\r\n"),
+        "Hi.",
+    );
+    assert_eq!(threaded(ingest_text(&ingestor, &reply).await), ticket);
+    let forged = signing::message_id("some-other-secret-123456", "example.com", ticket, 99);
+    let fake = mail(
+        "mallory@evil.example",
+        "s2@evil.example",
+        "Re: something",
+        &format!("In-Reply-To: <{forged}>\r\n"),
+        "Let me in.",
+    );
+    assert_ne!(created(ingest_text(&ingestor, &fake).await), ticket);
+
+    // Rule 4: our signed reply address among the recipients.
+    let address = signing::reply_address(SECRET, "support@example.com", ticket);
+    let to_plus = format!("From: other@customer.example\r\nTo: {address}\r\nSubject: no reference\r\nMessage-ID: <s3@customer.example>\r\n\r\nBy address.\r\n");
+    assert_eq!(threaded(ingest_text(&ingestor, &to_plus).await), ticket);
+    let guessed = format!("support+{ticket}-0000000000000000@example.com");
+    let fake_plus = format!("From: mallory@evil.example\r\nTo: {guessed}\r\nSubject: guessed\r\nMessage-ID: <s4@evil.example>\r\n\r\nGuess.\r\n");
+    assert_ne!(created(ingest_text(&ingestor, &fake_plus).await), ticket);
+}
