@@ -19,6 +19,8 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 pub enum ServeError {
     #[error("{0}")]
     Store(#[from] crate::store::StoreError),
+    #[error("outgoing mail: {0}")]
+    Outbound(String),
     #[error("cannot listen on {address}: {source}")]
     Listen {
         address: String,
@@ -58,6 +60,12 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
     let ingestor = Ingestor::open(&config, store.clone()).await?;
     for mailbox in config.mailboxes.iter().filter(|m| m.is_imap()) {
         let worker = MailboxWorker::new(mailbox.clone(), ingestor.clone());
+        tasks.spawn(worker.run(shutdown.clone()));
+    }
+
+    if let Some(smtp) = &config.smtp {
+        let worker = crate::outbound::OutboxWorker::new(store.clone(), smtp, &config.outbound)
+            .map_err(|e| ServeError::Outbound(e.to_string()))?;
         tasks.spawn(worker.run(shutdown.clone()));
     }
 

@@ -59,6 +59,12 @@ enum Command {
         #[arg(long)]
         mailbox: Option<String>,
     },
+    /// Hand the outbox to the SMTP server and exit
+    Send {
+        /// Send what is due once (the daemon, `serve`, keeps sending)
+        #[arg(long, required = true)]
+        once: bool,
+    },
     /// Tickets
     #[command(subcommand)]
     Ticket(TicketCommand),
@@ -257,6 +263,7 @@ async fn run(cli: Cli) -> Result<u8, CliError> {
         Command::Check => check(&config).await,
         Command::Ingest(args) => ingest(&config, args).await,
         Command::Fetch { mailbox, .. } => fetch_once(&config, mailbox.as_deref()).await,
+        Command::Send { .. } => send_once(&config).await,
         Command::Ticket(command) => ticket(&config, command).await,
         Command::Quarantine(command) => quarantine(&config, command).await,
         Command::User(command) => user(&config, command).await,
@@ -336,6 +343,25 @@ async fn fetch_once(config: &Config, only: Option<&str>) -> Result<u8, CliError>
         progress.finish_and_clear();
     }
     Ok(code)
+}
+
+async fn send_once(config: &Config) -> Result<u8, CliError> {
+    let smtp = config
+        .smtp
+        .as_ref()
+        .ok_or_else(|| CliError::Usage("no [smtp] section: outgoing mail is off".into()))?;
+    let store = open_store(config).await?;
+    let worker = crate::outbound::OutboxWorker::new(store, smtp, &config.outbound)
+        .map_err(|e| CliError::Other(e.to_string()))?;
+    let report = worker
+        .run_once()
+        .await
+        .map_err(|e| CliError::Other(e.to_string()))?;
+    println!(
+        "sent: {}, retrying later: {}, failed: {}",
+        report.sent, report.retried, report.failed
+    );
+    Ok(if report.retried > 0 { EXIT_TEMPFAIL } else { 0 })
 }
 
 async fn ingest(config: &Config, args: IngestArgs) -> Result<u8, CliError> {

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::domain::address;
 
 /// Top-level sections, also the prefixes `MAILDESK_<SECTION>_<KEY>` maps onto.
-const SECTIONS: &[&str] = &["database", "web", "helpdesk", "ingest", "smtp"];
+const SECTIONS: &[&str] = &["database", "web", "helpdesk", "ingest", "smtp", "outbound"];
 
 /// Environment variables with the `MAILDESK_` prefix that are not configuration keys.
 const NON_KEY_VARIABLES: &[&str] = &["MAILDESK_CONFIG", "MAILDESK_LOG"];
@@ -27,6 +27,7 @@ pub struct Config {
     #[serde(rename = "mailbox")]
     pub mailboxes: Vec<MailboxConfig>,
     pub smtp: Option<SmtpConfig>,
+    pub outbound: OutboundConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -215,10 +216,69 @@ fn is_loopback(host: &str) -> bool {
             .is_ok_and(|ip| ip.is_loopback())
 }
 
-/// Outbound mail settings: filled by the outbound issue; accepted empty until then.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+/// The SMTP server outgoing mail is handed to. Without `[smtp]`, nothing is sent.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct SmtpConfig {}
+pub struct SmtpConfig {
+    pub host: String,
+    /// Default: 465 for `tls`, 587 for `starttls`, 25 for `plain`.
+    pub port: Option<u16>,
+    #[serde(default = "default_smtp_security")]
+    pub security: Security,
+    pub username: Option<String>,
+    pub password: Option<Secret>,
+    pub password_file: Option<PathBuf>,
+    /// The From of our mail, e.g. `"Support <support@example.com>"`; default: the first
+    /// support address with the helpdesk name.
+    pub from: Option<String>,
+    pub ca_file: Option<PathBuf>,
+}
+
+fn default_smtp_security() -> Security {
+    Security::Starttls
+}
+
+impl SmtpConfig {
+    pub fn port(&self) -> u16 {
+        self.port.unwrap_or(match self.security {
+            Security::Tls => 465,
+            Security::Starttls => 587,
+            Security::Plain => 25,
+        })
+    }
+}
+
+/// What maildesk sends, and the limits that keep it from flooding anyone.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OutboundConfig {
+    /// Acknowledge new tickets to the customer (never automatic mail).
+    pub acknowledgements: bool,
+    /// At most this many acknowledgements to one sender per hour.
+    pub acknowledgements_per_sender_per_hour: u32,
+    /// At most this many mails of any kind to one recipient per hour; the rest waits.
+    pub max_per_recipient_per_hour: u32,
+    /// Reply-To carries a signed plus-address (`support+42-…@`) so replies thread even
+    /// when a mail client drops the references.
+    pub plus_address_reply_to: bool,
+    /// Delivery attempts before a mail is marked failed on its ticket.
+    pub max_attempts: u32,
+    /// First retry after a temporary SMTP failure; doubles per attempt (capped at an hour).
+    pub retry_seconds: u64,
+}
+
+impl Default for OutboundConfig {
+    fn default() -> Self {
+        OutboundConfig {
+            acknowledgements: true,
+            acknowledgements_per_sender_per_hour: 3,
+            max_per_recipient_per_hour: 30,
+            plus_address_reply_to: true,
+            max_attempts: 8,
+            retry_seconds: 30,
+        }
+    }
+}
 
 impl Default for DatabaseConfig {
     fn default() -> Self {
@@ -347,6 +407,11 @@ impl Config {
         if let Some(path) = &self.database.url_file {
             self.database.url = Secret(read_secret_file("database.url_file", path)?);
         }
+        if let Some(smtp) = &mut self.smtp {
+            if let Some(path) = &smtp.password_file {
+                smtp.password = Some(Secret(read_secret_file("smtp.password_file", path)?));
+            }
+        }
         for (i, mailbox) in self.mailboxes.iter_mut().enumerate() {
             if let Some(path) = &mailbox.password_file {
                 mailbox.password = Some(Secret(read_secret_file(
@@ -397,7 +462,49 @@ impl Config {
                 "must be at least 1024",
             ));
         }
+        self.validate_smtp()?;
         self.validate_mailboxes()
+    }
+
+    fn validate_smtp(&self) -> Result<(), ConfigError> {
+        let Some(smtp) = &self.smtp else {
+            return Ok(());
+        };
+        if smtp.host.trim().is_empty() {
+            return Err(key_error("smtp.host", "must not be empty"));
+        }
+        if smtp.security == Security::Plain && !is_loopback(&smtp.host) {
+            return Err(key_error(
+                "smtp.security",
+                format!(
+                    "\"plain\" is allowed only for this machine, not {:?}",
+                    smtp.host
+                ),
+            ));
+        }
+        if smtp.password.is_some() && smtp.username.is_none() {
+            return Err(key_error("smtp.username", "is required with a password"));
+        }
+        if let Some(from) = &smtp.from {
+            if crate::mail::compose::parse_mailbox(from).is_none() {
+                return Err(key_error(
+                    "smtp.from",
+                    format!("{from:?} is not an address like \"Support <support@example.com>\""),
+                ));
+            }
+        }
+        if let Some(ca) = &smtp.ca_file {
+            if !ca.is_file() {
+                return Err(key_error(
+                    "smtp.ca_file",
+                    format!("{} is not a readable file", ca.display()),
+                ));
+            }
+        }
+        if self.outbound.max_attempts == 0 {
+            return Err(key_error("outbound.max_attempts", "must be at least 1"));
+        }
+        Ok(())
     }
 
     fn validate_helpdesk(&self) -> Result<(), ConfigError> {

@@ -8,6 +8,7 @@ pub mod domain;
 pub mod fetch;
 pub mod ingest;
 pub mod mail;
+pub mod outbound;
 pub mod password;
 pub mod progress;
 pub mod secret;

@@ -43,6 +43,8 @@ pub struct TicketDetail {
     pub closed_at: Option<i64>,
     pub participants: Vec<tickets::Participant>,
     pub messages: Vec<MessageView>,
+    /// Outgoing mail for this ticket and how its delivery went (queued, sent, failed).
+    pub outbox: Vec<crate::store::outbox::OutboxEntry>,
 }
 
 #[derive(Debug, Serialize)]
@@ -106,6 +108,7 @@ pub async fn load(store: &Store, id: i64) -> Result<TicketDetail, StoreError> {
     let stored = messages::for_ticket(&mut conn, id).await?;
     let ids: Vec<i64> = stored.iter().map(|m| m.id).collect();
     let mut attachments = messages::attachments_of(&mut conn, &ids).await?;
+    let outbox = crate::store::outbox::for_ticket(&mut conn, id).await?;
     let messages = stored
         .into_iter()
         .map(|m| {
@@ -141,6 +144,7 @@ pub async fn load(store: &Store, id: i64) -> Result<TicketDetail, StoreError> {
         closed_at: ticket.closed_at,
         participants,
         messages,
+        outbox,
     })
 }
 

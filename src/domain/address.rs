@@ -55,6 +55,27 @@ pub fn is_system_sender(address: &str) -> bool {
     )
 }
 
+/// Addresses that never read replies: answering them only feeds loops and bounces.
+pub fn is_no_reply(address: &str) -> bool {
+    let address = normalize(address);
+    let local = address.split('@').next().unwrap_or_default();
+    let squeezed: String = local
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .collect();
+    squeezed.starts_with("noreply")
+        || squeezed.starts_with("donotreply")
+        || squeezed.starts_with("bounce")
+}
+
+/// Whether we may ever send mail to `address` (DESIGN.md "Loops and automatic mail").
+pub fn may_send_to(address: &str, own_addresses: &[String]) -> bool {
+    is_valid(address)
+        && !is_own(address, own_addresses)
+        && !is_system_sender(address)
+        && !is_no_reply(address)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -78,6 +99,23 @@ mod tests {
         assert!(is_own("support+42-abc@example.com", &own));
         assert!(is_own("SUPPORT@example.com", &own));
         assert!(!is_own("sales@example.com", &own));
+    }
+
+    #[test]
+    fn we_never_write_to_machines_or_ourselves() {
+        let own = vec!["support@example.com".to_string()];
+        assert!(may_send_to("ann@customer.example", &own));
+        for address in [
+            "support+7-abc@example.com",
+            "no-reply@x.example",
+            "noreply@x.example",
+            "do_not_reply@x.example",
+            "mailer-daemon@x.example",
+            "bounces@x.example",
+            "not an address",
+        ] {
+            assert!(!may_send_to(address, &own), "{address}");
+        }
     }
 
     #[test]

@@ -76,6 +76,8 @@ pub struct IngestOptions {
     pub signing_secret: Option<crate::config::Secret>,
     pub default_category: String,
     pub mailbox_categories: HashMap<String, String>,
+    /// Set when outgoing mail is configured (`[smtp]`): acknowledgements are queued.
+    pub outbound: Option<crate::outbound::OutboundOptions>,
 }
 
 impl IngestOptions {
@@ -90,6 +92,7 @@ impl IngestOptions {
             batch_messages: config.ingest.batch_messages,
             reopen_window_secs: i64::from(config.helpdesk.reopen_closed_days) * 86_400,
             signing_secret: config.helpdesk.signing_secret.clone(),
+            outbound: None,
             default_category: config.helpdesk.default_category.clone(),
             mailbox_categories: config
                 .mailboxes
@@ -143,7 +146,9 @@ impl Ingestor {
     /// config, or the one generated and kept in the database).
     pub async fn open(config: &Config, store: Store) -> Result<Self, StoreError> {
         let mut options = IngestOptions::from_config(config);
-        options.signing_secret = Some(crate::secret::signing_secret(config, &store).await?);
+        let secret = crate::secret::signing_secret(config, &store).await?;
+        options.outbound = crate::outbound::OutboundOptions::from_config(config, &secret);
+        options.signing_secret = Some(secret);
         Ok(Ingestor::new(store, options))
     }
 
@@ -366,6 +371,12 @@ impl Ingestor {
                 .await?;
         }
         let message_id = insert_message(tx, ticket_id, mail, origin, now).await?;
+        if let (true, None, Some(outbound)) = (created, &mail.automatic, &self.options.outbound) {
+            if !sender.is_staff(tx).await? {
+                let subject = tickets::get(tx, ticket_id).await?.subject;
+                crate::outbound::acknowledge(tx, outbound, ticket_id, &subject, mail, now).await?;
+            }
+        }
         if let Some(entry_id) = retry_of {
             let note = format!("stored as message {message_id} on ticket #{ticket_id}");
             quarantine::mark_resolved(tx, entry_id, &note, now).await?;

@@ -1,5 +1,6 @@
 //! Mail formats: parsing inbound messages (pure), reading mbox files.
 
+pub mod compose;
 pub mod hash;
 pub mod imap;
 pub mod mbox;

@@ -4,6 +4,7 @@
 
 pub mod imap;
 pub mod messages;
+pub mod outbox;
 pub mod quarantine;
 pub mod raw;
 pub mod settings;

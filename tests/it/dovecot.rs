@@ -13,6 +13,7 @@ pub struct Dovecot {
     pub dir: tempfile::TempDir,
     pub imap_port: u16,
     pub imaps_port: u16,
+    pub lmtp_port: u16,
     pub tls: Option<TestCa>,
     child: Option<Child>,
 }
@@ -73,14 +74,15 @@ impl Dovecot {
             .collect();
         std::fs::write(t.join("passwd"), passwd).unwrap();
         let tls = with_tls.then(|| TestCa::create(t));
-        let (imap_port, imaps_port) = (free_port(), free_port());
-        let config = config_text(t, imap_port, imaps_port, tls.as_ref(), root);
+        let (imap_port, imaps_port, lmtp_port) = (free_port(), free_port(), free_port());
+        let config = config_text(t, [imap_port, imaps_port, lmtp_port], tls.as_ref(), root);
         std::fs::write(t.join("dovecot.conf"), config).unwrap();
         let _ = dovecot;
         let mut server = Dovecot {
             dir,
             imap_port,
             imaps_port,
+            lmtp_port,
             tls,
             child: None,
         };
@@ -208,6 +210,28 @@ impl Dovecot {
         count
     }
 
+    /// The raw messages in a folder, oldest first.
+    pub async fn messages(&self, user: &str, password: &str, folder: &str) -> Vec<String> {
+        let mut session = self.session(user, password).await;
+        let exists = session.examine(folder).await.map(|m| m.exists).unwrap_or(0);
+        let mut raws = Vec::new();
+        if exists > 0 {
+            let fetches: Vec<_> = session
+                .fetch("1:*", "BODY.PEEK[]")
+                .await
+                .unwrap()
+                .try_collect()
+                .await
+                .unwrap();
+            raws = fetches
+                .iter()
+                .map(|f| String::from_utf8_lossy(f.body().unwrap_or_default()).into_owned())
+                .collect();
+        }
+        let _ = session.logout().await;
+        raws
+    }
+
     /// The flags of every message in a folder.
     pub async fn flags(&self, user: &str, password: &str, folder: &str) -> Vec<String> {
         let mut session = self.session(user, password).await;
@@ -313,8 +337,7 @@ impl TestCa {
 
 fn config_text(
     t: &Path,
-    imap_port: u16,
-    imaps_port: u16,
+    [imap_port, imaps_port, lmtp_port]: [u16; 3],
     tls: Option<&TestCa>,
     root: bool,
 ) -> String {
@@ -342,7 +365,7 @@ fn config_text(
          passdb {{\n  driver = passwd-file\n  args = scheme=PLAIN username_format=%u {t}/passwd\n}}\n\
          userdb {{\n  driver = static\n  args = home={t}/mail/%u\n}}\n\
          service imap-login {{\n{login_chroot}  inet_listener imap {{\n    port = {imap_port}\n  }}\n  inet_listener imaps {{\n    port = {imaps}\n  }}\n}}\n\
-         service lmtp {{\n  inet_listener lmtp {{\n    port = 0\n  }}\n}}\n"
+         service lmtp {{\n  inet_listener lmtp {{\n    address = 127.0.0.1\n    port = {lmtp_port}\n  }}\n}}\n"
     )
 }
 
@@ -365,6 +388,10 @@ fn chown_nobody(path: &Path) {
 
 /// True when something on the port answers with an IMAP `* OK` greeting.
 fn greeting_ok(port: u16) -> bool {
+    banner_ok(port, b"* OK")
+}
+
+fn banner_ok(port: u16, expected: &[u8]) -> bool {
     use std::io::Read;
     let Ok(mut stream) = std::net::TcpStream::connect_timeout(
         &([127, 0, 0, 1], port).into(),
@@ -372,7 +399,74 @@ fn greeting_ok(port: u16) -> bool {
     ) else {
         return false;
     };
-    let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
+    let _ = stream.set_read_timeout(Some(Duration::from_millis(1000)));
     let mut buf = [0u8; 64];
-    matches!(stream.read(&mut buf), Ok(n) if n >= 4 && buf.starts_with(b"* OK"))
+    matches!(stream.read(&mut buf), Ok(n) if n >= expected.len() && buf.starts_with(expected))
+}
+
+/// The test SMTP server (tests/smtp_relay.py, aiosmtpd from the repository's .venv): what
+/// it accepts is delivered into Dovecot over LMTP.
+pub struct SmtpRelay {
+    pub port: u16,
+    lmtp_port: u16,
+    child: Option<Child>,
+}
+
+impl SmtpRelay {
+    pub fn start(lmtp_port: u16) -> SmtpRelay {
+        let mut relay = SmtpRelay::stopped(lmtp_port);
+        relay.start_again();
+        relay
+    }
+
+    /// A relay that is not running yet (SMTP down), on a reserved port.
+    pub fn stopped(lmtp_port: u16) -> SmtpRelay {
+        SmtpRelay {
+            port: free_port(),
+            lmtp_port,
+            child: None,
+        }
+    }
+
+    pub fn start_again(&mut self) {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let python = root.join(".venv/bin/python");
+        assert!(python.exists(), "the SMTP tests need aiosmtpd in {}: run scripts/test (or python3 -m venv .venv && .venv/bin/pip install aiosmtpd)", python.display());
+        let child = Command::new(&python)
+            .arg(root.join("tests/smtp_relay.py"))
+            .arg(self.port.to_string())
+            .arg(self.lmtp_port.to_string())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start the SMTP relay");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while !banner_ok(self.port, b"220") {
+            assert!(
+                Instant::now() < deadline,
+                "the SMTP relay did not start on port {}",
+                self.port
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// The `[smtp]` table for maildesk.
+    pub fn smtp_toml(&self) -> String {
+        format!("[smtp]\nhost = \"127.0.0.1\"\nport = {}\nsecurity = \"plain\"\nfrom = \"Example Support <support@example.com>\"\n", self.port)
+    }
+}
+
+impl Drop for SmtpRelay {
+    fn drop(&mut self) {
+        self.stop();
+    }
 }

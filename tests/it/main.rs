@@ -8,4 +8,5 @@ mod harness;
 mod cli;
 mod corpus;
 mod imap;
+mod outbound;
 mod threading;

@@ -1,0 +1,332 @@
+//! Outgoing mail: headers that keep threads together and loops away, bodies from
+//! askama templates (plain text with an HTML alternative).
+
+use askama::Template;
+use lettre::message::header::{HeaderName, HeaderValue};
+use lettre::message::{Mailbox as LettreMailbox, MultiPart};
+
+use crate::domain::{signing, subject};
+
+/// Staff and customers type their answer above this line; everything below it is
+/// quoted history and is stripped for display.
+pub const REPLY_MARKER: &str = "##- Please type your reply above this line -##";
+
+/// References kept on our mail: the first (thread root) and the last few.
+const MAX_REFERENCES: usize = 10;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ComposeError {
+    #[error("invalid address {0:?}")]
+    Address(String),
+    #[error("cannot build the message: {0}")]
+    Build(String),
+    #[error("template: {0}")]
+    Template(#[from] askama::Error),
+}
+
+/// Who we are on outgoing mail.
+#[derive(Debug, Clone)]
+pub struct Identity {
+    pub helpdesk: String,
+    /// The From header.
+    pub from: String,
+    pub support_address: String,
+    pub subject_prefix: String,
+    pub secret: String,
+    /// Reply-To with a signed plus-address (threading rule 4).
+    pub plus_address_reply_to: bool,
+}
+
+impl Identity {
+    pub fn domain(&self) -> &str {
+        self.support_address
+            .rsplit_once('@')
+            .map_or("localhost", |(_, d)| d)
+    }
+
+    /// The X-Loop value: our support address, as the loop rules compare it.
+    pub fn loop_marker(&self) -> String {
+        crate::domain::address::normalize(&self.support_address)
+    }
+
+    pub fn envelope_from(&self) -> String {
+        parse_mailbox(&self.from)
+            .map_or_else(|| self.support_address.clone(), |m| m.email.to_string())
+    }
+}
+
+/// A composed mail ready for the outbox.
+#[derive(Debug, Clone)]
+pub struct Composed {
+    /// Without angle brackets.
+    pub message_id: String,
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+    pub raw: Vec<u8>,
+}
+
+/// What a mail is about: the ticket and the message it answers.
+pub struct Thread<'a> {
+    pub ticket_id: i64,
+    pub ticket_subject: &'a str,
+    pub in_reply_to: Option<&'a str>,
+    pub references: &'a [String],
+}
+
+#[derive(Template)]
+#[template(path = "mail/acknowledgement.txt")]
+struct AckText<'a> {
+    marker: &'a str,
+    name: Option<&'a str>,
+    helpdesk: &'a str,
+    reference: i64,
+    subject: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "mail/acknowledgement.html")]
+struct AckHtml<'a> {
+    marker: &'a str,
+    name: Option<&'a str>,
+    helpdesk: &'a str,
+    reference: i64,
+    subject: &'a str,
+}
+
+/// The acknowledgement of a new ticket (`Auto-Submitted: auto-replied`).
+pub fn acknowledgement(
+    identity: &Identity,
+    thread: &Thread<'_>,
+    to_email: &str,
+    to_name: Option<&str>,
+) -> Result<Composed, ComposeError> {
+    let fields = (
+        REPLY_MARKER,
+        to_name,
+        identity.helpdesk.as_str(),
+        thread.ticket_id,
+        thread.ticket_subject,
+    );
+    let text = AckText {
+        marker: fields.0,
+        name: fields.1,
+        helpdesk: fields.2,
+        reference: fields.3,
+        subject: fields.4,
+    }
+    .render()?;
+    let html = AckHtml {
+        marker: fields.0,
+        name: fields.1,
+        helpdesk: fields.2,
+        reference: fields.3,
+        subject: fields.4,
+    }
+    .render()?;
+    compose(
+        identity,
+        thread,
+        to_email,
+        to_name,
+        "auto-replied",
+        text,
+        html,
+    )
+}
+
+fn compose(
+    identity: &Identity,
+    thread: &Thread<'_>,
+    to_email: &str,
+    to_name: Option<&str>,
+    auto_submitted: &'static str,
+    text: String,
+    html: String,
+) -> Result<Composed, ComposeError> {
+    let nonce = rand::random::<u32>() as i64;
+    let message_id =
+        signing::message_id(&identity.secret, identity.domain(), thread.ticket_id, nonce);
+    let subject = tagged_subject(
+        &identity.subject_prefix,
+        thread.ticket_id,
+        thread.ticket_subject,
+    );
+    let from: LettreMailbox = identity
+        .from
+        .parse()
+        .map_err(|_| ComposeError::Address(identity.from.clone()))?;
+    let to = LettreMailbox::new(
+        to_name.map(str::to_string),
+        to_email
+            .parse()
+            .map_err(|_| ComposeError::Address(to_email.to_string()))?,
+    );
+    let reply_address = if identity.plus_address_reply_to {
+        signing::reply_address(
+            &identity.secret,
+            &identity.support_address,
+            thread.ticket_id,
+        )
+    } else {
+        identity.support_address.clone()
+    };
+    let reply_to = LettreMailbox::new(
+        Some(identity.helpdesk.clone()),
+        reply_address
+            .parse()
+            .map_err(|_| ComposeError::Address(reply_address.clone()))?,
+    );
+    let mut builder = lettre::Message::builder()
+        .from(from)
+        .to(to)
+        .reply_to(reply_to)
+        .subject(subject.clone())
+        .message_id(Some(format!("<{message_id}>")))
+        .raw_header(HeaderValue::new(
+            HeaderName::new_from_ascii_str("Auto-Submitted"),
+            auto_submitted.to_string(),
+        ))
+        .raw_header(HeaderValue::new(
+            HeaderName::new_from_ascii_str("X-Loop"),
+            identity.loop_marker(),
+        ))
+        .raw_header(HeaderValue::new(
+            HeaderName::new_from_ascii_str("X-Auto-Response-Suppress"),
+            "All".to_string(),
+        ));
+    if let Some(parent) = thread.in_reply_to {
+        builder = builder.in_reply_to(format!("<{parent}>"));
+    }
+    let references = trimmed_references(thread.references, thread.in_reply_to);
+    if !references.is_empty() {
+        builder = builder.references(
+            references
+                .iter()
+                .map(|r| format!("<{r}>"))
+                .collect::<Vec<_>>()
+                .join(" "),
+        );
+    }
+    let message = builder
+        .multipart(MultiPart::alternative_plain_html(
+            text.clone(),
+            html.clone(),
+        ))
+        .map_err(|e| ComposeError::Build(e.to_string()))?;
+    Ok(Composed {
+        message_id,
+        subject,
+        text,
+        html,
+        raw: message.formatted(),
+    })
+}
+
+/// `[Support #42] Printer on fire`: our tag first, the customer's words kept after it.
+pub fn tagged_subject(prefix: &str, ticket_id: i64, subject_text: &str) -> String {
+    let bare = subject::strip_tags(subject_text, prefix);
+    let bare = if bare.is_empty() {
+        "(no subject)".to_string()
+    } else {
+        bare
+    };
+    format!("{} {bare}", subject::tag(prefix, ticket_id))
+}
+
+/// The thread root plus the most recent references, ending with the parent.
+fn trimmed_references(references: &[String], parent: Option<&str>) -> Vec<String> {
+    let mut all: Vec<String> = references.to_vec();
+    if let Some(parent) = parent {
+        if !all.iter().any(|r| r == parent) {
+            all.push(parent.to_string());
+        }
+    }
+    if all.len() > MAX_REFERENCES {
+        let tail = all.split_off(all.len() - (MAX_REFERENCES - 1));
+        all.truncate(1);
+        all.extend(tail);
+    }
+    all
+}
+
+/// `"Support <support@example.com>"` or a bare address.
+pub fn parse_mailbox(text: &str) -> Option<crate::mail::Mailbox> {
+    let mailbox: LettreMailbox = text.parse().ok()?;
+    Some(crate::mail::Mailbox {
+        email: mailbox.email.to_string(),
+        name: mailbox.name,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn identity() -> Identity {
+        Identity {
+            helpdesk: "Example Support".into(),
+            from: "Example Support <support@example.com>".into(),
+            support_address: "support@example.com".into(),
+            subject_prefix: "Support".into(),
+            secret: "0123456789abcdef0123".into(),
+            plus_address_reply_to: true,
+        }
+    }
+
+    #[test]
+    fn acknowledgement_has_the_threading_and_loop_headers() {
+        let refs = vec!["root@c.example".to_string()];
+        let thread = Thread {
+            ticket_id: 42,
+            ticket_subject: "Printer on fire",
+            in_reply_to: Some("m1@c.example"),
+            references: &refs,
+        };
+        let mail = acknowledgement(&identity(), &thread, "ann@c.example", Some("Ann")).unwrap();
+        let raw = String::from_utf8(mail.raw.clone()).unwrap();
+        assert_eq!(mail.subject, "[Support #42] Printer on fire");
+        assert!(
+            raw.contains("Subject: [Support #42] Printer on fire\r\n"),
+            "{raw}"
+        );
+        assert!(raw.contains(&format!("Message-ID: <{}>\r\n", mail.message_id)));
+        assert_eq!(
+            signing::verify_message_id("0123456789abcdef0123", &mail.message_id).map(|(t, _)| t),
+            Some(42)
+        );
+        assert!(raw.contains("In-Reply-To: <m1@c.example>\r\n"));
+        assert!(raw.contains("References: <root@c.example> <m1@c.example>\r\n"));
+        assert!(raw.contains("Auto-Submitted: auto-replied\r\n"));
+        assert!(raw.contains("X-Loop: support@example.com\r\n"));
+        assert!(raw.contains("X-Auto-Response-Suppress: All\r\n"));
+        assert!(
+            raw.contains("Reply-To: \"Example Support\" <support+42-"),
+            "{raw}"
+        );
+        assert!(mail.text.starts_with(REPLY_MARKER));
+        assert!(mail.text.contains("ticket #42"));
+        assert!(mail.html.contains("<strong>#42</strong>"));
+    }
+
+    #[test]
+    fn subjects_are_tagged_once() {
+        assert_eq!(
+            tagged_subject("Support", 7, "Re: [Support #7] Help"),
+            "[Support #7] Re: Help"
+        );
+        assert_eq!(
+            tagged_subject("Support", 7, ""),
+            "[Support #7] (no subject)"
+        );
+    }
+
+    #[test]
+    fn references_are_trimmed_to_root_and_recent() {
+        let refs: Vec<String> = (0..30).map(|i| format!("r{i}@x")).collect();
+        let trimmed = trimmed_references(&refs, Some("p@x"));
+        assert_eq!(trimmed.len(), MAX_REFERENCES);
+        assert_eq!(trimmed[0], "r0@x");
+        assert_eq!(trimmed.last().unwrap(), "p@x");
+    }
+}

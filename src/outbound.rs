@@ -1,0 +1,354 @@
+//! Outgoing mail (DESIGN.md "Outbound"): what is queued, under which loop rules, and the
+//! worker that hands the outbox to the SMTP server with retries.
+
+use std::time::Duration;
+
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+use rand::Rng;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use crate::config::{Config, OutboundConfig, Secret, Security, SmtpConfig};
+use crate::domain::{address, Direction, MessageKind};
+use crate::mail::compose::{self, Identity, Thread};
+use crate::mail::{hash, InboundMail};
+use crate::store::{messages, outbox, unix_now, Store, StoreError, Tx};
+
+/// What the ingest path needs to queue mail; `None` without an `[smtp]` section.
+#[derive(Debug, Clone)]
+pub struct OutboundOptions {
+    pub identity: Identity,
+    pub limits: OutboundConfig,
+    pub own_addresses: Vec<String>,
+}
+
+impl OutboundOptions {
+    pub fn from_config(config: &Config, secret: &Secret) -> Option<Self> {
+        let smtp = config.smtp.as_ref()?;
+        let support_address = config.helpdesk.support_addresses.first()?.clone();
+        let from = smtp
+            .from
+            .clone()
+            .unwrap_or_else(|| format!("{} <{support_address}>", config.helpdesk.name));
+        Some(OutboundOptions {
+            identity: Identity {
+                helpdesk: config.helpdesk.name.clone(),
+                from,
+                support_address,
+                subject_prefix: config.helpdesk.subject_prefix.clone(),
+                secret: secret.expose().to_string(),
+                plus_address_reply_to: config.outbound.plus_address_reply_to,
+            },
+            limits: config.outbound.clone(),
+            own_addresses: config.helpdesk.support_addresses.clone(),
+        })
+    }
+}
+
+const HOUR: i64 = 3600;
+
+/// Queues the acknowledgement of a new ticket, in the caller's transaction, unless the
+/// loop rules say no: never for automatic mail (the caller checks), never to ourselves,
+/// machines or no-reply addresses, and at most so many per sender and recipient per hour.
+pub async fn acknowledge(
+    tx: &mut Tx,
+    options: &OutboundOptions,
+    ticket_id: i64,
+    ticket_subject: &str,
+    mail: &InboundMail,
+    now: i64,
+) -> Result<Option<i64>, StoreError> {
+    let Some(from) = &mail.from else {
+        return Ok(None);
+    };
+    let recipient = address::normalize(&from.email);
+    if !options.limits.acknowledgements || !address::may_send_to(&recipient, &options.own_addresses)
+    {
+        return Ok(None);
+    }
+    let acks = outbox::count_recent(tx, &recipient, Some("acknowledgement"), now - HOUR).await?;
+    let all = outbox::count_recent(tx, &recipient, None, now - HOUR).await?;
+    if acks >= i64::from(options.limits.acknowledgements_per_sender_per_hour)
+        || all >= i64::from(options.limits.max_per_recipient_per_hour)
+    {
+        info!(ticket_id, recipient, "acknowledgement skipped: rate limit");
+        return Ok(None);
+    }
+    let thread = Thread {
+        ticket_id,
+        ticket_subject,
+        in_reply_to: Some(&mail.message_id),
+        references: &mail.references,
+    };
+    let composed = match compose::acknowledgement(
+        &options.identity,
+        &thread,
+        &recipient,
+        from.name.as_deref(),
+    ) {
+        Ok(composed) => composed,
+        Err(e) => {
+            warn!(ticket_id, recipient, error = %e, "acknowledgement not composed");
+            return Ok(None);
+        }
+    };
+    queue(
+        tx,
+        options,
+        ticket_id,
+        "acknowledgement",
+        &recipient,
+        &composed,
+        now,
+    )
+    .await
+    .map(Some)
+}
+
+/// Stores the outgoing message on its ticket and queues it for `recipient`.
+async fn queue(
+    tx: &mut Tx,
+    options: &OutboundOptions,
+    ticket_id: i64,
+    kind: &str,
+    recipient: &str,
+    composed: &compose::Composed,
+    now: i64,
+) -> Result<i64, StoreError> {
+    let to = serde_json::to_string(&[crate::mail::Mailbox {
+        email: recipient.to_string(),
+        name: None,
+    }])
+    .unwrap_or_default();
+    let content_sha256 = hash::sha256_hex(&composed.raw);
+    let message_id = messages::insert(
+        tx,
+        &messages::NewMessage {
+            ticket_id,
+            direction: Direction::Outbound,
+            kind: MessageKind::Automatic,
+            automatic_reason: Some(kind),
+            from_email: &options.identity.support_address,
+            from_name: Some(&options.identity.helpdesk),
+            to_addrs: &to,
+            cc_addrs: "[]",
+            reply_to: "[]",
+            subject: &composed.subject,
+            message_id: &composed.message_id,
+            in_reply_to: "",
+            references_ids: "",
+            text_body: &composed.text,
+            html_body: Some(&composed.html),
+            raw_sha256: None,
+            content_sha256: &content_sha256,
+            mailbox: None,
+            source: "outbound",
+            sent_at: Some(now),
+        },
+        now,
+    )
+    .await?;
+    let mail = outbox::NewMail {
+        ticket_id: Some(ticket_id),
+        message_id: Some(message_id),
+        kind,
+        recipient,
+        envelope_from: &options.identity.envelope_from(),
+        message_id_header: &composed.message_id,
+        raw: &composed.raw,
+    };
+    outbox::enqueue(tx, &mail, now).await
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum OutboxError {
+    #[error("SMTP configuration: {0}")]
+    Config(String),
+    #[error("{0}")]
+    Store(#[from] StoreError),
+}
+
+/// Counts of one worker pass.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct SendReport {
+    pub sent: u64,
+    pub retried: u64,
+    pub failed: u64,
+}
+
+/// How long a claimed mail is ours before another worker may take it over (a crash).
+const LEASE_SECONDS: i64 = 300;
+const CLAIM_BATCH: i64 = 50;
+const IDLE_POLL: Duration = Duration::from_secs(1);
+
+pub struct OutboxWorker {
+    store: Store,
+    transport: AsyncSmtpTransport<Tokio1Executor>,
+    max_attempts: u32,
+    retry_seconds: u64,
+}
+
+impl OutboxWorker {
+    pub fn new(
+        store: Store,
+        smtp: &SmtpConfig,
+        limits: &OutboundConfig,
+    ) -> Result<Self, OutboxError> {
+        Ok(OutboxWorker {
+            store,
+            transport: transport(smtp)?,
+            max_attempts: limits.max_attempts,
+            retry_seconds: limits.retry_seconds,
+        })
+    }
+
+    /// Sends what is due, once (`run` loops over it; tests call it directly).
+    pub async fn run_once(&self) -> Result<SendReport, OutboxError> {
+        let mut report = SendReport::default();
+        loop {
+            let claimed = {
+                let mut conn = self.store.acquire().await?;
+                outbox::claim_due(
+                    &mut conn,
+                    self.store.backend(),
+                    unix_now(),
+                    LEASE_SECONDS,
+                    CLAIM_BATCH,
+                )
+                .await?
+            };
+            if claimed.is_empty() {
+                return Ok(report);
+            }
+            for mail in claimed {
+                self.send(&mail, &mut report).await?;
+            }
+        }
+    }
+
+    async fn send(
+        &self,
+        mail: &outbox::Claimed,
+        report: &mut SendReport,
+    ) -> Result<(), OutboxError> {
+        let envelope = match envelope(&mail.envelope_from, &mail.recipient) {
+            Ok(envelope) => envelope,
+            Err(e) => {
+                let mut conn = self.store.acquire().await?;
+                outbox::mark_failed(&mut conn, mail.id, &e).await?;
+                report.failed += 1;
+                return Ok(());
+            }
+        };
+        let result = self.transport.send_raw(&envelope, &mail.raw).await;
+        let mut conn = self.store.acquire().await?;
+        match result {
+            Ok(_) => {
+                outbox::mark_sent(&mut conn, mail.id, unix_now()).await?;
+                info!(outbox_id = mail.id, ticket_id = mail.ticket_id, recipient = %mail.recipient, "mail sent");
+                report.sent += 1;
+            }
+            Err(e) if e.is_permanent() || mail.attempts >= i64::from(self.max_attempts) => {
+                let reason = format!("{e}");
+                warn!(outbox_id = mail.id, ticket_id = mail.ticket_id, recipient = %mail.recipient, error = %reason, "mail failed for good");
+                outbox::mark_failed(&mut conn, mail.id, &reason).await?;
+                report.failed += 1;
+            }
+            Err(e) => {
+                let delay = retry_delay(self.retry_seconds, mail.attempts as u32);
+                warn!(outbox_id = mail.id, recipient = %mail.recipient, error = %e, retry_in = ?delay, "mail not sent; will retry");
+                outbox::mark_retry(
+                    &mut conn,
+                    mail.id,
+                    unix_now() + delay.as_secs() as i64,
+                    &e.to_string(),
+                )
+                .await?;
+                report.retried += 1;
+            }
+        }
+        Ok(())
+    }
+
+    /// The daemon loop: send what is due, then look again every second.
+    #[tracing::instrument(name = "outbox", skip_all)]
+    pub async fn run(self, token: CancellationToken) {
+        while !token.is_cancelled() {
+            if let Err(e) = self.run_once().await {
+                warn!(error = %e, "outbox pass failed");
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(IDLE_POLL) => {}
+                _ = token.cancelled() => {}
+            }
+        }
+        info!("outbox stopped");
+    }
+}
+
+fn envelope(from: &str, to: &str) -> Result<lettre::address::Envelope, String> {
+    let from = from
+        .parse()
+        .map_err(|e| format!("bad envelope sender {from:?}: {e}"))?;
+    let to = to
+        .parse()
+        .map_err(|e| format!("bad recipient {to:?}: {e}"))?;
+    lettre::address::Envelope::new(Some(from), vec![to]).map_err(|e| e.to_string())
+}
+
+/// `retry_seconds`, doubling per attempt, capped at an hour, with ±20 % jitter.
+fn retry_delay(retry_seconds: u64, attempts: u32) -> Duration {
+    let base = Duration::from_secs(retry_seconds.max(1))
+        .saturating_mul(1u32 << attempts.saturating_sub(1).min(12));
+    base.min(Duration::from_secs(3600))
+        .mul_f64(rand::thread_rng().gen_range(0.8..1.2))
+}
+
+/// A pooled lettre transport for `[smtp]`: implicit TLS, STARTTLS, or plain (loopback).
+pub fn transport(smtp: &SmtpConfig) -> Result<AsyncSmtpTransport<Tokio1Executor>, OutboxError> {
+    let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(smtp.host.clone())
+        .port(smtp.port())
+        .timeout(Some(Duration::from_secs(60)));
+    let tls = match smtp.security {
+        Security::Plain => Tls::None,
+        Security::Tls => Tls::Wrapper(tls_parameters(smtp)?),
+        Security::Starttls => Tls::Required(tls_parameters(smtp)?),
+    };
+    builder = builder.tls(tls);
+    if let (Some(user), Some(password)) = (&smtp.username, &smtp.password) {
+        builder = builder.credentials(Credentials::new(
+            user.clone(),
+            password.expose().to_string(),
+        ));
+    }
+    Ok(builder.build())
+}
+
+fn tls_parameters(smtp: &SmtpConfig) -> Result<TlsParameters, OutboxError> {
+    let mut params = TlsParameters::builder(smtp.host.clone());
+    if let Some(path) = &smtp.ca_file {
+        let pem = std::fs::read(path)
+            .map_err(|e| OutboxError::Config(format!("{}: {e}", path.display())))?;
+        let cert = Certificate::from_pem(&pem)
+            .map_err(|e| OutboxError::Config(format!("{}: {e}", path.display())))?;
+        params = params.add_root_certificate(cert);
+    }
+    params
+        .build_rustls()
+        .map_err(|e| OutboxError::Config(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retries_back_off_and_cap() {
+        let first = retry_delay(30, 1);
+        assert!(first >= Duration::from_secs(24) && first <= Duration::from_secs(36));
+        assert!(retry_delay(30, 3) >= Duration::from_secs(96));
+        assert!(retry_delay(30, 30) <= Duration::from_secs(4320));
+    }
+}

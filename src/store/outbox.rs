@@ -1,0 +1,153 @@
+//! The outbox: queued mail, claimed by one worker at a time, retried, sent or failed.
+
+use serde::Serialize;
+
+use super::{Backend, Conn, Result};
+
+pub struct NewMail<'a> {
+    pub ticket_id: Option<i64>,
+    pub message_id: Option<i64>,
+    pub kind: &'a str,
+    pub recipient: &'a str,
+    pub envelope_from: &'a str,
+    pub message_id_header: &'a str,
+    pub raw: &'a [u8],
+}
+
+pub async fn enqueue(conn: &mut Conn, mail: &NewMail<'_>, now: i64) -> Result<i64> {
+    Ok(sqlx::query_scalar(
+        "INSERT INTO outbox (ticket_id, message_id, kind, recipient, envelope_from, message_id_header, raw,
+             status, attempts, next_attempt_at, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, 'queued', 0, $8, $8) RETURNING id",
+    )
+    .bind(mail.ticket_id)
+    .bind(mail.message_id)
+    .bind(mail.kind)
+    .bind(mail.recipient)
+    .bind(mail.envelope_from)
+    .bind(mail.message_id_header)
+    .bind(mail.raw)
+    .bind(now)
+    .fetch_one(conn)
+    .await?)
+}
+
+/// How many mails (of `kind`, or any) went to `recipient` since `since`.
+pub async fn count_recent(
+    conn: &mut Conn,
+    recipient: &str,
+    kind: Option<&str>,
+    since: i64,
+) -> Result<i64> {
+    Ok(sqlx::query_scalar(
+        "SELECT COUNT(*) FROM outbox WHERE recipient = $1 AND created_at >= $2 AND ($3 = '' OR kind = $3)",
+    )
+    .bind(recipient)
+    .bind(since)
+    .bind(kind.unwrap_or(""))
+    .fetch_one(conn)
+    .await?)
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Claimed {
+    pub id: i64,
+    pub ticket_id: Option<i64>,
+    pub recipient: String,
+    pub envelope_from: String,
+    pub raw: Vec<u8>,
+    pub attempts: i64,
+}
+
+/// Claims up to `limit` due mails for `lease` seconds: queued ones whose time has come,
+/// and ones stuck in `sending` whose lease ran out (the worker died mid-send). On
+/// PostgreSQL, `SKIP LOCKED` lets several instances claim disjoint rows.
+pub async fn claim_due(
+    conn: &mut Conn,
+    backend: Backend,
+    now: i64,
+    lease: i64,
+    limit: i64,
+) -> Result<Vec<Claimed>> {
+    let lock = match backend {
+        Backend::Postgres => "FOR UPDATE SKIP LOCKED",
+        Backend::Sqlite => "",
+    };
+    let sql = format!(
+        "UPDATE outbox SET status = 'sending', locked_until = $1, attempts = attempts + 1
+         WHERE id IN (SELECT id FROM outbox
+                      WHERE (status = 'queued' AND next_attempt_at <= $2) OR (status = 'sending' AND locked_until < $2)
+                      ORDER BY id LIMIT $3 {lock})
+         RETURNING id, ticket_id, recipient, envelope_from, raw, attempts"
+    );
+    let mut claimed: Vec<Claimed> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(now + lease)
+        .bind(now)
+        .bind(limit)
+        .fetch_all(conn)
+        .await?;
+    claimed.sort_by_key(|c| c.id);
+    Ok(claimed)
+}
+
+pub async fn mark_sent(conn: &mut Conn, id: i64, now: i64) -> Result<()> {
+    sqlx::query("UPDATE outbox SET status = 'sent', sent_at = $1, locked_until = NULL, last_error = NULL WHERE id = $2")
+        .bind(now)
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn mark_retry(conn: &mut Conn, id: i64, next_attempt_at: i64, error: &str) -> Result<()> {
+    sqlx::query("UPDATE outbox SET status = 'queued', next_attempt_at = $1, locked_until = NULL, last_error = $2 WHERE id = $3")
+        .bind(next_attempt_at)
+        .bind(error)
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn mark_failed(conn: &mut Conn, id: i64, error: &str) -> Result<()> {
+    sqlx::query(
+        "UPDATE outbox SET status = 'failed', locked_until = NULL, last_error = $1 WHERE id = $2",
+    )
+    .bind(error)
+    .bind(id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+#[derive(Debug, Clone, sqlx::FromRow, Serialize)]
+pub struct OutboxEntry {
+    pub id: i64,
+    pub kind: String,
+    pub recipient: String,
+    pub message_id_header: String,
+    pub status: String,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+    pub created_at: i64,
+    pub sent_at: Option<i64>,
+}
+
+pub async fn for_ticket(conn: &mut Conn, ticket_id: i64) -> Result<Vec<OutboxEntry>> {
+    Ok(sqlx::query_as(
+        "SELECT id, kind, recipient, message_id_header, status, attempts, last_error, created_at, sent_at
+         FROM outbox WHERE ticket_id = $1 ORDER BY id",
+    )
+    .bind(ticket_id)
+    .fetch_all(conn)
+    .await?)
+}
+
+pub async fn count_by_status(conn: &mut Conn, status: &str) -> Result<i64> {
+    Ok(
+        sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE status = $1")
+            .bind(status)
+            .fetch_one(conn)
+            .await?,
+    )
+}

@@ -1,0 +1,248 @@
+//! Outgoing mail against real servers: maildesk → aiosmtpd → LMTP → Dovecot, read back
+//! over IMAP as the customer would.
+
+use std::time::Duration;
+
+use crate::dovecot::{Dovecot, SmtpRelay};
+use crate::harness::TestEnv;
+
+const SUPPORT: &str = "support@example.com";
+const SUPPORT_PW: &str = "secret";
+const ANN: &str = "ann@customer.example";
+const ANN_PW: &str = "ann-pw";
+
+fn customer_mail(from: &str, id: &str, subject: &str, extra: &str) -> String {
+    format!("From: Ann Lee <{from}>\r\nTo: {SUPPORT}\r\nSubject: {subject}\r\nMessage-ID: <{id}>\r\nDate: Mon, 2 Jan 2023 10:00:00 +0000\r\n{extra}\r\nThe printer is on fire.\r\n")
+}
+
+fn header<'a>(raw: &'a str, name: &str) -> Option<&'a str> {
+    let head = raw.split("\r\n\r\n").next().unwrap_or_default();
+    head.split("\r\n")
+        .find_map(|line| line.strip_prefix(&format!("{name}: ")))
+}
+
+fn stdout(output: &std::process::Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[tokio::test]
+async fn the_customer_gets_an_acknowledgement_and_the_reply_threads() {
+    let dovecot = Dovecot::start(&[(SUPPORT, SUPPORT_PW), (ANN, ANN_PW)], false);
+    let relay = SmtpRelay::start(dovecot.lmtp_port);
+    let env = TestEnv::with_config(&format!(
+        "{}{}",
+        dovecot.mailbox_toml("support", SUPPORT, SUPPORT_PW, ""),
+        relay.smtp_toml()
+    ))
+    .await;
+
+    dovecot
+        .append(
+            SUPPORT,
+            SUPPORT_PW,
+            "INBOX",
+            &[customer_mail(ANN, "first@customer.example", "Printer on fire", "").into_bytes()],
+            None,
+        )
+        .await;
+    assert!(stdout(&env.cli(&["fetch", "--once"], None)).contains("created: 1"));
+    let sent = env.cli(&["send", "--once"], None);
+    assert_eq!(
+        stdout(&sent).trim(),
+        "sent: 1, retrying later: 0, failed: 0",
+        "{}",
+        String::from_utf8_lossy(&sent.stderr)
+    );
+
+    let received = dovecot.messages(ANN, ANN_PW, "INBOX").await;
+    assert_eq!(received.len(), 1, "the acknowledgement arrived");
+    let ack = &received[0];
+    assert_eq!(header(ack, "Subject"), Some("[Support #1] Printer on fire"));
+    assert_eq!(header(ack, "Auto-Submitted"), Some("auto-replied"));
+    assert_eq!(header(ack, "X-Loop"), Some("support@example.com"));
+    assert_eq!(header(ack, "X-Auto-Response-Suppress"), Some("All"));
+    assert_eq!(header(ack, "In-Reply-To"), Some("<first@customer.example>"));
+    let ack_id = header(ack, "Message-ID").expect("Message-ID").to_string();
+    assert!(ack_id.starts_with("<md.1."), "{ack_id}");
+    assert!(
+        header(ack, "Reply-To").unwrap().contains("support+1-"),
+        "{ack}"
+    );
+    assert!(ack.contains("Please type your reply above this line"));
+
+    // Ann answers from her mail client, quoting the acknowledgement.
+    let reply = format!(
+        "From: Ann Lee <{ANN}>\r\nTo: {}\r\nSubject: Re: [Support #1] Printer on fire\r\nMessage-ID: <reply@customer.example>\r\nIn-Reply-To: {ack_id}\r\nReferences: <first@customer.example> {ack_id}\r\n\r\nIt is still burning.\r\n\r\nOn Mon, Example Support wrote:\r\n> thank you for writing\r\n",
+        header(ack, "Reply-To").unwrap()
+    );
+    dovecot
+        .append(SUPPORT, SUPPORT_PW, "INBOX", &[reply.into_bytes()], None)
+        .await;
+    assert!(stdout(&env.cli(&["fetch", "--once"], None)).contains("threaded: 1"));
+    let ticket = env.cli_json(&["ticket", "show", "1", "--json"]);
+    let kinds: Vec<(String, String)> = ticket["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["direction"].as_str().unwrap().into(),
+                m["kind"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("in".into(), "public".into()),
+            ("out".into(), "automatic".into()),
+            ("in".into(), "public".into())
+        ]
+    );
+    assert_eq!(ticket["outbox"][0]["status"], "sent");
+    assert_eq!(
+        env.cli_json(&["ticket", "list", "--json"])
+            .as_array()
+            .unwrap()
+            .len(),
+        1,
+        "no second ticket"
+    );
+    assert!(
+        stdout(&env.cli(&["send", "--once"], None)).starts_with("sent: 0"),
+        "a reply is not acknowledged again"
+    );
+}
+
+#[tokio::test]
+async fn mail_waits_while_smtp_is_down_and_goes_out_exactly_once() {
+    let dovecot = Dovecot::start(&[(ANN, ANN_PW)], false);
+    let mut relay = SmtpRelay::stopped(dovecot.lmtp_port);
+    let env = TestEnv::with_config(&format!(
+        "{}[outbound]\nretry_seconds = 1\n",
+        relay.smtp_toml()
+    ))
+    .await;
+    env.cli(
+        &["ingest"],
+        Some(customer_mail(ANN, "down@customer.example", "Down", "").as_bytes()),
+    );
+
+    let down = env.cli(&["send", "--once"], None);
+    assert_eq!(down.status.code(), Some(75));
+    assert_eq!(
+        stdout(&down).trim(),
+        "sent: 0, retrying later: 1, failed: 0"
+    );
+    assert_eq!(
+        env.cli_json(&["ticket", "show", "1", "--json"])["outbox"][0]["status"],
+        "queued"
+    );
+
+    relay.start_again();
+    tokio::time::sleep(Duration::from_millis(2600)).await; // past the retry time (1-2.4 s)
+    assert_eq!(
+        stdout(&env.cli(&["send", "--once"], None)).trim(),
+        "sent: 1, retrying later: 0, failed: 0"
+    );
+    assert_eq!(
+        stdout(&env.cli(&["send", "--once"], None)).trim(),
+        "sent: 0, retrying later: 0, failed: 0"
+    );
+    assert_eq!(
+        dovecot.count(ANN, ANN_PW, "INBOX").await,
+        1,
+        "delivered exactly once"
+    );
+}
+
+#[tokio::test]
+async fn a_permanent_rejection_marks_the_mail_failed_on_the_ticket() {
+    let dovecot = Dovecot::start(&[(ANN, ANN_PW)], false);
+    let relay = SmtpRelay::start(dovecot.lmtp_port);
+    let env = TestEnv::with_config(&relay.smtp_toml()).await;
+    env.cli(
+        &["ingest"],
+        Some(
+            customer_mail(
+                "ghost@customer.example",
+                "ghost@customer.example",
+                "Who am I",
+                "",
+            )
+            .as_bytes(),
+        ),
+    );
+    assert_eq!(
+        stdout(&env.cli(&["send", "--once"], None)).trim(),
+        "sent: 0, retrying later: 0, failed: 1"
+    );
+    let outbox = &env.cli_json(&["ticket", "show", "1", "--json"])["outbox"][0];
+    assert_eq!(outbox["status"], "failed");
+    assert!(
+        outbox["last_error"].as_str().unwrap().contains("550"),
+        "{outbox}"
+    );
+}
+
+#[tokio::test]
+async fn automatic_mail_is_never_acknowledged_and_acknowledgements_are_rate_limited() {
+    let env =
+        TestEnv::with_config("[smtp]\nhost = \"127.0.0.1\"\nport = 9\nsecurity = \"plain\"\n")
+            .await;
+    env.cli(
+        &["ingest"],
+        Some(
+            customer_mail(
+                ANN,
+                "ooo@customer.example",
+                "Out of office",
+                "Auto-Submitted: auto-replied\r\n",
+            )
+            .as_bytes(),
+        ),
+    );
+    env.cli(
+        &["ingest"],
+        Some(
+            customer_mail(
+                "noreply@shop.example",
+                "shop@shop.example",
+                "Your order",
+                "",
+            )
+            .as_bytes(),
+        ),
+    );
+    for i in 0..5 {
+        env.cli(
+            &["ingest"],
+            Some(
+                customer_mail(
+                    "bob@customer.example",
+                    &format!("b{i}@customer.example"),
+                    &format!("Question {i}"),
+                    "",
+                )
+                .as_bytes(),
+            ),
+        );
+    }
+    let tickets = env.cli_json(&["ticket", "list", "--json"]);
+    let acks: Vec<usize> = tickets
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            env.cli_json(&["ticket", "show", t["ref"].as_str().unwrap(), "--json"])["outbox"]
+                .as_array()
+                .unwrap()
+                .len()
+        })
+        .collect();
+    assert_eq!(
+        acks,
+        [0, 0, 1, 1, 1, 0, 0],
+        "no ack for auto-replies or no-reply senders; 3 per sender per hour"
+    );
+}
