@@ -64,6 +64,8 @@ pub struct MessageView {
     pub date: Option<i64>,
     pub created_at: i64,
     pub text: String,
+    /// What the writer wrote, without the quoted history (for display).
+    pub visible_text: String,
     pub html: Option<String>,
     pub raw_sha256: Option<String>,
     pub source: String,
@@ -172,6 +174,7 @@ fn message_view(m: messages::Message, attachments: Vec<AttachmentView>) -> Messa
         references: split(&m.references_ids),
         date: m.sent_at,
         created_at: m.created_at,
+                visible_text: crate::mail::quote::visible_text(&m.text_body),
         text: m.text_body,
         html: m.html_body,
         raw_sha256: m.raw_sha256,

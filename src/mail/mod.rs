@@ -5,5 +5,6 @@ pub mod hash;
 pub mod imap;
 pub mod mbox;
 pub mod parse;
+pub mod quote;
 
 pub use parse::{parse, Attachment, InboundMail, Mailbox, ParseError, ParseOptions};
