@@ -99,6 +99,8 @@ pub struct MailboxConfig {
     /// Use IMAP IDLE when the server has it (instant delivery); polling otherwise.
     #[serde(default = "default_true")]
     pub idle: bool,
+    /// Staff addresses told about new tickets here (default: every active user).
+    pub notify: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -265,6 +267,16 @@ pub struct OutboundConfig {
     pub max_attempts: u32,
     /// First retry after a temporary SMTP failure; doubles per attempt (capped at an hour).
     pub retry_seconds: u64,
+    /// Staff hear of new tickets (the mailbox's `notify` list, else every active user).
+    pub new_ticket_notifications: bool,
+    /// The assignee (or, unassigned, the staff list) hears of customer replies.
+    pub reply_notifications: bool,
+    /// A staff member assigned by someone else hears of it.
+    pub assignment_notifications: bool,
+    /// Staff replies by e-mail are relayed to the customer (else they stay internal).
+    pub staff_replies: bool,
+    /// The customer hears when their ticket is resolved.
+    pub resolved_notices: bool,
 }
 
 impl Default for OutboundConfig {
@@ -276,6 +288,11 @@ impl Default for OutboundConfig {
             plus_address_reply_to: true,
             max_attempts: 8,
             retry_seconds: 30,
+            new_ticket_notifications: true,
+            reply_notifications: true,
+            assignment_notifications: true,
+            staff_replies: true,
+            resolved_notices: true,
         }
     }
 }

@@ -22,6 +22,8 @@ pub struct OutboundOptions {
     pub identity: Identity,
     pub limits: OutboundConfig,
     pub own_addresses: Vec<String>,
+    /// Per mailbox: who hears of new tickets (absent: every active user).
+    pub mailbox_notify: std::collections::HashMap<String, Vec<String>>,
 }
 
 impl OutboundOptions {
@@ -43,6 +45,11 @@ impl OutboundOptions {
             },
             limits: config.outbound.clone(),
             own_addresses: config.helpdesk.support_addresses.clone(),
+            mailbox_notify: config
+                .mailboxes
+                .iter()
+                .filter_map(|m| Some((m.name.clone(), m.notify.clone()?)))
+                .collect(),
         })
     }
 }
@@ -94,45 +101,74 @@ pub async fn acknowledge(
             return Ok(None);
         }
     };
-    queue(
+    let queued = queue(
         tx,
         options,
         ticket_id,
         "acknowledgement",
-        &recipient,
+        MessageKind::Automatic,
+        &[recipient],
         &composed,
         now,
     )
-    .await
-    .map(Some)
+    .await?;
+    Ok((queued > 0).then_some(ticket_id))
 }
 
-/// Stores the outgoing message on its ticket and queues it for `recipient`.
+/// Stores one outgoing message on its ticket and queues it for each recipient we may
+/// write to (not ourselves, not machines; customer mail within the hourly limit).
+#[allow(clippy::too_many_arguments)]
 async fn queue(
     tx: &mut Tx,
     options: &OutboundOptions,
     ticket_id: i64,
     kind: &str,
-    recipient: &str,
+    stored_as: MessageKind,
+    recipients: &[String],
     composed: &compose::Composed,
     now: i64,
-) -> Result<i64, StoreError> {
-    let to = serde_json::to_string(&[crate::mail::Mailbox {
-        email: recipient.to_string(),
-        name: None,
-    }])
-    .unwrap_or_default();
+) -> Result<usize, StoreError> {
+    let mut allowed = Vec::new();
+    for recipient in recipients {
+        let recipient = address::normalize(recipient);
+        if !address::may_send_to(&recipient, &options.own_addresses) || allowed.contains(&recipient)
+        {
+            continue;
+        }
+        let customer_facing = stored_as != MessageKind::Note;
+        if customer_facing
+            && outbox::count_recent(tx, &recipient, None, now - HOUR).await?
+                >= i64::from(options.limits.max_per_recipient_per_hour)
+        {
+            warn!(
+                ticket_id,
+                recipient, kind, "not sent: hourly limit for this recipient reached"
+            );
+            continue;
+        }
+        allowed.push(recipient);
+    }
+    if allowed.is_empty() {
+        return Ok(0);
+    }
+    let people: Vec<crate::mail::Mailbox> = allowed
+        .iter()
+        .map(|email| crate::mail::Mailbox {
+            email: email.clone(),
+            name: None,
+        })
+        .collect();
     let content_sha256 = hash::sha256_hex(&composed.raw);
     let message_id = messages::insert(
         tx,
         &messages::NewMessage {
             ticket_id,
             direction: Direction::Outbound,
-            kind: MessageKind::Automatic,
-            automatic_reason: Some(kind),
+            kind: stored_as,
+            automatic_reason: (stored_as == MessageKind::Automatic).then_some(kind),
             from_email: &options.identity.support_address,
             from_name: Some(&options.identity.helpdesk),
-            to_addrs: &to,
+            to_addrs: &serde_json::to_string(&people).unwrap_or_default(),
             cc_addrs: "[]",
             reply_to: "[]",
             subject: &composed.subject,
@@ -140,7 +176,7 @@ async fn queue(
             in_reply_to: "",
             references_ids: "",
             text_body: &composed.text,
-            html_body: Some(&composed.html),
+            html_body: (!composed.html.is_empty()).then_some(composed.html.as_str()),
             raw_sha256: None,
             content_sha256: &content_sha256,
             mailbox: None,
@@ -150,16 +186,269 @@ async fn queue(
         now,
     )
     .await?;
-    let mail = outbox::NewMail {
-        ticket_id: Some(ticket_id),
-        message_id: Some(message_id),
-        kind,
-        recipient,
-        envelope_from: &options.identity.envelope_from(),
-        message_id_header: &composed.message_id,
-        raw: &composed.raw,
+    for recipient in &allowed {
+        let mail = outbox::NewMail {
+            ticket_id: Some(ticket_id),
+            message_id: Some(message_id),
+            kind,
+            recipient,
+            envelope_from: &options.identity.envelope_from(),
+            message_id_header: &composed.message_id,
+            raw: &composed.raw,
+        };
+        outbox::enqueue(tx, &mail, now).await?;
+    }
+    Ok(allowed.len())
+}
+
+/// What the mails about a ticket need to know about it.
+struct TicketContext {
+    ticket: crate::store::tickets::Ticket,
+    cc: Vec<(String, Option<String>)>,
+    references: Vec<String>,
+}
+
+async fn context(tx: &mut Tx, ticket_id: i64) -> Result<TicketContext, StoreError> {
+    let ticket = crate::store::tickets::get(tx, ticket_id).await?;
+    let cc = crate::store::tickets::participants(tx, ticket_id)
+        .await?
+        .into_iter()
+        .filter(|p| p.role == "cc")
+        .map(|p| (p.email, p.name))
+        .collect();
+    let references = messages::message_ids_of_ticket(tx, ticket_id).await?;
+    Ok(TicketContext {
+        ticket,
+        cc,
+        references,
+    })
+}
+
+impl TicketContext {
+    fn thread<'a>(&'a self, in_reply_to: Option<&'a str>) -> Thread<'a> {
+        Thread {
+            ticket_id: self.ticket.id,
+            ticket_subject: &self.ticket.subject,
+            in_reply_to: in_reply_to.or(self.references.last().map(String::as_str)),
+            references: &self.references,
+        }
+    }
+}
+
+fn composed_or_log(
+    result: Result<compose::Composed, compose::ComposeError>,
+    ticket_id: i64,
+    kind: &str,
+) -> Option<compose::Composed> {
+    result
+        .map_err(|e| warn!(ticket_id, kind, error = %e, "mail not composed"))
+        .ok()
+}
+
+/// The staff list of a mailbox: its `notify` setting, else every active user.
+async fn staff_list(
+    tx: &mut Tx,
+    options: &OutboundOptions,
+    mailbox: Option<&str>,
+) -> Result<Vec<String>, StoreError> {
+    match mailbox.and_then(|m| options.mailbox_notify.get(m)) {
+        Some(list) => Ok(list.clone()),
+        None => crate::store::users::active_emails(tx).await,
+    }
+}
+
+/// Staff hear of a new ticket, or of a customer's reply (the assignee, else the staff list).
+pub async fn notify_staff(
+    tx: &mut Tx,
+    options: &OutboundOptions,
+    ticket_id: i64,
+    mail: &InboundMail,
+    new_ticket: bool,
+    now: i64,
+) -> Result<usize, StoreError> {
+    let enabled = if new_ticket {
+        options.limits.new_ticket_notifications
+    } else {
+        options.limits.reply_notifications
     };
-    outbox::enqueue(tx, &mail, now).await
+    if !enabled {
+        return Ok(0);
+    }
+    let ctx = context(tx, ticket_id).await?;
+    let recipients = match (&ctx.ticket.assignee_email, new_ticket) {
+        (Some(assignee), false) => vec![assignee.clone()],
+        _ => staff_list(tx, options, ctx.ticket.mailbox.as_deref()).await?,
+    };
+    let headline = if new_ticket {
+        "New ticket"
+    } else {
+        "The customer replied"
+    };
+    let customer = mail.from.as_ref().map_or_else(
+        || "(no sender)".to_string(),
+        |f| match &f.name {
+            Some(name) => format!("{name} <{}>", f.email),
+            None => f.email.clone(),
+        },
+    );
+    let body = crate::mail::quote::visible_text(&mail.text);
+    let thread = ctx.thread(Some(&mail.message_id));
+    let mut queued = 0;
+    for staff in recipients {
+        if let Some(composed) = composed_or_log(
+            compose::notification(
+                &options.identity,
+                &thread,
+                (&staff, None),
+                headline,
+                &customer,
+                &body,
+            ),
+            ticket_id,
+            "notification",
+        ) {
+            queued += queue(
+                tx,
+                options,
+                ticket_id,
+                "notification",
+                MessageKind::Note,
+                &[staff],
+                &composed,
+                now,
+            )
+            .await?;
+        }
+    }
+    Ok(queued)
+}
+
+/// A staff member assigned by someone else hears of it.
+pub async fn notify_assignment(
+    tx: &mut Tx,
+    options: &OutboundOptions,
+    ticket_id: i64,
+    assignee: &str,
+    by: &str,
+    now: i64,
+) -> Result<usize, StoreError> {
+    if !options.limits.assignment_notifications || assignee == by {
+        return Ok(0);
+    }
+    let ctx = context(tx, ticket_id).await?;
+    let body = format!("{by} assigned this ticket to you.");
+    let composed = compose::notification(
+        &options.identity,
+        &ctx.thread(None),
+        (assignee, None),
+        "Assigned to you",
+        &ctx.ticket.requester_email,
+        &body,
+    );
+    match composed_or_log(composed, ticket_id, "assignment") {
+        Some(composed) => {
+            queue(
+                tx,
+                options,
+                ticket_id,
+                "notification",
+                MessageKind::Note,
+                &[assignee.to_string()],
+                &composed,
+                now,
+            )
+            .await
+        }
+        None => Ok(0),
+    }
+}
+
+/// Relays a staff member's reply to the customer and the Cc participants.
+pub async fn relay_staff_reply(
+    tx: &mut Tx,
+    options: &OutboundOptions,
+    ticket_id: i64,
+    agent: &str,
+    body: &str,
+    now: i64,
+) -> Result<usize, StoreError> {
+    if !options.limits.staff_replies || body.trim().is_empty() {
+        return Ok(0);
+    }
+    let ctx = context(tx, ticket_id).await?;
+    let requester = (
+        ctx.ticket.requester_email.as_str(),
+        ctx.ticket.requester_name.as_deref(),
+    );
+    let cc: Vec<(&str, Option<&str>)> = ctx
+        .cc
+        .iter()
+        .map(|(e, n)| (e.as_str(), n.as_deref()))
+        .collect();
+    let Some(composed) = composed_or_log(
+        compose::reply(
+            &options.identity,
+            &ctx.thread(None),
+            &[requester],
+            &cc,
+            agent,
+            body,
+        ),
+        ticket_id,
+        "reply",
+    ) else {
+        return Ok(0);
+    };
+    let mut recipients = vec![ctx.ticket.requester_email.clone()];
+    recipients.extend(ctx.cc.iter().map(|(e, _)| e.clone()));
+    queue(
+        tx,
+        options,
+        ticket_id,
+        "reply",
+        MessageKind::Public,
+        &recipients,
+        &composed,
+        now,
+    )
+    .await
+}
+
+/// Tells the customer the ticket is resolved.
+pub async fn notice_resolved(
+    tx: &mut Tx,
+    options: &OutboundOptions,
+    ticket_id: i64,
+    now: i64,
+) -> Result<usize, StoreError> {
+    if !options.limits.resolved_notices {
+        return Ok(0);
+    }
+    let ctx = context(tx, ticket_id).await?;
+    let to = (
+        ctx.ticket.requester_email.as_str(),
+        ctx.ticket.requester_name.as_deref(),
+    );
+    match composed_or_log(
+        compose::resolved(&options.identity, &ctx.thread(None), to),
+        ticket_id,
+        "resolved",
+    ) {
+        Some(composed) => {
+            queue(
+                tx,
+                options,
+                ticket_id,
+                "resolved",
+                MessageKind::Automatic,
+                &[ctx.ticket.requester_email.clone()],
+                &composed,
+                now,
+            )
+            .await
+        }
+        None => Ok(0),
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -174,7 +174,7 @@ fn message_view(m: messages::Message, attachments: Vec<AttachmentView>) -> Messa
         references: split(&m.references_ids),
         date: m.sent_at,
         created_at: m.created_at,
-                visible_text: crate::mail::quote::visible_text(&m.text_body),
+        visible_text: crate::mail::quote::visible_text(&m.text_body),
         text: m.text_body,
         html: m.html_body,
         raw_sha256: m.raw_sha256,

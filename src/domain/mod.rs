@@ -2,6 +2,7 @@
 
 pub mod address;
 pub mod automatic;
+pub mod commands;
 pub mod model;
 pub mod signing;
 pub mod subject;

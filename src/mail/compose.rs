@@ -94,6 +94,9 @@ struct AckHtml<'a> {
     subject: &'a str,
 }
 
+/// A recipient: address and display name.
+pub type Person<'a> = (&'a str, Option<&'a str>);
+
 /// The acknowledgement of a new ticket (`Auto-Submitted: auto-replied`).
 pub fn acknowledgement(
     identity: &Identity,
@@ -127,22 +130,193 @@ pub fn acknowledgement(
     compose(
         identity,
         thread,
-        to_email,
-        to_name,
-        "auto-replied",
+        &[(to_email, to_name)],
+        &[],
+        None,
+        Some("auto-replied"),
         text,
-        html,
+        Some(html),
     )
 }
 
+#[derive(Template)]
+#[template(path = "mail/notification.txt")]
+struct NotificationText<'a> {
+    marker: &'a str,
+    headline: &'a str,
+    reference: i64,
+    subject: &'a str,
+    customer: &'a str,
+    body: &'a str,
+}
+
+/// A note to staff (`Auto-Submitted: auto-generated`): new ticket, customer reply,
+/// assignment. Replying to it answers the customer (staff by e-mail).
+pub fn notification(
+    identity: &Identity,
+    thread: &Thread<'_>,
+    to: Person<'_>,
+    headline: &str,
+    customer: &str,
+    body: &str,
+) -> Result<Composed, ComposeError> {
+    let text = NotificationText {
+        marker: REPLY_MARKER,
+        headline,
+        reference: thread.ticket_id,
+        subject: thread.ticket_subject,
+        customer,
+        body,
+    }
+    .render()?;
+    compose(
+        identity,
+        thread,
+        &[to],
+        &[],
+        None,
+        Some("auto-generated"),
+        text,
+        None,
+    )
+}
+
+#[derive(Template)]
+#[template(path = "mail/reply.txt")]
+struct ReplyText<'a> {
+    marker: &'a str,
+    body: &'a str,
+    agent: &'a str,
+    helpdesk: &'a str,
+    reference: i64,
+}
+
+#[derive(Template)]
+#[template(path = "mail/reply.html")]
+struct ReplyHtml<'a> {
+    marker: &'a str,
+    paragraphs: Vec<&'a str>,
+    agent: &'a str,
+    helpdesk: &'a str,
+    reference: i64,
+}
+
+/// A staff member's public reply to the customer (and the Cc participants).
+pub fn reply(
+    identity: &Identity,
+    thread: &Thread<'_>,
+    to: &[Person<'_>],
+    cc: &[Person<'_>],
+    agent: &str,
+    body: &str,
+) -> Result<Composed, ComposeError> {
+    let text = ReplyText {
+        marker: REPLY_MARKER,
+        body,
+        agent,
+        helpdesk: &identity.helpdesk,
+        reference: thread.ticket_id,
+    }
+    .render()?;
+    let paragraphs = body
+        .split("\n\n")
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .collect();
+    let html = ReplyHtml {
+        marker: REPLY_MARKER,
+        paragraphs,
+        agent,
+        helpdesk: &identity.helpdesk,
+        reference: thread.ticket_id,
+    }
+    .render()?;
+    let from_name = format!("{agent} ({})", identity.helpdesk);
+    compose(
+        identity,
+        thread,
+        to,
+        cc,
+        Some(&from_name),
+        None,
+        text,
+        Some(html),
+    )
+}
+
+#[derive(Template)]
+#[template(path = "mail/resolved.txt")]
+struct ResolvedText<'a> {
+    marker: &'a str,
+    name: Option<&'a str>,
+    reference: i64,
+    subject: &'a str,
+    helpdesk: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "mail/resolved.html")]
+struct ResolvedHtml<'a> {
+    marker: &'a str,
+    name: Option<&'a str>,
+    reference: i64,
+    subject: &'a str,
+    helpdesk: &'a str,
+}
+
+/// Tells the customer their ticket was resolved (`Auto-Submitted: auto-generated`).
+pub fn resolved(
+    identity: &Identity,
+    thread: &Thread<'_>,
+    to: Person<'_>,
+) -> Result<Composed, ComposeError> {
+    let text = ResolvedText {
+        marker: REPLY_MARKER,
+        name: to.1,
+        reference: thread.ticket_id,
+        subject: thread.ticket_subject,
+        helpdesk: &identity.helpdesk,
+    }
+    .render()?;
+    let html = ResolvedHtml {
+        marker: REPLY_MARKER,
+        name: to.1,
+        reference: thread.ticket_id,
+        subject: thread.ticket_subject,
+        helpdesk: &identity.helpdesk,
+    }
+    .render()?;
+    compose(
+        identity,
+        thread,
+        &[to],
+        &[],
+        None,
+        Some("auto-generated"),
+        text,
+        Some(html),
+    )
+}
+
+fn lettre_mailbox((email, name): Person<'_>) -> Result<LettreMailbox, ComposeError> {
+    Ok(LettreMailbox::new(
+        name.map(str::to_string),
+        email
+            .parse()
+            .map_err(|_| ComposeError::Address(email.to_string()))?,
+    ))
+}
+
+#[allow(clippy::too_many_arguments)]
 fn compose(
     identity: &Identity,
     thread: &Thread<'_>,
-    to_email: &str,
-    to_name: Option<&str>,
-    auto_submitted: &'static str,
+    to: &[Person<'_>],
+    cc: &[Person<'_>],
+    from_name: Option<&str>,
+    auto_submitted: Option<&'static str>,
     text: String,
-    html: String,
+    html: Option<String>,
 ) -> Result<Composed, ComposeError> {
     let nonce = rand::random::<u32>() as i64;
     let message_id =
@@ -152,16 +326,13 @@ fn compose(
         thread.ticket_id,
         thread.ticket_subject,
     );
-    let from: LettreMailbox = identity
+    let mut from: LettreMailbox = identity
         .from
         .parse()
         .map_err(|_| ComposeError::Address(identity.from.clone()))?;
-    let to = LettreMailbox::new(
-        to_name.map(str::to_string),
-        to_email
-            .parse()
-            .map_err(|_| ComposeError::Address(to_email.to_string()))?,
-    );
+    if let Some(name) = from_name {
+        from.name = Some(name.to_string());
+    }
     let reply_address = if identity.plus_address_reply_to {
         signing::reply_address(
             &identity.secret,
@@ -179,14 +350,22 @@ fn compose(
     );
     let mut builder = lettre::Message::builder()
         .from(from)
-        .to(to)
         .reply_to(reply_to)
         .subject(subject.clone())
-        .message_id(Some(format!("<{message_id}>")))
-        .raw_header(HeaderValue::new(
+        .message_id(Some(format!("<{message_id}>")));
+    for person in to {
+        builder = builder.to(lettre_mailbox(*person)?);
+    }
+    for person in cc {
+        builder = builder.cc(lettre_mailbox(*person)?);
+    }
+    if let Some(value) = auto_submitted {
+        builder = builder.raw_header(HeaderValue::new(
             HeaderName::new_from_ascii_str("Auto-Submitted"),
-            auto_submitted.to_string(),
-        ))
+            value.to_string(),
+        ));
+    }
+    builder = builder
         .raw_header(HeaderValue::new(
             HeaderName::new_from_ascii_str("X-Loop"),
             identity.loop_marker(),
@@ -208,17 +387,19 @@ fn compose(
                 .join(" "),
         );
     }
-    let message = builder
-        .multipart(MultiPart::alternative_plain_html(
+    let message = match &html {
+        Some(html) => builder.multipart(MultiPart::alternative_plain_html(
             text.clone(),
             html.clone(),
-        ))
-        .map_err(|e| ComposeError::Build(e.to_string()))?;
+        )),
+        None => builder.body(text.clone()),
+    }
+    .map_err(|e| ComposeError::Build(e.to_string()))?;
     Ok(Composed {
         message_id,
         subject,
         text,
-        html,
+        html: html.unwrap_or_default(),
         raw: message.formatted(),
     })
 }

@@ -5,25 +5,71 @@ use super::compose::REPLY_MARKER;
 
 /// Lines that end an attribution ("On Mon, Ann wrote:") in the languages our users write.
 const ATTRIBUTION_ENDINGS: &[&str] = &[
-    "wrote:", "schrieb:", "a écrit :", "a écrit:", "escribió:", "ha scritto:", "schreef:", "escreveu:", "pisze:",
-    "написал(а):", "написал:", "napisał(a):", "skrev:", "kirjoitti:", "yazdı:", "írta:", "napsal(a):",
+    "wrote:",
+    "schrieb:",
+    "a écrit :",
+    "a écrit:",
+    "escribió:",
+    "ha scritto:",
+    "schreef:",
+    "escreveu:",
+    "pisze:",
+    "написал(а):",
+    "написал:",
+    "napisał(a):",
+    "skrev:",
+    "kirjoitti:",
+    "yazdı:",
+    "írta:",
+    "napsal(a):",
 ];
 
 /// Separators Outlook (desktop, web, mobile) puts above the quoted message.
 const ORIGINAL_MESSAGE_LINES: &[&str] = &[
-    "-----original message-----", "-----ursprüngliche nachricht-----", "-----message d'origine-----",
-    "-----mensaje original-----", "-----messaggio originale-----", "-----oorspronkelijk bericht-----",
-    "-----mensagem original-----", "-----forwarded message-----", "---------- forwarded message ---------",
+    "-----original message-----",
+    "-----ursprüngliche nachricht-----",
+    "-----message d'origine-----",
+    "-----mensaje original-----",
+    "-----messaggio originale-----",
+    "-----oorspronkelijk bericht-----",
+    "-----mensagem original-----",
+    "-----forwarded message-----",
+    "---------- forwarded message ---------",
 ];
 
 /// Header lines of a quoted message in Outlook's "From: … Sent: …" block.
-const FROM_LABELS: &[&str] = &["from:", "von:", "de :", "de:", "da:", "van:", "od:", "från:", "от:"];
-const SENT_LABELS: &[&str] = &["sent:", "date:", "gesendet:", "datum:", "envoyé :", "envoyé:", "enviado:", "inviato:", "verzonden:", "wysłano:", "skickat:", "отправлено:"];
+const FROM_LABELS: &[&str] = &[
+    "from:", "von:", "de :", "de:", "da:", "van:", "od:", "från:", "от:",
+];
+const SENT_LABELS: &[&str] = &[
+    "sent:",
+    "date:",
+    "gesendet:",
+    "datum:",
+    "envoyé :",
+    "envoyé:",
+    "enviado:",
+    "inviato:",
+    "verzonden:",
+    "wysłano:",
+    "skickat:",
+    "отправлено:",
+];
 
 /// Mobile mail apps' signatures: what follows them is quoted history.
 const MOBILE_SIGNATURES: &[&str] = &[
-    "sent from my ", "sent from mail for windows", "get outlook for ", "von meinem iphone gesendet", "von meinem ipad gesendet",
-    "gesendet von meinem", "envoyé de mon ", "enviado desde mi ", "enviado do meu ", "inviato da ", "verzonden met ", "verstuurd vanaf mijn ",
+    "sent from my ",
+    "sent from mail for windows",
+    "get outlook for ",
+    "von meinem iphone gesendet",
+    "von meinem ipad gesendet",
+    "gesendet von meinem",
+    "envoyé de mon ",
+    "enviado desde mi ",
+    "enviado do meu ",
+    "inviato da ",
+    "verzonden met ",
+    "verstuurd vanaf mijn ",
 ];
 
 /// The part of `text` above quoted history; the whole text if nothing is recognised (or
@@ -31,7 +77,9 @@ const MOBILE_SIGNATURES: &[&str] = &[
 pub fn visible_text(text: &str) -> String {
     let all: Vec<&str> = text.lines().collect();
     // Bottom-posted: a leading quote (with its attribution) above the writer's answer.
-    let leading_quote = all.iter().position(|l| !l.trim().is_empty()).filter(|&i| all[i].trim_start().starts_with('>') || is_attribution(&all[i].trim().to_lowercase()));
+    let leading_quote = all.iter().position(|l| !l.trim().is_empty()).filter(|&i| {
+        all[i].trim_start().starts_with('>') || is_attribution(&all[i].trim().to_lowercase())
+    });
     let lines: Vec<&str> = match leading_quote {
         Some(start) => {
             let own = (start..all.len()).find(|&i| {
@@ -40,21 +88,34 @@ pub fn visible_text(text: &str) -> String {
             });
             // Interleaved answers (quote, answer, quote, answer) are kept whole.
             match own {
-                Some(own) if !all[own..].iter().any(|l| l.trim_start().starts_with('>')) => all[own..].to_vec(),
+                Some(own) if !all[own..].iter().any(|l| l.trim_start().starts_with('>')) => {
+                    all[own..].to_vec()
+                }
                 _ => all.clone(),
             }
         }
         None => all.clone(),
     };
-    let cut = (0..lines.len()).find(|&i| starts_history(&lines, i)).unwrap_or(lines.len());
+    let cut = (0..lines.len())
+        .find(|&i| starts_history(&lines, i))
+        .unwrap_or(lines.len());
     let above = lines[..cut].join("\n").trim_end().to_string();
     if !above.trim().is_empty() {
         return above;
     }
     // Bottom-posted: keep the writer's own lines, drop the quoted ones.
-    let own: Vec<&str> = lines.iter().skip(cut).filter(|l| !l.trim_start().starts_with('>') && !is_marker(l)).copied().collect();
+    let own: Vec<&str> = lines
+        .iter()
+        .skip(cut)
+        .filter(|l| !l.trim_start().starts_with('>') && !is_marker(l))
+        .copied()
+        .collect();
     let own = own.join("\n").trim().to_string();
-    if own.is_empty() { text.trim().to_string() } else { own }
+    if own.is_empty() {
+        text.trim().to_string()
+    } else {
+        own
+    }
 }
 
 fn is_marker(line: &str) -> bool {
@@ -73,35 +134,68 @@ fn starts_history(lines: &[&str], i: usize) -> bool {
     if MOBILE_SIGNATURES.iter().any(|s| lower.starts_with(s)) && line.len() < 80 {
         return true;
     }
-    if is_attribution(&lower) || (i + 1 < lines.len() && is_attribution(&format!("{lower} {}", lines[i + 1].trim().to_lowercase())) && looks_like_attribution_start(&lower)) {
+    if is_attribution(&lower)
+        || (i + 1 < lines.len()
+            && is_attribution(&format!("{lower} {}", lines[i + 1].trim().to_lowercase()))
+            && looks_like_attribution_start(&lower))
+    {
         return true;
     }
     // Outlook: an underscore rule or a "From:" line followed by a "Sent:"/"Date:" line.
     if FROM_LABELS.iter().any(|l| lower.starts_with(l)) {
-        let next = lines.iter().skip(i + 1).take(3).map(|l| l.trim().to_lowercase());
-        return next.into_iter().any(|n| SENT_LABELS.iter().any(|l| n.starts_with(l)));
+        let next = lines
+            .iter()
+            .skip(i + 1)
+            .take(3)
+            .map(|l| l.trim().to_lowercase());
+        return next
+            .into_iter()
+            .any(|n| SENT_LABELS.iter().any(|l| n.starts_with(l)));
     }
     if line.len() >= 20 && line.chars().all(|c| c == '_') {
-        return lines.get(i + 1).is_some_and(|n| FROM_LABELS.iter().any(|l| n.trim().to_lowercase().starts_with(l)));
+        return lines.get(i + 1).is_some_and(|n| {
+            FROM_LABELS
+                .iter()
+                .any(|l| n.trim().to_lowercase().starts_with(l))
+        });
     }
     // A trailing block of quoted lines.
-    line.starts_with('>') && lines[i..].iter().all(|l| l.trim().is_empty() || l.trim_start().starts_with('>'))
+    line.starts_with('>')
+        && lines[i..]
+            .iter()
+            .all(|l| l.trim().is_empty() || l.trim_start().starts_with('>'))
 }
 
 /// Verbs of attribution lines whose name comes last ("Am … schrieb Ann <a@x>:").
-const ATTRIBUTION_VERBS: &[&str] = &[" wrote", " schrieb", " a écrit", " escribió", " ha scritto", " schreef", " escreveu", " pisze", " skrev"];
+const ATTRIBUTION_VERBS: &[&str] = &[
+    " wrote",
+    " schrieb",
+    " a écrit",
+    " escribió",
+    " ha scritto",
+    " schreef",
+    " escreveu",
+    " pisze",
+    " skrev",
+];
 
 fn is_attribution(lower: &str) -> bool {
     if lower.len() >= 300 {
         return false;
     }
     ATTRIBUTION_ENDINGS.iter().any(|e| lower.ends_with(e))
-        || (lower.ends_with(':') && looks_like_attribution_start(lower) && ATTRIBUTION_VERBS.iter().any(|v| lower.contains(v)))
+        || (lower.ends_with(':')
+            && looks_like_attribution_start(lower)
+            && ATTRIBUTION_VERBS.iter().any(|v| lower.contains(v)))
 }
 
 /// Gmail wraps long attributions over two lines; only join lines that start like one.
 fn looks_like_attribution_start(lower: &str) -> bool {
-    ["on ", "am ", "le ", "el ", "il ", "op ", "em ", "w dniu ", "den "].iter().any(|p| lower.starts_with(p))
+    [
+        "on ", "am ", "le ", "el ", "il ", "op ", "em ", "w dniu ", "den ",
+    ]
+    .iter()
+    .any(|p| lower.starts_with(p))
 }
 
 #[cfg(test)]
@@ -149,7 +243,10 @@ mod tests {
         let inline = "> Is it on?\nYes.\n> Plugged in?\nNo.";
         assert_eq!(visible(inline), inline.replace("\n", "\n"));
         assert_eq!(visible("Just text.\nTwo lines."), "Just text.\nTwo lines.");
-        assert_eq!(visible("I wrote: this is fine, not an attribution line\nmore"), "I wrote: this is fine, not an attribution line\nmore");
+        assert_eq!(
+            visible("I wrote: this is fine, not an attribution line\nmore"),
+            "I wrote: this is fine, not an attribution line\nmore"
+        );
     }
 
     #[test]

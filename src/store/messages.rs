@@ -185,3 +185,13 @@ pub async fn count(conn: &mut Conn) -> Result<i64> {
         .fetch_one(conn)
         .await?)
 }
+
+/// The Message-IDs of a ticket's messages, oldest first (for References on our mail).
+pub async fn message_ids_of_ticket(conn: &mut Conn, ticket_id: i64) -> Result<Vec<String>> {
+    Ok(
+        sqlx::query_scalar("SELECT message_id FROM messages WHERE ticket_id = $1 ORDER BY id")
+            .bind(ticket_id)
+            .fetch_all(conn)
+            .await?,
+    )
+}

@@ -204,3 +204,28 @@ fn facts_from_row(id: i64, status: &str, closed_at: Option<i64>) -> Result<Ticke
         closed_at,
     })
 }
+
+pub async fn assign(conn: &mut Conn, id: i64, user_id: Option<i64>, now: i64) -> Result<()> {
+    sqlx::query("UPDATE tickets SET assignee_id = $1, updated_at = $2 WHERE id = $3")
+        .bind(user_id)
+        .bind(now)
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn set_priority(
+    conn: &mut Conn,
+    id: i64,
+    priority: crate::domain::Priority,
+    now: i64,
+) -> Result<()> {
+    sqlx::query("UPDATE tickets SET priority = $1, updated_at = $2 WHERE id = $3")
+        .bind(priority.as_str())
+        .bind(now)
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}

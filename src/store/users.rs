@@ -62,3 +62,12 @@ pub async fn list(conn: &mut Conn) -> Result<Vec<User>> {
         .fetch_all(conn)
         .await?)
 }
+
+/// Every active staff address (the default notification list).
+pub async fn active_emails(conn: &mut Conn) -> Result<Vec<String>> {
+    Ok(
+        sqlx::query_scalar("SELECT email FROM users WHERE active = 1 ORDER BY email")
+            .fetch_all(conn)
+            .await?,
+    )
+}

@@ -174,6 +174,7 @@ impl Dovecot {
             quarantine_folder: "Quarantine".into(),
             poll_seconds: 1,
             idle: true,
+            notify: None,
         };
         imap::connect(&config)
             .await
