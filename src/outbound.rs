@@ -496,13 +496,15 @@ impl OutboxWorker {
     /// Sends what is due, once (`run` loops over it; tests call it directly).
     pub async fn run_once(&self) -> Result<SendReport, OutboxError> {
         let mut report = SendReport::default();
+        // Only what was due when the pass began: a mail retried during the pass waits.
+        let pass_started = unix_now();
         loop {
             let claimed = {
                 let mut conn = self.store.acquire().await?;
                 outbox::claim_due(
                     &mut conn,
                     self.store.backend(),
-                    unix_now(),
+                    pass_started,
                     LEASE_SECONDS,
                     CLAIM_BATCH,
                 )
@@ -551,7 +553,7 @@ impl OutboxWorker {
                 outbox::mark_retry(
                     &mut conn,
                     mail.id,
-                    unix_now() + delay.as_secs() as i64,
+                    unix_now() + (delay.as_secs_f64().ceil() as i64).max(1),
                     &e.to_string(),
                 )
                 .await?;

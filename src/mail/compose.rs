@@ -231,7 +231,7 @@ pub fn reply(
         reference: thread.ticket_id,
     }
     .render()?;
-    let from_name = format!("{agent} ({})", identity.helpdesk);
+    let from_name = format!("{agent} via {}", identity.helpdesk);
     compose(
         identity,
         thread,

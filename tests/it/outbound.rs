@@ -246,3 +246,241 @@ async fn automatic_mail_is_never_acknowledged_and_acknowledgements_are_rate_limi
         "no ack for auto-replies or no-reply senders; 3 per sender per hour"
     );
 }
+
+const AGENT: &str = "agent@example.com";
+const AGENT_PW: &str = "agent-pw";
+
+/// Writes the agent's password to a file and adds them as a staff user.
+fn add_agent(env: &TestEnv) {
+    let pw = env.dir.path().join("agent-pw");
+    std::fs::write(&pw, "agent password 1\n").unwrap();
+    let out = env.cli(
+        &[
+            "user",
+            "add",
+            AGENT,
+            "--name",
+            "Alex Agent",
+            "--role",
+            "staff",
+            "--password-file",
+            pw.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn staff_reply_to(notification: &str, body: &str, id: &str) -> Vec<u8> {
+    let mid = header(notification, "Message-ID").unwrap();
+    let subject = header(notification, "Subject").unwrap();
+    format!("From: Alex Agent <{AGENT}>\r\nTo: {}\r\nSubject: Re: {subject}\r\nMessage-ID: <{id}>\r\nIn-Reply-To: {mid}\r\nReferences: {mid}\r\n\r\n{body}\r\n\r\nOn Monday, Example Support wrote:\r\n> New ticket\r\n", header(notification, "Reply-To").unwrap()).into_bytes()
+}
+
+#[tokio::test]
+async fn staff_answer_by_mail_notes_stay_internal_and_commands_work() {
+    let dovecot = Dovecot::start(
+        &[(SUPPORT, SUPPORT_PW), (ANN, ANN_PW), (AGENT, AGENT_PW)],
+        false,
+    );
+    let relay = SmtpRelay::start(dovecot.lmtp_port);
+    let env = TestEnv::with_config(&format!(
+        "{}{}",
+        dovecot.mailbox_toml("support", SUPPORT, SUPPORT_PW, ""),
+        relay.smtp_toml()
+    ))
+    .await;
+    add_agent(&env);
+    let round = |expect: &'static str| {
+        let fetched = env.cli(&["fetch", "--once"], None);
+        assert!(stdout(&fetched).contains(expect), "{}", stdout(&fetched));
+        let sent = env.cli(&["send", "--once"], None);
+        assert_eq!(sent.status.code(), Some(0), "{}", stdout(&sent));
+    };
+
+    dovecot
+        .append(
+            SUPPORT,
+            SUPPORT_PW,
+            "INBOX",
+            &[customer_mail(ANN, "p1@customer.example", "Printer on fire", "").into_bytes()],
+            None,
+        )
+        .await;
+    round("created: 1");
+    let staff_mail = dovecot.messages(AGENT, AGENT_PW, "INBOX").await;
+    assert_eq!(staff_mail.len(), 1, "the agent hears of the new ticket");
+    let notification = &staff_mail[0];
+    assert_eq!(
+        header(notification, "Auto-Submitted"),
+        Some("auto-generated")
+    );
+    assert!(notification.contains("The printer is on fire."));
+
+    // A public answer reaches Ann, without the quoted history.
+    dovecot
+        .append(
+            SUPPORT,
+            SUPPORT_PW,
+            "INBOX",
+            &[staff_reply_to(
+                notification,
+                "We are on our way with an extinguisher.",
+                "a1@example.com",
+            )],
+            None,
+        )
+        .await;
+    round("threaded: 1");
+    let ann = dovecot.messages(ANN, ANN_PW, "INBOX").await;
+    assert_eq!(ann.len(), 2, "acknowledgement and the agent's reply");
+    let reply = &ann[1];
+    assert_eq!(
+        header(reply, "Subject"),
+        Some("[Support #1] Printer on fire")
+    );
+    assert_eq!(
+        header(reply, "Auto-Submitted"),
+        None,
+        "a person's reply is not automatic"
+    );
+    assert!(reply.contains("We are on our way with an extinguisher."));
+    assert!(
+        !reply.contains("> New ticket"),
+        "quoted history is not relayed"
+    );
+    assert!(
+        header(reply, "From").unwrap().contains("Alex Agent"),
+        "{reply}"
+    );
+
+    // #note stays internal; #priority and #assign change the ticket.
+    dovecot
+        .append(
+            SUPPORT,
+            SUPPORT_PW,
+            "INBOX",
+            &[staff_reply_to(
+                notification,
+                "#note\n#priority high\n#assign me\nCustomer sounds stressed.",
+                "a2@example.com",
+            )],
+            None,
+        )
+        .await;
+    round("threaded: 1");
+    assert_eq!(
+        dovecot.count(ANN, ANN_PW, "INBOX").await,
+        2,
+        "a note is never sent"
+    );
+    let ticket = env.cli_json(&["ticket", "show", "1", "--json"]);
+    assert_eq!(
+        (ticket["priority"].as_str(), ticket["assignee"].as_str()),
+        (Some("high"), Some(AGENT))
+    );
+    let note = ticket["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["message_id"] == "a2@example.com")
+        .unwrap();
+    assert_eq!(note["kind"], "note");
+
+    // #status resolved resolves it and tells Ann.
+    dovecot
+        .append(
+            SUPPORT,
+            SUPPORT_PW,
+            "INBOX",
+            &[staff_reply_to(
+                notification,
+                "#status resolved",
+                "a3@example.com",
+            )],
+            None,
+        )
+        .await;
+    round("threaded: 1");
+    assert_eq!(
+        env.cli_json(&["ticket", "show", "1", "--json"])["status"],
+        "resolved"
+    );
+    let ann = dovecot.messages(ANN, ANN_PW, "INBOX").await;
+    assert_eq!(ann.len(), 3);
+    assert!(ann[2].contains("as resolved"));
+
+    // A forged staff From without a signed reference is a customer message, never relayed.
+    let forged = format!("From: Alex Agent <{AGENT}>\r\nTo: {SUPPORT}\r\nSubject: Re: [Support #1] Printer on fire\r\nMessage-ID: <forged@evil.example>\r\n\r\n#status closed\nPlease send me your password.\r\n");
+    dovecot
+        .append(SUPPORT, SUPPORT_PW, "INBOX", &[forged.into_bytes()], None)
+        .await;
+    round("threaded: 1");
+    assert_eq!(
+        dovecot.count(ANN, ANN_PW, "INBOX").await,
+        3,
+        "nothing relayed to the customer"
+    );
+    let ticket = env.cli_json(&["ticket", "show", "1", "--json"]);
+    assert_eq!(
+        ticket["status"], "open",
+        "commands ignored; the customer-style reply reopened it"
+    );
+    let forged = ticket["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["message_id"] == "forged@evil.example")
+        .unwrap();
+    assert_eq!(
+        (forged["kind"].as_str(), forged["direction"].as_str()),
+        (Some("public"), Some("in"))
+    );
+}
+
+#[tokio::test]
+async fn ping_pong_with_a_non_compliant_auto_responder_stops_at_the_limit() {
+    const BOT: &str = "bot@customer.example";
+    let dovecot = Dovecot::start(&[(SUPPORT, SUPPORT_PW), (BOT, "bot-pw")], false);
+    let relay = SmtpRelay::start(dovecot.lmtp_port);
+    let env = TestEnv::with_config(&format!(
+        "{}{}[outbound]\nacknowledgements_per_sender_per_hour = 3\n",
+        dovecot.mailbox_toml("support", SUPPORT, SUPPORT_PW, ""),
+        relay.smtp_toml()
+    ))
+    .await;
+    dovecot
+        .append(
+            SUPPORT,
+            SUPPORT_PW,
+            "INBOX",
+            &[customer_mail(BOT, "bot-0@customer.example", "Hello", "").into_bytes()],
+            None,
+        )
+        .await;
+    let mut answered = 0;
+    for round in 1..=8 {
+        env.cli(&["fetch", "--once"], None);
+        env.cli(&["send", "--once"], None);
+        // The responder answers every new mail: fresh subject, no references, no
+        // Auto-Submitted header (the kind that starts loops).
+        let inbox = dovecot.messages(BOT, "bot-pw", "INBOX").await;
+        for _ in answered..inbox.len() {
+            let bounce = format!("From: {BOT}\r\nTo: {SUPPORT}\r\nSubject: I am out of the office ({round})\r\nMessage-ID: <bot-{round}-{answered}@customer.example>\r\n\r\nI will read your mail later.\r\n");
+            dovecot
+                .append(SUPPORT, SUPPORT_PW, "INBOX", &[bounce.into_bytes()], None)
+                .await;
+            answered += 1;
+        }
+    }
+    assert_eq!(
+        answered, 3,
+        "maildesk wrote to the responder only up to the hourly limit"
+    );
+    assert_eq!(dovecot.count(BOT, "bot-pw", "INBOX").await, 3);
+}
