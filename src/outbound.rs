@@ -441,7 +441,7 @@ pub async fn notice_resolved(
                 ticket_id,
                 "resolved",
                 MessageKind::Automatic,
-                &[ctx.ticket.requester_email.clone()],
+                std::slice::from_ref(&ctx.ticket.requester_email),
                 &composed,
                 now,
             )

@@ -241,7 +241,7 @@ mod tests {
     #[test]
     fn keeps_inline_answers_and_plain_text() {
         let inline = "> Is it on?\nYes.\n> Plugged in?\nNo.";
-        assert_eq!(visible(inline), inline.replace("\n", "\n"));
+        assert_eq!(visible(inline), inline);
         assert_eq!(visible("Just text.\nTwo lines."), "Just text.\nTwo lines.");
         assert_eq!(
             visible("I wrote: this is fine, not an attribution line\nmore"),
