@@ -470,7 +470,8 @@ async fn ping_pong_with_a_non_compliant_auto_responder_stops_at_the_limit() {
         // The responder answers every new mail: fresh subject, no references, no
         // Auto-Submitted header (the kind that starts loops).
         let inbox = dovecot.messages(BOT, "bot-pw", "INBOX").await;
-        for _ in answered..inbox.len() {
+        let new_mail = inbox.len() - answered;
+        for _ in 0..new_mail {
             let bounce = format!("From: {BOT}\r\nTo: {SUPPORT}\r\nSubject: I am out of the office ({round})\r\nMessage-ID: <bot-{round}-{answered}@customer.example>\r\n\r\nI will read your mail later.\r\n");
             dovecot
                 .append(SUPPORT, SUPPORT_PW, "INBOX", &[bounce.into_bytes()], None)
