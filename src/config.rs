@@ -277,6 +277,8 @@ pub struct OutboundConfig {
     pub staff_replies: bool,
     /// The customer hears when their ticket is resolved.
     pub resolved_notices: bool,
+    /// A hard-bounced address gets no mail for this many days.
+    pub bounce_suppress_days: u32,
 }
 
 impl Default for OutboundConfig {
@@ -293,6 +295,7 @@ impl Default for OutboundConfig {
             assignment_notifications: true,
             staff_replies: true,
             resolved_notices: true,
+            bounce_suppress_days: 7,
         }
     }
 }

@@ -135,6 +135,13 @@ async fn queue(
         {
             continue;
         }
+        if outbox::is_suppressed(tx, &recipient, now).await? {
+            info!(
+                ticket_id,
+                recipient, kind, "not sent: the address hard-bounced recently"
+            );
+            continue;
+        }
         let customer_facing = stored_as != MessageKind::Note;
         if customer_facing
             && outbox::count_recent(tx, &recipient, None, now - HOUR).await?
@@ -321,6 +328,28 @@ pub async fn notify_staff(
         }
     }
     Ok(queued)
+}
+
+/// Suppresses the addresses a bounce reports as failed for good.
+pub async fn record_bounce(
+    tx: &mut Tx,
+    options: &OutboundOptions,
+    mail: &InboundMail,
+    now: i64,
+) -> Result<(), StoreError> {
+    let until = now + i64::from(options.limits.bounce_suppress_days) * 86_400;
+    for address in &mail.hard_bounced {
+        warn!(address, "hard bounce: suppressing mail to this address");
+        outbox::suppress(
+            tx,
+            address,
+            &format!("hard bounce ({})", mail.message_id),
+            until,
+            now,
+        )
+        .await?;
+    }
+    Ok(())
 }
 
 /// A staff member assigned by someone else hears of it.

@@ -390,6 +390,13 @@ impl Ingestor {
             MessageKind::Public
         };
         let message_id = insert_message(tx, ticket_id, mail, origin, kind, now).await?;
+        if let (Some(_), false, Some(outbound)) = (
+            &mail.automatic,
+            mail.hard_bounced.is_empty(),
+            &self.options.outbound,
+        ) {
+            crate::outbound::record_bounce(tx, outbound, mail, now).await?;
+        }
         if let (None, Some(outbound)) = (&mail.automatic, &self.options.outbound) {
             if !sender.is_staff(tx).await? {
                 if created {

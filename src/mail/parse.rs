@@ -53,6 +53,10 @@ pub struct InboundMail {
     pub html: Option<String>,
     pub attachments: Vec<Attachment>,
     pub automatic: Option<AutomaticReason>,
+    /// For a bounce: the Message-IDs of the returned original (it threads by them).
+    pub bounced_message_ids: Vec<String>,
+    /// For a bounce: recipients the report says failed permanently (Action: failed, 5.x.x).
+    pub hard_bounced: Vec<String>,
 }
 
 impl InboundMail {
@@ -60,7 +64,8 @@ impl InboundMail {
     /// References from the end of the chain backwards.
     pub fn referenced_ids(&self) -> Vec<&str> {
         let mut ids: Vec<&str> = Vec::new();
-        for id in self.in_reply_to.iter().chain(self.references.iter().rev()) {
+        let own = self.in_reply_to.iter().chain(self.references.iter().rev());
+        for id in own.chain(self.bounced_message_ids.iter()) {
             if !ids.contains(&id.as_str()) {
                 ids.push(id);
             }
@@ -145,6 +150,8 @@ pub fn parse(raw: &[u8], options: &ParseOptions) -> Result<InboundMail, ParseErr
         html,
         attachments: attachments(&message),
         automatic: automatic::classify(&signals, &options.loop_markers),
+        bounced_message_ids: bounced_message_ids(&message),
+        hard_bounced: hard_bounced(&message),
         from,
     })
 }
@@ -314,6 +321,80 @@ fn automatic_signals(
         is_delivery_status,
         x_loop: header_texts(message, "X-Loop").collect(),
     }
+}
+
+/// Message-IDs of the original message a delivery report returns (a `message/rfc822` or
+/// `text/rfc822-headers` part).
+fn bounced_message_ids(message: &mail_parser::Message<'_>) -> Vec<String> {
+    let mut ids = Vec::new();
+    for part in message.attachments() {
+        let original = match &part.body {
+            PartType::Message(inner) => inner.message_id().map(clean_id),
+            PartType::Text(text) | PartType::Html(text)
+                if part.content_type().is_some_and(|ct| {
+                    ct.subtype()
+                        .is_some_and(|s| s.eq_ignore_ascii_case("rfc822-headers"))
+                }) =>
+            {
+                MessageParser::default()
+                    .parse_headers(text.as_bytes())
+                    .and_then(|m| m.message_id().map(clean_id))
+            }
+            PartType::Binary(bytes) | PartType::InlineBinary(bytes)
+                if part.content_type().is_some_and(|ct| {
+                    ct.subtype().is_some_and(|s| {
+                        s.eq_ignore_ascii_case("rfc822-headers") || s.eq_ignore_ascii_case("rfc822")
+                    })
+                }) =>
+            {
+                MessageParser::default()
+                    .parse_headers(bytes.as_ref())
+                    .and_then(|m| m.message_id().map(clean_id))
+            }
+            _ => None,
+        };
+        ids.extend(original.filter(|id| !id.is_empty()));
+    }
+    ids
+}
+
+/// Recipients a delivery-status report marks as failed for good.
+fn hard_bounced(message: &mail_parser::Message<'_>) -> Vec<String> {
+    let mut failed = Vec::new();
+    for part in message.attachments() {
+        let is_status = part.content_type().is_some_and(|ct| {
+            ct.ctype().eq_ignore_ascii_case("message")
+                && ct
+                    .subtype()
+                    .is_some_and(|s| s.eq_ignore_ascii_case("delivery-status"))
+        });
+        if !is_status {
+            continue;
+        }
+        let text = String::from_utf8_lossy(part.contents()).into_owned();
+        // Per-recipient fields come in blocks separated by blank lines.
+        for block in text.replace("\r\n", "\n").split("\n\n") {
+            let field = |name: &str| {
+                block.lines().find_map(|l| {
+                    l.split_once(':')
+                        .filter(|(k, _)| k.trim().eq_ignore_ascii_case(name))
+                        .map(|(_, v)| v.trim().to_string())
+                })
+            };
+            let (Some(recipient), Some(action)) = (field("Final-Recipient"), field("Action"))
+            else {
+                continue;
+            };
+            let permanent = field("Status").is_some_and(|s| s.starts_with('5'));
+            if action.eq_ignore_ascii_case("failed") && permanent {
+                let address = recipient.rsplit(';').next().unwrap_or_default().trim();
+                if address::is_valid(address) {
+                    failed.push(address::normalize(address));
+                }
+            }
+        }
+    }
+    failed
 }
 
 /// The plain text (all text parts, in order; HTML turned into text where a part has no
@@ -643,6 +724,16 @@ mod tests {
         assert_eq!(decode_base64_lenient(b"aGVs\r\nbG8"), b"hello");
         let raw = "From: a@b.c\nContent-Type: multipart/mixed; boundary=X\n\n--X\nContent-Type: text/plain\n\nx\n--X\nContent-Type: application/octet-stream\nContent-Transfer-Encoding: base64\n\naGVsbG8\n--X--\n";
         assert_eq!(parse_str(raw).unwrap().attachments[0].data, b"hello");
+    }
+
+    #[test]
+    fn bounces_name_the_original_and_the_failed_recipient() {
+        let raw = "From: MAILER-DAEMON@mx.example.org\nTo: support@example.com\nSubject: Undelivered Mail Returned to Sender\nContent-Type: multipart/report; report-type=delivery-status; boundary=B\n\n--B\nContent-Type: text/plain\n\nYour message could not be delivered.\n--B\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; mx.example.org\n\nFinal-Recipient: rfc822; Gone@Customer.example\nAction: failed\nStatus: 5.1.1\n\nFinal-Recipient: rfc822; later@customer.example\nAction: delayed\nStatus: 4.4.1\n--B\nContent-Type: message/rfc822\n\nFrom: support@example.com\nMessage-ID: <md.1.2.abc@example.com>\nSubject: [Support #1] Hi\n\nbody\n--B--\n";
+        let mail = parse_str(raw).unwrap();
+        assert_eq!(mail.automatic, Some(AutomaticReason::DeliveryStatus));
+        assert_eq!(mail.bounced_message_ids, vec!["md.1.2.abc@example.com"]);
+        assert_eq!(mail.referenced_ids(), vec!["md.1.2.abc@example.com"]);
+        assert_eq!(mail.hard_bounced, vec!["gone@customer.example"]);
     }
 
     #[test]

@@ -151,3 +151,34 @@ pub async fn count_by_status(conn: &mut Conn, status: &str) -> Result<i64> {
             .await?,
     )
 }
+
+/// Suppresses mail to `address` until `until` (a hard bounce); a later bounce extends it.
+pub async fn suppress(
+    conn: &mut Conn,
+    address: &str,
+    reason: &str,
+    until: i64,
+    now: i64,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO suppressions (address, reason, until, created_at) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (address) DO UPDATE SET reason = $2, until = $3",
+    )
+    .bind(address)
+    .bind(reason)
+    .bind(until)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn is_suppressed(conn: &mut Conn, address: &str, now: i64) -> Result<bool> {
+    let found: Option<i64> =
+        sqlx::query_scalar("SELECT until FROM suppressions WHERE address = $1 AND until > $2")
+            .bind(address)
+            .bind(now)
+            .fetch_optional(conn)
+            .await?;
+    Ok(found.is_some())
+}

@@ -485,3 +485,72 @@ async fn ping_pong_with_a_non_compliant_auto_responder_stops_at_the_limit() {
     );
     assert_eq!(dovecot.count(BOT, "bot-pw", "INBOX").await, 3);
 }
+
+#[tokio::test]
+async fn a_bounce_attaches_to_its_ticket_and_suppresses_the_address() {
+    let dovecot = Dovecot::start(&[(SUPPORT, SUPPORT_PW), (ANN, ANN_PW)], false);
+    let relay = SmtpRelay::start(dovecot.lmtp_port);
+    let env = TestEnv::with_config(&format!(
+        "{}{}",
+        dovecot.mailbox_toml("support", SUPPORT, SUPPORT_PW, ""),
+        relay.smtp_toml()
+    ))
+    .await;
+    dovecot
+        .append(
+            SUPPORT,
+            SUPPORT_PW,
+            "INBOX",
+            &[customer_mail(ANN, "b1@customer.example", "Printer on fire", "").into_bytes()],
+            None,
+        )
+        .await;
+    env.cli(&["fetch", "--once"], None);
+    env.cli(&["send", "--once"], None);
+    let ack = dovecot.messages(ANN, ANN_PW, "INBOX").await.remove(0);
+    let ack_headers = ack.split("\r\n\r\n").next().unwrap();
+
+    // Ann's mailbox is closed later; her provider returns our mail (as Postfix does).
+    let dsn = format!(
+        "From: MAILER-DAEMON@mx.customer.example (Mail Delivery System)\r\nTo: {SUPPORT}\r\nSubject: Undelivered Mail Returned to Sender\r\nMessage-ID: <dsn-1@mx.customer.example>\r\nAuto-Submitted: auto-replied\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=\"RB\"\r\n\r\n--RB\r\nContent-Type: text/plain\r\n\r\nI'm sorry to have to inform you that your message could not be delivered.\r\n\r\n--RB\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.customer.example\r\n\r\nFinal-Recipient: rfc822; {ANN}\r\nOriginal-Recipient: rfc822;{ANN}\r\nAction: failed\r\nStatus: 5.1.1\r\nDiagnostic-Code: smtp; 550 5.1.1 user unknown\r\n\r\n--RB\r\nContent-Type: text/rfc822-headers\r\n\r\n{ack_headers}\r\n--RB--\r\n"
+    );
+    dovecot
+        .append(SUPPORT, SUPPORT_PW, "INBOX", &[dsn.into_bytes()], None)
+        .await;
+    assert!(
+        stdout(&env.cli(&["fetch", "--once"], None)).contains("threaded: 1"),
+        "the bounce threads onto the ticket it bounced from"
+    );
+    let ticket = env.cli_json(&["ticket", "show", "1", "--json"]);
+    let bounce = ticket["messages"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (bounce["kind"].as_str(), bounce["message_id"].as_str()),
+        (Some("automatic"), Some("dsn-1@mx.customer.example"))
+    );
+    assert_eq!(ticket["status"], "open", "a bounce changes no status");
+
+    // Nothing more goes to the bounced address for a while.
+    dovecot
+        .append(
+            SUPPORT,
+            SUPPORT_PW,
+            "INBOX",
+            &[customer_mail(ANN, "b2@customer.example", "Another question", "").into_bytes()],
+            None,
+        )
+        .await;
+    assert!(stdout(&env.cli(&["fetch", "--once"], None)).contains("created: 1"));
+    assert_eq!(
+        env.cli_json(&["ticket", "show", "2", "--json"])["outbox"]
+            .as_array()
+            .unwrap()
+            .len(),
+        0,
+        "no acknowledgement to a suppressed address"
+    );
+}
