@@ -554,3 +554,79 @@ async fn a_bounce_attaches_to_its_ticket_and_suppresses_the_address() {
         "no acknowledgement to a suppressed address"
     );
 }
+
+#[tokio::test]
+async fn a_mail_left_in_sending_by_a_dead_worker_goes_out_once_with_its_message_id() {
+    let dovecot = Dovecot::start(&[(ANN, ANN_PW)], false);
+    let relay = SmtpRelay::start(dovecot.lmtp_port);
+    let env = TestEnv::with_config(&relay.smtp_toml()).await;
+    env.cli(
+        &["ingest"],
+        Some(customer_mail(ANN, "lease@customer.example", "Lease", "").as_bytes()),
+    );
+    let store = env.store().await;
+    {
+        // A worker claims the mail, then dies before sending (its lease already ran out).
+        let mut conn = store.acquire().await.unwrap();
+        let claimed = maildesk::store::outbox::claim_due(
+            &mut conn,
+            store.backend(),
+            maildesk::store::unix_now(),
+            -5,
+            10,
+        )
+        .await
+        .unwrap();
+        assert_eq!(claimed.len(), 1);
+    }
+    let queued_id = env.cli_json(&["ticket", "show", "1", "--json"])["outbox"][0]
+        ["message_id_header"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        stdout(&env.cli(&["send", "--once"], None)).trim(),
+        "sent: 1, retrying later: 0, failed: 0"
+    );
+    let received = dovecot.messages(ANN, ANN_PW, "INBOX").await;
+    assert_eq!(received.len(), 1);
+    assert_eq!(
+        header(&received[0], "Message-ID"),
+        Some(format!("<{queued_id}>").as_str()),
+        "the customer-facing Message-ID never changes"
+    );
+    assert_eq!(
+        env.cli_json(&["ticket", "show", "1", "--json"])["outbox"][0]["attempts"],
+        2
+    );
+}
+
+#[tokio::test]
+async fn two_workers_at_once_send_each_mail_exactly_once() {
+    let dovecot = Dovecot::start(&[(ANN, ANN_PW)], false);
+    let relay = SmtpRelay::start(dovecot.lmtp_port);
+    let env = TestEnv::with_config(&format!("{}[outbound]\nacknowledgements_per_sender_per_hour = 100\nmax_per_recipient_per_hour = 100\n", relay.smtp_toml())).await;
+    for i in 0..20 {
+        env.cli(
+            &["ingest"],
+            Some(
+                customer_mail(
+                    ANN,
+                    &format!("w{i}@customer.example"),
+                    &format!("Question {i}"),
+                    "",
+                )
+                .as_bytes(),
+            ),
+        );
+    }
+    let mut workers: Vec<_> = (0..2).map(|_| env.spawn(&["send", "--once"])).collect();
+    for worker in &mut workers {
+        assert!(worker.wait().unwrap().success(), "{}", env.log());
+    }
+    assert_eq!(
+        dovecot.count(ANN, ANN_PW, "INBOX").await,
+        20,
+        "each acknowledgement delivered exactly once"
+    );
+}
