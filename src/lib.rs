@@ -12,6 +12,7 @@ pub mod outbound;
 pub mod password;
 pub mod progress;
 pub mod secret;
+pub mod smtp;
 pub mod store;
 pub mod tickets;
 pub mod timefmt;

@@ -3,14 +3,11 @@
 
 use std::time::Duration;
 
-use lettre::transport::smtp::authentication::Credentials;
-use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
-use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use rand::Rng;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use crate::config::{Config, OutboundConfig, Secret, Security, SmtpConfig};
+use crate::config::{Config, OutboundConfig, Secret, SmtpConfig};
 use crate::domain::{address, Direction, MessageKind};
 use crate::mail::compose::{self, Identity, Thread};
 use crate::mail::{hash, InboundMail};
@@ -503,7 +500,7 @@ const IDLE_POLL: Duration = Duration::from_secs(1);
 
 pub struct OutboxWorker {
     store: Store,
-    transport: AsyncSmtpTransport<Tokio1Executor>,
+    smtp: crate::smtp::SmtpClient,
     max_attempts: u32,
     retry_seconds: u64,
 }
@@ -516,7 +513,8 @@ impl OutboxWorker {
     ) -> Result<Self, OutboxError> {
         Ok(OutboxWorker {
             store,
-            transport: transport(smtp)?,
+            smtp: crate::smtp::SmtpClient::new(smtp)
+                .map_err(|e| OutboxError::Config(e.to_string()))?,
             max_attempts: limits.max_attempts,
             retry_seconds: limits.retry_seconds,
         })
@@ -562,7 +560,7 @@ impl OutboxWorker {
                 return Ok(());
             }
         };
-        let result = self.transport.send_raw(&envelope, &mail.raw).await;
+        let result = self.smtp.send(&envelope, &mail.raw).await;
         let mut conn = self.store.acquire().await?;
         match result {
             Ok(_) => {
@@ -624,40 +622,6 @@ fn retry_delay(retry_seconds: u64, attempts: u32) -> Duration {
         .saturating_mul(1u32 << attempts.saturating_sub(1).min(12));
     base.min(Duration::from_secs(3600))
         .mul_f64(rand::thread_rng().gen_range(0.8..1.2))
-}
-
-/// A pooled lettre transport for `[smtp]`: implicit TLS, STARTTLS, or plain (loopback).
-pub fn transport(smtp: &SmtpConfig) -> Result<AsyncSmtpTransport<Tokio1Executor>, OutboxError> {
-    let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(smtp.host.clone())
-        .port(smtp.port())
-        .timeout(Some(Duration::from_secs(60)));
-    let tls = match smtp.security {
-        Security::Plain => Tls::None,
-        Security::Tls => Tls::Wrapper(tls_parameters(smtp)?),
-        Security::Starttls => Tls::Required(tls_parameters(smtp)?),
-    };
-    builder = builder.tls(tls);
-    if let (Some(user), Some(password)) = (&smtp.username, &smtp.password) {
-        builder = builder.credentials(Credentials::new(
-            user.clone(),
-            password.expose().to_string(),
-        ));
-    }
-    Ok(builder.build())
-}
-
-fn tls_parameters(smtp: &SmtpConfig) -> Result<TlsParameters, OutboxError> {
-    let mut params = TlsParameters::builder(smtp.host.clone());
-    if let Some(path) = &smtp.ca_file {
-        let pem = std::fs::read(path)
-            .map_err(|e| OutboxError::Config(format!("{}: {e}", path.display())))?;
-        let cert = Certificate::from_pem(&pem)
-            .map_err(|e| OutboxError::Config(format!("{}: {e}", path.display())))?;
-        params = params.add_root_certificate(cert);
-    }
-    params
-        .build_rustls()
-        .map_err(|e| OutboxError::Config(e.to_string()))
 }
 
 #[cfg(test)]
