@@ -234,6 +234,8 @@ pub struct SmtpConfig {
     /// support address with the helpdesk name.
     pub from: Option<String>,
     pub ca_file: Option<PathBuf>,
+    /// How long connecting, and then each message, may take (default 30 s).
+    pub timeout_seconds: Option<u64>,
 }
 
 fn default_smtp_security() -> Security {
@@ -256,10 +258,13 @@ impl SmtpConfig {
 pub struct OutboundConfig {
     /// Acknowledge new tickets to the customer (never automatic mail).
     pub acknowledgements: bool,
-    /// At most this many acknowledgements to one sender per hour.
+    /// At most this many acknowledgements to one sender per rate window.
     pub acknowledgements_per_sender_per_hour: u32,
-    /// At most this many mails of any kind to one recipient per hour; the rest waits.
+    /// At most this many customer-facing mails to one recipient per rate window; more
+    /// are not sent (logged), which is what ends a loop with a misbehaving auto-responder.
     pub max_per_recipient_per_hour: u32,
+    /// The window the two limits above count in (default 60 minutes).
+    pub rate_window_minutes: u32,
     /// Reply-To carries a signed plus-address (`support+42-…@`) so replies thread even
     /// when a mail client drops the references.
     pub plus_address_reply_to: bool,
@@ -281,12 +286,19 @@ pub struct OutboundConfig {
     pub bounce_suppress_days: u32,
 }
 
+impl OutboundConfig {
+    pub fn rate_window_secs(&self) -> i64 {
+        i64::from(self.rate_window_minutes) * 60
+    }
+}
+
 impl Default for OutboundConfig {
     fn default() -> Self {
         OutboundConfig {
             acknowledgements: true,
             acknowledgements_per_sender_per_hour: 3,
             max_per_recipient_per_hour: 30,
+            rate_window_minutes: 60,
             plus_address_reply_to: true,
             max_attempts: 8,
             retry_seconds: 30,
@@ -520,6 +532,12 @@ impl Config {
                     format!("{} is not a readable file", ca.display()),
                 ));
             }
+        }
+        if self.outbound.rate_window_minutes == 0 {
+            return Err(key_error(
+                "outbound.rate_window_minutes",
+                "must be at least 1",
+            ));
         }
         if self.outbound.max_attempts == 0 {
             return Err(key_error("outbound.max_attempts", "must be at least 1"));

@@ -51,8 +51,6 @@ impl OutboundOptions {
     }
 }
 
-const HOUR: i64 = 3600;
-
 /// Queues the acknowledgement of a new ticket, in the caller's transaction, unless the
 /// loop rules say no: never for automatic mail (the caller checks), never to ourselves,
 /// machines or no-reply addresses, and at most so many per sender and recipient per hour.
@@ -72,8 +70,20 @@ pub async fn acknowledge(
     {
         return Ok(None);
     }
-    let acks = outbox::count_recent(tx, &recipient, Some("acknowledgement"), now - HOUR).await?;
-    let all = outbox::count_recent(tx, &recipient, None, now - HOUR).await?;
+    let acks = outbox::count_recent(
+        tx,
+        &recipient,
+        Some("acknowledgement"),
+        now - options.limits.rate_window_secs(),
+    )
+    .await?;
+    let all = outbox::count_recent(
+        tx,
+        &recipient,
+        None,
+        now - options.limits.rate_window_secs(),
+    )
+    .await?;
     if acks >= i64::from(options.limits.acknowledgements_per_sender_per_hour)
         || all >= i64::from(options.limits.max_per_recipient_per_hour)
     {
@@ -141,7 +151,13 @@ async fn queue(
         }
         let customer_facing = stored_as != MessageKind::Note;
         if customer_facing
-            && outbox::count_recent(tx, &recipient, None, now - HOUR).await?
+            && outbox::count_recent(
+                tx,
+                &recipient,
+                None,
+                now - options.limits.rate_window_secs(),
+            )
+            .await?
                 >= i64::from(options.limits.max_per_recipient_per_hour)
         {
             warn!(

@@ -12,8 +12,7 @@ use tokio::sync::Mutex;
 
 use crate::config::{Security, SmtpConfig};
 
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
-const SEND_TIMEOUT: Duration = Duration::from_secs(120);
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 /// An idle connection is checked with NOOP before reuse (servers drop idle clients).
 const CHECK_AFTER_IDLE: Duration = Duration::from_secs(20);
 
@@ -23,6 +22,10 @@ pub enum SendError {
     Connect { address: String, reason: String },
     #[error("SMTP: {0}")]
     Smtp(#[from] lettre::transport::smtp::Error),
+    /// Setting up the session failed (greeting, STARTTLS, AUTH): our side or the
+    /// server's problem, never the recipient's, so always worth retrying.
+    #[error("SMTP session: {0}")]
+    Session(lettre::transport::smtp::Error),
     #[error("SMTP configuration: {0}")]
     Config(String),
     #[error("the SMTP server did not answer within {0:?}")]
@@ -57,6 +60,12 @@ impl SmtpClient {
         })
     }
 
+    fn timeout(&self) -> Duration {
+        self.config
+            .timeout_seconds
+            .map_or(DEFAULT_TIMEOUT, Duration::from_secs)
+    }
+
     /// Sends one message; the connection is kept for the next one unless anything failed.
     pub async fn send(&self, envelope: &Envelope, raw: &[u8]) -> Result<(), SendError> {
         let mut slot = self.connection.lock().await;
@@ -69,12 +78,12 @@ impl SmtpClient {
             Some(open) => open,
             None => slot.insert((self.connect().await?, Instant::now())),
         };
-        let result = match tokio::time::timeout(SEND_TIMEOUT, connection.send(envelope, raw)).await
-        {
-            Ok(Ok(_)) => Ok(()),
-            Ok(Err(e)) => Err(SendError::Smtp(e)),
-            Err(_) => Err(SendError::Timeout(SEND_TIMEOUT)),
-        };
+        let result =
+            match tokio::time::timeout(self.timeout(), connection.send(envelope, raw)).await {
+                Ok(Ok(_)) => Ok(()),
+                Ok(Err(e)) => Err(SendError::Smtp(e)),
+                Err(_) => Err(SendError::Timeout(self.timeout())),
+            };
         *last_used = Instant::now();
         if result.is_err() {
             // Start the next mail on a fresh connection, in a known state.
@@ -86,9 +95,12 @@ impl SmtpClient {
     }
 
     async fn connect(&self) -> Result<AsyncSmtpConnection, SendError> {
-        tokio::time::timeout(CONNECT_TIMEOUT, self.connect_inner())
-            .await
-            .map_err(|_| SendError::Timeout(CONNECT_TIMEOUT))?
+        match tokio::time::timeout(self.timeout(), self.connect_inner()).await {
+            Ok(Ok(connection)) => Ok(connection),
+            Ok(Err(SendError::Smtp(e))) => Err(SendError::Session(e)),
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(SendError::Timeout(self.timeout())),
+        }
     }
 
     async fn connect_inner(&self) -> Result<AsyncSmtpConnection, SendError> {
@@ -97,7 +109,7 @@ impl SmtpClient {
             Security::Tls => {
                 AsyncSmtpConnection::connect_tokio1(
                     (host, port),
-                    Some(CONNECT_TIMEOUT),
+                    Some(self.timeout()),
                     &self.hello,
                     self.tls.clone(),
                     None,

@@ -2,14 +2,17 @@
 LMTP into the test Dovecot, so a test reads what a customer received over IMAP. A
 recipient Dovecot does not know is refused with Dovecot's own 5xx answer.
 
-    python smtp_relay.py SMTP_PORT LMTP_PORT      (LMTP_PORT 0: accept and discard, for benchmarks)
+    python smtp_relay.py SMTP_PORT LMTP_PORT [--starttls CERT KEY | --tls CERT KEY] [--auth USER:PASS]
+    (LMTP_PORT 0: accept and discard, for benchmarks)
 """
+import argparse
 import asyncio
 import signal
 import smtplib
-import sys
+import ssl
 
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult
 
 
 class Relay:
@@ -39,8 +42,31 @@ class Relay:
 
 
 def main():
-    port, lmtp_port = int(sys.argv[1]), int(sys.argv[2])
-    controller = Controller(Relay(lmtp_port), hostname="127.0.0.1", port=port)
+    parser = argparse.ArgumentParser()
+    parser.add_argument("port", type=int)
+    parser.add_argument("lmtp_port", type=int)
+    parser.add_argument("--starttls", nargs=2, metavar=("CERT", "KEY"))
+    parser.add_argument("--tls", nargs=2, metavar=("CERT", "KEY"))
+    parser.add_argument("--auth", metavar="USER:PASS")
+    args = parser.parse_args()
+    options = {}
+    if args.starttls or args.tls:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(*(args.starttls or args.tls))
+        if args.starttls:
+            options.update(tls_context=context, require_starttls=True)
+        else:
+            options.update(ssl_context=context)
+    if args.auth:
+        user, password = args.auth.split(":", 1)
+
+        def authenticator(server, session, envelope, mechanism, auth_data):
+            ok = auth_data.login.decode() == user and auth_data.password.decode() == password
+            return AuthResult(success=ok)
+
+        # aiosmtpd counts only STARTTLS as TLS for AUTH; implicit TLS is encrypted anyway.
+        options.update(authenticator=authenticator, auth_required=True, auth_require_tls=bool(args.starttls))
+    controller = Controller(Relay(args.lmtp_port), hostname="127.0.0.1", port=args.port, **options)
     controller.start()
     print("ready", flush=True)
     stop = asyncio.Event()

@@ -21,8 +21,8 @@ pub struct Dovecot {
 /// A CA and a server certificate for 127.0.0.1/localhost, made with openssl.
 pub struct TestCa {
     pub ca_file: PathBuf,
-    cert: PathBuf,
-    key: PathBuf,
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }
 
 pub fn free_port() -> u16 {
@@ -268,7 +268,7 @@ impl Drop for Dovecot {
 }
 
 impl TestCa {
-    fn create(dir: &Path) -> TestCa {
+    pub fn create(dir: &Path) -> TestCa {
         let openssl = require("openssl", "openssl");
         let path = |name: &str| dir.join(name);
         let run = |args: &[&str]| {
@@ -410,6 +410,8 @@ fn banner_ok(port: u16, expected: &[u8]) -> bool {
 pub struct SmtpRelay {
     pub port: u16,
     lmtp_port: u16,
+    /// Extra arguments: `--starttls CERT KEY`, `--tls CERT KEY`, `--auth USER:PASS`.
+    pub options: Vec<String>,
     child: Option<Child>,
 }
 
@@ -425,6 +427,7 @@ impl SmtpRelay {
         SmtpRelay {
             port: free_port(),
             lmtp_port,
+            options: Vec::new(),
             child: None,
         }
     }
@@ -437,13 +440,18 @@ impl SmtpRelay {
             .arg(root.join("tests/smtp_relay.py"))
             .arg(self.port.to_string())
             .arg(self.lmtp_port.to_string())
+            .args(&self.options)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .expect("start the SMTP relay");
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(15);
-        while !banner_ok(self.port, b"220") {
+        // Implicit TLS says nothing before the handshake: there an open port is enough.
+        let implicit_tls = self.options.iter().any(|o| o == "--tls");
+        while !(banner_ok(self.port, b"220")
+            || (implicit_tls && std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok()))
+        {
             assert!(
                 Instant::now() < deadline,
                 "the SMTP relay did not start on port {}",

@@ -630,3 +630,72 @@ async fn two_workers_at_once_send_each_mail_exactly_once() {
         "each acknowledgement delivered exactly once"
     );
 }
+
+#[tokio::test]
+async fn starttls_and_implicit_tls_with_auth_and_a_wrong_password_only_waits() {
+    use crate::dovecot::TestCa;
+    let dovecot = Dovecot::start(&[(ANN, ANN_PW)], false);
+    let certs = tempfile::tempdir().unwrap();
+    let ca = TestCa::create(certs.path());
+    let tls_args = |mode: &str| {
+        vec![
+            mode.to_string(),
+            ca.cert.display().to_string(),
+            ca.key.display().to_string(),
+            "--auth".into(),
+            "mailer:s3cret".into(),
+        ]
+    };
+    let mut starttls = SmtpRelay::stopped(dovecot.lmtp_port);
+    starttls.options = tls_args("--starttls");
+    starttls.start_again();
+    let mut implicit = SmtpRelay::stopped(dovecot.lmtp_port);
+    implicit.options = tls_args("--tls");
+    implicit.start_again();
+    let smtp = |port: u16, security: &str, password: &str| {
+        format!("[smtp]\nhost = \"localhost\"\nport = {port}\nsecurity = \"{security}\"\nusername = \"mailer\"\npassword = \"{password}\"\nca_file = \"{}\"\n", ca.ca_file.display())
+    };
+    for (port, security) in [(starttls.port, "starttls"), (implicit.port, "tls")] {
+        let env = TestEnv::with_config(&smtp(port, security, "s3cret")).await;
+        env.cli(
+            &["ingest"],
+            Some(
+                customer_mail(ANN, &format!("{security}@customer.example"), security, "")
+                    .as_bytes(),
+            ),
+        );
+        let sent = env.cli(&["send", "--once"], None);
+        assert_eq!(
+            stdout(&sent).trim(),
+            "sent: 1, retrying later: 0, failed: 0",
+            "{security}: {}",
+            String::from_utf8_lossy(&sent.stderr)
+        );
+    }
+    assert_eq!(dovecot.count(ANN, ANN_PW, "INBOX").await, 2);
+
+    // A wrong SMTP password is our problem, not the recipient's: the mail waits.
+    // (aiosmtpd answers a failed AUTH with silence: the timeout counts as a failed session.)
+    let env = TestEnv::with_config(&format!(
+        "{}timeout_seconds = 3\n",
+        smtp(starttls.port, "starttls", "wrong")
+    ))
+    .await;
+    env.cli(
+        &["ingest"],
+        Some(customer_mail(ANN, "wrongpw@customer.example", "Wrong", "").as_bytes()),
+    );
+    let sent = env.cli(&["send", "--once"], None);
+    assert_eq!(
+        stdout(&sent).trim(),
+        "sent: 0, retrying later: 1, failed: 0"
+    );
+    let error = env.cli_json(&["ticket", "show", "1", "--json"])["outbox"][0]["last_error"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        error.contains("session") || error.contains("did not answer"),
+        "{error}"
+    );
+}
