@@ -484,15 +484,16 @@ async fn ticket(config: &Config, command: TicketCommand) -> Result<u8, CliError>
 }
 
 fn print_ticket(t: &tickets::TicketDetail) {
-    println!("#{} {}", t.reference, t.subject);
+    let (reference, t, messages) = (&t.reference, &t.ticket, &t.messages);
+    println!("#{reference} {}", t.subject);
     println!(
         "status: {}  priority: {}  category: {}  requester: {}",
-        t.status, t.priority, t.category, t.requester
+        t.status, t.priority, t.category, t.requester_email
     );
-    if let Some(linked) = &t.linked_ticket {
+    if let Some(linked) = t.linked_ticket_id {
         println!("follows up on: #{linked}");
     }
-    for m in &t.messages {
+    for m in messages {
         println!(
             "\n--- message {} ({} {}) from {} at {}",
             m.id,

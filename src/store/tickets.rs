@@ -14,9 +14,13 @@ pub struct Ticket {
     pub priority: String,
     pub category: String,
     pub mailbox: Option<String>,
+    #[serde(rename = "requester")]
     pub requester_email: String,
     pub requester_name: Option<String>,
+    #[serde(rename = "assignee")]
     pub assignee_email: Option<String>,
+    /// The long-closed ticket this one follows up on.
+    #[serde(rename = "linked_ticket")]
     pub linked_ticket_id: Option<i64>,
     pub message_count: i64,
     pub created_at: i64,
