@@ -143,10 +143,10 @@ async fn subject_tag_is_trusted_only_from_people_on_the_ticket_or_staff() {
         .await
         .unwrap();
     assert_eq!(
-        detail.subject, "Re: Printer on fire",
+        detail.ticket.subject, "Re: Printer on fire",
         "a foreign tag is not kept on the new ticket"
     );
-    assert_eq!(detail.requester, "mallory@evil.example");
+    assert_eq!(detail.ticket.requester_email, "mallory@evil.example");
     let original = maildesk::tickets::load(ingestor.store(), ticket)
         .await
         .unwrap();
