@@ -699,3 +699,35 @@ async fn starttls_and_implicit_tls_with_auth_and_a_wrong_password_only_waits() {
         "{error}"
     );
 }
+
+#[tokio::test]
+async fn the_daemon_acknowledges_within_seconds() {
+    let dovecot = Dovecot::start(&[(SUPPORT, SUPPORT_PW), (ANN, ANN_PW)], false);
+    let relay = SmtpRelay::start(dovecot.lmtp_port);
+    let env = TestEnv::with_config(&format!(
+        "{}{}",
+        dovecot.mailbox_toml("support", SUPPORT, SUPPORT_PW, ""),
+        relay.smtp_toml()
+    ))
+    .await;
+    let mut daemon = env.spawn_serve();
+    dovecot
+        .append(
+            SUPPORT,
+            SUPPORT_PW,
+            "INBOX",
+            &[customer_mail(ANN, "d1@customer.example", "Daemon", "").into_bytes()],
+            None,
+        )
+        .await;
+    let acknowledged = crate::harness::eventually(Duration::from_secs(15), || async {
+        dovecot.count(ANN, ANN_PW, "INBOX").await == 1
+    })
+    .await;
+    crate::harness::terminate(&mut daemon, Duration::from_secs(15));
+    assert!(acknowledged, "log:\n{}", env.log());
+    assert_eq!(
+        env.cli_json(&["ticket", "show", "1", "--json"])["outbox"][0]["status"],
+        "sent"
+    );
+}
