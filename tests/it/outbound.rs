@@ -15,6 +15,30 @@ fn customer_mail(from: &str, id: &str, subject: &str, extra: &str) -> String {
     format!("From: Ann Lee <{from}>\r\nTo: {SUPPORT}\r\nSubject: {subject}\r\nMessage-ID: <{id}>\r\nDate: Mon, 2 Jan 2023 10:00:00 +0000\r\n{extra}\r\nThe printer is on fire.\r\n")
 }
 
+/// Dovecot with these accounts, the SMTP relay delivering into it, and maildesk configured
+/// to send through the relay (and to watch the support mailbox when `watch_support`).
+struct World {
+    dovecot: Dovecot,
+    relay: SmtpRelay,
+    env: TestEnv,
+}
+
+async fn world(users: &[(&str, &str)], watch_support: bool, extra: &str) -> World {
+    let dovecot = Dovecot::start(users, false);
+    let relay = SmtpRelay::start(dovecot.lmtp_port);
+    let mailbox = if watch_support {
+        dovecot.mailbox_toml("support", SUPPORT, SUPPORT_PW, "")
+    } else {
+        String::new()
+    };
+    let env = TestEnv::with_config(&format!("{mailbox}{}{extra}", relay.smtp_toml())).await;
+    World {
+        dovecot,
+        relay,
+        env,
+    }
+}
+
 fn header<'a>(raw: &'a str, name: &str) -> Option<&'a str> {
     let head = raw.split("\r\n\r\n").next().unwrap_or_default();
     head.split("\r\n")
@@ -27,14 +51,11 @@ fn stdout(output: &std::process::Output) -> String {
 
 #[tokio::test]
 async fn the_customer_gets_an_acknowledgement_and_the_reply_threads() {
-    let dovecot = Dovecot::start(&[(SUPPORT, SUPPORT_PW), (ANN, ANN_PW)], false);
-    let relay = SmtpRelay::start(dovecot.lmtp_port);
-    let env = TestEnv::with_config(&format!(
-        "{}{}",
-        dovecot.mailbox_toml("support", SUPPORT, SUPPORT_PW, ""),
-        relay.smtp_toml()
-    ))
-    .await;
+    let World {
+        dovecot,
+        relay: _relay,
+        env,
+    } = world(&[(SUPPORT, SUPPORT_PW), (ANN, ANN_PW)], true, "").await;
 
     dovecot
         .append(
@@ -158,9 +179,11 @@ async fn mail_waits_while_smtp_is_down_and_goes_out_exactly_once() {
 
 #[tokio::test]
 async fn a_permanent_rejection_marks_the_mail_failed_on_the_ticket() {
-    let dovecot = Dovecot::start(&[(ANN, ANN_PW)], false);
-    let relay = SmtpRelay::start(dovecot.lmtp_port);
-    let env = TestEnv::with_config(&relay.smtp_toml()).await;
+    let World {
+        dovecot: _dovecot,
+        relay: _relay,
+        env,
+    } = world(&[(ANN, ANN_PW)], false, "").await;
     env.cli(
         &["ingest"],
         Some(
@@ -284,16 +307,15 @@ fn staff_reply_to(notification: &str, body: &str, id: &str) -> Vec<u8> {
 
 #[tokio::test]
 async fn staff_answer_by_mail_notes_stay_internal_and_commands_work() {
-    let dovecot = Dovecot::start(
+    let World {
+        dovecot,
+        relay: _relay,
+        env,
+    } = world(
         &[(SUPPORT, SUPPORT_PW), (ANN, ANN_PW), (AGENT, AGENT_PW)],
-        false,
-    );
-    let relay = SmtpRelay::start(dovecot.lmtp_port);
-    let env = TestEnv::with_config(&format!(
-        "{}{}",
-        dovecot.mailbox_toml("support", SUPPORT, SUPPORT_PW, ""),
-        relay.smtp_toml()
-    ))
+        true,
+        "",
+    )
     .await;
     add_agent(&env);
     let round = |expect: &'static str| {
@@ -446,13 +468,15 @@ async fn staff_answer_by_mail_notes_stay_internal_and_commands_work() {
 #[tokio::test]
 async fn ping_pong_with_a_non_compliant_auto_responder_stops_at_the_limit() {
     const BOT: &str = "bot@customer.example";
-    let dovecot = Dovecot::start(&[(SUPPORT, SUPPORT_PW), (BOT, "bot-pw")], false);
-    let relay = SmtpRelay::start(dovecot.lmtp_port);
-    let env = TestEnv::with_config(&format!(
-        "{}{}[outbound]\nacknowledgements_per_sender_per_hour = 3\n",
-        dovecot.mailbox_toml("support", SUPPORT, SUPPORT_PW, ""),
-        relay.smtp_toml()
-    ))
+    let World {
+        dovecot,
+        relay: _relay,
+        env,
+    } = world(
+        &[(SUPPORT, SUPPORT_PW), (BOT, "bot-pw")],
+        true,
+        "[outbound]\nacknowledgements_per_sender_per_hour = 3\n",
+    )
     .await;
     dovecot
         .append(
@@ -488,14 +512,11 @@ async fn ping_pong_with_a_non_compliant_auto_responder_stops_at_the_limit() {
 
 #[tokio::test]
 async fn a_bounce_attaches_to_its_ticket_and_suppresses_the_address() {
-    let dovecot = Dovecot::start(&[(SUPPORT, SUPPORT_PW), (ANN, ANN_PW)], false);
-    let relay = SmtpRelay::start(dovecot.lmtp_port);
-    let env = TestEnv::with_config(&format!(
-        "{}{}",
-        dovecot.mailbox_toml("support", SUPPORT, SUPPORT_PW, ""),
-        relay.smtp_toml()
-    ))
-    .await;
+    let World {
+        dovecot,
+        relay: _relay,
+        env,
+    } = world(&[(SUPPORT, SUPPORT_PW), (ANN, ANN_PW)], true, "").await;
     dovecot
         .append(
             SUPPORT,
@@ -557,9 +578,11 @@ async fn a_bounce_attaches_to_its_ticket_and_suppresses_the_address() {
 
 #[tokio::test]
 async fn a_mail_left_in_sending_by_a_dead_worker_goes_out_once_with_its_message_id() {
-    let dovecot = Dovecot::start(&[(ANN, ANN_PW)], false);
-    let relay = SmtpRelay::start(dovecot.lmtp_port);
-    let env = TestEnv::with_config(&relay.smtp_toml()).await;
+    let World {
+        dovecot,
+        relay: _relay,
+        env,
+    } = world(&[(ANN, ANN_PW)], false, "").await;
     env.cli(
         &["ingest"],
         Some(customer_mail(ANN, "lease@customer.example", "Lease", "").as_bytes()),
@@ -603,9 +626,7 @@ async fn a_mail_left_in_sending_by_a_dead_worker_goes_out_once_with_its_message_
 
 #[tokio::test]
 async fn two_workers_at_once_send_each_mail_exactly_once() {
-    let dovecot = Dovecot::start(&[(ANN, ANN_PW)], false);
-    let relay = SmtpRelay::start(dovecot.lmtp_port);
-    let env = TestEnv::with_config(&format!("{}[outbound]\nacknowledgements_per_sender_per_hour = 100\nmax_per_recipient_per_hour = 100\n", relay.smtp_toml())).await;
+    let World { dovecot, relay: _relay, env } = world(&[(ANN, ANN_PW)], false, "[outbound]\nacknowledgements_per_sender_per_hour = 100\nmax_per_recipient_per_hour = 100\n").await;
     for i in 0..20 {
         env.cli(
             &["ingest"],
@@ -702,14 +723,11 @@ async fn starttls_and_implicit_tls_with_auth_and_a_wrong_password_only_waits() {
 
 #[tokio::test]
 async fn the_daemon_acknowledges_within_seconds() {
-    let dovecot = Dovecot::start(&[(SUPPORT, SUPPORT_PW), (ANN, ANN_PW)], false);
-    let relay = SmtpRelay::start(dovecot.lmtp_port);
-    let env = TestEnv::with_config(&format!(
-        "{}{}",
-        dovecot.mailbox_toml("support", SUPPORT, SUPPORT_PW, ""),
-        relay.smtp_toml()
-    ))
-    .await;
+    let World {
+        dovecot,
+        relay: _relay,
+        env,
+    } = world(&[(SUPPORT, SUPPORT_PW), (ANN, ANN_PW)], true, "").await;
     let mut daemon = env.spawn_serve();
     dovecot
         .append(
