@@ -283,6 +283,11 @@ async fn check(config: &Config) -> Result<u8, CliError> {
     let tickets = store::tickets::count(&mut conn).await?;
     let open_quarantine = store::quarantine::count_open(&mut conn).await?;
     println!("database: ok ({tickets} tickets, {open_quarantine} open quarantine entries)");
+    if config.smtp.is_some() {
+        let queued = store::outbox::count_by_status(&mut conn, "queued").await?;
+        let failed = store::outbox::count_by_status(&mut conn, "failed").await?;
+        println!("outbox: {queued} waiting, {failed} failed (see `maildesk ticket show` for each)");
+    }
     let states = store::imap::states(&mut conn).await?;
     let mut code = 0;
     for mailbox in config.mailboxes.iter().filter(|m| m.is_imap()) {

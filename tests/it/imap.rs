@@ -481,3 +481,48 @@ async fn implicit_tls_and_starttls_with_a_private_ca() {
         String::from_utf8_lossy(&untrusted.stderr)
     );
 }
+
+#[tokio::test]
+async fn a_new_uidvalidity_rescans_without_doubling() {
+    let dovecot = Dovecot::start(&[(USER, PASSWORD)], false);
+    // Watch a folder we can delete and recreate: the server gives it a new UIDVALIDITY.
+    let env = TestEnv::with_config(&dovecot.mailbox_toml(
+        "support",
+        USER,
+        PASSWORD,
+        "folder = \"Support\"\nafter = \"none\"",
+    ))
+    .await;
+    let first: Vec<Vec<u8>> = (0..5).map(|i| message("uidv", i)).collect();
+    dovecot
+        .append(USER, PASSWORD, "Support", &first, None)
+        .await;
+    assert!(
+        String::from_utf8_lossy(&env.cli(&["fetch", "--once"], None).stdout).contains("created: 5")
+    );
+
+    let mut session = dovecot.session(USER, PASSWORD).await;
+    session.delete("Support").await.unwrap();
+    session.create("Support").await.unwrap();
+    let _ = session.logout().await;
+    // The same five come back (a restored backup), plus one new message.
+    let mut again = first.clone();
+    again.push(message("uidv", 5));
+    dovecot
+        .append(USER, PASSWORD, "Support", &again, None)
+        .await;
+
+    let out = env.cli(&["fetch", "--once"], None);
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        report.contains("created: 1, threaded: 0, duplicates: 5"),
+        "{report}"
+    );
+    assert_eq!(
+        env.cli_json(&["ticket", "list", "--json"])
+            .as_array()
+            .unwrap()
+            .len(),
+        6
+    );
+}
