@@ -53,6 +53,11 @@ fn require(binary: &str, package: &str) -> PathBuf {
 impl Dovecot {
     /// Starts Dovecot with these `(user, password)` accounts.
     pub fn start(users: &[(&str, &str)], with_tls: bool) -> Dovecot {
+        Self::start_with(users, with_tls, "")
+    }
+
+    /// Like [`Dovecot::start`], with extra lines for dovecot.conf.
+    pub fn start_with(users: &[(&str, &str)], with_tls: bool, extra_config: &str) -> Dovecot {
         let dovecot = require("dovecot", "dovecot-imapd dovecot-lmtpd");
         let dir = tempfile::Builder::new()
             .prefix("dc")
@@ -76,7 +81,7 @@ impl Dovecot {
         let tls = with_tls.then(|| TestCa::create(t));
         let (imap_port, imaps_port, lmtp_port) = (free_port(), free_port(), free_port());
         let config = config_text(t, [imap_port, imaps_port, lmtp_port], tls.as_ref(), root);
-        std::fs::write(t.join("dovecot.conf"), config).unwrap();
+        std::fs::write(t.join("dovecot.conf"), format!("{config}{extra_config}\n")).unwrap();
         let _ = dovecot;
         let mut server = Dovecot {
             dir,

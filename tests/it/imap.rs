@@ -526,3 +526,26 @@ async fn a_new_uidvalidity_rescans_without_doubling() {
         6
     );
 }
+
+#[tokio::test]
+async fn without_move_and_uidplus_the_post_action_copies_flags_and_expunges() {
+    // A server that advertises neither MOVE nor UIDPLUS (older or minimal servers).
+    let dovecot = Dovecot::start_with(
+        &[(USER, PASSWORD)],
+        false,
+        "imap_capability = IMAP4rev1 IDLE",
+    );
+    let env = TestEnv::with_config(&dovecot.mailbox_toml("support", USER, PASSWORD, "")).await;
+    let messages: Vec<Vec<u8>> = (0..4).map(|i| message("nomove", i)).collect();
+    dovecot
+        .append(USER, PASSWORD, "INBOX", &messages, None)
+        .await;
+    let out = env.cli(&["fetch", "--once"], None);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("created: 4"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(dovecot.count(USER, PASSWORD, "INBOX").await, 0);
+    assert_eq!(dovecot.count(USER, PASSWORD, "Processed").await, 4);
+}
