@@ -340,6 +340,10 @@ async fn fetch_once(config: &Config, only: Option<&str>) -> Result<u8, CliError>
             crate::progress::progress_bar(0, "messages", std::io::stderr().is_terminal());
         match worker.run_once(&token, &progress).await {
             Ok(counts) => println!("{}: {counts}", worker.name()),
+            Err(crate::fetch::FetchError::Busy) => println!(
+                "{}: skipped, another maildesk instance is watching it",
+                worker.name()
+            ),
             Err(e) => {
                 eprintln!("maildesk: mailbox {}: {e}", worker.name());
                 code = EXIT_TEMPFAIL;

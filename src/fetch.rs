@@ -45,6 +45,9 @@ pub enum FetchError {
     Store(#[from] StoreError),
     #[error("{0}")]
     Ingest(#[from] IngestError),
+    /// Another instance (sharing the PostgreSQL database) is polling this mailbox.
+    #[error("another maildesk instance is watching this mailbox")]
+    Busy,
 }
 
 impl From<async_imap::error::Error> for FetchError {
@@ -52,6 +55,33 @@ impl From<async_imap::error::Error> for FetchError {
         FetchError::Imap(ImapError::Protocol(e))
     }
 }
+
+/// Holding the poller lock of a mailbox; released when the session ends (or the process
+/// dies: the database session or the file lock goes with it).
+enum Leadership {
+    Postgres(sqlx::AnyConnection),
+    File(std::fs::File),
+    Alone,
+}
+
+impl Leadership {
+    async fn release(&mut self, mailbox: &str) {
+        match std::mem::replace(self, Leadership::Alone) {
+            Leadership::Postgres(mut conn) => {
+                use sqlx::Connection;
+                let _ = store::imap::stop_leading(&mut conn, mailbox).await;
+                let _ = conn.close().await;
+            }
+            Leadership::File(file) => {
+                let _ = file.unlock();
+            }
+            Leadership::Alone => {}
+        }
+    }
+}
+
+/// How often a standing-by instance checks whether the leader is gone.
+const LEADER_RETRY: Duration = Duration::from_secs(5);
 
 /// What the server can do, read once per connection.
 #[derive(Debug, Clone, Copy, Default)]
@@ -82,6 +112,9 @@ impl MailboxWorker {
         token: &CancellationToken,
         progress: &ProgressBar,
     ) -> Result<Counts, FetchError> {
+        let Some(mut leadership) = self.lead().await? else {
+            return Err(FetchError::Busy);
+        };
         let result = async {
             let (mut session, features) = self.connect().await?;
             let counts = self.sync(&mut session, features, token, progress).await?;
@@ -89,6 +122,7 @@ impl MailboxWorker {
             Ok(counts)
         }
         .await;
+        leadership.release(&self.mailbox.name).await;
         self.record(&result).await;
         result
     }
@@ -98,9 +132,29 @@ impl MailboxWorker {
     #[tracing::instrument(name = "mailbox", skip_all, fields(mailbox = %self.mailbox.name))]
     pub async fn run(self, token: CancellationToken) {
         let mut failures = 0u32;
+        let mut follower_logged = false;
         while !token.is_cancelled() {
-            let error = match self.session_loop(&token, &mut failures).await {
-                Ok(()) => break,
+            let error = match self.lead().await {
+                Ok(Some(mut leadership)) => {
+                    follower_logged = false;
+                    let result = self.session_loop(&token, &mut failures).await;
+                    leadership.release(&self.mailbox.name).await;
+                    match result {
+                        Ok(()) => break,
+                        Err(e) => e,
+                    }
+                }
+                Ok(None) => {
+                    if !follower_logged {
+                        info!("another instance is watching this mailbox; standing by");
+                        follower_logged = true;
+                    }
+                    tokio::select! {
+                        _ = tokio::time::sleep(LEADER_RETRY) => {}
+                        _ = token.cancelled() => {}
+                    }
+                    continue;
+                }
                 Err(e) => e,
             };
             failures += 1;
@@ -113,6 +167,47 @@ impl MailboxWorker {
             }
         }
         info!("mailbox stopped");
+    }
+
+    /// One instance polls each mailbox; the others stand by. On PostgreSQL an advisory
+    /// lock held on a dedicated connection, on SQLite a file lock beside the database
+    /// (two processes on one SQLite file: `serve` and a cron `fetch --once`).
+    async fn lead(&self) -> Result<Option<Leadership>, FetchError> {
+        let store = self.ingestor.store();
+        if store.backend() == crate::store::Backend::Postgres {
+            let mut conn = store.acquire().await?.detach();
+            if store::imap::try_lead(&mut conn, &self.mailbox.name).await? {
+                return Ok(Some(Leadership::Postgres(conn)));
+            }
+            use sqlx::Connection;
+            let _ = conn.close().await;
+            return Ok(None);
+        }
+        let Some(db) = store.sqlite_file() else {
+            return Ok(Some(Leadership::Alone));
+        };
+        let name: String = self
+            .mailbox
+            .name
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+            .collect();
+        let path = db.with_extension(format!("imap-{name}.lock"));
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| {
+                FetchError::Store(crate::store::StoreError::Unavailable(sqlx::Error::Io(e)))
+            })?;
+        match file.try_lock() {
+            Ok(()) => Ok(Some(Leadership::File(file))),
+            Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+            Err(std::fs::TryLockError::Error(e)) => Err(FetchError::Store(
+                crate::store::StoreError::Unavailable(sqlx::Error::Io(e)),
+            )),
+        }
     }
 
     async fn session_loop(

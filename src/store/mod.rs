@@ -105,6 +105,8 @@ pub type Result<T> = std::result::Result<T, StoreError>;
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// The SQLite database file (for lock files beside it), if any.
+    sqlite_file: Option<std::path::PathBuf>,
 }
 
 impl Store {
@@ -145,11 +147,22 @@ impl Store {
             })
             .connect_with(options)
             .await?;
-        Ok(Store { pool, backend })
+        let sqlite_file = (backend == Backend::Sqlite)
+            .then(|| crate::config::sqlite_file(url))
+            .flatten();
+        Ok(Store {
+            pool,
+            backend,
+            sqlite_file,
+        })
     }
 
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    pub fn sqlite_file(&self) -> Option<&std::path::Path> {
+        self.sqlite_file.as_deref()
     }
 
     pub fn pool(&self) -> &AnyPool {

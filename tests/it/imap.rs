@@ -549,3 +549,57 @@ async fn without_move_and_uidplus_the_post_action_copies_flags_and_expunges() {
     assert_eq!(dovecot.count(USER, PASSWORD, "INBOX").await, 0);
     assert_eq!(dovecot.count(USER, PASSWORD, "Processed").await, 4);
 }
+
+#[tokio::test]
+async fn two_instances_share_a_mailbox_and_the_standby_takes_over() {
+    let dovecot = Dovecot::start(&[(USER, PASSWORD)], false);
+    let env = TestEnv::with_config(&dovecot.mailbox_toml("support", USER, PASSWORD, "")).await;
+    let store = env.store().await;
+    let mut first = env.spawn_serve();
+    let first_leads = eventually(Duration::from_secs(10), || async {
+        env.log().contains("connected")
+    })
+    .await;
+    assert!(first_leads, "log:\n{}", env.log());
+    let mut second = env.spawn_serve();
+    let batch: Vec<Vec<u8>> = (0..100).map(|i| message("shared", i)).collect();
+    dovecot.append(USER, PASSWORD, "INBOX", &batch, None).await;
+    assert!(
+        eventually(Duration::from_secs(20), || async {
+            message_count(&store).await == 100
+        })
+        .await,
+        "log:\n{}",
+        env.log()
+    );
+    assert!(
+        env.log()
+            .contains("another instance is watching this mailbox"),
+        "the second instance stands by:\n{}",
+        env.log()
+    );
+    assert_eq!(
+        env.log().matches(" connected").count(),
+        1,
+        "only the leader talks to the server"
+    );
+
+    // The leader dies; the standby takes over and keeps taking mail in.
+    kill(&mut first);
+    dovecot
+        .append(
+            USER,
+            PASSWORD,
+            "INBOX",
+            &[message("after-failover", 0)],
+            None,
+        )
+        .await;
+    let taken_over = eventually(Duration::from_secs(30), || async {
+        message_count(&store).await == 101
+    })
+    .await;
+    terminate(&mut second, Duration::from_secs(15));
+    assert!(taken_over, "log:\n{}", env.log());
+    assert_eq!(dovecot.count(USER, PASSWORD, "Processed").await, 101);
+}
