@@ -1,17 +1,17 @@
-//! Outgoing mail (DESIGN.md "Outbound"): what is queued, under which loop rules, and the
-//! worker that hands the outbox to the SMTP server with retries.
+//! Outgoing mail (DESIGN.md "Outbound"): what is queued, under which loop rules; the
+//! worker that hands the outbox to the SMTP server lives in `worker`.
 
-use std::time::Duration;
+mod worker;
 
-use rand::Rng;
-use tokio_util::sync::CancellationToken;
+pub use worker::{OutboxError, OutboxWorker, SendReport};
+
 use tracing::{info, warn};
 
-use crate::config::{Config, OutboundConfig, Secret, SmtpConfig};
+use crate::config::{Config, OutboundConfig, Secret};
 use crate::domain::{address, Direction, MessageKind};
 use crate::mail::compose::{self, Identity, Thread};
 use crate::mail::{hash, InboundMail};
-use crate::store::{messages, outbox, unix_now, Store, StoreError, Tx};
+use crate::store::{messages, outbox, StoreError, Tx};
 
 /// What the ingest path needs to queue mail; `None` without an `[smtp]` section.
 #[derive(Debug, Clone)]
@@ -490,165 +490,5 @@ pub async fn notice_resolved(
             .await
         }
         None => Ok(0),
-    }
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum OutboxError {
-    #[error("SMTP configuration: {0}")]
-    Config(String),
-    #[error("{0}")]
-    Store(#[from] StoreError),
-}
-
-/// Counts of one worker pass.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-pub struct SendReport {
-    pub sent: u64,
-    pub retried: u64,
-    pub failed: u64,
-}
-
-/// How long a claimed mail is ours before another worker may take it over (a crash).
-const LEASE_SECONDS: i64 = 300;
-const CLAIM_BATCH: i64 = 50;
-const IDLE_POLL: Duration = Duration::from_secs(1);
-
-pub struct OutboxWorker {
-    store: Store,
-    smtp: crate::smtp::SmtpClient,
-    max_attempts: u32,
-    retry_seconds: u64,
-}
-
-impl OutboxWorker {
-    pub fn new(
-        store: Store,
-        smtp: &SmtpConfig,
-        limits: &OutboundConfig,
-    ) -> Result<Self, OutboxError> {
-        Ok(OutboxWorker {
-            store,
-            smtp: crate::smtp::SmtpClient::new(smtp)
-                .map_err(|e| OutboxError::Config(e.to_string()))?,
-            max_attempts: limits.max_attempts,
-            retry_seconds: limits.retry_seconds,
-        })
-    }
-
-    /// Sends what is due, once (`run` loops over it; tests call it directly).
-    pub async fn run_once(&self) -> Result<SendReport, OutboxError> {
-        let mut report = SendReport::default();
-        // Only what was due when the pass began: a mail retried during the pass waits.
-        let pass_started = unix_now();
-        loop {
-            let claimed = {
-                let mut conn = self.store.acquire().await?;
-                outbox::claim_due(
-                    &mut conn,
-                    self.store.backend(),
-                    pass_started,
-                    LEASE_SECONDS,
-                    CLAIM_BATCH,
-                )
-                .await?
-            };
-            if claimed.is_empty() {
-                return Ok(report);
-            }
-            for mail in claimed {
-                self.send(&mail, &mut report).await?;
-            }
-        }
-    }
-
-    async fn send(
-        &self,
-        mail: &outbox::Claimed,
-        report: &mut SendReport,
-    ) -> Result<(), OutboxError> {
-        let envelope = match envelope(&mail.envelope_from, &mail.recipient) {
-            Ok(envelope) => envelope,
-            Err(e) => {
-                let mut conn = self.store.acquire().await?;
-                outbox::mark_failed(&mut conn, mail.id, &e).await?;
-                report.failed += 1;
-                return Ok(());
-            }
-        };
-        let result = self.smtp.send(&envelope, &mail.raw).await;
-        let mut conn = self.store.acquire().await?;
-        match result {
-            Ok(_) => {
-                outbox::mark_sent(&mut conn, mail.id, unix_now()).await?;
-                info!(outbox_id = mail.id, ticket_id = mail.ticket_id, recipient = %mail.recipient, "mail sent");
-                report.sent += 1;
-            }
-            Err(e) if e.is_permanent() || mail.attempts >= i64::from(self.max_attempts) => {
-                let reason = format!("{e}");
-                warn!(outbox_id = mail.id, ticket_id = mail.ticket_id, recipient = %mail.recipient, error = %reason, "mail failed for good");
-                outbox::mark_failed(&mut conn, mail.id, &reason).await?;
-                report.failed += 1;
-            }
-            Err(e) => {
-                let delay = retry_delay(self.retry_seconds, mail.attempts as u32);
-                warn!(outbox_id = mail.id, recipient = %mail.recipient, error = %e, retry_in = ?delay, "mail not sent; will retry");
-                outbox::mark_retry(
-                    &mut conn,
-                    mail.id,
-                    unix_now() + (delay.as_secs_f64().ceil() as i64).max(1),
-                    &e.to_string(),
-                )
-                .await?;
-                report.retried += 1;
-            }
-        }
-        Ok(())
-    }
-
-    /// The daemon loop: send what is due, then look again every second.
-    #[tracing::instrument(name = "outbox", skip_all)]
-    pub async fn run(self, token: CancellationToken) {
-        while !token.is_cancelled() {
-            if let Err(e) = self.run_once().await {
-                warn!(error = %e, "outbox pass failed");
-            }
-            tokio::select! {
-                _ = tokio::time::sleep(IDLE_POLL) => {}
-                _ = token.cancelled() => {}
-            }
-        }
-        info!("outbox stopped");
-    }
-}
-
-fn envelope(from: &str, to: &str) -> Result<lettre::address::Envelope, String> {
-    let from = from
-        .parse()
-        .map_err(|e| format!("bad envelope sender {from:?}: {e}"))?;
-    let to = to
-        .parse()
-        .map_err(|e| format!("bad recipient {to:?}: {e}"))?;
-    lettre::address::Envelope::new(Some(from), vec![to]).map_err(|e| e.to_string())
-}
-
-/// `retry_seconds`, doubling per attempt, capped at an hour, with ±20 % jitter.
-fn retry_delay(retry_seconds: u64, attempts: u32) -> Duration {
-    let base = Duration::from_secs(retry_seconds.max(1))
-        .saturating_mul(1u32 << attempts.saturating_sub(1).min(12));
-    base.min(Duration::from_secs(3600))
-        .mul_f64(rand::thread_rng().gen_range(0.8..1.2))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn retries_back_off_and_cap() {
-        let first = retry_delay(30, 1);
-        assert!(first >= Duration::from_secs(24) && first <= Duration::from_secs(36));
-        assert!(retry_delay(30, 3) >= Duration::from_secs(96));
-        assert!(retry_delay(30, 30) <= Duration::from_secs(4320));
     }
 }
