@@ -397,12 +397,8 @@ impl Ingestor {
         }
         if let (None, Some(outbound)) = (&mail.automatic, &self.options.outbound) {
             if !sender.is_staff(tx).await? {
-                if created {
-                    let subject = tickets::get(tx, ticket_id).await?.subject;
-                    crate::outbound::acknowledge(tx, outbound, ticket_id, &subject, mail, now)
-                        .await?;
-                }
-                crate::outbound::notify_staff(tx, outbound, ticket_id, mail, created, now).await?;
+                crate::outbound::on_customer_mail(tx, outbound, ticket_id, mail, created, now)
+                    .await?;
             }
         }
         finish(tx, retry_of, ticket_id, message_id, created, now).await

@@ -51,17 +51,35 @@ impl OutboundOptions {
     }
 }
 
-/// Queues the acknowledgement of a new ticket, in the caller's transaction, unless the
-/// loop rules say no: never for automatic mail (the caller checks), never to ourselves,
-/// machines or no-reply addresses, and at most so many per sender and recipient per hour.
-pub async fn acknowledge(
+/// The mail a customer's message causes, in the caller's transaction: the
+/// acknowledgement of a new ticket and the staff notification (one read of the ticket).
+pub async fn on_customer_mail(
     tx: &mut Tx,
     options: &OutboundOptions,
     ticket_id: i64,
-    ticket_subject: &str,
+    mail: &InboundMail,
+    new_ticket: bool,
+    now: i64,
+) -> Result<(), StoreError> {
+    let ctx = context(tx, ticket_id).await?;
+    if new_ticket {
+        acknowledge(tx, options, &ctx, mail, now).await?;
+    }
+    notify_staff(tx, options, &ctx, mail, new_ticket, now).await?;
+    Ok(())
+}
+
+/// Queues the acknowledgement of a new ticket, in the caller's transaction, unless the
+/// loop rules say no: never for automatic mail (the caller checks), never to ourselves,
+/// machines or no-reply addresses, and at most so many per sender and recipient per hour.
+async fn acknowledge(
+    tx: &mut Tx,
+    options: &OutboundOptions,
+    ctx: &TicketContext,
     mail: &InboundMail,
     now: i64,
 ) -> Result<Option<i64>, StoreError> {
+    let (ticket_id, ticket_subject) = (ctx.ticket.id, ctx.ticket.subject.as_str());
     let Some(from) = &mail.from else {
         return Ok(None);
     };
@@ -278,14 +296,15 @@ async fn staff_list(
 }
 
 /// Staff hear of a new ticket, or of a customer's reply (the assignee, else the staff list).
-pub async fn notify_staff(
+async fn notify_staff(
     tx: &mut Tx,
     options: &OutboundOptions,
-    ticket_id: i64,
+    ctx: &TicketContext,
     mail: &InboundMail,
     new_ticket: bool,
     now: i64,
 ) -> Result<usize, StoreError> {
+    let ticket_id = ctx.ticket.id;
     let enabled = if new_ticket {
         options.limits.new_ticket_notifications
     } else {
@@ -294,7 +313,6 @@ pub async fn notify_staff(
     if !enabled {
         return Ok(0);
     }
-    let ctx = context(tx, ticket_id).await?;
     let recipients = match (&ctx.ticket.assignee_email, new_ticket) {
         (Some(assignee), false) => vec![assignee.clone()],
         _ => staff_list(tx, options, ctx.ticket.mailbox.as_deref()).await?,
