@@ -39,6 +39,13 @@ async fn world(users: &[(&str, &str)], watch_support: bool, extra: &str) -> Worl
     }
 }
 
+/// Delivers one message to the support mailbox, as the customer's provider would.
+async fn to_support(dovecot: &Dovecot, raw: impl Into<Vec<u8>>) {
+    dovecot
+        .append(SUPPORT, SUPPORT_PW, "INBOX", &[raw.into()], None)
+        .await;
+}
+
 fn header<'a>(raw: &'a str, name: &str) -> Option<&'a str> {
     let head = raw.split("\r\n\r\n").next().unwrap_or_default();
     head.split("\r\n")
@@ -57,15 +64,11 @@ async fn the_customer_gets_an_acknowledgement_and_the_reply_threads() {
         env,
     } = world(&[(SUPPORT, SUPPORT_PW), (ANN, ANN_PW)], true, "").await;
 
-    dovecot
-        .append(
-            SUPPORT,
-            SUPPORT_PW,
-            "INBOX",
-            &[customer_mail(ANN, "first@customer.example", "Printer on fire", "").into_bytes()],
-            None,
-        )
-        .await;
+    to_support(
+        &dovecot,
+        customer_mail(ANN, "first@customer.example", "Printer on fire", "").into_bytes(),
+    )
+    .await;
     assert!(stdout(&env.cli(&["fetch", "--once"], None)).contains("created: 1"));
     let sent = env.cli(&["send", "--once"], None);
     assert_eq!(
@@ -96,9 +99,7 @@ async fn the_customer_gets_an_acknowledgement_and_the_reply_threads() {
         "From: Ann Lee <{ANN}>\r\nTo: {}\r\nSubject: Re: [Support #1] Printer on fire\r\nMessage-ID: <reply@customer.example>\r\nIn-Reply-To: {ack_id}\r\nReferences: <first@customer.example> {ack_id}\r\n\r\nIt is still burning.\r\n\r\nOn Mon, Example Support wrote:\r\n> thank you for writing\r\n",
         header(ack, "Reply-To").unwrap()
     );
-    dovecot
-        .append(SUPPORT, SUPPORT_PW, "INBOX", &[reply.into_bytes()], None)
-        .await;
+    to_support(&dovecot, reply.into_bytes()).await;
     assert!(stdout(&env.cli(&["fetch", "--once"], None)).contains("threaded: 1"));
     let ticket = env.cli_json(&["ticket", "show", "1", "--json"]);
     let kinds: Vec<(String, String)> = ticket["messages"]
@@ -325,15 +326,11 @@ async fn staff_answer_by_mail_notes_stay_internal_and_commands_work() {
         assert_eq!(sent.status.code(), Some(0), "{}", stdout(&sent));
     };
 
-    dovecot
-        .append(
-            SUPPORT,
-            SUPPORT_PW,
-            "INBOX",
-            &[customer_mail(ANN, "p1@customer.example", "Printer on fire", "").into_bytes()],
-            None,
-        )
-        .await;
+    to_support(
+        &dovecot,
+        customer_mail(ANN, "p1@customer.example", "Printer on fire", "").into_bytes(),
+    )
+    .await;
     round("created: 1");
     let staff_mail = dovecot.messages(AGENT, AGENT_PW, "INBOX").await;
     assert_eq!(staff_mail.len(), 1, "the agent hears of the new ticket");
@@ -345,19 +342,15 @@ async fn staff_answer_by_mail_notes_stay_internal_and_commands_work() {
     assert!(notification.contains("The printer is on fire."));
 
     // A public answer reaches Ann, without the quoted history.
-    dovecot
-        .append(
-            SUPPORT,
-            SUPPORT_PW,
-            "INBOX",
-            &[staff_reply_to(
-                notification,
-                "We are on our way with an extinguisher.",
-                "a1@example.com",
-            )],
-            None,
-        )
-        .await;
+    to_support(
+        &dovecot,
+        staff_reply_to(
+            notification,
+            "We are on our way with an extinguisher.",
+            "a1@example.com",
+        ),
+    )
+    .await;
     round("threaded: 1");
     let ann = dovecot.messages(ANN, ANN_PW, "INBOX").await;
     assert_eq!(ann.len(), 2, "acknowledgement and the agent's reply");
@@ -382,19 +375,15 @@ async fn staff_answer_by_mail_notes_stay_internal_and_commands_work() {
     );
 
     // #note stays internal; #priority and #assign change the ticket.
-    dovecot
-        .append(
-            SUPPORT,
-            SUPPORT_PW,
-            "INBOX",
-            &[staff_reply_to(
-                notification,
-                "#note\n#priority high\n#assign me\nCustomer sounds stressed.",
-                "a2@example.com",
-            )],
-            None,
-        )
-        .await;
+    to_support(
+        &dovecot,
+        staff_reply_to(
+            notification,
+            "#note\n#priority high\n#assign me\nCustomer sounds stressed.",
+            "a2@example.com",
+        ),
+    )
+    .await;
     round("threaded: 1");
     assert_eq!(
         dovecot.count(ANN, ANN_PW, "INBOX").await,
@@ -415,19 +404,11 @@ async fn staff_answer_by_mail_notes_stay_internal_and_commands_work() {
     assert_eq!(note["kind"], "note");
 
     // #status resolved resolves it and tells Ann.
-    dovecot
-        .append(
-            SUPPORT,
-            SUPPORT_PW,
-            "INBOX",
-            &[staff_reply_to(
-                notification,
-                "#status resolved",
-                "a3@example.com",
-            )],
-            None,
-        )
-        .await;
+    to_support(
+        &dovecot,
+        staff_reply_to(notification, "#status resolved", "a3@example.com"),
+    )
+    .await;
     round("threaded: 1");
     assert_eq!(
         env.cli_json(&["ticket", "show", "1", "--json"])["status"],
@@ -439,9 +420,7 @@ async fn staff_answer_by_mail_notes_stay_internal_and_commands_work() {
 
     // A forged staff From without a signed reference is a customer message, never relayed.
     let forged = format!("From: Alex Agent <{AGENT}>\r\nTo: {SUPPORT}\r\nSubject: Re: [Support #1] Printer on fire\r\nMessage-ID: <forged@evil.example>\r\n\r\n#status closed\nPlease send me your password.\r\n");
-    dovecot
-        .append(SUPPORT, SUPPORT_PW, "INBOX", &[forged.into_bytes()], None)
-        .await;
+    to_support(&dovecot, forged.into_bytes()).await;
     round("threaded: 1");
     assert_eq!(
         dovecot.count(ANN, ANN_PW, "INBOX").await,
@@ -478,15 +457,11 @@ async fn ping_pong_with_a_non_compliant_auto_responder_stops_at_the_limit() {
         "[outbound]\nacknowledgements_per_sender_per_hour = 3\n",
     )
     .await;
-    dovecot
-        .append(
-            SUPPORT,
-            SUPPORT_PW,
-            "INBOX",
-            &[customer_mail(BOT, "bot-0@customer.example", "Hello", "").into_bytes()],
-            None,
-        )
-        .await;
+    to_support(
+        &dovecot,
+        customer_mail(BOT, "bot-0@customer.example", "Hello", "").into_bytes(),
+    )
+    .await;
     let mut answered = 0;
     for round in 1..=8 {
         env.cli(&["fetch", "--once"], None);
@@ -497,9 +472,7 @@ async fn ping_pong_with_a_non_compliant_auto_responder_stops_at_the_limit() {
         let new_mail = inbox.len() - answered;
         for _ in 0..new_mail {
             let bounce = format!("From: {BOT}\r\nTo: {SUPPORT}\r\nSubject: I am out of the office ({round})\r\nMessage-ID: <bot-{round}-{answered}@customer.example>\r\n\r\nI will read your mail later.\r\n");
-            dovecot
-                .append(SUPPORT, SUPPORT_PW, "INBOX", &[bounce.into_bytes()], None)
-                .await;
+            to_support(&dovecot, bounce.into_bytes()).await;
             answered += 1;
         }
     }
@@ -517,15 +490,11 @@ async fn a_bounce_attaches_to_its_ticket_and_suppresses_the_address() {
         relay: _relay,
         env,
     } = world(&[(SUPPORT, SUPPORT_PW), (ANN, ANN_PW)], true, "").await;
-    dovecot
-        .append(
-            SUPPORT,
-            SUPPORT_PW,
-            "INBOX",
-            &[customer_mail(ANN, "b1@customer.example", "Printer on fire", "").into_bytes()],
-            None,
-        )
-        .await;
+    to_support(
+        &dovecot,
+        customer_mail(ANN, "b1@customer.example", "Printer on fire", "").into_bytes(),
+    )
+    .await;
     env.cli(&["fetch", "--once"], None);
     env.cli(&["send", "--once"], None);
     let ack = dovecot.messages(ANN, ANN_PW, "INBOX").await.remove(0);
@@ -535,9 +504,7 @@ async fn a_bounce_attaches_to_its_ticket_and_suppresses_the_address() {
     let dsn = format!(
         "From: MAILER-DAEMON@mx.customer.example (Mail Delivery System)\r\nTo: {SUPPORT}\r\nSubject: Undelivered Mail Returned to Sender\r\nMessage-ID: <dsn-1@mx.customer.example>\r\nAuto-Submitted: auto-replied\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=\"RB\"\r\n\r\n--RB\r\nContent-Type: text/plain\r\n\r\nI'm sorry to have to inform you that your message could not be delivered.\r\n\r\n--RB\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.customer.example\r\n\r\nFinal-Recipient: rfc822; {ANN}\r\nOriginal-Recipient: rfc822;{ANN}\r\nAction: failed\r\nStatus: 5.1.1\r\nDiagnostic-Code: smtp; 550 5.1.1 user unknown\r\n\r\n--RB\r\nContent-Type: text/rfc822-headers\r\n\r\n{ack_headers}\r\n--RB--\r\n"
     );
-    dovecot
-        .append(SUPPORT, SUPPORT_PW, "INBOX", &[dsn.into_bytes()], None)
-        .await;
+    to_support(&dovecot, dsn.into_bytes()).await;
     assert!(
         stdout(&env.cli(&["fetch", "--once"], None)).contains("threaded: 1"),
         "the bounce threads onto the ticket it bounced from"
@@ -556,15 +523,11 @@ async fn a_bounce_attaches_to_its_ticket_and_suppresses_the_address() {
     assert_eq!(ticket["status"], "open", "a bounce changes no status");
 
     // Nothing more goes to the bounced address for a while.
-    dovecot
-        .append(
-            SUPPORT,
-            SUPPORT_PW,
-            "INBOX",
-            &[customer_mail(ANN, "b2@customer.example", "Another question", "").into_bytes()],
-            None,
-        )
-        .await;
+    to_support(
+        &dovecot,
+        customer_mail(ANN, "b2@customer.example", "Another question", "").into_bytes(),
+    )
+    .await;
     assert!(stdout(&env.cli(&["fetch", "--once"], None)).contains("created: 1"));
     assert_eq!(
         env.cli_json(&["ticket", "show", "2", "--json"])["outbox"]
@@ -729,15 +692,11 @@ async fn the_daemon_acknowledges_within_seconds() {
         env,
     } = world(&[(SUPPORT, SUPPORT_PW), (ANN, ANN_PW)], true, "").await;
     let mut daemon = env.spawn_serve();
-    dovecot
-        .append(
-            SUPPORT,
-            SUPPORT_PW,
-            "INBOX",
-            &[customer_mail(ANN, "d1@customer.example", "Daemon", "").into_bytes()],
-            None,
-        )
-        .await;
+    to_support(
+        &dovecot,
+        customer_mail(ANN, "d1@customer.example", "Daemon", "").into_bytes(),
+    )
+    .await;
     let acknowledged = crate::harness::eventually(Duration::from_secs(15), || async {
         dovecot.count(ANN, ANN_PW, "INBOX").await == 1
     })
