@@ -304,7 +304,7 @@ async fn killed_again_and_again_the_daemon_stores_every_message_exactly_once() {
     let dovecot = Dovecot::start(&[(USER, PASSWORD)], false);
     // Small batches: many commits, so a kill can land before, inside or after one.
     let env = TestEnv::with_config(&format!(
-        "[ingest]\nbatch_messages = 7\n{}",
+        "[ingest]\nbatch_messages = 3\n{}",
         dovecot.mailbox_toml("support", USER, PASSWORD, "")
     ))
     .await;
@@ -333,11 +333,12 @@ async fn killed_again_and_again_the_daemon_stores_every_message_exactly_once() {
         // Kill once a random part of this round's mail is in, plus a random few ms:
         // somewhere inside fetching, a transaction, or the moves after it.
         let target = before + 1 + next_random(batch.len() as u64 - 1) as i64;
-        eventually(Duration::from_secs(10), || async {
-            message_count(&store).await >= target
-        })
-        .await;
-        tokio::time::sleep(Duration::from_millis(next_random(12))).await;
+        // Poll tightly: a whole round can be taken in within a few tens of milliseconds.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while message_count(&store).await < target && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(next_random(4))).await;
         kill(&mut daemon); // SIGKILL
         kills += 1;
         let (stored, waiting) = (
