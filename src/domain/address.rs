@@ -19,7 +19,7 @@ pub fn is_valid(address: &str) -> bool {
                 && !domain.is_empty()
                 && !address
                     .chars()
-                    .any(|c| c.is_whitespace() || c == '<' || c == '>')
+                    .any(|c| c.is_whitespace() || c.is_control() || c == '<' || c == '>')
                 && !domain.starts_with('.')
                 && !domain.ends_with('.')
         }

@@ -6,6 +6,7 @@ pub mod commands;
 pub mod model;
 pub mod signing;
 pub mod subject;
+pub mod text;
 pub mod threading;
 
 pub use model::{

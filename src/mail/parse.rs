@@ -4,11 +4,11 @@
 use std::borrow::Cow;
 
 use mail_parser::{
-    Address, HeaderName, HeaderValue, MessageParser, MessagePart, MimeHeaders, PartType,
+    Addr, Address, HeaderName, HeaderValue, MessageParser, MessagePart, MimeHeaders, PartType,
 };
 
-use crate::domain::address;
 use crate::domain::automatic::{self, AutomaticReason, AutomaticSignals};
+use crate::domain::{address, text};
 use crate::mail::hash;
 
 /// A name and address, as written in From/To/Cc.
@@ -36,9 +36,13 @@ pub struct InboundMail {
     /// Without angle brackets; synthesised from the raw hash when the message has none.
     pub message_id: String,
     pub message_id_synthesized: bool,
-    /// From, else Reply-To, Sender or Return-Path; `None` when the message names nobody
-    /// (it is still stored: a ticket with no one to answer, never acknowledged).
+    /// The first usable From address, else Reply-To, Sender or Return-Path; `None` when
+    /// the message names nobody (it is still stored: a ticket with no one to answer,
+    /// never acknowledged).
     pub from: Option<Mailbox>,
+    /// The sender's address is the From header's (not a fallback): only such a sender can
+    /// ever be recognised as staff.
+    pub from_header: bool,
     pub reply_to: Vec<Mailbox>,
     pub to: Vec<Mailbox>,
     pub cc: Vec<Mailbox>,
@@ -57,20 +61,20 @@ pub struct InboundMail {
     pub bounced_message_ids: Vec<String>,
     /// For a bounce: recipients the report says failed permanently (Action: failed, 5.x.x).
     pub hard_bounced: Vec<String>,
+    /// `Authentication-Results` header values, topmost (added last, by our own MTA) first.
+    pub authentication_results: Vec<String>,
 }
 
 impl InboundMail {
     /// Every Message-ID this message refers to, nearest first: In-Reply-To, then
     /// References from the end of the chain backwards.
     pub fn referenced_ids(&self) -> Vec<&str> {
-        let mut ids: Vec<&str> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
         let own = self.in_reply_to.iter().chain(self.references.iter().rev());
-        for id in own.chain(self.bounced_message_ids.iter()) {
-            if !ids.contains(&id.as_str()) {
-                ids.push(id);
-            }
-        }
-        ids
+        own.chain(self.bounced_message_ids.iter())
+            .map(String::as_str)
+            .filter(|id| seen.insert(*id))
+            .collect()
     }
 }
 
@@ -90,8 +94,15 @@ pub enum ParseError {
     NotAMessage,
 }
 
-/// How many References we keep: enough for any real thread, bounded for hostile input.
+/// How many References we keep (the most recent): enough for any real thread, bounded
+/// for hostile input.
 const MAX_REFERENCES: usize = 100;
+/// In-Reply-To names one parent; a few more are tolerated, thousands are an attack.
+const MAX_IN_REPLY_TO: usize = 10;
+/// Returned originals in one delivery report.
+const MAX_BOUNCED_IDS: usize = 10;
+/// Addresses kept per address header (To, Cc, Reply-To) and Delivered-To lines.
+const MAX_ADDRESSES: usize = 1000;
 
 pub fn parse(raw: &[u8], options: &ParseOptions) -> Result<InboundMail, ParseError> {
     if raw.iter().all(|b| b.is_ascii_whitespace()) {
@@ -112,8 +123,8 @@ pub fn parse(raw: &[u8], options: &ParseOptions) -> Result<InboundMail, ParseErr
         None => return Err(ParseError::NotAMessage),
     };
     let raw_sha256 = hash::sha256_hex(raw);
-    let from = sender(&message);
-    let (message_id, message_id_synthesized) = match message.message_id().map(clean_id) {
+    let (from, from_header) = sender(&message);
+    let (message_id, message_id_synthesized) = match message.message_id().map(text::message_id) {
         Some(id) if !id.is_empty() => (id, false),
         _ => (
             format!("{}@synthesized.maildesk.invalid", &raw_sha256[..32]),
@@ -132,14 +143,19 @@ pub fn parse(raw: &[u8], options: &ParseOptions) -> Result<InboundMail, ParseErr
         to: mailboxes(message.to()),
         cc: mailboxes(message.cc()),
         delivered_to: header_texts(&message, "Delivered-To")
-            .map(|v| address::normalize(&v))
+            .map(|v| address::normalize(&text::address(&v)))
+            .take(MAX_ADDRESSES)
             .collect(),
-        subject: clean_text(message.subject().unwrap_or_default().trim()),
+        subject: text::subject(message.subject().unwrap_or_default()),
         date: message
             .date()
             .filter(|d| d.is_valid())
             .map(|d| d.to_timestamp()),
-        in_reply_to: ids(message.in_reply_to()),
+        in_reply_to: {
+            let mut ids = ids(message.in_reply_to());
+            ids.truncate(MAX_IN_REPLY_TO);
+            ids
+        },
         references: {
             let mut refs = ids(message.references());
             let excess = refs.len().saturating_sub(MAX_REFERENCES);
@@ -152,7 +168,11 @@ pub fn parse(raw: &[u8], options: &ParseOptions) -> Result<InboundMail, ParseErr
         automatic: automatic::classify(&signals, &options.loop_markers),
         bounced_message_ids: bounced_message_ids(&message),
         hard_bounced: hard_bounced(&message),
+        authentication_results: header_texts(&message, "Authentication-Results")
+            .take(MAX_ADDRESSES)
+            .collect(),
         from,
+        from_header,
     })
 }
 
@@ -175,34 +195,51 @@ fn looks_like_text(raw: &[u8]) -> bool {
     control * 100 <= raw.len() && std::str::from_utf8(raw).is_ok()
 }
 
-/// From, else Reply-To (where the writer wants answers), else Sender, else Return-Path:
-/// somebody we could answer.
-fn sender(message: &mail_parser::Message<'_>) -> Option<Mailbox> {
-    let first_from = message.from().and_then(|a| a.first());
+/// The first usable From address, else Reply-To (where the writer wants answers), else
+/// Sender, else Return-Path: somebody we could answer. The flag says it came from From.
+fn sender(message: &mail_parser::Message<'_>) -> (Option<Mailbox>, bool) {
+    let from_list: Vec<&Addr<'_>> = message
+        .from()
+        .map(|a| a.iter().collect())
+        .unwrap_or_default();
+    let has_address = |a: &Addr<'_>, valid: bool| {
+        a.address().is_some_and(|e| {
+            let e = text::address(e);
+            !e.is_empty() && (!valid || address::is_valid(&e))
+        })
+    };
+    let first_from = from_list
+        .iter()
+        .find(|a| has_address(a, true))
+        .or_else(|| from_list.iter().find(|a| has_address(a, false)))
+        .or_else(|| from_list.first());
     // A From without a usable address still names someone ("From: Moderator"), and an
     // odd one ("<moderator>", "a b@c") is kept as written: it is what staff should see.
-    let name = first_from.and_then(|a| a.name()).and_then(clean_name);
-    let email = first_from
+    let name = first_from
+        .and_then(|a| a.name())
+        .and_then(text::display_name);
+    let from_email = first_from
         .and_then(|a| a.address())
-        .map(str::trim)
-        .filter(|a| !a.is_empty())
-        .map(clean_text)
+        .map(text::address)
+        .filter(|a| !a.is_empty());
+    let from_header = from_email.is_some();
+    let email = from_email
         .or_else(|| first_valid(message.reply_to()))
         .or_else(|| first_valid(message.sender()))
         .or_else(|| {
             message
                 .return_address()
-                .map(str::trim)
+                .map(text::address)
                 .filter(|a| address::is_valid(a))
-                .map(clean_text)
         });
-    match (email, name) {
+    let sender = match (email, name) {
         (None, None) => None,
         (email, name) => Some(Mailbox {
             email: email.unwrap_or_default(),
             name,
         }),
-    }
+    };
+    (sender, from_header)
 }
 
 fn first_valid(value: Option<&Address<'_>>) -> Option<String> {
@@ -217,35 +254,20 @@ fn mailboxes(value: Option<&Address<'_>>) -> Vec<Mailbox> {
     value
         .iter()
         .filter_map(|addr| {
-            let email = addr.address()?.trim();
-            if !address::is_valid(email) {
-                return None;
-            }
-            Some(Mailbox {
-                email: clean_text(email),
-                name: addr.name().and_then(clean_name),
+            let email = text::address(addr.address()?);
+            address::is_valid(&email).then(|| Mailbox {
+                email,
+                name: addr.name().and_then(text::display_name),
             })
         })
+        .take(MAX_ADDRESSES)
         .collect()
-}
-
-fn clean_name(name: &str) -> Option<String> {
-    Some(clean_text(name.trim().trim_matches('"').trim())).filter(|n| !n.is_empty())
-}
-
-fn clean_id(id: &str) -> String {
-    clean_text(
-        id.trim()
-            .trim_start_matches('<')
-            .trim_end_matches('>')
-            .trim(),
-    )
 }
 
 fn ids(value: &HeaderValue<'_>) -> Vec<String> {
     let list: Vec<String> = match value {
-        HeaderValue::Text(id) => vec![clean_id(id)],
-        HeaderValue::TextList(ids) => ids.iter().map(|id| clean_id(id)).collect(),
+        HeaderValue::Text(id) => vec![text::message_id(id)],
+        HeaderValue::TextList(ids) => ids.iter().map(|id| text::message_id(id)).collect(),
         _ => Vec::new(),
     };
     list.into_iter().filter(|id| !id.is_empty()).collect()
@@ -283,8 +305,8 @@ fn automatic_signals(
     from: Option<&Mailbox>,
 ) -> AutomaticSignals {
     let return_path = match message.header(HeaderName::ReturnPath) {
-        Some(HeaderValue::Text(t)) => Some(clean_id(t)),
-        Some(HeaderValue::TextList(l)) => l.first().map(|t| clean_id(t)),
+        Some(HeaderValue::Text(t)) => Some(text::message_id(t)),
+        Some(HeaderValue::TextList(l)) => l.first().map(|t| text::message_id(t)),
         Some(HeaderValue::Address(a)) => Some(
             a.first()
                 .and_then(|a| a.address())
@@ -329,7 +351,7 @@ fn bounced_message_ids(message: &mail_parser::Message<'_>) -> Vec<String> {
     let mut ids = Vec::new();
     for part in message.attachments() {
         let original = match &part.body {
-            PartType::Message(inner) => inner.message_id().map(clean_id),
+            PartType::Message(inner) => inner.message_id().map(text::message_id),
             PartType::Text(text) | PartType::Html(text)
                 if part.content_type().is_some_and(|ct| {
                     ct.subtype()
@@ -338,7 +360,7 @@ fn bounced_message_ids(message: &mail_parser::Message<'_>) -> Vec<String> {
             {
                 MessageParser::default()
                     .parse_headers(text.as_bytes())
-                    .and_then(|m| m.message_id().map(clean_id))
+                    .and_then(|m| m.message_id().map(text::message_id))
             }
             PartType::Binary(bytes) | PartType::InlineBinary(bytes)
                 if part.content_type().is_some_and(|ct| {
@@ -349,11 +371,14 @@ fn bounced_message_ids(message: &mail_parser::Message<'_>) -> Vec<String> {
             {
                 MessageParser::default()
                     .parse_headers(bytes.as_ref())
-                    .and_then(|m| m.message_id().map(clean_id))
+                    .and_then(|m| m.message_id().map(text::message_id))
             }
             _ => None,
         };
         ids.extend(original.filter(|id| !id.is_empty()));
+        if ids.len() >= MAX_BOUNCED_IDS {
+            break;
+        }
     }
     ids
 }
@@ -421,14 +446,27 @@ fn attachments(message: &mail_parser::Message<'_>) -> Vec<Attachment> {
         .enumerate()
         .map(|(index, part)| attachment(message, part, index))
         .collect();
-    // A single-part text message that carries a file name (a file sent as the whole
-    // message) is shown as the body and also offered as the named file.
-    let root = message.root_part();
-    if list.is_empty()
-        && root.attachment_name().is_some()
-        && matches!(root.body, PartType::Text(_) | PartType::Html(_))
-    {
-        list.push(attachment(message, root, 0));
+    // A named text part the parser shows as body (the whole message, or an inline
+    // disposition) is also offered as the named file; an empty one would vanish otherwise.
+    let mut body_parts: Vec<u32> = message
+        .text_body
+        .iter()
+        .chain(&message.html_body)
+        .copied()
+        .filter(|id| !message.attachments.contains(id))
+        .collect();
+    body_parts.sort_unstable();
+    body_parts.dedup();
+    for id in body_parts {
+        let Some(part) = message.parts.get(id as usize) else {
+            continue;
+        };
+        if part.attachment_name().is_some()
+            && matches!(part.body, PartType::Text(_) | PartType::Html(_))
+        {
+            let index = list.len();
+            list.push(attachment(message, part, index));
+        }
     }
     list
 }
@@ -456,17 +494,20 @@ fn attachment(
     };
     let filename = part
         .attachment_name()
-        .map(clean_filename)
+        .map(text::file_name)
         .filter(|n| !n.is_empty())
         .or_else(|| match &part.body {
             PartType::Message(m) => m
                 .subject()
-                .map(|s| clean_filename(&format!("{}.eml", s.trim())))
-                .filter(|n| n != ".eml"),
+                .map(|s| text::file_name(&format!("{}.eml", s.trim())))
+                .filter(|n| n != "eml"),
             _ => None,
         })
         .unwrap_or_else(|| format!("attachment-{}.{}", index + 1, extension_for(&content_type)));
-    let content_id = part.content_id().map(clean_id).filter(|c| !c.is_empty());
+    let content_id = part
+        .content_id()
+        .map(text::message_id)
+        .filter(|c| !c.is_empty());
     let disposition_inline = part
         .content_disposition()
         .map(|d| d.ctype().eq_ignore_ascii_case("inline"));
@@ -545,16 +586,6 @@ fn extension_for(content_type: &str) -> &str {
             })
             .unwrap_or("bin"),
     }
-}
-
-/// A file name safe to show and to offer for download: no path, no control characters.
-fn clean_filename(name: &str) -> String {
-    let base = name.rsplit(['/', '\\']).next().unwrap_or(name);
-    base.chars()
-        .filter(|c| !c.is_control())
-        .collect::<String>()
-        .trim()
-        .to_string()
 }
 
 /// Text as stored: NUL characters removed (PostgreSQL text cannot hold them, and they are
@@ -750,5 +781,82 @@ mod tests {
         let mail = parse_str("From: a@b.c\nSubject: a\0b\n\nx\0y\n").unwrap();
         assert!(!mail.subject.contains('\0'));
         assert!(!mail.text.contains('\0'));
+    }
+}
+#[cfg(test)]
+mod hostile_tests {
+    use super::*;
+
+    fn parse_str(raw: &str) -> InboundMail {
+        parse(raw.as_bytes(), &ParseOptions::default()).unwrap()
+    }
+
+    #[test]
+    fn encoded_line_breaks_never_reach_names_subjects_or_ids() {
+        let mail = parse_str("From: =?utf-8?q?Mal=0AX?= <m@x.example>\r\nCc: =?utf-8?q?Bad=0DCc?= <c@x.example>, =?utf-8?b?RXZpbA0KQmNjOiB4QHk=?= <d@x.example>\r\nSubject: =?utf-8?q?one=0D=0ABcc:_evil@x.example?=\r\nMessage-ID: <a\r\n b@x>\r\n\r\nhi\r\n");
+        let from = mail.from.unwrap();
+        assert_eq!(from.name.as_deref(), Some("Mal X"));
+        assert_eq!(mail.cc[0].name.as_deref(), Some("Bad Cc"));
+        assert_eq!(mail.cc[1].name.as_deref(), Some("Evil Bcc: x@y"));
+        assert_eq!(mail.subject, "one Bcc: evil@x.example");
+        assert!(!mail.message_id.contains(char::is_whitespace));
+    }
+
+    #[test]
+    fn the_first_usable_from_address_is_the_sender() {
+        let mail = parse_str(
+            "From: \"X\" <>, \"Y\" <y@example.com>\r\nReply-To: r@example.com\r\n\r\nhi\r\n",
+        );
+        let from = mail.from.unwrap();
+        assert_eq!(
+            (from.email.as_str(), from.name.as_deref()),
+            ("y@example.com", Some("Y"))
+        );
+        assert!(mail.from_header);
+        let mail = parse_str("From: \"X\" <>\r\nReply-To: r@example.com\r\n\r\nhi\r\n");
+        assert_eq!(mail.from.unwrap().email, "r@example.com");
+        assert!(
+            !mail.from_header,
+            "a Reply-To fallback is not the From header"
+        );
+    }
+
+    #[test]
+    fn hostile_lists_are_bounded() {
+        let many: String = (0..5000).map(|i| format!("<id{i}@x> ")).collect();
+        let cc: String = (0..3000).map(|i| format!("c{i}@x.example, ")).collect();
+        let mail = parse_str(&format!(
+            "From: a@b.c\r\nIn-Reply-To: {many}\r\nReferences: {many}\r\nCc: {cc}\r\n\r\nx\r\n"
+        ));
+        assert_eq!(mail.in_reply_to.len(), MAX_IN_REPLY_TO);
+        assert_eq!(mail.references.len(), MAX_REFERENCES);
+        assert_eq!(mail.references.last().unwrap(), "id4999@x");
+        assert_eq!(mail.cc.len(), MAX_ADDRESSES);
+        assert!(mail.referenced_ids().len() <= MAX_IN_REPLY_TO + MAX_REFERENCES);
+    }
+
+    #[test]
+    fn attachment_names_are_cleaned_and_empty_files_kept() {
+        let long = "n".repeat(25_000);
+        let raw = format!("From: a@b.c\r\nContent-Type: multipart/mixed; boundary=X\r\n\r\n--X\r\nContent-Type: text/plain\r\n\r\nsee attached\r\n--X\r\nContent-Type: application/octet-stream\r\nContent-Disposition: attachment; filename=\"..\"\r\n\r\nx\r\n--X\r\nContent-Type: application/pdf\r\nContent-Disposition: attachment; filename=\"invoice\u{202E}fdp.exe\"\r\n\r\ny\r\n--X\r\nContent-Type: application/pdf\r\nContent-Disposition: attachment; filename=\"{long}.pdf\"\r\n\r\nz\r\n--X\r\nContent-Type: text/plain\r\nContent-Disposition: inline; filename=\"empty.txt\"\r\n\r\n\r\n--X--\r\n");
+        let mail = parse_str(&raw);
+        let names: Vec<&str> = mail
+            .attachments
+            .iter()
+            .map(|a| a.filename.as_str())
+            .collect();
+        assert_eq!(names.len(), 4, "{names:?}");
+        assert_eq!(names[0], "attachment-1.bin");
+        assert_eq!(names[1], "invoicefdp.exe");
+        assert!(names[2].len() <= text::MAX_FILENAME_BYTES && names[2].ends_with(".pdf"));
+        assert_eq!(names[3], "empty.txt");
+        assert!(mail.attachments[3].data.is_empty());
+    }
+
+    #[test]
+    fn authentication_results_are_kept_in_order() {
+        let mail = parse_str("Authentication-Results: mx.example.com; dmarc=pass header.from=example.com\r\nAuthentication-Results: evil; dkim=pass\r\nFrom: a@example.com\r\n\r\nx\r\n");
+        assert_eq!(mail.authentication_results.len(), 2);
+        assert!(mail.authentication_results[0].starts_with("mx.example.com"));
     }
 }
