@@ -56,6 +56,23 @@ pub struct HelpdeskConfig {
     pub categories: Vec<String>,
     pub default_category: String,
     pub reopen_closed_days: u32,
+    /// Who may add people to a ticket by writing to or copying them.
+    pub add_participants: AddParticipants,
+    /// When set, staff mail must also carry an `Authentication-Results` header from this
+    /// server (authserv-id) with an aligned `dmarc=pass` or `dkim=pass`.
+    pub trusted_authserv_id: Option<String>,
+}
+
+/// Whose mail makes the people in its To/Cc (and the writer) participants of a ticket.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AddParticipants {
+    /// Mail from the ticket's participants and verified staff (a stranger who threads in
+    /// by quoting a Message-ID is kept on the ticket but joins nobody to it).
+    #[default]
+    Participants,
+    /// Anyone whose mail threads onto the ticket (the trusting behaviour of older versions).
+    Anyone,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -343,6 +360,8 @@ impl Default for HelpdeskConfig {
                 .to_vec(),
             default_category: "other".into(),
             reopen_closed_days: 14,
+            add_participants: AddParticipants::default(),
+            trusted_authserv_id: None,
         }
     }
 }

@@ -5,6 +5,7 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod domain;
+pub mod failpoint;
 pub mod fetch;
 pub mod ingest;
 pub mod mail;

@@ -57,6 +57,10 @@ pub struct MessageView {
     pub html: Option<String>,
     pub raw_sha256: Option<String>,
     pub source: String,
+    /// The staff user who wrote it, when that is proven (verified staff mail).
+    pub author_user_id: Option<i64>,
+    /// From a staff address without proof that the staff member sent it: internal only.
+    pub unverified: bool,
     pub attachments: Vec<AttachmentView>,
 }
 
@@ -154,6 +158,8 @@ fn message_view(m: messages::Message, attachments: Vec<AttachmentView>) -> Messa
         html: m.html_body,
         raw_sha256: m.raw_sha256,
         source: m.source,
+        author_user_id: m.author_user_id,
+        unverified: m.unverified != 0,
         attachments,
     }
 }

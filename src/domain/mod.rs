@@ -1,6 +1,7 @@
 //! Pure domain types and rules: no I/O, no database, no clock (time is passed in).
 
 pub mod address;
+pub mod authres;
 pub mod automatic;
 pub mod commands;
 pub mod model;

@@ -4,6 +4,12 @@
 //!
 //! - Message-ID: `md.<ticket>.<message>.<sig>@<domain>`
 //! - reply address: `<local>+<ticket>-<sig>@<domain>`
+//!
+//! Mail to one staff member (notifications) carries references bound to that user as
+//! well: `md.<ticket>.<message>.u<user>.<sig>@…` and `<local>+<ticket>-u<user>-<sig>@…`.
+//! Customers never receive these, so a reply that quotes one, From that user's address,
+//! is that staff member's (DESIGN.md, "Staff by email"); a customer who forges a staff
+//! From can only quote the customer references.
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -11,10 +17,29 @@ use sha2::Sha256;
 /// Hex characters of the HMAC kept: 64 bits, plenty against guessing by mail.
 const SIGNATURE_LEN: usize = 16;
 
+/// What a verified reference names: the ticket, and the staff user it was sent to (for
+/// references from staff notifications).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SignedRef {
+    pub ticket: i64,
+    pub staff_user: Option<i64>,
+}
+
 fn signature(secret: &str, purpose: &str, ticket: i64, message: i64) -> String {
+    sign(secret, &format!("{purpose}:{ticket}:{message}"))
+}
+
+fn staff_signature(secret: &str, purpose: &str, ticket: i64, message: i64, user: i64) -> String {
+    sign(
+        secret,
+        &format!("staff-{purpose}:{ticket}:{message}:{user}"),
+    )
+}
+
+fn sign(secret: &str, data: &str) -> String {
     let mut mac =
         Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
-    mac.update(format!("{purpose}:{ticket}:{message}").as_bytes());
+    mac.update(data.as_bytes());
     hex::encode(mac.finalize().into_bytes())[..SIGNATURE_LEN].to_string()
 }
 
@@ -35,20 +60,39 @@ pub fn message_id(secret: &str, domain: &str, ticket: i64, message: i64) -> Stri
     )
 }
 
-/// The ticket and message of one of our Message-IDs, if its signature is right.
-pub fn verify_message_id(secret: &str, id: &str) -> Option<(i64, i64)> {
+/// Our Message-ID for outgoing message `message` of `ticket` sent to staff user `user`.
+pub fn staff_message_id(
+    secret: &str,
+    domain: &str,
+    ticket: i64,
+    message: i64,
+    user: i64,
+) -> String {
+    format!(
+        "md.{ticket}.{message}.u{user}.{}@{domain}",
+        staff_signature(secret, "mid", ticket, message, user)
+    )
+}
+
+/// The ticket (and staff user) of one of our Message-IDs, if its signature is right.
+pub fn verify_message_id(secret: &str, id: &str) -> Option<SignedRef> {
     let (local, _domain) = id.trim_matches(|c| c == '<' || c == '>').rsplit_once('@')?;
-    let rest = local.strip_prefix("md.")?;
-    let mut parts = rest.split('.');
-    let (ticket, message, sig) = (
-        parts.next()?.parse().ok()?,
-        parts.next()?.parse().ok()?,
-        parts.next()?,
-    );
-    if parts.next().is_some() {
-        return None;
+    let parts: Vec<&str> = local.strip_prefix("md.")?.split('.').collect();
+    let (ticket, message) = (parts.first()?.parse().ok()?, parts.get(1)?.parse().ok()?);
+    match parts[2..] {
+        [sig] => same(sig, &signature(secret, "mid", ticket, message)).then_some(SignedRef {
+            ticket,
+            staff_user: None,
+        }),
+        [user, sig] => {
+            let user: i64 = user.strip_prefix('u')?.parse().ok()?;
+            same(sig, &staff_signature(secret, "mid", ticket, message, user)).then_some(SignedRef {
+                ticket,
+                staff_user: Some(user),
+            })
+        }
+        _ => None,
     }
-    same(sig, &signature(secret, "mid", ticket, message)).then_some((ticket, message))
 }
 
 /// `support+42-<sig>@example.com`: a reply address that carries the ticket.
@@ -62,17 +106,40 @@ pub fn reply_address(secret: &str, support_address: &str, ticket: i64) -> String
     }
 }
 
-/// The ticket in a signed reply address, if the signature is right.
-pub fn verify_reply_address(secret: &str, address: &str) -> Option<i64> {
+/// `support+42-u7-<sig>@example.com`: the reply address of a notification to staff user 7.
+pub fn staff_reply_address(secret: &str, support_address: &str, ticket: i64, user: i64) -> String {
+    match support_address.rsplit_once('@') {
+        Some((local, domain)) => format!(
+            "{local}+{ticket}-u{user}-{}@{domain}",
+            staff_signature(secret, "addr", ticket, 0, user)
+        ),
+        None => support_address.to_string(),
+    }
+}
+
+/// The ticket (and staff user) in a signed reply address, if the signature is right.
+pub fn verify_reply_address(secret: &str, address: &str) -> Option<SignedRef> {
     let (local, _domain) = address.trim().rsplit_once('@')?;
     let (_, detail) = local.split_once('+')?;
-    let (ticket, sig) = detail.split_once('-')?;
-    let ticket: i64 = ticket.parse().ok()?;
-    same(
-        &sig.to_ascii_lowercase(),
-        &signature(secret, "addr", ticket, 0),
-    )
-    .then_some(ticket)
+    let detail = detail.to_ascii_lowercase();
+    let mut parts = detail.split('-');
+    let ticket: i64 = parts.next()?.parse().ok()?;
+    match (parts.next()?, parts.next(), parts.next()) {
+        (sig, None, None) => {
+            same(sig, &signature(secret, "addr", ticket, 0)).then_some(SignedRef {
+                ticket,
+                staff_user: None,
+            })
+        }
+        (user, Some(sig), None) => {
+            let user: i64 = user.strip_prefix('u')?.parse().ok()?;
+            same(sig, &staff_signature(secret, "addr", ticket, 0, user)).then_some(SignedRef {
+                ticket,
+                staff_user: Some(user),
+            })
+        }
+        _ => None,
+    }
 }
 
 #[cfg(test)]
@@ -85,8 +152,12 @@ mod tests {
     fn message_ids_round_trip_and_resist_forgery() {
         let id = message_id(SECRET, "example.com", 42, 7);
         assert!(id.starts_with("md.42.7.") && id.ends_with("@example.com"));
-        assert_eq!(verify_message_id(SECRET, &id), Some((42, 7)));
-        assert_eq!(verify_message_id(SECRET, &format!("<{id}>")), Some((42, 7)));
+        let customer = Some(SignedRef {
+            ticket: 42,
+            staff_user: None,
+        });
+        assert_eq!(verify_message_id(SECRET, &id), customer);
+        assert_eq!(verify_message_id(SECRET, &format!("<{id}>")), customer);
         let forged = id.replacen("md.42.", "md.43.", 1);
         assert_eq!(verify_message_id(SECRET, &forged), None);
         assert_eq!(verify_message_id("another-secret-000000", &id), None);
@@ -97,15 +168,66 @@ mod tests {
     fn reply_addresses_round_trip_and_resist_forgery() {
         let address = reply_address(SECRET, "support@example.com", 42);
         assert!(address.starts_with("support+42-") && address.ends_with("@example.com"));
-        assert_eq!(verify_reply_address(SECRET, &address), Some(42));
+        let customer = Some(SignedRef {
+            ticket: 42,
+            staff_user: None,
+        });
+        assert_eq!(verify_reply_address(SECRET, &address), customer);
         assert_eq!(
             verify_reply_address(SECRET, &address.to_uppercase()),
-            Some(42)
+            customer
         );
         assert_eq!(
             verify_reply_address(SECRET, &address.replace("+42-", "+41-")),
             None
         );
         assert_eq!(verify_reply_address(SECRET, "support+42@example.com"), None);
+    }
+
+    #[test]
+    fn staff_references_name_the_user_and_cannot_be_made_from_customer_ones() {
+        let staff = Some(SignedRef {
+            ticket: 42,
+            staff_user: Some(7),
+        });
+        let id = staff_message_id(SECRET, "example.com", 42, 9, 7);
+        assert_eq!(verify_message_id(SECRET, &id), staff);
+        assert_eq!(
+            verify_message_id(SECRET, &id.replacen(".u7.", ".u8.", 1)),
+            None
+        );
+        let customer_id = message_id(SECRET, "example.com", 42, 9);
+        let (head, sig) = customer_id
+            .split_once('@')
+            .unwrap()
+            .0
+            .rsplit_once('.')
+            .unwrap();
+        let grafted = format!("{head}.u7.{sig}@example.com");
+        assert_eq!(
+            verify_message_id(SECRET, &grafted),
+            None,
+            "a customer signature is not a staff one"
+        );
+
+        let address = staff_reply_address(SECRET, "support@example.com", 42, 7);
+        assert!(address.starts_with("support+42-u7-"), "{address}");
+        assert_eq!(verify_reply_address(SECRET, &address), staff);
+        assert_eq!(
+            verify_reply_address(SECRET, &address.replace("-u7-", "-u8-")),
+            None
+        );
+        let customer = reply_address(SECRET, "support@example.com", 42);
+        let sig = customer
+            .split_once('@')
+            .unwrap()
+            .0
+            .rsplit_once('-')
+            .unwrap()
+            .1;
+        assert_eq!(
+            verify_reply_address(SECRET, &format!("support+42-u7-{sig}@example.com")),
+            None
+        );
     }
 }

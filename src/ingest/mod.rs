@@ -7,10 +7,11 @@ use std::collections::HashMap;
 use serde::Serialize;
 use tracing::{info, warn};
 
-use crate::config::Config;
+use crate::config::{AddParticipants, Config};
 use crate::domain::threading::{self, Inbound, ThreadDecision, ThreadRule, TicketFacts};
 use crate::domain::{address, signing, subject, Direction, MessageKind, ParticipantRole};
 use crate::mail::{self, InboundMail, Mailbox, ParseOptions};
+use crate::store::tickets::ReferenceOwner;
 
 pub mod mbox;
 mod staff;
@@ -79,6 +80,9 @@ pub struct IngestOptions {
     pub mailbox_categories: HashMap<String, String>,
     /// Set when outgoing mail is configured (`[smtp]`): acknowledgements are queued.
     pub outbound: Option<crate::outbound::OutboundOptions>,
+    pub add_participants: AddParticipants,
+    /// Staff mail must also pass DMARC/DKIM at this authserv-id (see `domain::authres`).
+    pub trusted_authserv_id: Option<String>,
 }
 
 impl IngestOptions {
@@ -94,6 +98,8 @@ impl IngestOptions {
             reopen_window_secs: i64::from(config.helpdesk.reopen_closed_days) * 86_400,
             signing_secret: config.helpdesk.signing_secret.clone(),
             outbound: None,
+            add_participants: config.helpdesk.add_participants,
+            trusted_authserv_id: config.helpdesk.trusted_authserv_id.clone(),
             default_category: config.helpdesk.default_category.clone(),
             mailbox_categories: config
                 .mailboxes
@@ -126,10 +132,31 @@ pub fn prepare(options: &IngestOptions, raw: &[u8]) -> Prepared {
             options.max_message_bytes
         ));
     }
-    match mail::parse(raw, &options.parse) {
-        Ok(mail) => Prepared::Mail(Box::new(mail)),
-        Err(e) => Prepared::Rejected(e.to_string()),
+    // A parser bug on one hostile message must not take the others (or the task) down.
+    let parsed = std::panic::catch_unwind(|| {
+        crate::failpoint::check("parse", raw);
+        mail::parse(raw, &options.parse)
+    });
+    match parsed {
+        Ok(Ok(mail)) => Prepared::Mail(Box::new(mail)),
+        Ok(Err(e)) => Prepared::Rejected(e.to_string()),
+        Err(payload) => Prepared::Rejected(format!(
+            "the parser failed on this message: {}",
+            crate::mail::compose::panic_message(&*payload)
+        )),
     }
+}
+
+/// Runs one storing attempt, turning a panic inside it into an error that names it: the
+/// transaction is dropped (rolled back) and the message is quarantined instead.
+async fn unwind_safe<T>(
+    attempt: impl std::future::Future<Output = Result<T, StoreError>>,
+) -> Result<Result<T, StoreError>, String> {
+    use futures_util::FutureExt;
+    std::panic::AssertUnwindSafe(attempt)
+        .catch_unwind()
+        .await
+        .map_err(|payload| crate::mail::compose::panic_message(&*payload))
 }
 
 #[derive(Clone)]
@@ -210,9 +237,15 @@ impl Ingestor {
             tx.commit().await?;
             Ok::<_, StoreError>(outcome)
         };
-        match attempt.await {
-            Ok(outcome) => Ok(outcome),
-            Err(e) => self.recover(raw, &prepared, origin, retry_of, e).await,
+        match unwind_safe(attempt).await {
+            Ok(Ok(outcome)) => Ok(outcome),
+            Ok(Err(e)) => self.recover(raw, &prepared, origin, retry_of, e).await,
+            Err(panic) => {
+                tracing::error!(panic, source = %origin.source, "storing this message panicked; quarantining it");
+                let reason =
+                    format!("storing it failed with an internal error (please report it): {panic}");
+                self.quarantine_now(raw, origin, retry_of, &reason).await
+            }
         }
     }
 
@@ -233,24 +266,26 @@ impl Ingestor {
             tx.commit().await?;
             Ok::<_, StoreError>(outcomes)
         };
-        match attempt.await {
-            Ok(outcomes) => outcomes.into_iter().map(Ok).collect(),
-            Err(e) if e.is_temporary() => batch
-                .iter()
-                .map(|_| Err(IngestError(clone_temporary(&e))))
-                .collect(),
-            Err(e) => {
-                warn!(error = %e, size = batch.len(), "batch failed; storing its messages one by one");
-                let mut outcomes = Vec::with_capacity(batch.len());
-                for item in batch {
-                    outcomes.push(
-                        self.ingest_prepared(&item.raw, item.prepared.clone(), &item.origin, None)
-                            .await,
-                    );
-                }
-                outcomes
+        let failure = match unwind_safe(attempt).await {
+            Ok(Ok(outcomes)) => return outcomes.into_iter().map(Ok).collect(),
+            Ok(Err(e)) if e.is_temporary() => {
+                return batch
+                    .iter()
+                    .map(|_| Err(IngestError(clone_temporary(&e))))
+                    .collect()
             }
+            Ok(Err(e)) => e.to_string(),
+            Err(panic) => format!("panic: {panic}"),
+        };
+        warn!(error = %failure, size = batch.len(), "batch failed; storing its messages one by one");
+        let mut outcomes = Vec::with_capacity(batch.len());
+        for item in batch {
+            outcomes.push(
+                self.ingest_prepared(&item.raw, item.prepared.clone(), &item.origin, None)
+                    .await,
+            );
         }
+        outcomes
     }
 
     pub fn options(&self) -> &IngestOptions {
@@ -267,6 +302,7 @@ impl Ingestor {
         retry_of: Option<i64>,
     ) -> Result<Outcome, StoreError> {
         let now = unix_now();
+        crate::failpoint::check("store", raw);
         let outcome = match prepared {
             Prepared::Mail(mail) => {
                 self.store_mail_in(tx, mail, raw, origin, retry_of, now)
@@ -308,10 +344,26 @@ impl Ingestor {
             }
         }
         warn!(error = %error, source = %origin.source, "message could not be stored; quarantining it");
-        let reason = format!("could not be stored: {error}");
+        self.quarantine_now(
+            raw,
+            origin,
+            retry_of,
+            &format!("could not be stored: {error}"),
+        )
+        .await
+    }
+
+    /// Quarantines a message in a transaction of its own (its storing failed).
+    async fn quarantine_now(
+        &self,
+        raw: &[u8],
+        origin: &Origin,
+        retry_of: Option<i64>,
+        reason: &str,
+    ) -> Result<Outcome, IngestError> {
         let mut tx = self.store.begin().await?;
         let now = unix_now();
-        let outcome = quarantine_in(&mut tx, raw, &reason, origin, retry_of, now).await?;
+        let outcome = quarantine_in(&mut tx, raw, reason, origin, retry_of, now).await?;
         record_origin(&mut tx, origin, &outcome, now).await?;
         tx.commit().await.map_err(StoreError::from)?;
         Ok(outcome)
@@ -349,16 +401,19 @@ impl Ingestor {
             },
         );
         store::raw::insert_raw(tx, &mail.raw_sha256, raw, now).await?;
-        if let ThreadDecision::Attach {
-            ticket_id, rule, ..
-        } = decision
-        {
-            if let Some(staff) = self.verified_staff(tx, mail, &sender, rule).await? {
+        if let ThreadDecision::Attach { ticket_id, .. } = decision {
+            if let Some(staff) = self.staff_proof(tx, mail, &sender, ticket_id).await? {
                 let message_id = self
                     .take_staff_mail(tx, ticket_id, mail, origin, &staff, now)
                     .await?;
                 return finish(tx, retry_of, ticket_id, message_id, false, now).await;
             }
+        }
+        if mail.automatic.is_none() && sender.is_staff(tx).await? {
+            let (ticket_id, message_id, created) = self
+                .take_unverified_staff_mail(tx, mail, &sender, origin, decision, now)
+                .await?;
+            return finish(tx, retry_of, ticket_id, message_id, created, now).await;
         }
         let (ticket_id, created) = match decision {
             ThreadDecision::Attach {
@@ -372,13 +427,15 @@ impl Ingestor {
                 }
                 (ticket_id, false)
             }
-            ThreadDecision::NewTicket { linked_to } => (
-                self.open_ticket(tx, mail, &sender, origin, linked_to, now)
-                    .await?,
-                true,
-            ),
+            ThreadDecision::NewTicket { linked_to } => {
+                let ticket_id = self
+                    .open_ticket(tx, mail, &sender, origin, linked_to, now)
+                    .await?;
+                self.add_requester(tx, ticket_id, &sender, now).await?;
+                (ticket_id, true)
+            }
         };
-        if mail.automatic.is_none() {
+        if mail.automatic.is_none() && self.may_add_people(tx, ticket_id, &sender, created).await? {
             self.add_participants(tx, ticket_id, mail, &sender, created, now)
                 .await?;
         }
@@ -387,7 +444,8 @@ impl Ingestor {
         } else {
             MessageKind::Public
         };
-        let message_id = insert_message(tx, ticket_id, mail, origin, kind, now).await?;
+        let message_id =
+            insert_message(tx, ticket_id, mail, origin, kind, Writer::Customer, now).await?;
         if let (Some(_), false, Some(outbound)) = (
             &mail.automatic,
             mail.hard_bounced.is_empty(),
@@ -396,12 +454,30 @@ impl Ingestor {
             crate::outbound::record_bounce(tx, outbound, mail, now).await?;
         }
         if let (None, Some(outbound)) = (&mail.automatic, &self.options.outbound) {
-            if !sender.is_staff(tx).await? {
-                crate::outbound::on_customer_mail(tx, outbound, ticket_id, mail, created, now)
-                    .await?;
-            }
+            crate::outbound::on_customer_mail(tx, outbound, ticket_id, mail, created, now).await?;
         }
         finish(tx, retry_of, ticket_id, message_id, created, now).await
+    }
+
+    /// Whether this mail may make people participants (DESIGN.md, threading rule 5): the
+    /// writer of a new ticket, a participant, or anyone when the admin allows it. A
+    /// stranger who threads in by quoting a Message-ID joins nobody, themselves included.
+    async fn may_add_people(
+        &self,
+        tx: &mut Tx,
+        ticket_id: i64,
+        sender: &Sender<'_>,
+        created: bool,
+    ) -> Result<bool, StoreError> {
+        if created || self.options.add_participants == AddParticipants::Anyone {
+            return Ok(true);
+        }
+        let participant =
+            sender.is_valid() && tickets::is_participant(tx, ticket_id, &sender.email).await?;
+        if !participant {
+            info!(ticket_id, sender = %sender.email, "mail from someone not on the ticket: attached, but nobody added to it");
+        }
+        Ok(participant)
     }
 
     /// Threading rules 2 to 5, first match wins (rule 1, duplicates, is checked before).
@@ -416,8 +492,8 @@ impl Ingestor {
         // Rule 2: one of our own signed Message-IDs.
         if let Some(secret) = secret {
             for id in &referenced {
-                if let Some((ticket_id, _)) = signing::verify_message_id(secret, id) {
-                    if let Some(facts) = tickets::facts(tx, ticket_id).await? {
+                if let Some(signed) = signing::verify_message_id(secret, id) {
+                    if let Some(facts) = tickets::facts(tx, signed.ticket).await? {
                         return Ok(Some((facts, ThreadRule::SignedReference)));
                     }
                 }
@@ -426,35 +502,25 @@ impl Ingestor {
         // Rule 3: any stored Message-ID, nearest reference first.
         if !referenced.is_empty() {
             let owners = tickets::by_message_ids(tx, &referenced).await?;
-            // For a reused Message-ID, the newest ticket.
-            let best = referenced.iter().find_map(|id| {
-                owners
-                    .iter()
-                    .filter(|(mid, _)| mid == id)
-                    .map(|(_, facts)| *facts)
-                    .max_by_key(|f| f.id)
-            });
-            if let Some(facts) = best {
-                return Ok(Some((facts, ThreadRule::StoredReference)));
+            for id in &referenced {
+                let sharing: Vec<&ReferenceOwner> =
+                    owners.iter().filter(|o| o.message_id == *id).collect();
+                if let Some(owner) = pick_owner(tx, &sharing, sender).await? {
+                    return Ok(Some((owner.ticket, ThreadRule::StoredReference)));
+                }
             }
         }
         // Rule 4: a signed reply address among the recipients.
         if let Some(secret) = secret {
-            let recipients = mail
-                .to
-                .iter()
-                .chain(&mail.cc)
-                .map(|m| m.email.as_str())
-                .chain(mail.delivered_to.iter().map(String::as_str));
-            for address in recipients {
-                if let Some(ticket_id) = signing::verify_reply_address(secret, address) {
-                    if let Some(facts) = tickets::facts(tx, ticket_id).await? {
+            for address in recipient_addresses(mail) {
+                if let Some(signed) = signing::verify_reply_address(secret, address) {
+                    if let Some(facts) = tickets::facts(tx, signed.ticket).await? {
                         return Ok(Some((facts, ThreadRule::PlusAddress)));
                     }
                 }
             }
         }
-        // Rule 5: the subject tag, from someone on the ticket or staff.
+        // Rule 5: the subject tag, from someone on the ticket or verified staff.
         let Some(ticket_ref) = subject::find_tag(&mail.subject, &self.options.subject_prefix)
         else {
             return Ok(None);
@@ -464,15 +530,20 @@ impl Ingestor {
         };
         let is_participant =
             sender.is_valid() && tickets::is_participant(tx, ticket_ref, &sender.email).await?;
-        let sender_is_staff = !is_participant && sender.is_staff(tx).await?;
-        if threading::tag_accepted(is_participant, sender_is_staff) {
+        let verified_staff = !is_participant
+            && self
+                .staff_proof(tx, mail, sender, ticket_ref)
+                .await?
+                .is_some();
+        if threading::tag_accepted(is_participant, verified_staff) {
             Ok(Some((facts, ThreadRule::SubjectTag)))
         } else {
-            info!(ticket_ref, sender = %sender.email, "subject tag from a stranger ignored; opening a new ticket");
+            info!(ticket_ref, sender = %sender.email, "subject tag from someone not on the ticket ignored; opening a new ticket");
             Ok(None)
         }
     }
 
+    /// Opens a ticket for this mail (participants are the caller's choice).
     async fn open_ticket(
         &self,
         tx: &mut Tx,
@@ -497,16 +568,26 @@ impl Ingestor {
             requester_name: sender.name,
             linked_ticket_id: linked_to,
         };
-        let ticket_id = tickets::insert(tx, &new_ticket, now).await?;
-        if sender.is_valid() {
-            let requester = [(
-                sender.email.as_str(),
-                sender.name,
-                ParticipantRole::Requester,
-            )];
-            tickets::add_participants(tx, ticket_id, &requester, now).await?;
+        tickets::insert(tx, &new_ticket, now).await
+    }
+
+    /// The writer of a new ticket is its requester (when they have an address).
+    async fn add_requester(
+        &self,
+        tx: &mut Tx,
+        ticket_id: i64,
+        sender: &Sender<'_>,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        if !sender.is_valid() {
+            return Ok(());
         }
-        Ok(ticket_id)
+        let requester = [(
+            sender.email.as_str(),
+            sender.name,
+            ParticipantRole::Requester,
+        )];
+        tickets::add_participants(tx, ticket_id, &requester, now).await
     }
 
     /// A human writer and the people they copied (To and Cc, not us, not staff) join the
@@ -521,7 +602,9 @@ impl Ingestor {
         now: i64,
     ) -> Result<(), StoreError> {
         let mut people: Vec<(String, Option<&str>)> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
         if !created && sender.is_valid() && !sender.is_staff(tx).await? {
+            seen.insert(sender.email.clone());
             people.push((sender.email.clone(), sender.name));
         }
         for mailbox in mail.to.iter().chain(&mail.cc) {
@@ -529,9 +612,16 @@ impl Ingestor {
             if email != sender.email
                 && address::is_valid(&email)
                 && !address::is_own(&email, &self.options.own_addresses)
-                && !people.iter().any(|(e, _)| *e == email)
+                && seen.insert(email.clone())
             {
                 people.push((email, mailbox.name.as_deref()));
+            }
+            if people.len() >= MAX_NEW_PARTICIPANTS {
+                warn!(
+                    ticket_id,
+                    "more than {MAX_NEW_PARTICIPANTS} people copied; the rest are not added"
+                );
+                break;
             }
         }
         let rows: Vec<(&str, Option<&str>, ParticipantRole)> = people
@@ -540,6 +630,43 @@ impl Ingestor {
             .collect();
         tickets::add_participants(tx, ticket_id, &rows, now).await
     }
+}
+
+/// People one mail can add to a ticket: more than any real Cc list.
+const MAX_NEW_PARTICIPANTS: usize = 100;
+
+/// The addresses a mail was sent to (signed reply addresses are looked for here).
+fn recipient_addresses(mail: &InboundMail) -> impl Iterator<Item = &str> {
+    mail.to
+        .iter()
+        .chain(&mail.cc)
+        .map(|m| m.email.as_str())
+        .chain(mail.delivered_to.iter().map(String::as_str))
+}
+
+/// Several stored messages can share a Message-ID (anyone can reuse a customer's), so a
+/// reply goes to the one whose writer or ticket the replier belongs to, else the
+/// earliest: never to a newer impostor.
+async fn pick_owner<'a>(
+    tx: &mut Tx,
+    sharing: &[&'a ReferenceOwner],
+    sender: &Sender<'_>,
+) -> Result<Option<&'a ReferenceOwner>, StoreError> {
+    if sharing.len() <= 1 {
+        return Ok(sharing.first().copied());
+    }
+    let mut related = Vec::new();
+    for owner in sharing {
+        let writer = address::normalize(&owner.from_email) == sender.email;
+        if writer
+            || (sender.is_valid()
+                && tickets::is_participant(tx, owner.ticket.id, &sender.email).await?)
+        {
+            related.push(*owner);
+        }
+    }
+    let earliest = |list: &[&'a ReferenceOwner]| list.iter().copied().min_by_key(|o| o.row_id);
+    Ok(earliest(&related).or_else(|| earliest(sharing)))
 }
 
 /// A parsed, stored-later batch entry for [`Ingestor::ingest_batch`].
@@ -554,7 +681,7 @@ pub struct BatchItem {
 struct Sender<'a> {
     email: String,
     name: Option<&'a str>,
-    staff: std::sync::OnceLock<bool>,
+    staff: tokio::sync::OnceCell<Option<users::User>>,
 }
 
 impl<'a> Sender<'a> {
@@ -566,7 +693,7 @@ impl<'a> Sender<'a> {
                 .map(|f| address::normalize(&f.email))
                 .unwrap_or_default(),
             name: sender_name(mail),
-            staff: std::sync::OnceLock::new(),
+            staff: tokio::sync::OnceCell::new(),
         }
     }
 
@@ -574,16 +701,22 @@ impl<'a> Sender<'a> {
         address::is_valid(&self.email)
     }
 
-    async fn is_staff(&self, tx: &mut Tx) -> Result<bool, StoreError> {
+    /// The active staff user with this address (whether they really sent it is another
+    /// question: see `Ingestor::staff_proof`).
+    async fn staff_user(&self, tx: &mut Tx) -> Result<Option<&users::User>, StoreError> {
         if let Some(known) = self.staff.get() {
-            return Ok(*known);
+            return Ok(known.as_ref());
         }
-        let staff = self.is_valid()
-            && users::find_active_by_email(tx, &self.email)
-                .await?
-                .is_some();
-        let _ = self.staff.set(staff);
-        Ok(staff)
+        let user = if self.is_valid() {
+            users::find_active_by_email(tx, &self.email).await?
+        } else {
+            None
+        };
+        Ok(self.staff.get_or_init(|| async { user }).await.as_ref())
+    }
+
+    async fn is_staff(&self, tx: &mut Tx) -> Result<bool, StoreError> {
+        Ok(self.staff_user(tx).await?.is_some())
     }
 }
 
@@ -689,12 +822,23 @@ async fn finish(
     })
 }
 
+/// Who wrote a stored message, as far as we can tell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Writer {
+    Customer,
+    /// A staff user, proven by a reference only they were sent.
+    Staff(i64),
+    /// A staff address without that proof: anyone could have written it.
+    UnverifiedStaff,
+}
+
 async fn insert_message(
     tx: &mut Tx,
     ticket_id: i64,
     mail: &InboundMail,
     origin: &Origin,
     kind: MessageKind,
+    writer: Writer,
     now: i64,
 ) -> Result<i64, StoreError> {
     let automatic_reason = mail.automatic.as_ref().map(|r| r.to_string());
@@ -725,6 +869,11 @@ async fn insert_message(
             mailbox: origin.mailbox.as_deref(),
             source: &origin.source,
             sent_at: mail.date,
+            author_user_id: match writer {
+                Writer::Staff(id) => Some(id),
+                _ => None,
+            },
+            unverified: writer == Writer::UnverifiedStaff,
         },
         now,
     )

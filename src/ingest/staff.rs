@@ -1,33 +1,100 @@
 //! Staff by e-mail (DESIGN.md "Staff by email"): a verified staff reply changes the
-//! ticket through its command block and is relayed to the customer unless it is a note.
+//! ticket through its command block and is relayed to the customer unless it is a note;
+//! mail from a staff address without proof stays internal and does nothing.
 
 use tracing::{info, warn};
 
-use super::{insert_message, Ingestor, Origin, Sender};
+use super::{insert_message, recipient_addresses, Ingestor, Origin, Sender, Writer};
 use crate::domain::commands::{self, AssignTo, Command};
-use crate::domain::threading::ThreadRule;
-use crate::domain::{MessageKind, TicketStatus};
+use crate::domain::signing::{self, SignedRef};
+use crate::domain::threading::ThreadDecision;
+use crate::domain::{authres, MessageKind, TicketStatus};
 use crate::mail::InboundMail;
 use crate::store::{tickets, users, StoreError, Tx};
 
 impl Ingestor {
-    /// A staff member's mail counts as staff work only when it answers one of our signed
-    /// references (a notification or our reply): a forged From alone is a customer mail.
-    pub(super) async fn verified_staff(
+    /// The staff user who provably wrote this mail about `ticket_id`: From (never
+    /// Reply-To or Sender) is their address, and the mail answers a reference that only
+    /// they were sent (a notification's Message-ID or reply address, signed for them and
+    /// this ticket); with `helpdesk.trusted_authserv_id`, our MTA also saw an aligned
+    /// DMARC or DKIM pass. A customer who forges a staff From has none of that.
+    pub(super) async fn staff_proof(
         &self,
         tx: &mut Tx,
         mail: &InboundMail,
         sender: &Sender<'_>,
-        rule: ThreadRule,
+        ticket_id: i64,
     ) -> Result<Option<users::User>, StoreError> {
-        if mail.automatic.is_some() || !sender.is_staff(tx).await? {
+        if mail.automatic.is_some() || !mail.from_header {
             return Ok(None);
         }
-        if !matches!(rule, ThreadRule::SignedReference | ThreadRule::PlusAddress) {
-            warn!(sender = %sender.email, "mail from a staff address without a signed reference: treated as a customer message");
+        let Some(user) = sender.staff_user(tx).await? else {
+            return Ok(None);
+        };
+        let Some(secret) = self.options.signing_secret.as_ref().map(|s| s.expose()) else {
+            return Ok(None);
+        };
+        let theirs = |signed: Option<SignedRef>| {
+            signed
+                == Some(SignedRef {
+                    ticket: ticket_id,
+                    staff_user: Some(user.id),
+                })
+        };
+        let answers_their_mail = mail
+            .referenced_ids()
+            .into_iter()
+            .any(|id| theirs(signing::verify_message_id(secret, id)))
+            || recipient_addresses(mail).any(|a| theirs(signing::verify_reply_address(secret, a)));
+        if !answers_their_mail {
+            warn!(ticket_id, sender = %sender.email, "mail from a staff address that answers none of that user's notifications: not trusted as staff");
             return Ok(None);
         }
-        users::find_active_by_email(tx, &sender.email).await
+        if let Some(authserv_id) = &self.options.trusted_authserv_id {
+            let domain = sender.email.rsplit_once('@').map_or("", |(_, d)| d);
+            if !authres::aligned_pass(&mail.authentication_results, authserv_id, domain) {
+                warn!(ticket_id, sender = %sender.email, authserv_id, "staff mail without an aligned DMARC/DKIM pass from our mail server: not trusted as staff");
+                return Ok(None);
+            }
+        }
+        Ok(Some(user.clone()))
+    }
+
+    /// Mail from a staff address without proof (forged, or written outside a notification
+    /// thread): kept on its ticket as an internal message marked unverified. It is never
+    /// relayed, runs no command, changes no status and adds nobody.
+    pub(super) async fn take_unverified_staff_mail(
+        &self,
+        tx: &mut Tx,
+        mail: &InboundMail,
+        sender: &Sender<'_>,
+        origin: &Origin,
+        decision: ThreadDecision,
+        now: i64,
+    ) -> Result<(i64, i64, bool), StoreError> {
+        let (ticket_id, created) = match decision {
+            ThreadDecision::Attach { ticket_id, .. } => {
+                tickets::touch(tx, ticket_id, now).await?;
+                (ticket_id, false)
+            }
+            ThreadDecision::NewTicket { linked_to } => (
+                self.open_ticket(tx, mail, sender, origin, linked_to, now)
+                    .await?,
+                true,
+            ),
+        };
+        warn!(ticket_id, sender = %sender.email, "mail from a staff address without proof of its sender: stored as an unverified internal message");
+        let message_id = insert_message(
+            tx,
+            ticket_id,
+            mail,
+            origin,
+            MessageKind::Note,
+            Writer::UnverifiedStaff,
+            now,
+        )
+        .await?;
+        Ok((ticket_id, message_id, created))
     }
 
     /// Staff by e-mail: the command block changes the ticket; `#note` stays internal;
@@ -51,7 +118,16 @@ impl Ingestor {
         } else {
             MessageKind::Public
         };
-        let message_id = insert_message(tx, ticket_id, mail, origin, kind, now).await?;
+        let message_id = insert_message(
+            tx,
+            ticket_id,
+            mail,
+            origin,
+            kind,
+            Writer::Staff(staff.id),
+            now,
+        )
+        .await?;
         let mut resolved = false;
         for command in &parsed.commands {
             match command {
@@ -75,7 +151,7 @@ impl Ingestor {
                                     tx,
                                     outbound,
                                     ticket_id,
-                                    &user.email,
+                                    &user,
                                     &staff.email,
                                     now,
                                 )

@@ -3,9 +3,10 @@
 
 use askama::Template;
 use lettre::message::header::{HeaderName, HeaderValue};
-use lettre::message::{Mailbox as LettreMailbox, MultiPart};
+use lettre::message::{Mailbox as LettreMailbox, MultiPart, SinglePart};
 
-use crate::domain::{signing, subject};
+use crate::config::Secret;
+use crate::domain::{signing, subject, text};
 
 /// Staff and customers type their answer above this line; everything below it is
 /// quoted history and is stripped for display.
@@ -22,6 +23,10 @@ pub enum ComposeError {
     Build(String),
     #[error("template: {0}")]
     Template(#[from] askama::Error),
+    /// A bug or an input lettre cannot take: the mail is failed with this reason, the
+    /// change that caused it still commits.
+    #[error("composing the mail failed: {0}")]
+    Panicked(String),
 }
 
 /// Who we are on outgoing mail.
@@ -32,7 +37,7 @@ pub struct Identity {
     pub from: String,
     pub support_address: String,
     pub subject_prefix: String,
-    pub secret: String,
+    pub secret: Secret,
     /// Reply-To with a signed plus-address (threading rule 4).
     pub plus_address_reply_to: bool,
 }
@@ -97,6 +102,14 @@ struct AckHtml<'a> {
 /// A recipient: address and display name.
 pub type Person<'a> = (&'a str, Option<&'a str>);
 
+/// Who reads the mail: customers get the ticket's references; a staff user gets
+/// references bound to them, their proof when they answer (see `domain::signing`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Audience {
+    Customer,
+    Staff { user_id: i64 },
+}
+
 /// The acknowledgement of a new ticket (`Auto-Submitted: auto-replied`).
 pub fn acknowledgement(
     identity: &Identity,
@@ -130,6 +143,7 @@ pub fn acknowledgement(
     compose(
         identity,
         thread,
+        Audience::Customer,
         &[(to_email, to_name)],
         &[],
         None,
@@ -151,11 +165,13 @@ struct NotificationText<'a> {
 }
 
 /// A note to staff (`Auto-Submitted: auto-generated`): new ticket, customer reply,
-/// assignment. Replying to it answers the customer (staff by e-mail).
+/// assignment. Replying to it answers the customer (staff by e-mail) when `audience` is
+/// the staff user it was sent to.
 pub fn notification(
     identity: &Identity,
     thread: &Thread<'_>,
     to: Person<'_>,
+    audience: Audience,
     headline: &str,
     customer: &str,
     body: &str,
@@ -172,6 +188,7 @@ pub fn notification(
     compose(
         identity,
         thread,
+        audience,
         &[to],
         &[],
         None,
@@ -235,6 +252,7 @@ pub fn reply(
     compose(
         identity,
         thread,
+        Audience::Customer,
         to,
         cc,
         Some(&from_name),
@@ -289,6 +307,7 @@ pub fn resolved(
     compose(
         identity,
         thread,
+        Audience::Customer,
         &[to],
         &[],
         None,
@@ -298,19 +317,61 @@ pub fn resolved(
     )
 }
 
+/// A lettre mailbox; the name is cleaned again here because stored names may predate
+/// the parser's cleaning, and lettre panics on a line break in a name.
 fn lettre_mailbox((email, name): Person<'_>) -> Result<LettreMailbox, ComposeError> {
     Ok(LettreMailbox::new(
-        name.map(str::to_string),
-        email
+        name.and_then(text::display_name),
+        text::address(email)
             .parse()
             .map_err(|_| ComposeError::Address(email.to_string()))?,
     ))
 }
 
+/// Builds the mail; a panic inside (lettre asserts on some inputs) becomes an error, so
+/// one unsendable mail can never take the ingest of the message that caused it down.
 #[allow(clippy::too_many_arguments)]
 fn compose(
     identity: &Identity,
     thread: &Thread<'_>,
+    audience: Audience,
+    to: &[Person<'_>],
+    cc: &[Person<'_>],
+    from_name: Option<&str>,
+    auto_submitted: Option<&'static str>,
+    text: String,
+    html: Option<String>,
+) -> Result<Composed, ComposeError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        build(
+            identity,
+            thread,
+            audience,
+            to,
+            cc,
+            from_name,
+            auto_submitted,
+            text,
+            html,
+        )
+    }))
+    .unwrap_or_else(|payload| Err(ComposeError::Panicked(panic_message(&*payload))))
+}
+
+/// The text of a panic payload (`panic!` with a literal or a formatted message).
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".into())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn build(
+    identity: &Identity,
+    thread: &Thread<'_>,
+    audience: Audience,
     to: &[Person<'_>],
     cc: &[Person<'_>],
     from_name: Option<&str>,
@@ -319,8 +380,17 @@ fn compose(
     html: Option<String>,
 ) -> Result<Composed, ComposeError> {
     let nonce = rand::random::<u32>() as i64;
-    let message_id =
-        signing::message_id(&identity.secret, identity.domain(), thread.ticket_id, nonce);
+    let (secret, domain, ticket) = (
+        identity.secret.expose(),
+        identity.domain(),
+        thread.ticket_id,
+    );
+    let message_id = match audience {
+        Audience::Customer => signing::message_id(secret, domain, ticket, nonce),
+        Audience::Staff { user_id } => {
+            signing::staff_message_id(secret, domain, ticket, nonce, user_id)
+        }
+    };
     let subject = tagged_subject(
         &identity.subject_prefix,
         thread.ticket_id,
@@ -331,19 +401,19 @@ fn compose(
         .parse()
         .map_err(|_| ComposeError::Address(identity.from.clone()))?;
     if let Some(name) = from_name {
-        from.name = Some(name.to_string());
+        from.name = text::display_name(name);
     }
-    let reply_address = if identity.plus_address_reply_to {
-        signing::reply_address(
-            &identity.secret,
-            &identity.support_address,
-            thread.ticket_id,
-        )
-    } else {
-        identity.support_address.clone()
+    let reply_address = match (identity.plus_address_reply_to, audience) {
+        (false, _) => identity.support_address.clone(),
+        (true, Audience::Customer) => {
+            signing::reply_address(secret, &identity.support_address, ticket)
+        }
+        (true, Audience::Staff { user_id }) => {
+            signing::staff_reply_address(secret, &identity.support_address, ticket, user_id)
+        }
     };
     let reply_to = LettreMailbox::new(
-        Some(identity.helpdesk.clone()),
+        text::display_name(&identity.helpdesk),
         reply_address
             .parse()
             .map_err(|_| ComposeError::Address(reply_address.clone()))?,
@@ -374,10 +444,14 @@ fn compose(
             HeaderName::new_from_ascii_str("X-Auto-Response-Suppress"),
             "All".to_string(),
         ));
-    if let Some(parent) = thread.in_reply_to {
+    let parent = thread
+        .in_reply_to
+        .map(text::message_id)
+        .filter(|p| !p.is_empty());
+    if let Some(parent) = &parent {
         builder = builder.in_reply_to(format!("<{parent}>"));
     }
-    let references = trimmed_references(thread.references, thread.in_reply_to);
+    let references = trimmed_references(thread.references, parent.as_deref());
     if !references.is_empty() {
         builder = builder.references(
             references
@@ -392,7 +466,7 @@ fn compose(
             text.clone(),
             html.clone(),
         )),
-        None => builder.body(text.clone()),
+        None => builder.singlepart(SinglePart::plain(text.clone())),
     }
     .map_err(|e| ComposeError::Build(e.to_string()))?;
     Ok(Composed {
@@ -415,9 +489,14 @@ pub fn tagged_subject(prefix: &str, ticket_id: i64, subject_text: &str) -> Strin
     format!("{} {bare}", subject::tag(prefix, ticket_id))
 }
 
-/// The thread root plus the most recent references, ending with the parent.
+/// The thread root plus the most recent references, ending with the parent; each one
+/// cleaned and bounded, so a hostile stored ID cannot break the header.
 fn trimmed_references(references: &[String], parent: Option<&str>) -> Vec<String> {
-    let mut all: Vec<String> = references.to_vec();
+    let mut all: Vec<String> = references
+        .iter()
+        .map(|r| text::message_id(r))
+        .filter(|r| !r.is_empty())
+        .collect();
     if let Some(parent) = parent {
         if !all.iter().any(|r| r == parent) {
             all.push(parent.to_string());
@@ -450,7 +529,7 @@ mod tests {
             from: "Example Support <support@example.com>".into(),
             support_address: "support@example.com".into(),
             subject_prefix: "Support".into(),
-            secret: "0123456789abcdef0123".into(),
+            secret: Secret("0123456789abcdef0123".into()),
             plus_address_reply_to: true,
         }
     }
@@ -473,7 +552,7 @@ mod tests {
         );
         assert!(raw.contains(&format!("Message-ID: <{}>\r\n", mail.message_id)));
         assert_eq!(
-            signing::verify_message_id("0123456789abcdef0123", &mail.message_id).map(|(t, _)| t),
+            signing::verify_message_id("0123456789abcdef0123", &mail.message_id).map(|r| r.ticket),
             Some(42)
         );
         assert!(raw.contains("In-Reply-To: <m1@c.example>\r\n"));

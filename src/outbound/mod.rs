@@ -8,8 +8,8 @@ pub use worker::{OutboxError, OutboxWorker, SendReport};
 use tracing::{info, warn};
 
 use crate::config::{Config, OutboundConfig, Secret};
-use crate::domain::{address, Direction, MessageKind};
-use crate::mail::compose::{self, Identity, Thread};
+use crate::domain::{address, signing, Direction, MessageKind};
+use crate::mail::compose::{self, Audience, Identity, Thread};
 use crate::mail::{hash, InboundMail};
 use crate::store::{messages, outbox, StoreError, Tx};
 
@@ -37,7 +37,7 @@ impl OutboundOptions {
                 from,
                 support_address,
                 subject_prefix: config.helpdesk.subject_prefix.clone(),
-                secret: secret.expose().to_string(),
+                secret: secret.clone(),
                 plus_address_reply_to: config.outbound.plus_address_reply_to,
             },
             limits: config.outbound.clone(),
@@ -114,18 +114,8 @@ async fn acknowledge(
         in_reply_to: Some(&mail.message_id),
         references: &mail.references,
     };
-    let composed = match compose::acknowledgement(
-        &options.identity,
-        &thread,
-        &recipient,
-        from.name.as_deref(),
-    ) {
-        Ok(composed) => composed,
-        Err(e) => {
-            warn!(ticket_id, recipient, error = %e, "acknowledgement not composed");
-            return Ok(None);
-        }
-    };
+    let composed =
+        compose::acknowledgement(&options.identity, &thread, &recipient, from.name.as_deref());
     let queued = queue(
         tx,
         options,
@@ -133,7 +123,7 @@ async fn acknowledge(
         "acknowledgement",
         MessageKind::Automatic,
         &[recipient],
-        &composed,
+        composed,
         now,
     )
     .await?;
@@ -141,7 +131,8 @@ async fn acknowledge(
 }
 
 /// Stores one outgoing message on its ticket and queues it for each recipient we may
-/// write to (not ourselves, not machines; customer mail within the hourly limit).
+/// write to (not ourselves, not machines; customer mail within the hourly limit). A mail
+/// that could not be composed is recorded as failed for each of them, with the reason.
 #[allow(clippy::too_many_arguments)]
 async fn queue(
     tx: &mut Tx,
@@ -150,7 +141,7 @@ async fn queue(
     kind: &str,
     stored_as: MessageKind,
     recipients: &[String],
-    composed: &compose::Composed,
+    composed: Result<compose::Composed, compose::ComposeError>,
     now: i64,
 ) -> Result<usize, StoreError> {
     let mut allowed = Vec::new();
@@ -189,6 +180,24 @@ async fn queue(
     if allowed.is_empty() {
         return Ok(0);
     }
+    let composed = match composed {
+        Ok(composed) => composed,
+        Err(e) => {
+            let reason = e.to_string();
+            warn!(ticket_id, kind, error = %reason, "mail not composed; recorded as failed");
+            for recipient in &allowed {
+                let failed = outbox::FailedMail {
+                    ticket_id: Some(ticket_id),
+                    kind,
+                    recipient,
+                    envelope_from: &options.identity.envelope_from(),
+                    reason: &reason,
+                };
+                outbox::record_failed(tx, &failed, now).await?;
+            }
+            return Ok(0);
+        }
+    };
     let people: Vec<crate::mail::Mailbox> = allowed
         .iter()
         .map(|email| crate::mail::Mailbox {
@@ -220,6 +229,8 @@ async fn queue(
             mailbox: None,
             source: "outbound",
             sent_at: Some(now),
+            author_user_id: None,
+            unverified: false,
         },
         now,
     )
@@ -273,26 +284,34 @@ impl TicketContext {
     }
 }
 
-fn composed_or_log(
-    result: Result<compose::Composed, compose::ComposeError>,
-    ticket_id: i64,
-    kind: &str,
-) -> Option<compose::Composed> {
-    result
-        .map_err(|e| warn!(ticket_id, kind, error = %e, "mail not composed"))
-        .ok()
-}
-
-/// The staff list of a mailbox: its `notify` setting, else every active user.
+/// The staff list of a mailbox: its `notify` setting, else every active user; with the
+/// user id of each address that is an active user (their notifications carry their proof).
 async fn staff_list(
     tx: &mut Tx,
     options: &OutboundOptions,
     mailbox: Option<&str>,
-) -> Result<Vec<String>, StoreError> {
+) -> Result<Vec<(String, Option<i64>)>, StoreError> {
     match mailbox.and_then(|m| options.mailbox_notify.get(m)) {
-        Some(list) => Ok(list.clone()),
-        None => crate::store::users::active_emails(tx).await,
+        Some(list) => {
+            let mut staff = Vec::with_capacity(list.len());
+            for email in list {
+                let user =
+                    crate::store::users::find_active_by_email(tx, &address::normalize(email))
+                        .await?;
+                staff.push((email.clone(), user.map(|u| u.id)));
+            }
+            Ok(staff)
+        }
+        None => Ok(crate::store::users::active_staff(tx)
+            .await?
+            .into_iter()
+            .map(|(id, email)| (email, Some(id)))
+            .collect()),
     }
+}
+
+fn audience_of(user_id: Option<i64>) -> Audience {
+    user_id.map_or(Audience::Customer, |user_id| Audience::Staff { user_id })
 }
 
 /// Staff hear of a new ticket, or of a customer's reply (the assignee, else the staff list).
@@ -314,7 +333,7 @@ async fn notify_staff(
         return Ok(0);
     }
     let recipients = match (&ctx.ticket.assignee_email, new_ticket) {
-        (Some(assignee), false) => vec![assignee.clone()],
+        (Some(assignee), false) => vec![(assignee.clone(), ctx.ticket.assignee_id)],
         _ => staff_list(tx, options, ctx.ticket.mailbox.as_deref()).await?,
     };
     let headline = if new_ticket {
@@ -332,44 +351,58 @@ async fn notify_staff(
     let body = crate::mail::quote::visible_text(&mail.text);
     let thread = ctx.thread(Some(&mail.message_id));
     let mut queued = 0;
-    for staff in recipients {
-        if let Some(composed) = composed_or_log(
-            compose::notification(
-                &options.identity,
-                &thread,
-                (&staff, None),
-                headline,
-                &customer,
-                &body,
-            ),
+    for (staff, user_id) in recipients {
+        let composed = compose::notification(
+            &options.identity,
+            &thread,
+            (&staff, None),
+            audience_of(user_id),
+            headline,
+            &customer,
+            &body,
+        );
+        queued += queue(
+            tx,
+            options,
             ticket_id,
             "notification",
-        ) {
-            queued += queue(
-                tx,
-                options,
-                ticket_id,
-                "notification",
-                MessageKind::Note,
-                &[staff],
-                &composed,
-                now,
-            )
-            .await?;
-        }
+            MessageKind::Note,
+            &[staff],
+            composed,
+            now,
+        )
+        .await?;
     }
     Ok(queued)
 }
 
-/// Suppresses the addresses a bounce reports as failed for good.
+/// Suppresses the addresses a bounce reports as failed for good, but only those we sent
+/// the returned mail to, and only when it is our mail (one of our signed Message-IDs):
+/// a forged report must not silence anyone.
 pub async fn record_bounce(
     tx: &mut Tx,
     options: &OutboundOptions,
     mail: &InboundMail,
     now: i64,
 ) -> Result<(), StoreError> {
+    let secret = options.identity.secret.expose();
+    let ours: Vec<&str> = mail
+        .bounced_message_ids
+        .iter()
+        .map(String::as_str)
+        .filter(|id| signing::verify_message_id(secret, id).is_some())
+        .collect();
+    if ours.is_empty() {
+        info!(report = %mail.message_id, "delivery report about mail we did not send: nothing suppressed");
+        return Ok(());
+    }
+    let recipients = outbox::recipients_of(tx, &ours).await?;
     let until = now + i64::from(options.limits.bounce_suppress_days) * 86_400;
     for address in &mail.hard_bounced {
+        if !recipients.contains(address) {
+            warn!(address, report = %mail.message_id, "delivery report names an address the returned mail was not sent to: ignored");
+            continue;
+        }
         warn!(address, "hard bounce: suppressing mail to this address");
         outbox::suppress(
             tx,
@@ -388,11 +421,11 @@ pub async fn notify_assignment(
     tx: &mut Tx,
     options: &OutboundOptions,
     ticket_id: i64,
-    assignee: &str,
+    assignee: &crate::store::users::User,
     by: &str,
     now: i64,
 ) -> Result<usize, StoreError> {
-    if !options.limits.assignment_notifications || assignee == by {
+    if !options.limits.assignment_notifications || assignee.email == by {
         return Ok(0);
     }
     let ctx = context(tx, ticket_id).await?;
@@ -400,27 +433,25 @@ pub async fn notify_assignment(
     let composed = compose::notification(
         &options.identity,
         &ctx.thread(None),
-        (assignee, None),
+        (&assignee.email, None),
+        Audience::Staff {
+            user_id: assignee.id,
+        },
         "Assigned to you",
         &ctx.ticket.requester_email,
         &body,
     );
-    match composed_or_log(composed, ticket_id, "assignment") {
-        Some(composed) => {
-            queue(
-                tx,
-                options,
-                ticket_id,
-                "notification",
-                MessageKind::Note,
-                &[assignee.to_string()],
-                &composed,
-                now,
-            )
-            .await
-        }
-        None => Ok(0),
-    }
+    queue(
+        tx,
+        options,
+        ticket_id,
+        "notification",
+        MessageKind::Note,
+        std::slice::from_ref(&assignee.email),
+        composed,
+        now,
+    )
+    .await
 }
 
 /// Relays a staff member's reply to the customer and the Cc participants.
@@ -445,20 +476,14 @@ pub async fn relay_staff_reply(
         .iter()
         .map(|(e, n)| (e.as_str(), n.as_deref()))
         .collect();
-    let Some(composed) = composed_or_log(
-        compose::reply(
-            &options.identity,
-            &ctx.thread(None),
-            &[requester],
-            &cc,
-            agent,
-            body,
-        ),
-        ticket_id,
-        "reply",
-    ) else {
-        return Ok(0);
-    };
+    let composed = compose::reply(
+        &options.identity,
+        &ctx.thread(None),
+        &[requester],
+        &cc,
+        agent,
+        body,
+    );
     let mut recipients = vec![ctx.ticket.requester_email.clone()];
     recipients.extend(ctx.cc.iter().map(|(e, _)| e.clone()));
     queue(
@@ -468,7 +493,7 @@ pub async fn relay_staff_reply(
         "reply",
         MessageKind::Public,
         &recipients,
-        &composed,
+        composed,
         now,
     )
     .await
@@ -489,24 +514,16 @@ pub async fn notice_resolved(
         ctx.ticket.requester_email.as_str(),
         ctx.ticket.requester_name.as_deref(),
     );
-    match composed_or_log(
-        compose::resolved(&options.identity, &ctx.thread(None), to),
+    let composed = compose::resolved(&options.identity, &ctx.thread(None), to);
+    queue(
+        tx,
+        options,
         ticket_id,
         "resolved",
-    ) {
-        Some(composed) => {
-            queue(
-                tx,
-                options,
-                ticket_id,
-                "resolved",
-                MessageKind::Automatic,
-                std::slice::from_ref(&ctx.ticket.requester_email),
-                &composed,
-                now,
-            )
-            .await
-        }
-        None => Ok(0),
-    }
+        MessageKind::Automatic,
+        std::slice::from_ref(&ctx.ticket.requester_email),
+        composed,
+        now,
+    )
+    .await
 }

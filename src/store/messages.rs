@@ -26,6 +26,10 @@ pub struct NewMessage<'a> {
     pub mailbox: Option<&'a str>,
     pub source: &'a str,
     pub sent_at: Option<i64>,
+    /// The staff user who wrote it (verified staff mail, portal).
+    pub author_user_id: Option<i64>,
+    /// From a staff address without proof that the staff member sent it.
+    pub unverified: bool,
 }
 
 pub struct NewAttachment<'a> {
@@ -59,6 +63,8 @@ pub struct Message {
     pub source: String,
     pub sent_at: Option<i64>,
     pub created_at: i64,
+    pub author_user_id: Option<i64>,
+    pub unverified: i64,
 }
 
 #[derive(Debug, Clone, sqlx::FromRow, Serialize)]
@@ -92,8 +98,9 @@ pub async fn insert(conn: &mut Conn, m: &NewMessage<'_>, now: i64) -> Result<i64
     Ok(sqlx::query_scalar(
         "INSERT INTO messages (ticket_id, direction, kind, automatic_reason, from_email, from_name,
              to_addrs, cc_addrs, reply_to, subject, message_id, in_reply_to, references_ids,
-             text_body, html_body, raw_sha256, content_sha256, mailbox, source, sent_at, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)
+             text_body, html_body, raw_sha256, content_sha256, mailbox, source, sent_at, created_at,
+             author_user_id, unverified)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)
          RETURNING id",
     )
     .bind(m.ticket_id)
@@ -117,6 +124,8 @@ pub async fn insert(conn: &mut Conn, m: &NewMessage<'_>, now: i64) -> Result<i64
     .bind(m.source)
     .bind(m.sent_at)
     .bind(now)
+    .bind(m.author_user_id)
+    .bind(i64::from(m.unverified))
     .fetch_one(conn)
     .await?)
 }
@@ -145,7 +154,7 @@ pub async fn insert_attachment(
 const MESSAGE_COLUMNS: &str =
     "id, ticket_id, direction, kind, automatic_reason, from_email, from_name,
     to_addrs, cc_addrs, subject, message_id, in_reply_to, references_ids, text_body, html_body,
-    raw_sha256, mailbox, source, sent_at, created_at";
+    raw_sha256, mailbox, source, sent_at, created_at, author_user_id, unverified";
 
 pub async fn for_ticket(conn: &mut Conn, ticket_id: i64) -> Result<Vec<Message>> {
     let sql = format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE ticket_id = $1 ORDER BY id");

@@ -32,6 +32,50 @@ pub async fn enqueue(conn: &mut Conn, mail: &NewMail<'_>, now: i64) -> Result<i6
     .await?)
 }
 
+/// A mail that could not be composed: recorded as failed with the reason, so the ticket
+/// shows it like any other failed delivery.
+pub struct FailedMail<'a> {
+    pub ticket_id: Option<i64>,
+    pub kind: &'a str,
+    pub recipient: &'a str,
+    pub envelope_from: &'a str,
+    pub reason: &'a str,
+}
+
+pub async fn record_failed(conn: &mut Conn, mail: &FailedMail<'_>, now: i64) -> Result<i64> {
+    let empty: &[u8] = &[];
+    Ok(sqlx::query_scalar(
+        "INSERT INTO outbox (ticket_id, message_id, kind, recipient, envelope_from, message_id_header, raw,
+             status, attempts, next_attempt_at, last_error, created_at)
+         VALUES ($1, NULL, $2, $3, $4, '', $5, 'failed', 0, $6, $7, $6) RETURNING id",
+    )
+    .bind(mail.ticket_id)
+    .bind(mail.kind)
+    .bind(mail.recipient)
+    .bind(mail.envelope_from)
+    .bind(empty)
+    .bind(now)
+    .bind(mail.reason)
+    .fetch_one(conn)
+    .await?)
+}
+
+/// The recipients of the mails we sent with these Message-IDs (bounce checks).
+pub async fn recipients_of(conn: &mut Conn, message_ids: &[&str]) -> Result<Vec<String>> {
+    if message_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = format!(
+        "SELECT DISTINCT recipient FROM outbox WHERE message_id_header IN ({})",
+        super::placeholders(1, message_ids.len())
+    );
+    let mut query = sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).persistent(false);
+    for id in message_ids {
+        query = query.bind(*id);
+    }
+    Ok(query.fetch_all(conn).await?)
+}
+
 /// How many mails (of `kind`, or any) went to `recipient` since `since`.
 pub async fn count_recent(
     conn: &mut Conn,

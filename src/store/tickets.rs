@@ -19,6 +19,7 @@ pub struct Ticket {
     pub requester_name: Option<String>,
     #[serde(rename = "assignee")]
     pub assignee_email: Option<String>,
+    pub assignee_id: Option<i64>,
     /// The long-closed ticket this one follows up on.
     #[serde(rename = "linked_ticket")]
     pub linked_ticket_id: Option<i64>,
@@ -30,7 +31,7 @@ pub struct Ticket {
 }
 
 const TICKET_SELECT: &str = "SELECT t.id, t.subject, t.status, t.priority, t.category, t.mailbox,
-        t.requester_email, t.requester_name, u.email AS assignee_email, t.linked_ticket_id,
+        t.requester_email, t.requester_name, u.email AS assignee_email, t.assignee_id, t.linked_ticket_id,
         (SELECT COUNT(*) FROM messages m WHERE m.ticket_id = t.id) AS message_count,
         t.created_at, t.updated_at, t.resolved_at, t.closed_at
     FROM tickets t LEFT JOIN users u ON u.id = t.assignee_id";
@@ -103,6 +104,9 @@ pub async fn touch(conn: &mut Conn, id: i64, now: i64) -> Result<()> {
     Ok(())
 }
 
+/// Rows per INSERT: far below SQLite's bound-variable limit whatever the list length.
+const PARTICIPANT_CHUNK: usize = 200;
+
 /// Adds participants that are not on the ticket yet (existing roles are kept).
 pub async fn add_participants(
     conn: &mut Conn,
@@ -110,24 +114,24 @@ pub async fn add_participants(
     people: &[(&str, Option<&str>, ParticipantRole)],
     now: i64,
 ) -> Result<()> {
-    if people.is_empty() {
-        return Ok(());
+    for chunk in people.chunks(PARTICIPANT_CHUNK) {
+        let rows: Vec<String> = (0..chunk.len())
+            .map(|i| format!("($1, ${}, ${}, ${}, $2)", 3 + i * 3, 4 + i * 3, 5 + i * 3))
+            .collect();
+        let sql = format!(
+            "INSERT INTO participants (ticket_id, email, name, role, created_at) VALUES {}
+             ON CONFLICT (ticket_id, email) DO NOTHING",
+            rows.join(", ")
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(ticket_id)
+            .bind(now)
+            .persistent(false);
+        for (email, name, role) in chunk {
+            query = query.bind(*email).bind(*name).bind(role.as_str());
+        }
+        query.execute(&mut *conn).await?;
     }
-    let rows: Vec<String> = (0..people.len())
-        .map(|i| format!("($1, ${}, ${}, ${}, $2)", 3 + i * 3, 4 + i * 3, 5 + i * 3))
-        .collect();
-    let sql = format!(
-        "INSERT INTO participants (ticket_id, email, name, role, created_at) VALUES {}
-         ON CONFLICT (ticket_id, email) DO NOTHING",
-        rows.join(", ")
-    );
-    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(ticket_id)
-        .bind(now);
-    for (email, name, role) in people {
-        query = query.bind(*email).bind(*name).bind(role.as_str());
-    }
-    query.execute(conn).await?;
     Ok(())
 }
 
@@ -172,19 +176,29 @@ pub async fn count(conn: &mut Conn) -> Result<i64> {
         .await?)
 }
 
-/// Tickets that own any of these Message-IDs: `(message_id, ticket facts)` pairs.
-pub async fn by_message_ids(conn: &mut Conn, ids: &[&str]) -> Result<Vec<(String, TicketFacts)>> {
+/// A stored message that owns a referenced Message-ID.
+#[derive(Debug, Clone)]
+pub struct ReferenceOwner {
+    pub message_id: String,
+    /// The message row: lower is earlier.
+    pub row_id: i64,
+    pub from_email: String,
+    pub ticket: TicketFacts,
+}
+
+/// The stored messages (and their tickets) that own any of these Message-IDs.
+pub async fn by_message_ids(conn: &mut Conn, ids: &[&str]) -> Result<Vec<ReferenceOwner>> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
     let sql = format!(
-        "SELECT m.message_id, t.id, t.status, t.closed_at FROM messages m JOIN tickets t ON t.id = m.ticket_id
+        "SELECT m.message_id, m.id, m.from_email, t.id, t.status, t.closed_at
+         FROM messages m JOIN tickets t ON t.id = m.ticket_id
          WHERE m.message_id IN ({})",
         placeholders(1, ids.len())
     );
-    let mut query =
-        sqlx::query_as::<_, (String, i64, String, Option<i64>)>(sqlx::AssertSqlSafe(sql))
-            .persistent(false);
+    type Row = (String, i64, String, i64, String, Option<i64>);
+    let mut query = sqlx::query_as::<_, Row>(sqlx::AssertSqlSafe(sql)).persistent(false);
     for id in ids {
         query = query.bind(*id);
     }
@@ -192,8 +206,13 @@ pub async fn by_message_ids(conn: &mut Conn, ids: &[&str]) -> Result<Vec<(String
         .fetch_all(conn)
         .await?
         .into_iter()
-        .map(|(message_id, id, status, closed_at)| {
-            Ok((message_id, facts_from_row(id, &status, closed_at)?))
+        .map(|(message_id, row_id, from_email, id, status, closed_at)| {
+            Ok(ReferenceOwner {
+                message_id,
+                row_id,
+                from_email,
+                ticket: facts_from_row(id, &status, closed_at)?,
+            })
         })
         .collect()
 }

@@ -63,10 +63,10 @@ pub async fn list(conn: &mut Conn) -> Result<Vec<User>> {
         .await?)
 }
 
-/// Every active staff address (the default notification list).
-pub async fn active_emails(conn: &mut Conn) -> Result<Vec<String>> {
+/// Every active user as `(id, email)` (the default notification list).
+pub async fn active_staff(conn: &mut Conn) -> Result<Vec<(i64, String)>> {
     Ok(
-        sqlx::query_scalar("SELECT email FROM users WHERE active = 1 ORDER BY email")
+        sqlx::query_as("SELECT id, email FROM users WHERE active = 1 ORDER BY email")
             .fetch_all(conn)
             .await?,
     )
