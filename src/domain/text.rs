@@ -16,6 +16,8 @@ pub const MAX_SUBJECT_CHARS: usize = 500;
 pub const MAX_ID_BYTES: usize = 250;
 /// Attachment names longer than this are shortened, keeping the extension.
 pub const MAX_FILENAME_BYTES: usize = 180;
+/// RFC 5321 caps a path at 256 octets; a longer "address" is junk.
+pub const MAX_ADDRESS_CHARS: usize = 320;
 
 /// Characters that change how text is shown without being visible: bidirectional
 /// overrides (`U+202E` turns `gpj.exe` into `exe.jpg`), zero-width characters, BOM.
@@ -70,19 +72,23 @@ pub fn subject(subject: &str) -> String {
     single_line(subject, MAX_SUBJECT_CHARS)
 }
 
-/// An e-mail address as stored: no white space or control characters at all.
+/// An e-mail address as written, on one line (an odd one such as `a b@c` is kept as
+/// written for staff to see; the address rules decide whether it is usable).
 pub fn address(address: &str) -> String {
-    address
-        .chars()
-        .filter(|c| !c.is_control() && !c.is_whitespace() && !is_invisible_format(*c))
-        .collect()
+    single_line(address, MAX_ADDRESS_CHARS)
 }
 
 /// A Message-ID (without angle brackets) as stored and compared: no white space or
 /// control characters; one longer than [`MAX_ID_BYTES`] becomes a stable digest of itself,
 /// so a reply that quotes the same long ID still finds it.
 pub fn message_id(id: &str) -> String {
-    let id: String = address(id.trim().trim_start_matches('<').trim_end_matches('>'));
+    let id: String = id
+        .trim()
+        .trim_start_matches('<')
+        .trim_end_matches('>')
+        .chars()
+        .filter(|c| !c.is_control() && !c.is_whitespace() && !is_invisible_format(*c))
+        .collect();
     if id.len() <= MAX_ID_BYTES {
         return id;
     }
@@ -91,14 +97,18 @@ pub fn message_id(id: &str) -> String {
 }
 
 /// A file name safe to show and to offer for download: no directories, no control or
-/// invisible characters, no leading dots (`..`, hidden files), at most
-/// [`MAX_FILENAME_BYTES`] with the extension kept. Empty when nothing usable is left.
+/// invisible characters, not `.` or `..`, at most [`MAX_FILENAME_BYTES`] with the
+/// extension kept. Empty when nothing usable is left.
 pub fn file_name(name: &str) -> String {
     let base = name.rsplit(['/', '\\']).next().unwrap_or(name);
-    let line = single_line(base, usize::MAX);
-    let trimmed = line
-        .trim_start_matches(['.', ' '])
-        .trim_end_matches(['.', ' ']);
+    let visible: String = base
+        .chars()
+        .filter(|c| !c.is_control() && !is_invisible_format(*c))
+        .collect();
+    let trimmed = visible.trim().trim_end_matches(['.', ' ']);
+    if trimmed.chars().all(|c| c == '.') {
+        return String::new();
+    }
     shorten_keeping_extension(trimmed, MAX_FILENAME_BYTES)
 }
 
@@ -166,9 +176,10 @@ mod tests {
         assert_eq!(file_name("../../etc/passwd"), "passwd");
         assert_eq!(file_name(".."), "");
         assert_eq!(file_name("..\\..\\boot.ini"), "boot.ini");
-        assert_eq!(file_name(".bashrc"), "bashrc");
+        assert_eq!(file_name(".signature"), ".signature");
+        assert_eq!(file_name(". . ."), "");
         assert_eq!(file_name("invoice\u{202E}fdp.exe"), "invoicefdp.exe");
-        assert_eq!(file_name("a\r\nb.txt"), "a b.txt");
+        assert_eq!(file_name("a\r\nb  c.txt"), "ab  c.txt");
         let long = file_name(&format!("{}.pdf", "n".repeat(25_000)));
         assert!(
             long.len() <= MAX_FILENAME_BYTES && long.ends_with(".pdf"),

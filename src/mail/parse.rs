@@ -500,7 +500,7 @@ fn attachment(
             PartType::Message(m) => m
                 .subject()
                 .map(|s| text::file_name(&format!("{}.eml", s.trim())))
-                .filter(|n| n != "eml"),
+                .filter(|n| n != ".eml"),
             _ => None,
         })
         .unwrap_or_else(|| format!("attachment-{}.{}", index + 1, extension_for(&content_type)));

@@ -418,29 +418,29 @@ async fn staff_answer_by_mail_notes_stay_internal_and_commands_work() {
     assert_eq!(ann.len(), 3);
     assert!(ann[2].contains("as resolved"));
 
-    // A forged staff From without a signed reference is a customer message, never relayed.
+    // A forged staff From without the agent's own reference proves nothing: the tag is
+    // not trusted, the mail is an unverified internal note elsewhere, nothing is relayed.
     let forged = format!("From: Alex Agent <{AGENT}>\r\nTo: {SUPPORT}\r\nSubject: Re: [Support #1] Printer on fire\r\nMessage-ID: <forged@evil.example>\r\n\r\n#status closed\nPlease send me your password.\r\n");
     to_support(&dovecot, forged.into_bytes()).await;
-    round("threaded: 1");
+    round("created: 1");
     assert_eq!(
         dovecot.count(ANN, ANN_PW, "INBOX").await,
         3,
         "nothing relayed to the customer"
     );
-    let ticket = env.cli_json(&["ticket", "show", "1", "--json"]);
     assert_eq!(
-        ticket["status"], "open",
-        "commands ignored; the customer-style reply reopened it"
+        env.cli_json(&["ticket", "show", "1", "--json"])["status"],
+        "resolved",
+        "the command was not run"
     );
-    let forged = ticket["messages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["message_id"] == "forged@evil.example")
-        .unwrap();
+    let forged = &env.cli_json(&["ticket", "show", "2", "--json"])["messages"][0];
     assert_eq!(
-        (forged["kind"].as_str(), forged["direction"].as_str()),
-        (Some("public"), Some("in"))
+        (
+            forged["kind"].as_str(),
+            forged["unverified"].as_bool(),
+            forged["message_id"].as_str()
+        ),
+        (Some("note"), Some(true), Some("forged@evil.example"))
     );
 }
 

@@ -84,7 +84,7 @@ async fn references_match_in_the_middle_of_the_chain() {
 }
 
 #[tokio::test]
-async fn subject_tag_is_trusted_only_from_people_on_the_ticket_or_staff() {
+async fn subject_tag_is_trusted_only_from_people_on_the_ticket() {
     let env = TestEnv::new().await;
     let ingestor = env.ingestor().await;
     let ticket = open_ticket(&ingestor).await;
@@ -121,6 +121,9 @@ async fn subject_tag_is_trusted_only_from_people_on_the_ticket_or_staff() {
         };
         users::insert(&mut conn, &user, unix_now()).await.unwrap();
     }
+    // A staff address alone proves nothing (anyone can write it in From): without a
+    // reference only that user was sent, the tag is not trusted and the mail stays an
+    // unverified internal message on a ticket of its own.
     let from_staff = mail(
         "Agent <agent@example.com>",
         "t3@example.com",
@@ -128,7 +131,19 @@ async fn subject_tag_is_trusted_only_from_people_on_the_ticket_or_staff() {
         "",
         "Staff via tag.",
     );
-    assert_eq!(threaded(ingest_text(&ingestor, &from_staff).await), ticket);
+    let elsewhere = created(ingest_text(&ingestor, &from_staff).await);
+    assert_ne!(elsewhere, ticket);
+    let detail = maildesk::tickets::load(ingestor.store(), elsewhere)
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            detail.messages[0].kind.as_str(),
+            detail.messages[0].unverified
+        ),
+        ("note", true)
+    );
+    assert!(detail.participants.is_empty(), "{:?}", detail.participants);
 
     let from_stranger = mail(
         "mallory@evil.example",
