@@ -6,7 +6,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
-use crate::config::Config;
+use crate::config::{Config, MailboxConfig};
 use crate::fetch::MailboxWorker;
 use crate::ingest::Ingestor;
 use crate::store::Store;
@@ -59,8 +59,11 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
 
     let ingestor = Ingestor::open(&config, store.clone()).await?;
     for mailbox in config.mailboxes.iter().filter(|m| m.is_imap()) {
-        let worker = MailboxWorker::new(mailbox.clone(), ingestor.clone());
-        tasks.spawn(worker.run(shutdown.clone()));
+        tasks.spawn(supervise_mailbox(
+            mailbox.clone(),
+            ingestor.clone(),
+            shutdown.clone(),
+        ));
     }
 
     if let Some(smtp) = &config.smtp {
@@ -85,6 +88,87 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
     Ok(())
 }
 
+/// Runs a mailbox's worker and restarts it (with backoff) if it dies of a panic, so one
+/// mailbox is never silently dead while the daemon runs; the crash is recorded as the
+/// mailbox's last error, which `maildesk check` shows.
+async fn supervise_mailbox(mailbox: MailboxConfig, ingestor: Ingestor, token: CancellationToken) {
+    let name = mailbox.name.clone();
+    let label = format!("mailbox {name}");
+    let store = ingestor.store().clone();
+    supervise(
+        &label,
+        token.clone(),
+        RESTART_FIRST,
+        move || {
+            let worker = MailboxWorker::new(mailbox.clone(), ingestor.clone());
+            let token = token.clone();
+            async move {
+                crate::failpoint::check("mailbox", worker.name().as_bytes());
+                worker.run(token).await
+            }
+        },
+        move |reason| {
+            let (store, name) = (store.clone(), name.clone());
+            async move {
+                let recorded = async {
+                    let mut conn = store.acquire().await?;
+                    crate::store::imap::record_error(
+                        &mut conn,
+                        &name,
+                        &reason,
+                        crate::store::unix_now(),
+                    )
+                    .await
+                };
+                if let Err(e) = recorded.await {
+                    warn!(mailbox = %name, error = %e, "cannot record the mailbox crash");
+                }
+            }
+        },
+    )
+    .await;
+}
+
+/// The first restart delay after a crash; it doubles per crash in a row, up to 5 minutes.
+const RESTART_FIRST: Duration = Duration::from_secs(1);
+const RESTART_MAX: Duration = Duration::from_secs(300);
+
+/// Runs `task` until it returns or `token` is cancelled; when it panics, reports the
+/// panic through `on_crash` and starts it again after a growing delay.
+pub async fn supervise<T, F, C, CF>(
+    name: &str,
+    token: CancellationToken,
+    first_delay: Duration,
+    mut task: T,
+    on_crash: C,
+) where
+    T: FnMut() -> F,
+    F: std::future::Future<Output = ()> + Send + 'static,
+    C: Fn(String) -> CF,
+    CF: std::future::Future<Output = ()>,
+{
+    let mut delay = first_delay;
+    loop {
+        match tokio::spawn(task()).await {
+            Ok(()) => return,
+            Err(e) if e.is_panic() => {
+                let reason = format!(
+                    "the mailbox task crashed ({}); restarting it in {delay:?}",
+                    crate::mail::compose::panic_message(&*e.into_panic())
+                );
+                error!(task = name, "{reason}");
+                on_crash(reason).await;
+            }
+            Err(_) => return, // cancelled: the runtime is shutting down
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => {}
+            _ = token.cancelled() => return,
+        }
+        delay = (delay * 2).min(RESTART_MAX);
+    }
+}
+
 async fn wait_for_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
@@ -104,4 +188,63 @@ async fn wait_for_signal() {
     }
     #[cfg(not(unix))]
     let _ = ctrl_c.await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    #[tokio::test]
+    async fn a_crashing_task_is_restarted_and_each_crash_reported() {
+        let runs = Arc::new(AtomicUsize::new(0));
+        let crashes = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (r, c) = (runs.clone(), crashes.clone());
+        supervise(
+            "test",
+            CancellationToken::new(),
+            Duration::from_millis(1),
+            move || {
+                let run = r.fetch_add(1, Ordering::SeqCst);
+                async move {
+                    if run < 2 {
+                        panic!("boom {run}");
+                    }
+                }
+            },
+            move |reason| {
+                c.lock().unwrap().push(reason);
+                async {}
+            },
+        )
+        .await;
+        assert_eq!(
+            runs.load(Ordering::SeqCst),
+            3,
+            "restarted until it ended normally"
+        );
+        let crashes = crashes.lock().unwrap();
+        assert_eq!(crashes.len(), 2);
+        assert!(crashes[0].contains("boom 0"), "{}", crashes[0]);
+    }
+
+    #[tokio::test]
+    async fn cancelling_stops_the_restarts() {
+        let token = CancellationToken::new();
+        let stopper = token.clone();
+        let supervised = supervise(
+            "test",
+            token,
+            Duration::from_secs(3600),
+            || async { panic!("always") },
+            move |_| {
+                stopper.cancel();
+                async {}
+            },
+        );
+        tokio::time::timeout(Duration::from_secs(5), supervised)
+            .await
+            .expect("returns once cancelled");
+    }
 }

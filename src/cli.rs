@@ -19,6 +19,8 @@ pub const EXIT_TEMPFAIL: u8 = 75;
 pub const EXIT_CONFIG: u8 = 78;
 /// EX_USAGE.
 pub const EXIT_USAGE: u8 = 64;
+/// A piped message over `ingest.max_message_bytes`: the MTA returns it to its sender.
+pub const EXIT_DATAERR: u8 = 65;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -405,7 +407,13 @@ async fn ingest(config: &Config, args: IngestArgs) -> Result<u8, CliError> {
     } else {
         println!("{counts}");
     }
-    Ok(if counts.failed > 0 { EXIT_TEMPFAIL } else { 0 })
+    Ok(if counts.failed > 0 {
+        EXIT_TEMPFAIL
+    } else if counts.refused > 0 {
+        EXIT_DATAERR
+    } else {
+        0
+    })
 }
 
 async fn ingest_files(ingestor: &Ingestor, args: &IngestArgs) -> Result<Counts, CliError> {
@@ -422,8 +430,19 @@ async fn ingest_files(ingestor: &Ingestor, args: &IngestArgs) -> Result<Counts, 
     let mut counts = Counts::default();
     for file in &files {
         let (raw, source) = if file == "-" {
+            // Read no more than the limit allows: a huge message on standard input must
+            // not exhaust memory. The MTA gets a clear refusal and bounces it.
+            let limit = ingestor.options().max_message_bytes;
             let mut raw = Vec::new();
-            std::io::stdin().lock().read_to_end(&mut raw)?;
+            std::io::stdin()
+                .lock()
+                .take(limit.saturating_add(1))
+                .read_to_end(&mut raw)?;
+            if raw.len() as u64 > limit {
+                eprintln!("maildesk: the message on standard input is over the limit of {limit} bytes (ingest.max_message_bytes): refused, nothing stored");
+                counts.refused += 1;
+                continue;
+            }
             (raw, "stdin".to_string())
         } else {
             match std::fs::read(file) {
@@ -471,8 +490,8 @@ async fn ticket(config: &Config, command: TicketCommand) -> Result<u8, CliError>
                         t.status,
                         t.priority,
                         timefmt::utc_minutes(t.updated_at),
-                        t.requester_email,
-                        t.subject
+                        safe(&t.requester_email),
+                        safe(&t.subject)
                     );
                 }
             }
@@ -494,32 +513,47 @@ async fn ticket(config: &Config, command: TicketCommand) -> Result<u8, CliError>
 
 fn print_ticket(t: &tickets::TicketDetail) {
     let (reference, t, messages) = (&t.reference, &t.ticket, &t.messages);
-    println!("#{reference} {}", t.subject);
+    println!("#{reference} {}", safe(&t.subject));
     println!(
         "status: {}  priority: {}  category: {}  requester: {}",
-        t.status, t.priority, t.category, t.requester_email
+        t.status,
+        t.priority,
+        t.category,
+        safe(&t.requester_email)
     );
     if let Some(linked) = t.linked_ticket_id {
         println!("follows up on: #{linked}");
     }
     for m in messages {
+        let unverified = if m.unverified {
+            ", UNVERIFIED staff address"
+        } else {
+            ""
+        };
         println!(
-            "\n--- message {} ({} {}) from {} at {}",
+            "\n--- message {} ({} {}{unverified}) from {} at {}",
             m.id,
             m.direction,
             m.kind,
-            m.from,
+            safe(&m.from),
             timefmt::utc_minutes(m.date.unwrap_or(m.created_at))
         );
-        println!("subject: {}", m.subject);
+        println!("subject: {}", safe(&m.subject));
         for a in &m.attachments {
             println!(
                 "attachment: {} ({}, {} bytes)",
-                a.filename, a.content_type, a.size
+                safe(&a.filename),
+                safe(&a.content_type),
+                a.size
             );
         }
-        println!("\n{}", m.text.trim_end());
+        println!("\n{}", safe(m.text.trim_end()));
     }
+}
+
+/// What mail put into a field, made harmless for a terminal (no escape sequences).
+fn safe(text: &str) -> std::borrow::Cow<'_, str> {
+    crate::domain::text::terminal_safe(text)
 }
 
 async fn quarantine(config: &Config, command: QuarantineCommand) -> Result<u8, CliError> {
@@ -541,8 +575,8 @@ async fn quarantine(config: &Config, command: QuarantineCommand) -> Result<u8, C
                         e.id,
                         timefmt::utc_minutes(e.created_at),
                         e.size,
-                        e.source,
-                        e.reason
+                        safe(&e.source),
+                        safe(&e.reason)
                     );
                 }
             }
@@ -615,7 +649,7 @@ async fn user(config: &Config, command: UserCommand) -> Result<u8, CliError> {
                         u.email,
                         u.role,
                         if u.active != 0 { "active" } else { "disabled" },
-                        u.name
+                        safe(&u.name)
                     );
                 }
             }

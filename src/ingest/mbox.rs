@@ -12,6 +12,9 @@ use crate::progress::progress_bar;
 
 /// How many parsed messages may wait for the database.
 const PIPELINE_DEPTH: usize = 256;
+/// How many bytes of raw mail may be read ahead of the database: counting messages alone
+/// let a few big ones fill memory (8 large messages took 732 MB).
+const READ_AHEAD_BYTES: usize = 64 * 1024 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum MboxError {
@@ -34,22 +37,40 @@ pub async fn ingest_mbox(
     let file = File::open(path).map_err(read_error)?;
     let total = file.metadata().map_err(read_error)?.len();
     let progress = progress_bar(total, "bytes", show_progress);
-    let (sender, mut receiver) =
-        tokio::sync::mpsc::channel::<io::Result<(BatchItem, u64)>>(PIPELINE_DEPTH);
+    let (sender, mut receiver) = tokio::sync::mpsc::channel::<io::Result<Ahead>>(PIPELINE_DEPTH);
+    let budget = std::sync::Arc::new(tokio::sync::Semaphore::new(READ_AHEAD_BYTES));
     let options = ingestor.options().clone();
     let source_prefix = format!("mbox:{}", path.display());
     let mailbox = mailbox.map(str::to_string);
+    let runtime = tokio::runtime::Handle::current();
+    let reader_budget = budget.clone();
     let reader = tokio::task::spawn_blocking(move || {
+        let budget = reader_budget;
         let mut mbox = MboxReader::new(BufReader::with_capacity(1 << 20, file));
         while let Some(item) = mbox.next() {
-            let item = item.map(|m| {
-                let item = BatchItem {
-                    prepared: prepare(&options, &m.raw),
-                    origin: Origin::new(format!("{source_prefix}@{}", m.offset), mailbox.clone()),
-                    raw: m.raw,
-                };
-                (item, mbox.position())
-            });
+            let item = match item {
+                Ok(m) => {
+                    // One message bigger than the whole budget still goes, alone.
+                    let bytes = m.raw.len().clamp(1, READ_AHEAD_BYTES) as u32;
+                    let Ok(permit) = runtime.block_on(budget.clone().acquire_many_owned(bytes))
+                    else {
+                        break;
+                    };
+                    Ok(Ahead {
+                        item: BatchItem {
+                            prepared: prepare(&options, &m.raw),
+                            origin: Origin::new(
+                                format!("{source_prefix}@{}", m.offset),
+                                mailbox.clone(),
+                            ),
+                            raw: m.raw,
+                        },
+                        position: mbox.position(),
+                        permit,
+                    })
+                }
+                Err(e) => Err(e),
+            };
             if sender.blocking_send(item).is_err() {
                 break; // the store loop stopped
             }
@@ -59,15 +80,17 @@ pub async fn ingest_mbox(
     let mut result = Ok(());
     let batch_size = ingestor.options().batch_messages;
     let mut batch = Vec::with_capacity(batch_size);
+    let mut permits = Vec::with_capacity(batch_size);
     'reading: while let Some(first) = receiver.recv().await {
         let mut next = Some(first);
         let mut position = 0;
         // Take what is ready, up to a batch, without waiting for more.
         while let Some(item) = next.take() {
             match item {
-                Ok((item, at)) => {
-                    batch.push(item);
-                    position = at;
+                Ok(ahead) => {
+                    batch.push(ahead.item);
+                    position = ahead.position;
+                    permits.push(ahead.permit);
                 }
                 Err(e) => {
                     result = Err(read_error(e));
@@ -87,10 +110,20 @@ pub async fn ingest_mbox(
             counts.record(&outcome);
         }
         batch.clear();
+        permits.clear(); // stored: the reader may read that much further
         progress.set_position(position);
     }
+    // Wake a reader waiting for budget (the store loop may have stopped early).
+    budget.close();
     drop(receiver);
     let _ = reader.await;
     progress.finish_and_clear();
     result.map(|()| counts)
+}
+
+/// A message read ahead, holding its share of the read-ahead budget until it is stored.
+struct Ahead {
+    item: BatchItem,
+    position: u64,
+    permit: tokio::sync::OwnedSemaphorePermit,
 }

@@ -914,6 +914,8 @@ pub struct Counts {
     pub duplicates: u64,
     pub quarantined: u64,
     pub failed: u64,
+    /// Not taken in at all (over the size limit on standard input): the MTA bounces it.
+    pub refused: u64,
 }
 
 impl Counts {
@@ -940,6 +942,7 @@ impl std::ops::Add for Counts {
             duplicates: self.duplicates + other.duplicates,
             quarantined: self.quarantined + other.quarantined,
             failed: self.failed + other.failed,
+            refused: self.refused + other.refused,
         }
     }
 }
@@ -953,6 +956,9 @@ impl std::fmt::Display for Counts {
         )?;
         if self.failed > 0 {
             write!(f, ", failed (not stored, retry later): {}", self.failed)?;
+        }
+        if self.refused > 0 {
+            write!(f, ", refused (over the size limit): {}", self.refused)?;
         }
         Ok(())
     }
