@@ -72,9 +72,17 @@ const MOBILE_SIGNATURES: &[&str] = &[
     "verstuurd vanaf mijn ",
 ];
 
+/// Longer texts are shown whole: no person types that much above a quote, and the work
+/// stays bounded whatever arrives.
+const MAX_SCANNED_BYTES: usize = 4 * 1024 * 1024;
+
 /// The part of `text` above quoted history; the whole text if nothing is recognised (or
-/// if the writer answered below the quote, the text without the quoted lines).
+/// if the writer answered below the quote, the text without the quoted lines). Linear in
+/// the size of the text: every line is looked at a bounded number of times.
 pub fn visible_text(text: &str) -> String {
+    if text.len() > MAX_SCANNED_BYTES {
+        return text.trim().to_string();
+    }
     let all: Vec<&str> = text.lines().collect();
     // Bottom-posted: a leading quote (with its attribution) above the writer's answer.
     let leading_quote = all.iter().position(|l| !l.trim().is_empty()).filter(|&i| {
@@ -96,8 +104,9 @@ pub fn visible_text(text: &str) -> String {
         }
         None => all.clone(),
     };
+    let quoted_to_end = quoted_to_end(&lines);
     let cut = (0..lines.len())
-        .find(|&i| starts_history(&lines, i))
+        .find(|&i| starts_history(&lines, i, quoted_to_end[i]))
         .unwrap_or(lines.len());
     let above = lines[..cut].join("\n").trim_end().to_string();
     if !above.trim().is_empty() {
@@ -118,11 +127,25 @@ pub fn visible_text(text: &str) -> String {
     }
 }
 
+/// For each line: is everything from it to the end blank or quoted (`>`)? One pass from
+/// the end, so asking it for every line costs nothing (asking by scanning the rest made a
+/// body of quoted lines quadratic: 160 KB took 21 s).
+fn quoted_to_end(lines: &[&str]) -> Vec<bool> {
+    let mut flags = vec![false; lines.len()];
+    let mut all_quoted = true;
+    for (i, line) in lines.iter().enumerate().rev() {
+        let l = line.trim_start();
+        all_quoted = all_quoted && (l.trim_end().is_empty() || l.starts_with('>'));
+        flags[i] = all_quoted;
+    }
+    flags
+}
+
 fn is_marker(line: &str) -> bool {
     line.contains(REPLY_MARKER) || line.contains("reply above this line")
 }
 
-fn starts_history(lines: &[&str], i: usize) -> bool {
+fn starts_history(lines: &[&str], i: usize, quoted_to_end: bool) -> bool {
     let line = lines[i].trim();
     let lower = line.to_lowercase();
     if is_marker(line) {
@@ -136,8 +159,8 @@ fn starts_history(lines: &[&str], i: usize) -> bool {
     }
     if is_attribution(&lower)
         || (i + 1 < lines.len()
-            && is_attribution(&format!("{lower} {}", lines[i + 1].trim().to_lowercase()))
-            && looks_like_attribution_start(&lower))
+            && looks_like_attribution_start(&lower)
+            && is_attribution(&format!("{lower} {}", lines[i + 1].trim().to_lowercase())))
     {
         return true;
     }
@@ -160,10 +183,7 @@ fn starts_history(lines: &[&str], i: usize) -> bool {
         });
     }
     // A trailing block of quoted lines.
-    line.starts_with('>')
-        && lines[i..]
-            .iter()
-            .all(|l| l.trim().is_empty() || l.trim_start().starts_with('>'))
+    line.starts_with('>') && quoted_to_end
 }
 
 /// Verbs of attribution lines whose name comes last ("Am … schrieb Ann <a@x>:").

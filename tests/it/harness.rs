@@ -45,6 +45,11 @@ impl TestEnv {
 
     /// `extra` is appended to the generated config.toml (e.g. `[[mailbox]]` tables).
     pub async fn with_config(extra: &str) -> TestEnv {
+        Self::with_helpdesk("", extra).await
+    }
+
+    /// Like [`TestEnv::with_config`], with `helpdesk` lines added to the `[helpdesk]` table.
+    pub async fn with_helpdesk(helpdesk: &str, extra: &str) -> TestEnv {
         let dir = tempfile::tempdir().expect("temp dir");
         let (database_url, pg_database) = if is_postgres() {
             let name = format!(
@@ -68,7 +73,7 @@ impl TestEnv {
         };
         let config_path = dir.path().join("config.toml");
         let text = format!(
-            "[database]\nurl = {database_url:?}\n\n[helpdesk]\nsupport_addresses = [\"support@example.com\"]\nsubject_prefix = \"Support\"\nsigning_secret = \"test-secret-0123456789abcdef\"\nreopen_closed_days = 14\n\n{extra}\n"
+            "[database]\nurl = {database_url:?}\n\n[helpdesk]\nsupport_addresses = [\"support@example.com\"]\nsubject_prefix = \"Support\"\nsigning_secret = \"test-secret-0123456789abcdef\"\nreopen_closed_days = 14\n{helpdesk}\n\n{extra}\n"
         );
         std::fs::write(&config_path, text).expect("write config");
         let config = Config::load(&Sources {
@@ -146,8 +151,10 @@ pub fn run_binary(
     }
     let mut child = command.spawn().expect("run maildesk");
     let mut pipe = child.stdin.take().expect("stdin");
-    pipe.write_all(stdin.unwrap_or_default())
-        .expect("write stdin");
+    // The command may stop reading early (a refused oversized message): not an error here.
+    if let Err(e) = pipe.write_all(stdin.unwrap_or_default()) {
+        assert_eq!(e.kind(), std::io::ErrorKind::BrokenPipe, "write stdin: {e}");
+    }
     drop(pipe);
     child.wait_with_output().expect("maildesk output")
 }
@@ -221,7 +228,12 @@ pub fn corpus_dir() -> PathBuf {
 
 impl TestEnv {
     /// Starts a long-running maildesk command (e.g. `serve`) with its output in a log file.
-    pub fn spawn(&self, args: &[&str]) -> std::process::Child {
+    pub fn spawn(&self, args: &[&str]) -> Spawned {
+        self.spawn_with_env(args, &[])
+    }
+
+    /// [`TestEnv::spawn`] with extra environment variables.
+    pub fn spawn_with_env(&self, args: &[&str], env: &[(&str, &str)]) -> Spawned {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -239,11 +251,14 @@ impl TestEnv {
             command.env_remove(name);
         }
         command.env("MAILDESK_LOG", "info");
-        command.spawn().expect("start maildesk")
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        Spawned(command.spawn().expect("start maildesk"))
     }
 
     /// `maildesk serve` on a free port.
-    pub fn spawn_serve(&self) -> std::process::Child {
+    pub fn spawn_serve(&self) -> Spawned {
         let listen = format!("web.listen=127.0.0.1:{}", crate::dovecot::free_port());
         self.spawn(&["--set", &listen, "serve"])
     }
@@ -254,6 +269,29 @@ impl TestEnv {
 
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.log_path()).unwrap_or_default()
+    }
+}
+
+/// A maildesk process started by a test: killed when the test ends, also when an
+/// assertion fails first (no daemons left running after a failed test).
+pub struct Spawned(pub std::process::Child);
+
+impl std::ops::Deref for Spawned {
+    type Target = std::process::Child;
+    fn deref(&self) -> &std::process::Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Spawned {
+    fn deref_mut(&mut self) -> &mut std::process::Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Spawned {
+    fn drop(&mut self) {
+        kill(&mut self.0);
     }
 }
 

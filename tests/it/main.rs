@@ -7,6 +7,7 @@ mod harness;
 
 mod cli;
 mod corpus;
+mod hostile;
 mod imap;
 mod outbound;
 mod threading;
