@@ -173,10 +173,7 @@ async fn a_panic_while_handling_one_message_quarantines_it_and_the_rest_goes_on(
         &env.config_path,
         &["ingest", "--mbox", path.to_str().unwrap()],
         None,
-        &[(
-            "FAILPOINTS",
-            "store:BOOM-IN-STORE,parse:BOOM-IN-PARSE",
-        )],
+        &[("FAILPOINTS", "store:BOOM-IN-STORE,parse:BOOM-IN-PARSE")],
     );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(

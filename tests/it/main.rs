@@ -9,5 +9,6 @@ mod cli;
 mod corpus;
 mod hostile;
 mod imap;
+mod mutation;
 mod outbound;
 mod threading;
