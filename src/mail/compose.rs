@@ -570,6 +570,40 @@ mod tests {
     }
 
     #[test]
+    fn the_signing_secret_never_shows_in_debug_output() {
+        let shown = format!("{:?}", identity());
+        assert!(!shown.contains("0123456789abcdef0123"), "{shown}");
+    }
+
+    #[test]
+    fn staff_notifications_carry_references_bound_to_that_user() {
+        let thread = Thread {
+            ticket_id: 42,
+            ticket_subject: "Printer",
+            in_reply_to: None,
+            references: &[],
+        };
+        let mail = notification(
+            &identity(),
+            &thread,
+            ("agent@example.com", None),
+            Audience::Staff { user_id: 7 },
+            "New ticket",
+            "ann@c.example",
+            "Grüße",
+        )
+        .unwrap();
+        let signed = signing::verify_message_id("0123456789abcdef0123", &mail.message_id);
+        assert_eq!(signed.and_then(|s| s.staff_user), Some(7));
+        let raw = String::from_utf8(mail.raw).unwrap();
+        assert!(raw.contains("support+42-u7-"), "{raw}");
+        assert!(
+            raw.contains("Content-Type: text/plain; charset=utf-8"),
+            "{raw}"
+        );
+    }
+
+    #[test]
     fn subjects_are_tagged_once() {
         assert_eq!(
             tagged_subject("Support", 7, "Re: [Support #7] Help"),
