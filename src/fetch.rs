@@ -5,21 +5,25 @@
 //!   that commit, and one left undone by a crash is finished on the next run;
 //! - a UIDVALIDITY change rescans the folder; Message-ID + content dedup stops doubles;
 //! - IDLE where the server has it (re-issued well before 29 minutes), polling otherwise;
+//!   before each IDLE a UID search catches mail that came during the sync, whose EXISTS
+//!   arrived amid the sync's own commands and will not be repeated;
 //! - every failure is logged with the mailbox's name, recorded as its state, and retried
 //!   with capped exponential backoff, without touching the other mailboxes.
 
 use std::collections::HashSet;
 use std::time::Duration;
 
+use async_imap::extensions::idle::Handle;
+use async_imap::types::UnsolicitedResponse;
 use futures_util::TryStreamExt;
 use indicatif::ProgressBar;
 use rand::Rng;
 use tokio_util::sync::CancellationToken;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::config::{AfterAction, MailboxConfig};
 use crate::ingest::{prepare, BatchItem, Counts, IngestError, Ingestor, Origin};
-use crate::mail::imap::{self, uid_set, ImapError, Session};
+use crate::mail::imap::{self, uid_set, ImapError, ImapIo, Session};
 use crate::store::imap::ImapUid;
 use crate::store::{self, unix_now, StoreError};
 
@@ -91,6 +95,14 @@ struct Features {
     uidplus: bool,
 }
 
+/// What one pass over the folder did, and how far it looked.
+struct Pass {
+    counts: Counts,
+    /// The highest UID the folder held when the pass searched it (or the stored position,
+    /// if higher): mail that arrives later gets a UID above it.
+    seen_up_to: u32,
+}
+
 pub struct MailboxWorker {
     mailbox: MailboxConfig,
     ingestor: Ingestor,
@@ -117,9 +129,9 @@ impl MailboxWorker {
         };
         let result = async {
             let (mut session, features) = self.connect().await?;
-            let counts = self.sync(&mut session, features, token, progress).await?;
+            let pass = self.sync(&mut session, features, token, progress).await?;
             let _ = tokio::time::timeout(Duration::from_secs(5), session.logout()).await;
-            Ok(counts)
+            Ok(pass.counts)
         }
         .await;
         leadership.release(&self.mailbox.name).await;
@@ -218,18 +230,20 @@ impl MailboxWorker {
         let (mut session, features) = self.connect().await?;
         info!(?features, "connected");
         loop {
-            let counts = self
+            let pass = self
                 .sync(&mut session, features, token, &ProgressBar::hidden())
                 .await?;
             *failures = 0;
             self.record(&Ok(())).await;
-            if counts != Counts::default() {
-                info!(%counts, "mail taken in");
+            if pass.counts != Counts::default() {
+                info!(counts = %pass.counts, "mail taken in");
             }
             if token.is_cancelled() {
                 break;
             }
-            session = self.wait_for_mail(session, features, token).await?;
+            session = self
+                .wait_for_mail(session, features, pass.seen_up_to, token)
+                .await?;
             if token.is_cancelled() {
                 break;
             }
@@ -271,7 +285,7 @@ impl MailboxWorker {
         features: Features,
         token: &CancellationToken,
         progress: &ProgressBar,
-    ) -> Result<Counts, FetchError> {
+    ) -> Result<Pass, FetchError> {
         let name = self.mailbox.name.as_str();
         let selected = within(session.select(&self.mailbox.folder)).await?;
         let uidvalidity = selected.uid_validity.unwrap_or(0);
@@ -304,7 +318,7 @@ impl MailboxWorker {
                 .await?;
         }
 
-        let uids = self.new_uids(session, uidvalidity, last_uid).await?;
+        let (uids, seen_up_to) = self.new_uids(session, uidvalidity, last_uid).await?;
         progress.set_length(uids.len() as u64);
         let mut counts = Counts::default();
         let mut done = Vec::new();
@@ -324,18 +338,19 @@ impl MailboxWorker {
         }
         self.post_actions(session, features, uidvalidity, &done)
             .await?;
-        Ok(counts)
+        Ok(Pass { counts, seen_up_to })
     }
 
     /// UIDs to fetch: with `after = move` everything still in the folder (a message whose
     /// move failed is retried); otherwise everything above the stored position. UIDs
-    /// already taken in are skipped either way.
+    /// already taken in are skipped either way. Also returns the highest UID the search
+    /// saw (at least `last_uid`).
     async fn new_uids(
         &self,
         session: &mut Session,
         uidvalidity: u32,
         last_uid: u32,
-    ) -> Result<Vec<u32>, FetchError> {
+    ) -> Result<(Vec<u32>, u32), FetchError> {
         let query = match self.mailbox.after {
             AfterAction::Move => "ALL".to_string(),
             AfterAction::Seen | AfterAction::None => {
@@ -348,6 +363,7 @@ impl MailboxWorker {
             .filter(|u| self.mailbox.after == AfterAction::Move || *u > last_uid)
             .collect();
         uids.sort_unstable();
+        let highest = uids.last().map_or(last_uid, |&u| u.max(last_uid));
         let mut conn = self.ingestor.store().acquire().await?;
         let seen: HashSet<u32> =
             store::imap::seen_among(&mut conn, &self.mailbox.name, uidvalidity, &uids)
@@ -355,7 +371,7 @@ impl MailboxWorker {
                 .into_iter()
                 .collect();
         uids.retain(|u| !seen.contains(u));
-        Ok(uids)
+        Ok((uids, highest))
     }
 
     /// Splits UIDs into batches bounded by count and by total size (RFC822.SIZE).
@@ -514,11 +530,13 @@ impl MailboxWorker {
     }
 
     /// IDLE until the server reports a change (or the refresh time passes); sleep for the
-    /// poll interval where IDLE is off or unsupported.
+    /// poll interval where IDLE is off or unsupported. Returns at once if mail came in
+    /// above `seen_up_to` while the last sync ran.
     async fn wait_for_mail(
         &self,
-        session: Session,
+        mut session: Session,
         features: Features,
+        seen_up_to: u32,
         token: &CancellationToken,
     ) -> Result<Session, FetchError> {
         if !(self.mailbox.idle && features.idle) {
@@ -528,21 +546,39 @@ impl MailboxWorker {
             }
             return Ok(session);
         }
+        // What the server says unasked (EXISTS, EXPUNGE …) async-imap queues, 100 at most,
+        // dropping the rest. During a sync nobody reads it, so now it is stale or has lost
+        // entries: empty it, and ask by UID whether mail came in meanwhile.
+        let queue = session.unsolicited_responses.clone();
+        let exists_queued = || exists_among(std::iter::from_fn(|| queue.try_recv().ok()));
+        exists_queued();
+        if self.arrived_since(&mut session, seen_up_to).await? {
+            debug!(seen_up_to, "mail arrived during the sync; syncing again");
+            return Ok(session);
+        }
         let mut idle = session.idle();
         within(idle.init()).await?;
-        {
-            let (wait, stop) = idle.wait_with_timeout(IDLE_REFRESH);
-            tokio::select! {
-                result = tokio::time::timeout(IDLE_REFRESH, wait) => {
-                    if let Ok(Err(e)) = result {
-                        return Err(e.into());
-                    }
-                }
-                _ = token.cancelled() => {}
-            }
-            drop(stop);
+        // An EXISTS sent with the search's reply (for mail the search just missed) or before
+        // "+ idling" went to the queue, not to the IDLE stream, and will not be repeated.
+        if exists_queued() {
+            debug!("mail arrived before IDLE began; syncing again");
+        } else {
+            idle_until_news(&mut idle, token).await?;
         }
         within(idle.done()).await
+    }
+
+    /// Whether the folder holds a UID above `seen_up_to`: one `UID SEARCH`, nearly always
+    /// with an empty answer.
+    async fn arrived_since(
+        &self,
+        session: &mut Session,
+        seen_up_to: u32,
+    ) -> Result<bool, FetchError> {
+        let query = format!("UID {}:*", seen_up_to.saturating_add(1));
+        // `n:*` also matches the highest UID in the folder when it is below n.
+        let found = within(session.uid_search(&query)).await?;
+        Ok(found.iter().any(|&uid| uid > seen_up_to))
     }
 
     async fn record<T>(&self, result: &Result<T, FetchError>) {
@@ -560,6 +596,35 @@ impl MailboxWorker {
             warn!(error = %e, "cannot record the mailbox state");
         }
     }
+}
+
+/// Waits in IDLE until the server sends something, the refresh time passes, or `token` is
+/// cancelled.
+async fn idle_until_news(
+    idle: &mut Handle<Box<dyn ImapIo>>,
+    token: &CancellationToken,
+) -> Result<(), FetchError> {
+    let (wait, stop) = idle.wait_with_timeout(IDLE_REFRESH);
+    tokio::select! {
+        result = tokio::time::timeout(IDLE_REFRESH, wait) => {
+            if let Ok(Err(e)) = result {
+                return Err(e.into());
+            }
+        }
+        _ = token.cancelled() => {}
+    }
+    drop(stop);
+    Ok(())
+}
+
+/// Consumes `responses`; true if one was an EXISTS (the server announcing new mail).
+fn exists_among(responses: impl Iterator<Item = UnsolicitedResponse>) -> bool {
+    let mut found = false;
+    // To the end (not `any`): emptying the queue is half the point.
+    for response in responses {
+        found |= matches!(response, UnsolicitedResponse::Exists(_));
+    }
+    found
 }
 
 async fn move_uids(

@@ -300,6 +300,90 @@ async fn idle_delivers_within_two_seconds_and_sigterm_stops_quickly() {
 }
 
 #[tokio::test]
+async fn mail_appended_during_a_sync_all_arrives_within_two_seconds() {
+    let dovecot = Dovecot::start(&[(USER, PASSWORD)], false);
+    // Small batches: a sync is many commands (fetch, commit, fetch … move), and mail
+    // appended while it runs is announced amid them.
+    let env = TestEnv::with_config(&format!(
+        "[ingest]\nbatch_messages = 5\n{}",
+        dovecot.mailbox_toml("support", USER, PASSWORD, "poll_seconds = 3600")
+    ))
+    .await;
+    let store = env.store().await;
+    let mut daemon = env.spawn_serve();
+    let connected = eventually(Duration::from_secs(10), || async {
+        let mut conn = store.acquire().await.unwrap();
+        store::imap::state(&mut conn, "support")
+            .await
+            .unwrap()
+            .and_then(|s| s.last_success_at)
+            .is_some()
+    })
+    .await;
+    assert!(connected, "log:\n{}", env.log());
+    // Each round: a burst appended one by one; as soon as the daemon has stored part of
+    // it (so it is mid-sync, past its search) a few more, which arrive while it fetches,
+    // stores or moves. Nothing follows them that could wake the daemon again, so each
+    // round shows whether mail that arrives during a sync waits for the next mail.
+    const ROUNDS: usize = 10;
+    const BURST: usize = 20;
+    const LATE: usize = 3;
+    let mut session = dovecot.session(USER, PASSWORD).await;
+    let mut appended = 0;
+    let mut slowest = Duration::ZERO;
+    let mut failure = None;
+    for round in 1..=ROUNDS {
+        let before = appended;
+        for _ in 0..BURST {
+            session
+                .append("INBOX", None, None, &message("stream", appended))
+                .await
+                .unwrap();
+            appended += 1;
+        }
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while message_count(&store).await as usize == before && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        for _ in 0..LATE {
+            session
+                .append("INBOX", None, None, &message("stream", appended))
+                .await
+                .unwrap();
+            appended += 1;
+        }
+        let start = Instant::now();
+        let arrived = eventually(Duration::from_secs(5), || async {
+            message_count(&store).await as usize == appended
+        })
+        .await;
+        let elapsed = start.elapsed();
+        slowest = slowest.max(elapsed);
+        if !arrived || elapsed >= Duration::from_secs(2) {
+            failure = Some(format!(
+                "round {round}: {} of {appended} messages stored {elapsed:?} after the last append",
+                message_count(&store).await
+            ));
+            break;
+        }
+    }
+    let _ = session.logout().await;
+    terminate(&mut daemon, Duration::from_secs(15));
+    println!("{appended} appended; the slowest round was in {slowest:?} after its last append");
+    if let Some(failure) = failure {
+        panic!(
+            "{failure}: mail that arrived during a sync waited for the next mail; log:\n{}",
+            env.log()
+        );
+    }
+    assert_eq!(dovecot.count(USER, PASSWORD, "INBOX").await, 0);
+    assert_eq!(
+        dovecot.count(USER, PASSWORD, "Processed").await,
+        ROUNDS * (BURST + LATE)
+    );
+}
+
+#[tokio::test]
 async fn killed_again_and_again_the_daemon_stores_every_message_exactly_once() {
     let dovecot = Dovecot::start(&[(USER, PASSWORD)], false);
     // Small batches: many commits, so a kill can land before, inside or after one.
