@@ -102,9 +102,18 @@ async fn malformed_input_is_quarantined_with_exit_zero_and_can_be_retried() {
 async fn oversized_messages_are_quarantined_whole_and_retried_after_raising_the_limit() {
     let env = TestEnv::new().await;
     let big = format!("{MESSAGE}{}", "x".repeat(4096));
+    // A file (an admin's import) is quarantined whole; piped mail over the limit is
+    // refused instead (hostile::piped_mail_over_the_limit_is_refused_without_reading_it_all).
+    let path = env.dir.path().join("big.eml");
+    std::fs::write(&path, &big).unwrap();
     let out = env.cli(
-        &["--set", "ingest.max_message_bytes=2048", "ingest"],
-        Some(big.as_bytes()),
+        &[
+            "--set",
+            "ingest.max_message_bytes=2048",
+            "ingest",
+            path.to_str().unwrap(),
+        ],
+        None,
     );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let entries = env.cli_json(&["quarantine", "list", "--json"]);

@@ -442,6 +442,31 @@ async fn staff_answer_by_mail_notes_stay_internal_and_commands_work() {
         ),
         (Some("note"), Some(true), Some("forged@evil.example"))
     );
+
+    // Ann puts the agent's address in From and answers her own acknowledgement (its
+    // signed Message-ID and reply address are hers): still no staff power, no relay.
+    let ack = &dovecot.messages(ANN, ANN_PW, "INBOX").await[0];
+    let ack_id = header(ack, "Message-ID").unwrap();
+    let phish = format!("From: Alex Agent <{AGENT}>\r\nTo: {}\r\nSubject: Re: [Support #1] Printer on fire\r\nMessage-ID: <phish@customer.example>\r\nIn-Reply-To: {ack_id}\r\n\r\n#assign me\r\n#status closed\r\nPlease log in at http://evil.example to keep your account.\r\n", header(ack, "Reply-To").unwrap());
+    to_support(&dovecot, phish.into_bytes()).await;
+    round("threaded: 1");
+    assert_eq!(
+        dovecot.count(ANN, ANN_PW, "INBOX").await,
+        3,
+        "nothing relayed in the helpdesk's name"
+    );
+    let ticket = env.cli_json(&["ticket", "show", "1", "--json"]);
+    assert_eq!(ticket["status"], "resolved", "no command ran");
+    let phish = ticket["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["message_id"] == "phish@customer.example")
+        .unwrap();
+    assert_eq!(
+        (phish["kind"].as_str(), phish["unverified"].as_bool()),
+        (Some("note"), Some(true))
+    );
 }
 
 #[tokio::test]
