@@ -101,6 +101,8 @@ const MAX_REFERENCES: usize = 100;
 const MAX_IN_REPLY_TO: usize = 10;
 /// Returned originals in one delivery report.
 const MAX_BOUNCED_IDS: usize = 10;
+/// Other header values we read (Auto-Submitted, X-Loop…) are cut to one line this long.
+const MAX_HEADER_CHARS: usize = 998;
 /// Addresses kept per address header (To, Cc, Reply-To) and Delivered-To lines.
 const MAX_ADDRESSES: usize = 1000;
 
@@ -287,6 +289,7 @@ fn header_texts<'a>(
             HeaderValue::Address(a) => a.first().and_then(|a| a.address()).map(str::to_string),
             _ => None,
         })
+        .map(|value| text::single_line(&value, MAX_HEADER_CHARS))
 }
 
 fn has_header(message: &mail_parser::Message<'_>, name: &str) -> bool {
@@ -483,6 +486,10 @@ fn attachment(
             None => ct.ctype().to_string(),
         })
         .unwrap_or_else(|| default_content_type(part).to_string())
+        .chars()
+        .filter(char::is_ascii_graphic)
+        .take(255)
+        .collect::<String>()
         .to_ascii_lowercase();
     let data: Vec<u8> = match &part.body {
         PartType::Text(t) | PartType::Html(t) => t.as_bytes().to_vec(),

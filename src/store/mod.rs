@@ -75,11 +75,11 @@ impl From<sqlx::Error> for StoreError {
 
 fn is_transient_code(code: Option<&str>, message: &str) -> bool {
     match code {
-        // SQLite: SQLITE_BUSY, SQLITE_LOCKED (and their extended codes).
+        // SQLite: SQLITE_BUSY, SQLITE_LOCKED (and their extended codes, at most 4 digits;
+        // a 5-character code is a PostgreSQL SQLSTATE such as 22021, whose low byte is 5).
         Some(c)
-            if c == "5"
-                || c == "6"
-                || c.parse::<u32>()
+            if c.len() <= 4
+                && c.parse::<u32>()
                     .is_ok_and(|n| n & 0xff == 5 || n & 0xff == 6) =>
         {
             true
@@ -266,5 +266,7 @@ mod tests {
         assert!(is_transient_code(Some("57P01"), ""));
         assert!(!is_transient_code(Some("23505"), ""));
         assert!(!is_transient_code(Some("19"), ""));
+        // PostgreSQL "invalid byte sequence" (22021 & 0xff == 5) is not SQLITE_BUSY.
+        assert!(!is_transient_code(Some("22021"), ""));
     }
 }
