@@ -30,10 +30,12 @@ pub struct Attachment {
 #[derive(Debug, Clone)]
 pub struct InboundMail {
     pub raw_sha256: String,
-    /// Hash without relay trace headers: with the Message-ID, the duplicate key.
+    /// Hash of the canonical form (`hash::content_sha256_hex`): with the Message-ID, the
+    /// duplicate key.
     pub content_sha256: String,
     pub size: usize,
-    /// Without angle brackets; synthesised from the raw hash when the message has none.
+    /// Without angle brackets; synthesised from the content hash when the message has
+    /// none (so the copies a pipe and IMAP deliver get the same one).
     pub message_id: String,
     pub message_id_synthesized: bool,
     /// The first usable From address, else Reply-To, Sender or Return-Path; `None` when
@@ -125,18 +127,16 @@ pub fn parse(raw: &[u8], options: &ParseOptions) -> Result<InboundMail, ParseErr
         None => return Err(ParseError::NotAMessage),
     };
     let raw_sha256 = hash::sha256_hex(raw);
+    let content_sha256 = hash::content_sha256_hex(raw);
     let (from, from_header) = sender(&message);
     let (message_id, message_id_synthesized) = match message.message_id().map(text::message_id) {
         Some(id) if !id.is_empty() => (id, false),
-        _ => (
-            format!("{}@synthesized.maildesk.invalid", &raw_sha256[..32]),
-            true,
-        ),
+        _ => (hash::synthesized_message_id(&content_sha256), true),
     };
     let signals = automatic_signals(&message, from.as_ref());
     let (text, html) = bodies(&message);
     Ok(InboundMail {
-        content_sha256: hash::content_sha256_hex(raw),
+        content_sha256,
         raw_sha256,
         size: raw.len(),
         message_id,
@@ -648,6 +648,11 @@ mod tests {
         assert!(mail.message_id_synthesized);
         assert!(mail.message_id.ends_with("@synthesized.maildesk.invalid"));
         assert_eq!(mail.subject, "");
+        // The same message as another way in delivers it: the same id.
+        let crlf = parse_str("From ann@b.c  Mon Jan  2 10:00:00 2023\r\nFrom: a@b.c\r\n\r\nx\r\n")
+            .unwrap();
+        assert_eq!(crlf.message_id, mail.message_id);
+        assert_ne!(crlf.raw_sha256, mail.raw_sha256);
     }
 
     #[test]
