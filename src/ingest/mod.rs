@@ -754,7 +754,8 @@ fn clone_temporary(error: &StoreError) -> StoreError {
 }
 
 /// Stores the raw message and a quarantine entry (or, for a retry, records the new
-/// reason on the existing entry). The same raw message is never quarantined twice.
+/// reason on the existing entry). The same raw message (or the same content with other
+/// line endings) is never quarantined twice.
 async fn quarantine_in(
     tx: &mut Tx,
     raw: &[u8],
@@ -772,7 +773,8 @@ async fn quarantine_in(
         });
     }
     let raw_sha256 = mail::hash::sha256_hex(raw);
-    if let Some(entry_id) = quarantine::find_open(tx, &raw_sha256).await? {
+    let content_sha256 = mail::hash::content_sha256_hex(raw);
+    if let Some(entry_id) = quarantine::find_open(tx, &raw_sha256, &content_sha256).await? {
         return Ok(Outcome::Quarantined {
             entry_id,
             reason: reason.to_string(),
@@ -781,6 +783,7 @@ async fn quarantine_in(
     }
     let entry = quarantine::NewEntry {
         raw_sha256: &raw_sha256,
+        content_sha256: &content_sha256,
         raw,
         reason,
         source: &origin.source,

@@ -22,18 +22,28 @@ const COLUMNS: &str = "id, raw_sha256, size, reason, source, mailbox, created_at
 
 pub struct NewEntry<'a> {
     pub raw_sha256: &'a str,
+    /// `mail::hash::content_sha256_hex` of the raw message.
+    pub content_sha256: &'a str,
     pub raw: &'a [u8],
     pub reason: &'a str,
     pub source: &'a str,
     pub mailbox: Option<&'a str>,
 }
 
-/// The open entry for this raw message, if it is already quarantined.
-pub async fn find_open(conn: &mut Conn, raw_sha256: &str) -> Result<Option<i64>> {
+/// The open entry for this raw message, if it is already quarantined: the same bytes,
+/// or the same content as another way in delivered it (other line endings, trace fields).
+pub async fn find_open(
+    conn: &mut Conn,
+    raw_sha256: &str,
+    content_sha256: &str,
+) -> Result<Option<i64>> {
     Ok(sqlx::query_scalar(
-        "SELECT id FROM quarantine WHERE raw_sha256 = $1 AND resolved_at IS NULL",
+        "SELECT id FROM quarantine
+         WHERE (raw_sha256 = $1 OR content_sha256 = $2) AND resolved_at IS NULL
+         ORDER BY id LIMIT 1",
     )
     .bind(raw_sha256)
+    .bind(content_sha256)
     .fetch_optional(conn)
     .await?)
 }
@@ -42,8 +52,8 @@ pub async fn find_open(conn: &mut Conn, raw_sha256: &str) -> Result<Option<i64>>
 pub async fn insert(conn: &mut Conn, entry: &NewEntry<'_>, now: i64) -> Result<i64> {
     raw::insert_raw(&mut *conn, entry.raw_sha256, entry.raw, now).await?;
     Ok(sqlx::query_scalar(
-        "INSERT INTO quarantine (raw_sha256, size, reason, source, mailbox, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+        "INSERT INTO quarantine (raw_sha256, size, reason, source, mailbox, created_at, content_sha256)
+         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
     )
     .bind(entry.raw_sha256)
     .bind(entry.raw.len() as i64)
@@ -51,6 +61,7 @@ pub async fn insert(conn: &mut Conn, entry: &NewEntry<'_>, now: i64) -> Result<i
     .bind(entry.source)
     .bind(entry.mailbox)
     .bind(now)
+    .bind(entry.content_sha256)
     .fetch_one(conn)
     .await?)
 }
@@ -105,4 +116,26 @@ pub async fn count_open(conn: &mut Conn) -> Result<i64> {
             .fetch_one(conn)
             .await?,
     )
+}
+
+/// Open entries from `after_id` on (at most `limit`), for recomputing their content
+/// hashes: `(id, raw_sha256)`.
+pub async fn open_after(conn: &mut Conn, after_id: i64, limit: i64) -> Result<Vec<(i64, String)>> {
+    Ok(sqlx::query_as(
+        "SELECT id, raw_sha256 FROM quarantine
+         WHERE resolved_at IS NULL AND id > $1 ORDER BY id LIMIT $2",
+    )
+    .bind(after_id)
+    .bind(limit)
+    .fetch_all(conn)
+    .await?)
+}
+
+pub async fn set_content_sha256(conn: &mut Conn, id: i64, content_sha256: &str) -> Result<()> {
+    sqlx::query("UPDATE quarantine SET content_sha256 = $1 WHERE id = $2")
+        .bind(content_sha256)
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(())
 }
