@@ -204,3 +204,67 @@ pub async fn message_ids_of_ticket(conn: &mut Conn, ticket_id: i64) -> Result<Ve
             .await?,
     )
 }
+
+/// An inbound message's duplicate key and where its raw bytes are, for recomputing the
+/// key (`store::upgrade`). `raw_size` is `None` when the raw message is missing.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct StoredKey {
+    pub id: i64,
+    pub message_id: String,
+    pub content_sha256: String,
+    pub raw_sha256: String,
+    pub raw_size: Option<i64>,
+}
+
+/// Inbound messages with a raw message, from `after_id` on in id order (at most `limit`).
+pub async fn inbound_keys_after(
+    conn: &mut Conn,
+    after_id: i64,
+    limit: i64,
+) -> Result<Vec<StoredKey>> {
+    Ok(sqlx::query_as(
+        "SELECT m.id, m.message_id, m.content_sha256, m.raw_sha256, r.size AS raw_size
+         FROM messages m LEFT JOIN raw_messages r ON r.sha256 = m.raw_sha256
+         WHERE m.direction = 'in' AND m.raw_sha256 IS NOT NULL AND m.id > $1
+         ORDER BY m.id LIMIT $2",
+    )
+    .bind(after_id)
+    .bind(limit)
+    .fetch_all(conn)
+    .await?)
+}
+
+/// `(id, message_id, content_sha256)` of every message with one of these Message-IDs.
+pub async fn keys_with_message_ids(
+    conn: &mut Conn,
+    message_ids: &[&str],
+) -> Result<Vec<(i64, String, String)>> {
+    if message_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = format!(
+        "SELECT id, message_id, content_sha256 FROM messages WHERE message_id IN ({})",
+        placeholders(1, message_ids.len())
+    );
+    let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql)).persistent(false);
+    for id in message_ids {
+        query = query.bind(*id);
+    }
+    Ok(query.fetch_all(conn).await?)
+}
+
+/// Gives a message a new duplicate key (Message-ID and content hash).
+pub async fn set_key(
+    conn: &mut Conn,
+    id: i64,
+    message_id: &str,
+    content_sha256: &str,
+) -> Result<()> {
+    sqlx::query("UPDATE messages SET message_id = $1, content_sha256 = $2 WHERE id = $3")
+        .bind(message_id)
+        .bind(content_sha256)
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}

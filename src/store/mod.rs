@@ -9,6 +9,7 @@ pub mod quarantine;
 pub mod raw;
 pub mod settings;
 pub mod tickets;
+pub mod upgrade;
 pub mod users;
 
 use std::time::Duration;
@@ -169,12 +170,15 @@ impl Store {
         &self.pool
     }
 
+    /// Brings the schema up to date, then the data that depends on the code (see
+    /// [`upgrade`]: content hashes made by an older version are recomputed).
     pub async fn migrate(&self) -> Result<()> {
         let migrator = match self.backend {
             Backend::Sqlite => &SQLITE_MIGRATIONS,
             Backend::Postgres => &POSTGRES_MIGRATIONS,
         };
         migrator.run(&self.pool).await?;
+        upgrade::content_hashes(self).await?;
         Ok(())
     }
 

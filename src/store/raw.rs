@@ -1,6 +1,6 @@
 //! Raw messages and attachment contents, content-addressed by SHA-256.
 
-use super::{Conn, Result};
+use super::{placeholders, Conn, Result};
 
 pub async fn insert_raw(conn: &mut Conn, sha256: &str, data: &[u8], now: i64) -> Result<()> {
     sqlx::query(
@@ -23,6 +23,22 @@ pub async fn get_raw(conn: &mut Conn, sha256: &str) -> Result<Option<Vec<u8>>> {
             .fetch_optional(conn)
             .await?,
     )
+}
+
+/// Several raw messages at once: `(sha256, data)` of those that exist, in no order.
+pub async fn get_raws(conn: &mut Conn, sha256s: &[&str]) -> Result<Vec<(String, Vec<u8>)>> {
+    if sha256s.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = format!(
+        "SELECT sha256, data FROM raw_messages WHERE sha256 IN ({})",
+        placeholders(1, sha256s.len())
+    );
+    let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql)).persistent(false);
+    for sha256 in sha256s {
+        query = query.bind(*sha256);
+    }
+    Ok(query.fetch_all(conn).await?)
 }
 
 pub async fn insert_blob(conn: &mut Conn, sha256: &str, data: &[u8]) -> Result<()> {

@@ -21,3 +21,16 @@ pub async fn get_or_insert(conn: &mut Conn, key: &str, value: &str) -> Result<St
         .await?;
     Ok(get(conn, key).await?.unwrap_or_else(|| value.to_string()))
 }
+
+/// Stores `value` under `key`, replacing what was there.
+pub async fn set(conn: &mut Conn, key: &str, value: &str) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO settings (key, value) VALUES ($1, $2)
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+    )
+    .bind(key)
+    .bind(value)
+    .execute(conn)
+    .await?;
+    Ok(())
+}

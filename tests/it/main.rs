@@ -7,6 +7,7 @@ mod harness;
 
 mod cli;
 mod corpus;
+mod dedup;
 mod hostile;
 mod imap;
 mod mutation;
