@@ -45,19 +45,14 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
 
     let shutdown = CancellationToken::new();
     let mut tasks = tokio::task::JoinSet::new();
-    let state = web::AppState {
-        store: store.clone(),
-    };
-    let web_token = shutdown.clone();
-    tasks.spawn(async move {
-        let server = axum::serve(listener, web::router(state))
-            .with_graceful_shutdown(web_token.cancelled_owned());
-        if let Err(e) = server.await {
-            error!(error = %e, "web server stopped");
-        }
-    });
-
     let ingestor = Ingestor::open(&config, store.clone()).await?;
+    let outbox_wake = std::sync::Arc::new(tokio::sync::Notify::new());
+    if let Some(smtp) = &config.smtp {
+        let worker = crate::outbound::OutboxWorker::new(store.clone(), smtp, &config.outbound)
+            .map_err(|e| ServeError::Outbound(e.to_string()))?
+            .woken_by(outbox_wake.clone());
+        tasks.spawn(worker.run(shutdown.clone()));
+    }
     for mailbox in config.mailboxes.iter().filter(|m| m.is_imap()) {
         tasks.spawn(supervise_mailbox(
             mailbox.clone(),
@@ -66,11 +61,16 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
         ));
     }
 
-    if let Some(smtp) = &config.smtp {
-        let worker = crate::outbound::OutboxWorker::new(store.clone(), smtp, &config.outbound)
-            .map_err(|e| ServeError::Outbound(e.to_string()))?;
-        tasks.spawn(worker.run(shutdown.clone()));
-    }
+    let state = web::AppState::new(config.clone(), ingestor, outbox_wake);
+    let web_token = shutdown.clone();
+    tasks.spawn(async move {
+        let app = web::router(state)
+            .into_make_service_with_connect_info::<std::net::SocketAddr>();
+        let server = axum::serve(listener, app).with_graceful_shutdown(web_token.cancelled_owned());
+        if let Err(e) = server.await {
+            error!(error = %e, "web server stopped");
+        }
+    });
 
     wait_for_signal().await;
     info!("shutting down");

@@ -43,6 +43,20 @@ pub struct DatabaseConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct WebConfig {
     pub listen: String,
+    /// The address users reach the portal at (e.g. `https://help.example.com`); an
+    /// `https` URL makes session cookies `Secure` with the `__Host-` prefix.
+    pub public_url: Option<String>,
+    /// Believe `X-Forwarded-For` / `X-Forwarded-Proto` (only behind a reverse proxy that
+    /// sets them; otherwise any client could claim another address).
+    pub trust_proxy_headers: bool,
+    /// A session ends after this long without a request...
+    pub session_idle_minutes: u32,
+    /// ...and after this long in any case.
+    pub session_max_hours: u32,
+    /// Failed sign-ins allowed per account and per client address within the window.
+    pub login_failures_per_account: u32,
+    pub login_failures_per_client: u32,
+    pub login_window_minutes: u32,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -343,6 +357,13 @@ impl Default for WebConfig {
     fn default() -> Self {
         Self {
             listen: "127.0.0.1:8080".into(),
+            public_url: None,
+            trust_proxy_headers: false,
+            session_idle_minutes: 8 * 60,
+            session_max_hours: 7 * 24,
+            login_failures_per_account: 5,
+            login_failures_per_client: 20,
+            login_window_minutes: 15,
         }
     }
 }
@@ -503,6 +524,7 @@ impl Config {
                 format!("{:?} is not an address:port", self.web.listen),
             )
         })?;
+        self.validate_web()?;
         self.validate_helpdesk()?;
         if self.ingest.batch_messages == 0 {
             return Err(key_error("ingest.batch_messages", "must be at least 1"));
@@ -515,6 +537,29 @@ impl Config {
         }
         self.validate_smtp()?;
         self.validate_mailboxes()
+    }
+
+    fn validate_web(&self) -> Result<(), ConfigError> {
+        if let Some(url) = &self.web.public_url {
+            if !(url.starts_with("https://") || url.starts_with("http://")) {
+                return Err(key_error(
+                    "web.public_url",
+                    format!("{url:?} must start with https:// (or http://)"),
+                ));
+            }
+        }
+        for (key, value) in [
+            ("web.session_idle_minutes", self.web.session_idle_minutes),
+            ("web.session_max_hours", self.web.session_max_hours),
+            ("web.login_failures_per_account", self.web.login_failures_per_account),
+            ("web.login_failures_per_client", self.web.login_failures_per_client),
+            ("web.login_window_minutes", self.web.login_window_minutes),
+        ] {
+            if value == 0 {
+                return Err(key_error(key, "must be at least 1"));
+            }
+        }
+        Ok(())
     }
 
     fn validate_smtp(&self) -> Result<(), ConfigError> {

@@ -1,6 +1,7 @@
 //! maildesk: an e-mail helpdesk in one daemon. Mail in, tickets out; nothing lost,
 //! nothing doubled, no loops.
 
+pub mod actions;
 pub mod app;
 pub mod cli;
 pub mod config;

@@ -66,6 +66,7 @@ pub struct MessageView {
 
 #[derive(Debug, Serialize)]
 pub struct AttachmentView {
+    pub id: i64,
     pub filename: String,
     pub content_type: String,
     pub size: i64,
@@ -109,6 +110,7 @@ pub async fn load(store: &Store, id: i64) -> Result<TicketDetail, StoreError> {
             let mine: Vec<AttachmentView> = extract_if(&mut attachments, |a| a.message_id == m.id)
                 .into_iter()
                 .map(|a| AttachmentView {
+                    id: a.id,
                     filename: a.filename,
                     content_type: a.content_type,
                     size: a.size,
@@ -176,4 +178,10 @@ mod tests {
         assert_eq!(parse_ref("x"), None);
         assert_eq!(parse_ref("0"), None);
     }
+}
+
+/// The id of a ticket's newest message (0 if none): did something arrive meanwhile?
+pub async fn newest_message(store: &Store, ticket_id: i64) -> Result<i64, StoreError> {
+    let mut conn = store.acquire().await?;
+    messages::newest_id(&mut conn, ticket_id).await
 }

@@ -1,5 +1,6 @@
 //! Pure domain types and rules: no I/O, no database, no clock (time is passed in).
 
+pub mod access;
 pub mod address;
 pub mod authres;
 pub mod automatic;

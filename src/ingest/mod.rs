@@ -529,10 +529,10 @@ impl Ingestor {
             return Ok(None);
         };
         let is_participant =
-            sender.is_valid() && tickets::is_participant(tx, ticket_ref, &sender.email).await?;
+            sender.is_valid() && tickets::is_participant(tx, facts.id, &sender.email).await?;
         let verified_staff = !is_participant
             && self
-                .staff_proof(tx, mail, sender, ticket_ref)
+                .staff_proof(tx, mail, sender, facts.id)
                 .await?
                 .is_some();
         if threading::tag_accepted(is_participant, verified_staff) {

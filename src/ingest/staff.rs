@@ -5,11 +5,13 @@
 use tracing::{info, warn};
 
 use super::{insert_message, recipient_addresses, Ingestor, Origin, Sender, Writer};
+use crate::actions::{self, ActionError, Actor, Context, Expected};
 use crate::domain::commands::{self, AssignTo, Command};
 use crate::domain::signing::{self, SignedRef};
 use crate::domain::threading::ThreadDecision;
 use crate::domain::{authres, MessageKind, TicketStatus};
 use crate::mail::InboundMail;
+use crate::store::tickets::Field;
 use crate::store::{tickets, users, StoreError, Tx};
 
 impl Ingestor {
@@ -34,18 +36,20 @@ impl Ingestor {
         let Some(secret) = self.options.signing_secret.as_ref().map(|s| s.expose()) else {
             return Ok(None);
         };
-        let theirs = |signed: Option<SignedRef>| {
-            signed
-                == Some(SignedRef {
-                    ticket: ticket_id,
-                    staff_user: Some(user.id),
-                })
-        };
-        let answers_their_mail = mail
+        // References signed for this user, about this ticket or one merged into it.
+        let signed_for_user: Vec<i64> = mail
             .referenced_ids()
             .into_iter()
-            .any(|id| theirs(signing::verify_message_id(secret, id)))
-            || recipient_addresses(mail).any(|a| theirs(signing::verify_reply_address(secret, a)));
+            .filter_map(|id| signing::verify_message_id(secret, id))
+            .chain(recipient_addresses(mail).filter_map(|a| signing::verify_reply_address(secret, a)))
+            .filter(|signed: &SignedRef| signed.staff_user == Some(user.id))
+            .map(|signed| signed.ticket)
+            .collect();
+        let mut answers_their_mail = signed_for_user.contains(&ticket_id);
+        for other in signed_for_user.iter().filter(|t| **t != ticket_id).take(4) {
+            answers_their_mail =
+                answers_their_mail || tickets::resolve_merged(tx, *other).await? == ticket_id;
+        }
         if !answers_their_mail {
             warn!(ticket_id, sender = %sender.email, "mail from a staff address that answers none of that user's notifications: not trusted as staff");
             return Ok(None);
@@ -128,44 +132,9 @@ impl Ingestor {
             now,
         )
         .await?;
-        let mut resolved = false;
-        for command in &parsed.commands {
-            match command {
-                Command::Status(status) => {
-                    tickets::set_status(tx, ticket_id, *status, now).await?;
-                    resolved = *status == TicketStatus::Resolved;
-                }
-                Command::Priority(priority) => {
-                    tickets::set_priority(tx, ticket_id, *priority, now).await?
-                }
-                Command::Assign(target) => {
-                    let email = match target {
-                        AssignTo::Me => staff.email.clone(),
-                        AssignTo::Email(email) => email.clone(),
-                    };
-                    match users::find_active_by_email(tx, &email).await? {
-                        Some(user) => {
-                            tickets::assign(tx, ticket_id, Some(user.id), now).await?;
-                            if let Some(outbound) = &self.options.outbound {
-                                crate::outbound::notify_assignment(
-                                    tx,
-                                    outbound,
-                                    ticket_id,
-                                    &user,
-                                    &staff.email,
-                                    now,
-                                )
-                                .await?;
-                            }
-                        }
-                        None => warn!(
-                            ticket_id,
-                            email, "#assign: no active staff user with that address"
-                        ),
-                    }
-                }
-            }
-        }
+        let resolved = self
+            .run_staff_commands(tx, ticket_id, staff, &parsed.commands, now)
+            .await?;
         info!(ticket_id, staff = %staff.email, note = parsed.note, commands = parsed.commands.len(), "staff mail taken in");
         if let Some(outbound) = &self.options.outbound {
             let relayed = if parsed.note {
@@ -175,7 +144,7 @@ impl Ingestor {
                     tx,
                     outbound,
                     ticket_id,
-                    &staff.name,
+                    staff,
                     &parsed.body,
                     now,
                 )
@@ -186,5 +155,78 @@ impl Ingestor {
             }
         }
         Ok(message_id)
+    }
+
+    /// Runs a verified staff mail's command block through the same actions as the
+    /// portal (same rules, same history). Returns whether the ticket was resolved. A
+    /// command that cannot be carried out is logged and skipped; the mail is kept.
+    async fn run_staff_commands(
+        &self,
+        tx: &mut Tx,
+        ticket_id: i64,
+        staff: &users::User,
+        commands: &[Command],
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let actor = Actor {
+            user: staff.clone(),
+        };
+        // The resolved notice is the caller's (a relayed reply makes it unnecessary).
+        let quiet = Context {
+            outbound: None,
+            categories: &[],
+            now,
+        };
+        let with_mail = Context {
+            outbound: self.options.outbound.as_ref(),
+            categories: &[],
+            now,
+        };
+        let mut resolved = false;
+        for command in commands {
+            let (ctx, field, value) = match command {
+                Command::Status(status) => {
+                    resolved = *status == TicketStatus::Resolved;
+                    (&quiet, Field::Status, status.as_str().to_string())
+                }
+                Command::Priority(priority) => {
+                    (&quiet, Field::Priority, priority.as_str().to_string())
+                }
+                Command::Assign(target) => {
+                    let email = match target {
+                        AssignTo::Me => staff.email.clone(),
+                        AssignTo::Email(email) => email.clone(),
+                    };
+                    match users::find_active_by_email(tx, &email).await? {
+                        Some(user) => (&with_mail, Field::Assignee, user.id.to_string()),
+                        None => {
+                            warn!(ticket_id, email, "#assign: no active staff user with that address");
+                            continue;
+                        }
+                    }
+                }
+            };
+            let outcome = actions::change_field(
+                tx,
+                ctx,
+                &actor,
+                ticket_id,
+                field,
+                Expected::Anything,
+                Some(&value),
+            )
+            .await;
+            match outcome {
+                Ok(_) => {}
+                Err(ActionError::Store(e)) => return Err(e),
+                Err(e) => {
+                    warn!(ticket_id, staff = %staff.email, error = %e, "staff command not carried out");
+                    if field == Field::Status {
+                        resolved = false;
+                    }
+                }
+            }
+        }
+        Ok(resolved)
     }
 }

@@ -124,6 +124,7 @@ async fn acknowledge(
         MessageKind::Automatic,
         &[recipient],
         composed,
+        None,
         now,
     )
     .await?;
@@ -142,6 +143,7 @@ async fn queue(
     stored_as: MessageKind,
     recipients: &[String],
     composed: Result<compose::Composed, compose::ComposeError>,
+    author_user_id: Option<i64>,
     now: i64,
 ) -> Result<usize, StoreError> {
     let mut allowed = Vec::new();
@@ -229,7 +231,7 @@ async fn queue(
             mailbox: None,
             source: "outbound",
             sent_at: Some(now),
-            author_user_id: None,
+            author_user_id,
             unverified: false,
         },
         now,
@@ -369,6 +371,7 @@ async fn notify_staff(
             MessageKind::Note,
             &[staff],
             composed,
+            None,
             now,
         )
         .await?;
@@ -449,6 +452,7 @@ pub async fn notify_assignment(
         MessageKind::Note,
         std::slice::from_ref(&assignee.email),
         composed,
+        None,
         now,
     )
     .await
@@ -459,7 +463,7 @@ pub async fn relay_staff_reply(
     tx: &mut Tx,
     options: &OutboundOptions,
     ticket_id: i64,
-    agent: &str,
+    agent: &crate::store::users::User,
     body: &str,
     now: i64,
 ) -> Result<usize, StoreError> {
@@ -481,7 +485,7 @@ pub async fn relay_staff_reply(
         &ctx.thread(None),
         &[requester],
         &cc,
-        agent,
+        &agent.name,
         body,
     );
     let mut recipients = vec![ctx.ticket.requester_email.clone()];
@@ -494,6 +498,7 @@ pub async fn relay_staff_reply(
         MessageKind::Public,
         &recipients,
         composed,
+        Some(agent.id),
         now,
     )
     .await
@@ -523,6 +528,7 @@ pub async fn notice_resolved(
         MessageKind::Automatic,
         std::slice::from_ref(&ctx.ticket.requester_email),
         composed,
+        None,
         now,
     )
     .await

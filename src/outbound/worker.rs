@@ -33,6 +33,8 @@ const IDLE_POLL: Duration = Duration::from_secs(1);
 
 pub struct OutboxWorker {
     store: Store,
+    /// Rung after a commit that queued mail (a portal reply): send now, not at the poll.
+    wake: std::sync::Arc<tokio::sync::Notify>,
     smtp: crate::smtp::SmtpClient,
     max_attempts: u32,
     retry_seconds: u64,
@@ -46,11 +48,18 @@ impl OutboxWorker {
     ) -> Result<Self, OutboxError> {
         Ok(OutboxWorker {
             store,
+            wake: Default::default(),
             smtp: crate::smtp::SmtpClient::new(smtp)
                 .map_err(|e| OutboxError::Config(e.to_string()))?,
             max_attempts: limits.max_attempts,
             retry_seconds: limits.retry_seconds,
         })
+    }
+
+    /// Wakes the worker whenever `wake` is notified, besides its poll.
+    pub fn woken_by(mut self, wake: std::sync::Arc<tokio::sync::Notify>) -> Self {
+        self.wake = wake;
+        self
     }
 
     /// Sends what is due, once (`run` loops over it; tests call it directly).
@@ -132,6 +141,7 @@ impl OutboxWorker {
             }
             tokio::select! {
                 _ = tokio::time::sleep(IDLE_POLL) => {}
+                _ = self.wake.notified() => {}
                 _ = token.cancelled() => {}
             }
         }

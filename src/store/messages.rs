@@ -268,3 +268,51 @@ pub async fn set_key(
         .await?;
     Ok(())
 }
+
+pub async fn newest_id(conn: &mut Conn, ticket_id: i64) -> Result<i64> {
+    Ok(sqlx::query_scalar::<_, Option<i64>>("SELECT MAX(id) FROM messages WHERE ticket_id = $1")
+        .bind(ticket_id)
+        .fetch_one(conn)
+        .await?
+        .unwrap_or(0))
+}
+
+/// One attachment with its contents.
+pub async fn attachment_with_data(conn: &mut Conn, id: i64) -> Result<Option<(Attachment, Vec<u8>)>> {
+    let row: Option<Attachment> = sqlx::query_as(
+        "SELECT id, message_id, filename, content_type, size, sha256, content_id, inline
+         FROM attachments WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    attach_data(conn, row).await
+}
+
+/// The attachment of a message with this Content-ID (an inline `cid:` image).
+pub async fn attachment_by_content_id(
+    conn: &mut Conn,
+    message_id: i64,
+    content_id: &str,
+) -> Result<Option<(Attachment, Vec<u8>)>> {
+    let row: Option<Attachment> = sqlx::query_as(
+        "SELECT id, message_id, filename, content_type, size, sha256, content_id, inline
+         FROM attachments WHERE message_id = $1 AND content_id = $2 ORDER BY id LIMIT 1",
+    )
+    .bind(message_id)
+    .bind(content_id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    attach_data(conn, row).await
+}
+
+async fn attach_data(
+    conn: &mut Conn,
+    row: Option<Attachment>,
+) -> Result<Option<(Attachment, Vec<u8>)>> {
+    let Some(attachment) = row else {
+        return Ok(None);
+    };
+    let data = raw::get_blob(conn, &attachment.sha256).await?.unwrap_or_default();
+    Ok(Some((attachment, data)))
+}

@@ -2,11 +2,14 @@
 //! `Any` driver (`$1` placeholders work on both); backend-specific SQL only where the
 //! engines truly differ. Times are Unix seconds, flags 0/1 integers (what `Any` decodes).
 
+pub mod events;
 pub mod imap;
 pub mod messages;
 pub mod outbox;
 pub mod quarantine;
+pub mod queue;
 pub mod raw;
+pub mod sessions;
 pub mod settings;
 pub mod tickets;
 pub mod upgrade;

@@ -23,6 +23,8 @@ pub struct Ticket {
     /// The long-closed ticket this one follows up on.
     #[serde(rename = "linked_ticket")]
     pub linked_ticket_id: Option<i64>,
+    /// The ticket this one was merged into (its messages now live there).
+    pub merged_into_id: Option<i64>,
     pub message_count: i64,
     pub created_at: i64,
     pub updated_at: i64,
@@ -31,7 +33,7 @@ pub struct Ticket {
 }
 
 const TICKET_SELECT: &str = "SELECT t.id, t.subject, t.status, t.priority, t.category, t.mailbox,
-        t.requester_email, t.requester_name, u.email AS assignee_email, t.assignee_id, t.linked_ticket_id,
+        t.requester_email, t.requester_name, u.email AS assignee_email, t.assignee_id, t.linked_ticket_id, t.merged_into_id,
         (SELECT COUNT(*) FROM messages m WHERE m.ticket_id = t.id) AS message_count,
         t.created_at, t.updated_at, t.resolved_at, t.closed_at
     FROM tickets t LEFT JOIN users u ON u.id = t.assignee_id";
@@ -69,14 +71,29 @@ pub async fn insert(conn: &mut Conn, ticket: &NewTicket<'_>, now: i64) -> Result
     .await?)
 }
 
+/// What threading needs of a ticket; a merged ticket answers for the ticket it was
+/// merged into, so its old references and subject tags still thread.
 pub async fn facts(conn: &mut Conn, id: i64) -> Result<Option<TicketFacts>> {
-    let row: Option<(i64, String, Option<i64>)> =
-        sqlx::query_as("SELECT id, status, closed_at FROM tickets WHERE id = $1")
-            .bind(id)
-            .fetch_optional(conn)
-            .await?;
-    row.map(|(id, status, closed_at)| facts_from_row(id, &status, closed_at))
-        .transpose()
+    let row: Option<(i64, String, Option<i64>, Option<i64>)> = sqlx::query_as(
+        "SELECT id, status, closed_at, merged_into_id FROM tickets WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    match row {
+        Some((_, _, _, Some(_))) => {
+            let target = resolve_merged(&mut *conn, id).await?;
+            let row: Option<(i64, String, Option<i64>)> =
+                sqlx::query_as("SELECT id, status, closed_at FROM tickets WHERE id = $1")
+                    .bind(target)
+                    .fetch_optional(conn)
+                    .await?;
+            row.map(|(id, status, closed_at)| facts_from_row(id, &status, closed_at))
+                .transpose()
+        }
+        Some((id, status, closed_at, None)) => facts_from_row(id, &status, closed_at).map(Some),
+        None => Ok(None),
+    }
 }
 
 /// Moves a ticket to `status`, keeping the resolved/closed timestamps meaningful.
@@ -251,4 +268,150 @@ pub async fn set_priority(
         .execute(conn)
         .await?;
     Ok(())
+}
+
+/// A ticket field staff change in the portal, the API or by e-mail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Field {
+    Status,
+    Priority,
+    Category,
+    Assignee,
+}
+
+impl Field {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Field::Status => "status",
+            Field::Priority => "priority",
+            Field::Category => "category",
+            Field::Assignee => "assignee",
+        }
+    }
+
+    fn column(self) -> &'static str {
+        match self {
+            Field::Status => "status",
+            Field::Priority => "priority",
+            Field::Category => "category",
+            Field::Assignee => "assignee_id",
+        }
+    }
+}
+
+/// Sets `field` to `new` only if it still holds `expected` (what the editor saw), so two
+/// people editing one ticket never overwrite each other unknowingly. Values are text
+/// (a user id for the assignee; `None` is unassigned). Returns whether it changed.
+pub async fn set_if_unchanged(
+    conn: &mut Conn,
+    id: i64,
+    field: Field,
+    expected: Option<&str>,
+    new: Option<&str>,
+    now: i64,
+) -> Result<bool> {
+    let column = field.column();
+    let extra = if field == Field::Status {
+        ", resolved_at = CASE WHEN $1 = 'resolved' THEN $2 WHEN $1 IN ('open', 'in_progress', 'waiting') THEN NULL ELSE resolved_at END,
+           closed_at = CASE WHEN $1 = 'closed' THEN $2 ELSE NULL END"
+    } else {
+        ""
+    };
+    // The assignee column is an integer: compare and set it as one.
+    let (value, current) = if field == Field::Assignee {
+        ("CAST($1 AS BIGINT)", format!("CAST({column} AS TEXT)"))
+    } else {
+        ("$1", column.to_string())
+    };
+    let sql = format!(
+        "UPDATE tickets SET {column} = {value}, updated_at = $2 {extra}
+         WHERE id = $3 AND merged_into_id IS NULL AND {current} IS NOT DISTINCT FROM $4"
+    );
+    let done = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(new)
+        .bind(now)
+        .bind(id)
+        .bind(expected)
+        .execute(conn)
+        .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// The ticket a merged ticket's mail now belongs to (following merges, bounded).
+pub async fn resolve_merged(conn: &mut Conn, id: i64) -> Result<i64> {
+    let mut current = id;
+    for _ in 0..16 {
+        let next: Option<Option<i64>> =
+            sqlx::query_scalar("SELECT merged_into_id FROM tickets WHERE id = $1")
+                .bind(current)
+                .fetch_optional(&mut *conn)
+                .await?;
+        match next.flatten() {
+            Some(target) if target != current => current = target,
+            _ => return Ok(current),
+        }
+    }
+    Ok(current)
+}
+
+/// Tickets merged into `id` (directly), whose old references now lead here.
+pub async fn merged_sources(conn: &mut Conn, id: i64) -> Result<Vec<i64>> {
+    Ok(
+        sqlx::query_scalar("SELECT id FROM tickets WHERE merged_into_id = $1 ORDER BY id")
+            .bind(id)
+            .fetch_all(conn)
+            .await?,
+    )
+}
+
+/// Moves `source`'s messages, participants and outgoing mail onto `target` and leaves
+/// `source` closed, pointing at `target`. Replies to either thread then land on `target`:
+/// references find the moved messages, and signed references and subject tags of
+/// `source` are followed through `merged_into_id`.
+pub async fn merge(conn: &mut Conn, source: i64, target: i64, now: i64) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO participants (ticket_id, email, name, role, created_at)
+         SELECT $1, email, name, 'cc', created_at FROM participants WHERE ticket_id = $2
+         ON CONFLICT (ticket_id, email) DO NOTHING",
+    )
+    .bind(target)
+    .bind(source)
+    .execute(&mut *conn)
+    .await?;
+    for table in ["messages", "outbox", "tasks", "ticket_events"] {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "UPDATE {table} SET ticket_id = $1 WHERE ticket_id = $2"
+        )))
+        .bind(target)
+        .bind(source)
+        .execute(&mut *conn)
+        .await?;
+    }
+    sqlx::query("UPDATE tickets SET merged_into_id = $1, updated_at = $3 WHERE merged_into_id = $2")
+        .bind(target)
+        .bind(source)
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query(
+        "UPDATE tickets SET merged_into_id = $1, status = 'closed', closed_at = $3, updated_at = $3
+         WHERE id = $2",
+    )
+    .bind(target)
+    .bind(source)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    touch(conn, target, now).await
+}
+
+/// A merged ticket's target, if it was merged.
+pub async fn merged_into(conn: &mut Conn, id: i64) -> Result<Option<i64>> {
+    Ok(
+        sqlx::query_scalar::<_, Option<i64>>("SELECT merged_into_id FROM tickets WHERE id = $1")
+            .bind(id)
+            .fetch_optional(conn)
+            .await?
+            .flatten(),
+    )
 }

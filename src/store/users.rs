@@ -71,3 +71,48 @@ pub async fn active_staff(conn: &mut Conn) -> Result<Vec<(i64, String)>> {
             .await?,
     )
 }
+
+pub async fn get(conn: &mut Conn, id: i64) -> Result<User> {
+    let sql = format!("SELECT {COLUMNS} FROM users WHERE id = $1");
+    sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(id)
+        .fetch_optional(conn)
+        .await?
+        .ok_or_else(|| StoreError::NotFound(format!("user {id}")))
+}
+
+/// Any user with this address, active or not (sign-in, administration).
+pub async fn find_by_email(conn: &mut Conn, email: &str) -> Result<Option<User>> {
+    let sql = format!("SELECT {COLUMNS} FROM users WHERE email = $1");
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(email)
+        .fetch_optional(conn)
+        .await?)
+}
+
+pub async fn set_password_hash(conn: &mut Conn, id: i64, hash: &str, now: i64) -> Result<()> {
+    sqlx::query("UPDATE users SET password_hash = $1, updated_at = $2 WHERE id = $3")
+        .bind(hash)
+        .bind(now)
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Enables or disables a user; disabling also ends their sessions (same transaction).
+pub async fn set_active(conn: &mut Conn, id: i64, active: bool, now: i64) -> Result<()> {
+    let done = sqlx::query("UPDATE users SET active = $1, updated_at = $2 WHERE id = $3")
+        .bind(i64::from(active))
+        .bind(now)
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    if done.rows_affected() == 0 {
+        return Err(StoreError::NotFound(format!("user {id}")));
+    }
+    if !active {
+        super::sessions::delete_for_user(conn, id, None).await?;
+    }
+    Ok(())
+}

@@ -1,23 +1,127 @@
-//! The HTTP side. For now: health and readiness probes; the portal and the API grow here.
+//! The HTTP side: health probes and the staff portal (server-rendered, works without
+//! JavaScript). One module per resource; handlers parse, call the same domain and store
+//! code the mail side uses, and render. Errors are mapped once, in [`error`].
+
+mod account;
+mod assets;
+pub mod auth;
+mod dashboard;
+pub mod error;
+mod files;
+pub mod mailhtml;
+mod quarantine;
+mod queue;
+mod security;
+mod ticket;
+mod view;
+
+use std::sync::Arc;
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
+use tokio::sync::Notify;
 
+use crate::config::Config;
+use crate::ingest::Ingestor;
+use crate::outbound::OutboundOptions;
 use crate::store::Store;
 
+/// What every handler can reach. Cheap to clone.
 #[derive(Clone)]
 pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+pub struct Inner {
     pub store: Store,
+    pub config: Config,
+    pub ingestor: Ingestor,
+    /// Woken after a commit that queued mail, so the outbox worker sends at once.
+    pub outbox_wake: Arc<Notify>,
+    /// An argon2 hash checked for unknown accounts, so they take as long as known ones.
+    pub decoy_hash: String,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.inner
+    }
+}
+
+impl AppState {
+    pub fn new(config: Config, ingestor: Ingestor, outbox_wake: Arc<Notify>) -> AppState {
+        let decoy_hash = crate::password::hash(&crate::secret::random_token())
+            .expect("hashing a random password");
+        AppState {
+            inner: Arc::new(Inner {
+                store: ingestor.store().clone(),
+                config,
+                ingestor,
+                outbox_wake,
+                decoy_hash,
+            }),
+        }
+    }
+
+    pub fn outbound(&self) -> Option<&OutboundOptions> {
+        self.ingestor.options().outbound.as_ref()
+    }
+
+    /// The rules' context for a change made now.
+    pub fn action_context(&self) -> crate::actions::Context<'_> {
+        crate::actions::Context {
+            outbound: self.outbound(),
+            categories: &self.config.helpdesk.categories,
+            now: crate::store::unix_now(),
+        }
+    }
 }
 
 pub fn router(state: AppState) -> Router {
+    let portal = Router::new()
+        .route("/portal", get(dashboard::show))
+        .route("/portal/", get(dashboard::show))
+        .route("/portal/tickets", get(queue::show))
+        .route("/portal/tickets/bulk", post(queue::bulk))
+        .route("/portal/tickets/{reference}", get(ticket::show))
+        .route("/portal/tickets/{reference}/update", post(ticket::update))
+        .route("/portal/tickets/{reference}/reply", post(ticket::reply))
+        .route("/portal/tickets/{reference}/note", post(ticket::note))
+        .route("/portal/tickets/{reference}/merge", post(ticket::merge))
+        .route("/portal/messages/{id}/raw", get(files::raw_message))
+        .route("/portal/messages/{id}/cid/{content_id}", get(files::cid_image))
+        .route("/portal/attachments/{id}", get(files::attachment))
+        .route("/portal/quarantine", get(quarantine::list))
+        .route("/portal/quarantine/{id}", get(quarantine::show))
+        .route("/portal/quarantine/{id}/raw", get(quarantine::raw))
+        .route("/portal/quarantine/{id}/retry", post(quarantine::retry))
+        .route("/portal/quarantine/{id}/discard", post(quarantine::discard))
+        .route("/portal/account", get(account::show))
+        .route("/portal/account/password", post(account::change_password))
+        .route("/portal/account/sessions/end", post(account::end_session))
+        .route("/portal/account/sessions/end-others", post(account::end_other_sessions))
+        .route("/portal/logout", post(auth::logout))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_session,
+        ));
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/portal/login", get(auth::login_page).post(auth::login))
+        .route("/static/{file}", get(assets::serve))
+        .merge(portal)
+        .fallback(error::not_found)
+        .layer(axum::extract::DefaultBodyLimit::max(FORM_LIMIT))
+        .layer(axum::middleware::from_fn(security::headers))
         .with_state(state)
 }
+
+/// The largest form accepted (a long reply with quoted text fits easily).
+const FORM_LIMIT: usize = 4 * 1024 * 1024;
 
 /// The process is up.
 async fn healthz() -> &'static str {
@@ -28,6 +132,9 @@ async fn healthz() -> &'static str {
 async fn readyz(State(state): State<AppState>) -> (StatusCode, String) {
     match state.store.ping().await {
         Ok(()) => (StatusCode::OK, "ready\n".into()),
-        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, format!("database: {e}\n")),
+        Err(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "database: unavailable\n".into(),
+        ),
     }
 }

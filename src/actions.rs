@@ -1,0 +1,412 @@
+//! What staff do to tickets (change a field, reply, write a note, merge), with one set of
+//! rules and one history whether it comes from the portal, the API or staff e-mail.
+//! Every function works in the caller's transaction, so the change, its history entry
+//! and the mail it causes commit together.
+
+use crate::domain::access::{self, Action};
+use crate::domain::{address, Direction, MessageKind, ParticipantRole, Priority, Role, TicketStatus};
+use crate::outbound::OutboundOptions;
+use crate::store::tickets::Field;
+use crate::store::{events, messages, tickets, users, StoreError, Tx};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ActionError {
+    #[error("you may not {0}")]
+    Forbidden(&'static str),
+    #[error("{0} not found")]
+    NotFound(String),
+    /// Someone else changed the field since the editor loaded it.
+    #[error("{message}")]
+    Conflict {
+        field: &'static str,
+        current: Option<String>,
+        message: String,
+    },
+    #[error("{field}: {message}")]
+    Invalid {
+        field: &'static str,
+        message: String,
+    },
+    #[error(transparent)]
+    Store(StoreError),
+}
+
+impl From<StoreError> for ActionError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound(what) => ActionError::NotFound(what),
+            other => ActionError::Store(other),
+        }
+    }
+}
+
+type Result<T> = std::result::Result<T, ActionError>;
+
+/// The signed-in (or mail-verified) staff member doing something.
+#[derive(Debug, Clone)]
+pub struct Actor {
+    pub user: users::User,
+}
+
+impl Actor {
+    pub fn role(&self) -> Role {
+        self.user.role.parse().unwrap_or(Role::Staff)
+    }
+
+    pub fn require(&self, action: Action, what: &'static str) -> Result<()> {
+        if access::may(self.role(), action) {
+            Ok(())
+        } else {
+            Err(ActionError::Forbidden(what))
+        }
+    }
+}
+
+/// What the editor believes the field holds now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Expected {
+    /// Change it whatever it holds (staff e-mail commands: the mail is the instruction).
+    Anything,
+    /// Change it only if it still holds this (portal forms, API `If-Match`).
+    Value(Option<String>),
+}
+
+/// The environment of a change: mail settings and the configured categories.
+pub struct Context<'a> {
+    pub outbound: Option<&'a OutboundOptions>,
+    pub categories: &'a [String],
+    pub now: i64,
+}
+
+/// Sets a ticket field: validates the new value, refuses to overwrite a change the
+/// editor did not see, records the change, and sends what it causes (the resolved
+/// notice, the assignment notification). Returns whether anything changed.
+pub async fn change_field(
+    tx: &mut Tx,
+    ctx: &Context<'_>,
+    actor: &Actor,
+    ticket_id: i64,
+    field: Field,
+    expected: Expected,
+    new: Option<&str>,
+) -> Result<bool> {
+    actor.require(Action::WorkTickets, "change tickets")?;
+    let new = normalise_value(tx, ctx, field, new).await?;
+    let ticket = tickets::get(tx, ticket_id).await?;
+    if ticket.merged_into_id.is_some() {
+        return Err(ActionError::Invalid {
+            field: field.as_str(),
+            message: format!("ticket #{ticket_id} was merged into another ticket"),
+        });
+    }
+    let current = current_value(&ticket, field);
+    let expected = match expected {
+        Expected::Anything => current.clone(),
+        Expected::Value(v) => v,
+    };
+    if expected == new && current == new {
+        return Ok(false);
+    }
+    let changed = tickets::set_if_unchanged(
+        tx,
+        ticket_id,
+        field,
+        expected.as_deref(),
+        new.as_deref(),
+        ctx.now,
+    )
+    .await?;
+    if !changed {
+        let shown = display_value(tx, field, current.as_deref()).await?;
+        return Err(ActionError::Conflict {
+            field: field.as_str(),
+            message: format!(
+                "someone else changed the {} to {} since you opened the ticket; nothing was overwritten",
+                field.as_str(),
+                shown.as_deref().unwrap_or("(none)")
+            ),
+            current,
+        });
+    }
+    let old_shown = display_value(tx, field, expected.as_deref()).await?;
+    let new_shown = display_value(tx, field, new.as_deref()).await?;
+    events::record(
+        tx,
+        &events::NewEvent {
+            ticket_id,
+            user_id: Some(actor.user.id),
+            field: field.as_str(),
+            old_value: old_shown.as_deref(),
+            new_value: new_shown.as_deref(),
+        },
+        ctx.now,
+    )
+    .await?;
+    if let Some(outbound) = ctx.outbound {
+        match field {
+            Field::Status if new.as_deref() == Some(TicketStatus::Resolved.as_str()) => {
+                crate::outbound::notice_resolved(tx, outbound, ticket_id, ctx.now).await?;
+            }
+            Field::Assignee => {
+                if let Some(id) = new.as_deref().and_then(|v| v.parse::<i64>().ok()) {
+                    let assignee = users::get(tx, id).await?;
+                    crate::outbound::notify_assignment(
+                        tx,
+                        outbound,
+                        ticket_id,
+                        &assignee,
+                        &actor.user.email,
+                        ctx.now,
+                    )
+                    .await?;
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(true)
+}
+
+fn current_value(ticket: &tickets::Ticket, field: Field) -> Option<String> {
+    match field {
+        Field::Status => Some(ticket.status.clone()),
+        Field::Priority => Some(ticket.priority.clone()),
+        Field::Category => Some(ticket.category.clone()),
+        Field::Assignee => ticket.assignee_id.map(|id| id.to_string()),
+    }
+}
+
+/// The canonical stored form of a new value, or why it is not one.
+async fn normalise_value(
+    tx: &mut Tx,
+    ctx: &Context<'_>,
+    field: Field,
+    value: Option<&str>,
+) -> Result<Option<String>> {
+    let value = value.map(str::trim).filter(|v| !v.is_empty());
+    let invalid = |message: String| ActionError::Invalid {
+        field: field.as_str(),
+        message,
+    };
+    match field {
+        Field::Status => {
+            let text = value.ok_or_else(|| invalid("a status is required".into()))?;
+            let status = text
+                .parse::<TicketStatus>()
+                .map_err(|e| invalid(e.to_string()))?;
+            Ok(Some(status.as_str().into()))
+        }
+        Field::Priority => {
+            let text = value.ok_or_else(|| invalid("a priority is required".into()))?;
+            let priority = text.parse::<Priority>().map_err(|e| invalid(e.to_string()))?;
+            Ok(Some(priority.as_str().into()))
+        }
+        Field::Category => {
+            let text = value.ok_or_else(|| invalid("a category is required".into()))?;
+            if !ctx.categories.iter().any(|c| c == text) {
+                return Err(invalid(format!(
+                    "{text:?} is not a category (expected one of: {})",
+                    ctx.categories.join(", ")
+                )));
+            }
+            Ok(Some(text.into()))
+        }
+        Field::Assignee => {
+            let Some(text) = value else {
+                return Ok(None);
+            };
+            let id = text
+                .parse::<i64>()
+                .map_err(|_| invalid(format!("{text:?} is not a user")))?;
+            match users::get(tx, id).await {
+                Ok(user) if user.active == 1 => Ok(Some(id.to_string())),
+                Ok(user) => Err(invalid(format!("{} is disabled", user.email))),
+                Err(StoreError::NotFound(_)) => Err(invalid(format!("no user {id}"))),
+                Err(e) => Err(e.into()),
+            }
+        }
+    }
+}
+
+/// How a value reads in the history: assignees by e-mail, the rest as stored.
+async fn display_value(tx: &mut Tx, field: Field, value: Option<&str>) -> Result<Option<String>> {
+    match (field, value.and_then(|v| v.parse::<i64>().ok())) {
+        (Field::Assignee, Some(id)) => Ok(Some(match users::get(tx, id).await {
+            Ok(user) => user.email,
+            Err(_) => format!("user {id}"),
+        })),
+        _ => Ok(value.map(str::to_string)),
+    }
+}
+
+/// A public reply to the customer (and the Cc participants, plus any `extra_cc`, who
+/// become participants), sent through the outbox. Returns how many mails were queued.
+pub async fn reply(
+    tx: &mut Tx,
+    ctx: &Context<'_>,
+    actor: &Actor,
+    ticket_id: i64,
+    body: &str,
+    extra_cc: &[String],
+) -> Result<usize> {
+    actor.require(Action::WorkTickets, "reply to customers")?;
+    if body.trim().is_empty() {
+        return Err(ActionError::Invalid {
+            field: "body",
+            message: "the reply is empty".into(),
+        });
+    }
+    let outbound = ctx.outbound.ok_or(ActionError::Invalid {
+        field: "body",
+        message: "outgoing mail is not set up ([smtp] in config.toml): replies cannot be sent"
+            .into(),
+    })?;
+    ensure_open_ticket(tx, ticket_id).await?;
+    let mut cc = Vec::new();
+    for raw in extra_cc {
+        let email = address::normalize(raw);
+        if !address::is_valid(&email) {
+            return Err(ActionError::Invalid {
+                field: "cc",
+                message: format!("{raw:?} is not an e-mail address"),
+            });
+        }
+        if !address::may_send_to(&email, &outbound.own_addresses) {
+            return Err(ActionError::Invalid {
+                field: "cc",
+                message: format!("{email} is one of our own or a machine address"),
+            });
+        }
+        cc.push(email);
+    }
+    let people: Vec<(&str, Option<&str>, ParticipantRole)> = cc
+        .iter()
+        .map(|e| (e.as_str(), None, ParticipantRole::Cc))
+        .collect();
+    tickets::add_participants(tx, ticket_id, &people, ctx.now).await?;
+    let queued =
+        crate::outbound::relay_staff_reply(tx, outbound, ticket_id, &actor.user, body, ctx.now)
+            .await?;
+    if queued == 0 {
+        return Err(ActionError::Invalid {
+            field: "body",
+            message: "no recipient may be written to (suppressed after a bounce, over the hourly limit, or staff replies are switched off)".into(),
+        });
+    }
+    tickets::touch(tx, ticket_id, ctx.now).await?;
+    Ok(queued)
+}
+
+/// An internal note: staff see it, the customer never does.
+pub async fn note(
+    tx: &mut Tx,
+    ctx: &Context<'_>,
+    actor: &Actor,
+    ticket_id: i64,
+    body: &str,
+) -> Result<i64> {
+    actor.require(Action::WorkTickets, "write notes")?;
+    let body = body.trim();
+    if body.is_empty() {
+        return Err(ActionError::Invalid {
+            field: "body",
+            message: "the note is empty".into(),
+        });
+    }
+    let ticket = ensure_open_ticket(tx, ticket_id).await?;
+    let nonce = crate::secret::random_token();
+    let content_sha256 = crate::mail::hash::sha256_hex(format!("{nonce}\n{body}").as_bytes());
+    let message_id = format!("note.{nonce}@portal.maildesk.invalid");
+    let id = messages::insert(
+        tx,
+        &messages::NewMessage {
+            ticket_id,
+            direction: Direction::Inbound,
+            kind: MessageKind::Note,
+            automatic_reason: None,
+            from_email: &actor.user.email,
+            from_name: Some(&actor.user.name),
+            to_addrs: "[]",
+            cc_addrs: "[]",
+            reply_to: "[]",
+            subject: &ticket.subject,
+            message_id: &message_id,
+            in_reply_to: "",
+            references_ids: "",
+            text_body: body,
+            html_body: None,
+            raw_sha256: None,
+            content_sha256: &content_sha256,
+            mailbox: None,
+            source: "portal",
+            sent_at: Some(ctx.now),
+            author_user_id: Some(actor.user.id),
+            unverified: false,
+        },
+        ctx.now,
+    )
+    .await?;
+    tickets::touch(tx, ticket_id, ctx.now).await?;
+    Ok(id)
+}
+
+/// Merges `source` into `target`: messages, participants, references and outgoing mail
+/// move; `source` is closed and points at `target`; both histories say so.
+pub async fn merge(
+    tx: &mut Tx,
+    ctx: &Context<'_>,
+    actor: &Actor,
+    source: i64,
+    target: i64,
+) -> Result<()> {
+    actor.require(Action::MergeTickets, "merge tickets")?;
+    let invalid = |message: String| ActionError::Invalid {
+        field: "target",
+        message,
+    };
+    if source == target {
+        return Err(invalid("a ticket cannot be merged into itself".into()));
+    }
+    ensure_open_ticket(tx, source).await?;
+    match tickets::get(tx, target).await {
+        Ok(t) if t.merged_into_id.is_some() => {
+            return Err(invalid(format!(
+                "ticket #{target} was itself merged into #{}",
+                t.merged_into_id.unwrap_or_default()
+            )))
+        }
+        Ok(_) => {}
+        Err(StoreError::NotFound(_)) => return Err(invalid(format!("there is no ticket #{target}"))),
+        Err(e) => return Err(e.into()),
+    }
+    tickets::merge(tx, source, target, ctx.now).await?;
+    for (ticket_id, old, new) in [
+        (target, format!("#{source}"), format!("#{target}")),
+        (source, format!("#{source}"), format!("#{target}")),
+    ] {
+        events::record(
+            tx,
+            &events::NewEvent {
+                ticket_id,
+                user_id: Some(actor.user.id),
+                field: "merge",
+                old_value: Some(&old),
+                new_value: Some(&new),
+            },
+            ctx.now,
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+async fn ensure_open_ticket(tx: &mut Tx, ticket_id: i64) -> Result<tickets::Ticket> {
+    let ticket = tickets::get(tx, ticket_id).await?;
+    if let Some(target) = ticket.merged_into_id {
+        return Err(ActionError::Invalid {
+            field: "ticket",
+            message: format!("ticket #{ticket_id} was merged into #{target}; work on #{target}"),
+        });
+    }
+    Ok(ticket)
+}

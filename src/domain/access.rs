@@ -1,0 +1,44 @@
+//! Who may do what: one table for the portal, the API and staff by e-mail.
+
+use super::Role;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// See the queue, tickets, attachments and the dashboard.
+    ViewTickets,
+    /// Reply, write notes, change status, priority, category and assignee.
+    WorkTickets,
+    MergeTickets,
+    /// Read raw quarantined mail (anyone's), retry or discard it.
+    ManageQuarantine,
+    ManageUsers,
+    DeleteTickets,
+}
+
+pub fn may(role: Role, action: Action) -> bool {
+    match action {
+        Action::ViewTickets | Action::WorkTickets | Action::MergeTickets => true,
+        Action::ManageQuarantine | Action::ManageUsers | Action::DeleteTickets => {
+            role == Role::Admin
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn staff_work_tickets_admins_also_administer() {
+        for action in [Action::ViewTickets, Action::WorkTickets, Action::MergeTickets] {
+            assert!(may(Role::Staff, action) && may(Role::Admin, action));
+        }
+        for action in [
+            Action::ManageQuarantine,
+            Action::ManageUsers,
+            Action::DeleteTickets,
+        ] {
+            assert!(!may(Role::Staff, action) && may(Role::Admin, action));
+        }
+    }
+}

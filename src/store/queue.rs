@@ -1,0 +1,337 @@
+//! The staff queue: tickets filtered, searched and paged by keyset (a cursor of the last
+//! row's sort key and id), so page 2,000 costs what page 1 costs.
+
+use super::{Backend, Conn, Result};
+use crate::domain::{Priority, TicketStatus};
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum AssigneeFilter {
+    #[default]
+    Anyone,
+    Unassigned,
+    User(i64),
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Sort {
+    /// Most recent activity first.
+    #[default]
+    Activity,
+    /// Least recent activity first (what has waited longest).
+    Oldest,
+    /// Newest ticket first.
+    Newest,
+    /// Most urgent first, then most recent activity.
+    Priority,
+}
+
+impl Sort {
+    pub const ALL: &'static [(Sort, &'static str, &'static str)] = &[
+        (Sort::Activity, "activity", "Last activity"),
+        (Sort::Oldest, "oldest", "Waiting longest"),
+        (Sort::Newest, "newest", "Newest"),
+        (Sort::Priority, "priority", "Priority"),
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        Sort::ALL.iter().find(|s| s.0 == self).map_or("activity", |s| s.1)
+    }
+
+    pub fn parse(text: &str) -> Option<Sort> {
+        Sort::ALL.iter().find(|s| s.1 == text).map(|s| s.0)
+    }
+}
+
+/// Where the previous page ended: the last row's sort key and id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cursor {
+    pub rank: i64,
+    pub key: i64,
+    pub id: i64,
+}
+
+impl Cursor {
+    pub fn encode(&self) -> String {
+        format!("{}.{}.{}", self.rank, self.key, self.id)
+    }
+
+    pub fn decode(text: &str) -> Option<Cursor> {
+        let mut parts = text.split('.').map(|p| p.parse::<i64>().ok());
+        let cursor = Cursor {
+            rank: parts.next()??,
+            key: parts.next()??,
+            id: parts.next()??,
+        };
+        parts.next().is_none().then_some(cursor)
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    /// Empty: every status.
+    pub statuses: Vec<TicketStatus>,
+    pub assignee: AssigneeFilter,
+    pub category: Option<String>,
+    pub mailbox: Option<String>,
+    pub priority: Option<Priority>,
+    pub search: Option<String>,
+    pub sort: Sort,
+    pub after: Option<Cursor>,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
+pub struct Row {
+    pub id: i64,
+    pub subject: String,
+    pub status: String,
+    pub priority: String,
+    pub category: String,
+    pub mailbox: Option<String>,
+    pub requester_email: String,
+    pub requester_name: Option<String>,
+    pub assignee_id: Option<i64>,
+    pub assignee_name: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+    /// The customer wrote after the last staff reply (or nobody has answered yet).
+    pub customer_waiting: i64,
+}
+
+impl Row {
+    pub fn cursor(&self, sort: Sort) -> Cursor {
+        let rank = if sort == Sort::Priority {
+            Priority::ALL
+                .iter()
+                .position(|p| p.as_str() == self.priority)
+                .map_or(0, |i| i as i64 + 1)
+        } else {
+            0
+        };
+        let key = match sort {
+            Sort::Newest => self.id,
+            _ => self.updated_at,
+        };
+        Cursor {
+            rank,
+            key,
+            id: self.id,
+        }
+    }
+}
+
+const PRIORITY_RANK: &str =
+    "(CASE t.priority WHEN 'urgent' THEN 4 WHEN 'high' THEN 3 WHEN 'medium' THEN 2 ELSE 1 END)";
+
+/// A SQL text with numbered placeholders and the values bound to them, in order.
+#[derive(Default)]
+struct Sql {
+    text: String,
+    args: Vec<Arg>,
+}
+
+enum Arg {
+    Int(i64),
+    Text(String),
+}
+
+impl Sql {
+    fn arg(&mut self, value: Arg) -> String {
+        self.args.push(value);
+        format!("${}", self.args.len())
+    }
+}
+
+/// One page of the queue: up to `limit` rows, plus whether more follow.
+pub async fn page(
+    conn: &mut Conn,
+    backend: Backend,
+    filter: &Filter,
+    limit: i64,
+) -> Result<(Vec<Row>, bool)> {
+    let mut sql = Sql::default();
+    let mut conditions: Vec<String> = vec!["t.merged_into_id IS NULL".into()];
+    if !filter.statuses.is_empty() {
+        let list: Vec<String> = filter
+            .statuses
+            .iter()
+            .map(|s| sql.arg(Arg::Text(s.as_str().into())))
+            .collect();
+        conditions.push(format!("t.status IN ({})", list.join(", ")));
+    }
+    match filter.assignee {
+        AssigneeFilter::Anyone => {}
+        AssigneeFilter::Unassigned => conditions.push("t.assignee_id IS NULL".into()),
+        AssigneeFilter::User(id) => {
+            let p = sql.arg(Arg::Int(id));
+            conditions.push(format!("t.assignee_id = {p}"));
+        }
+    }
+    if let Some(category) = &filter.category {
+        let p = sql.arg(Arg::Text(category.clone()));
+        conditions.push(format!("t.category = {p}"));
+    }
+    if let Some(mailbox) = &filter.mailbox {
+        let p = sql.arg(Arg::Text(mailbox.clone()));
+        conditions.push(format!("t.mailbox = {p}"));
+    }
+    if let Some(priority) = filter.priority {
+        let p = sql.arg(Arg::Text(priority.as_str().into()));
+        conditions.push(format!("t.priority = {p}"));
+    }
+    if let Some(search) = filter.search.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        match search_condition(&mut sql, backend, search) {
+            Some(condition) => conditions.push(condition),
+            None => return Ok((Vec::new(), false)),
+        }
+    }
+    let (order, keyset) = order_by(&mut sql, filter);
+    if let Some(keyset) = keyset {
+        conditions.push(keyset);
+    }
+    let limit_arg = sql.arg(Arg::Int(limit + 1));
+    sql.text = format!(
+        "SELECT t.id, t.subject, t.status, t.priority, t.category, t.mailbox, t.requester_email,
+            t.requester_name, t.assignee_id, u.name AS assignee_name, t.created_at, t.updated_at,
+            CASE WHEN COALESCE((SELECT MAX(m.id) FROM messages m WHERE m.ticket_id = t.id
+                        AND m.direction = 'in' AND m.kind = 'public' AND m.author_user_id IS NULL), 0)
+                    > COALESCE((SELECT MAX(m.id) FROM messages m WHERE m.ticket_id = t.id
+                        AND ((m.direction = 'out' AND m.kind = 'public') OR m.author_user_id IS NOT NULL)), 0)
+                 THEN 1 ELSE 0 END AS customer_waiting
+         FROM tickets t LEFT JOIN users u ON u.id = t.assignee_id
+         WHERE {}
+         ORDER BY {order}
+         LIMIT {limit_arg}",
+        conditions.join(" AND ")
+    );
+    let mut query = sqlx::query_as::<_, Row>(sqlx::AssertSqlSafe(sql.text));
+    for arg in sql.args {
+        query = match arg {
+            Arg::Int(v) => query.bind(v),
+            Arg::Text(v) => query.bind(v),
+        };
+    }
+    let mut rows = query.fetch_all(conn).await?;
+    let more = rows.len() as i64 > limit;
+    rows.truncate(limit as usize);
+    Ok((rows, more))
+}
+
+fn order_by(sql: &mut Sql, filter: &Filter) -> (&'static str, Option<String>) {
+    let after = filter.after;
+    let mut cmp = |op: &str, cols: &str, values: &[i64]| {
+        let params: Vec<String> = values.iter().map(|v| sql.arg(Arg::Int(*v))).collect();
+        format!("({cols}) {op} ({})", params.join(", "))
+    };
+    match filter.sort {
+        Sort::Activity => (
+            "t.updated_at DESC, t.id DESC",
+            after.map(|c| cmp("<", "t.updated_at, t.id", &[c.key, c.id])),
+        ),
+        Sort::Oldest => (
+            "t.updated_at ASC, t.id ASC",
+            after.map(|c| cmp(">", "t.updated_at, t.id", &[c.key, c.id])),
+        ),
+        Sort::Newest => ("t.id DESC", after.map(|c| cmp("<", "t.id", &[c.id]))),
+        Sort::Priority => (
+            "(CASE t.priority WHEN 'urgent' THEN 4 WHEN 'high' THEN 3 WHEN 'medium' THEN 2 ELSE 1 END) DESC, t.updated_at DESC, t.id DESC",
+            after.map(|c| {
+                cmp(
+                    "<",
+                    &format!("{PRIORITY_RANK}, t.updated_at, t.id"),
+                    &[c.rank, c.key, c.id],
+                )
+            }),
+        ),
+    }
+}
+
+/// The condition that keeps tickets with a message matching `search`; `None` when the
+/// text holds no searchable word.
+fn search_condition(sql: &mut Sql, backend: Backend, search: &str) -> Option<String> {
+    match backend {
+        Backend::Sqlite => {
+            let query = fts5_query(search)?;
+            let p = sql.arg(Arg::Text(query));
+            Some(format!(
+                "t.id IN (SELECT m.ticket_id FROM messages m WHERE m.id IN
+                    (SELECT rowid FROM messages_fts WHERE messages_fts MATCH {p}))"
+            ))
+        }
+        Backend::Postgres => {
+            let p = sql.arg(Arg::Text(search.to_string()));
+            Some(format!(
+                "t.id IN (SELECT m.ticket_id FROM messages m
+                    WHERE m.search @@ plainto_tsquery('simple', {p}))"
+            ))
+        }
+    }
+}
+
+/// The words of `search` as an FTS5 query: each word a quoted term (so no operator or
+/// syntax error can come from what was typed), all required, the last one as a prefix.
+pub fn fts5_query(search: &str) -> Option<String> {
+    let words: Vec<String> = search
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .take(16)
+        .map(|w| format!("\"{w}\""))
+        .collect();
+    if words.is_empty() {
+        return None;
+    }
+    Some(format!("{}*", words.join(" ")))
+}
+
+/// Counts for the dashboard.
+#[derive(Debug, Clone, Default, sqlx::FromRow)]
+pub struct Counts {
+    pub open: i64,
+    pub in_progress: i64,
+    pub waiting: i64,
+    pub unassigned: i64,
+    pub mine: i64,
+}
+
+pub async fn counts(conn: &mut Conn, user_id: i64) -> Result<Counts> {
+    Ok(sqlx::query_as(
+        "SELECT
+            COALESCE(SUM(CASE WHEN status = 'open' THEN 1 ELSE 0 END), 0) AS open,
+            COALESCE(SUM(CASE WHEN status = 'in_progress' THEN 1 ELSE 0 END), 0) AS in_progress,
+            COALESCE(SUM(CASE WHEN status = 'waiting' THEN 1 ELSE 0 END), 0) AS waiting,
+            COALESCE(SUM(CASE WHEN assignee_id IS NULL THEN 1 ELSE 0 END), 0) AS unassigned,
+            COALESCE(SUM(CASE WHEN assignee_id = $1 THEN 1 ELSE 0 END), 0) AS mine
+         FROM tickets WHERE status IN ('open', 'in_progress', 'waiting') AND merged_into_id IS NULL",
+    )
+    .bind(user_id)
+    .fetch_one(conn)
+    .await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip_and_refuse_junk() {
+        let c = Cursor {
+            rank: 2,
+            key: 1_700_000_000,
+            id: 42,
+        };
+        assert_eq!(Cursor::decode(&c.encode()), Some(c));
+        assert_eq!(Cursor::decode("1.2"), None);
+        assert_eq!(Cursor::decode("1.2.3.4"), None);
+        assert_eq!(Cursor::decode("a.b.c"), None);
+    }
+
+    #[test]
+    fn search_text_becomes_quoted_terms() {
+        assert_eq!(
+            fts5_query("ann@example.com").as_deref(),
+            Some("\"ann\" \"example\" \"com\"*")
+        );
+        assert_eq!(fts5_query("\" OR NEAR(").as_deref(), Some("\"OR\" \"NEAR\"*"));
+        assert_eq!(fts5_query("  -- "), None);
+        assert_eq!(fts5_query("Grüße printer").as_deref(), Some("\"Grüße\" \"printer\"*"));
+    }
+}

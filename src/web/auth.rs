@@ -1,0 +1,380 @@
+//! Sign-in, sessions and CSRF. Sessions live in the database (found by the SHA-256 of
+//! the cookie value), so sign-out, a password change or disabling a user ends them at
+//! once on every instance. Every state-changing request under `/portal` carries the
+//! session's CSRF token; the sign-in form carries a token of its own (double submit).
+
+use std::net::SocketAddr;
+
+use askama::Template;
+use axum::extract::{ConnectInfo, FromRequestParts, Query, Request, State};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
+use serde::Deserialize;
+use tracing::{info, warn};
+
+use super::error::{WebError, WebResult};
+use super::AppState;
+use crate::actions::Actor;
+use crate::mail::hash::sha256_hex;
+use crate::store::{sessions, unix_now, users};
+
+const SESSION_COOKIE: &str = "maildesk_session";
+const SECURE_SESSION_COOKIE: &str = "__Host-maildesk_session";
+const LOGIN_COOKIE: &str = "maildesk_login";
+/// A session's last-seen time is written at most this often (not on every request).
+const TOUCH_EVERY_SECS: i64 = 60;
+
+/// The signed-in staff member of this request (put there by [`require_session`]).
+#[derive(Debug, Clone)]
+pub struct Staff {
+    pub actor: Actor,
+    pub session_hash: String,
+    pub csrf: String,
+}
+
+impl Staff {
+    pub fn user(&self) -> &users::User {
+        &self.actor.user
+    }
+
+    pub fn is_admin(&self) -> bool {
+        self.actor.role() == crate::domain::Role::Admin
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Staff {
+    type Rejection = WebError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        parts
+            .extensions
+            .get::<Staff>()
+            .cloned()
+            .ok_or_else(|| WebError::SignIn {
+                next: parts.uri.path().to_string(),
+            })
+    }
+}
+
+/// Whether the browser reached us over https: `web.public_url`, or a trusted proxy's
+/// `X-Forwarded-Proto`. Cookies are then `Secure` with the `__Host-` prefix.
+fn is_https(state: &AppState, headers: &HeaderMap) -> bool {
+    if let Some(url) = &state.config.web.public_url {
+        return url.starts_with("https://");
+    }
+    state.config.web.trust_proxy_headers
+        && headers
+            .get("x-forwarded-proto")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("https"))
+}
+
+/// The client's address: the connection's, or the first hop a trusted proxy names.
+pub fn client_addr(state: &AppState, headers: &HeaderMap, extensions: &axum::http::Extensions) -> String {
+    if state.config.web.trust_proxy_headers {
+        if let Some(forwarded) = headers
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(',').next())
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+        {
+            return forwarded.chars().take(64).collect();
+        }
+    }
+    extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or_else(|| "unknown".into(), |ConnectInfo(addr)| addr.ip().to_string())
+}
+
+fn session_token(jar: &CookieJar) -> Option<String> {
+    jar.get(SECURE_SESSION_COOKIE)
+        .or_else(|| jar.get(SESSION_COOKIE))
+        .map(|c| c.value().to_string())
+        .filter(|v| v.len() == 64 && v.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// Finds the request's session, refuses a state-changing request without the session's
+/// CSRF token, and hands the staff member to the handlers.
+pub async fn require_session(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    match authenticate(&state, request).await {
+        Ok(request) => next.run(request).await,
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn authenticate(state: &AppState, request: Request) -> WebResult<Request> {
+    let (mut parts, body) = request.into_parts();
+    let jar = CookieJar::from_headers(&parts.headers);
+    let next = parts
+        .uri
+        .path_and_query()
+        .map_or("/portal".into(), |p| p.as_str().to_string());
+    let sign_in = || WebError::SignIn { next: next.clone() };
+    let token = session_token(&jar).ok_or_else(sign_in)?;
+    let id_hash = sha256_hex(token.as_bytes());
+    let now = unix_now();
+    let idle = i64::from(state.config.web.session_idle_minutes) * 60;
+    let mut conn = state.store.acquire().await?;
+    let found = sessions::find_live(&mut conn, &id_hash, now, idle)
+        .await?
+        .ok_or_else(sign_in)?;
+    if now - found.last_seen_at >= TOUCH_EVERY_SECS {
+        sessions::touch(&mut conn, &id_hash, now).await?;
+    }
+    let user = users::get(&mut conn, found.user_id).await?;
+    drop(conn);
+    let staff = Staff {
+        actor: Actor { user },
+        session_hash: id_hash,
+        csrf: found.csrf_token,
+    };
+    let body = if parts.method == Method::GET || parts.method == Method::HEAD {
+        body
+    } else {
+        let bytes = axum::body::to_bytes(body, super::FORM_LIMIT)
+            .await
+            .map_err(|_| WebError::BadRequest("the form is too large".into()))?;
+        let sent = parts
+            .headers
+            .get("x-csrf-token")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+            .or_else(|| form_value(&bytes, "csrf"));
+        if !sent.is_some_and(|s| constant_time_eq(s.as_bytes(), staff.csrf.as_bytes())) {
+            warn!(user = %staff.user().email, path = %parts.uri.path(), "request without a valid CSRF token refused");
+            return Err(WebError::Forbidden(
+                "This form has expired or did not come from this site. Go back, reload the page and try again.".into(),
+            ));
+        }
+        axum::body::Body::from(bytes)
+    };
+    parts.extensions.insert(staff);
+    Ok(Request::from_parts(parts, body))
+}
+
+fn form_value(body: &[u8], name: &str) -> Option<String> {
+    form_urlencoded::parse(body)
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[derive(Template)]
+#[template(path = "web/login.html")]
+struct LoginPage<'a> {
+    nav: Option<super::view::Nav>,
+    helpdesk: &'a str,
+    csrf: &'a str,
+    next: &'a str,
+    email: &'a str,
+    error: Option<&'a str>,
+}
+
+#[derive(Deserialize, Default)]
+pub struct LoginQuery {
+    #[serde(default)]
+    next: String,
+}
+
+/// Only our own portal paths are followed after sign-in (no open redirect).
+fn safe_next(next: &str) -> &str {
+    if next.starts_with("/portal") && !next.starts_with("//") && !next.contains('\\') {
+        next
+    } else {
+        "/portal"
+    }
+}
+
+fn login_response(
+    state: &AppState,
+    headers: &HeaderMap,
+    status: StatusCode,
+    next: &str,
+    email: &str,
+    error: Option<&str>,
+) -> WebResult<Response> {
+    let csrf = crate::secret::random_token();
+    let page = LoginPage {
+        nav: None,
+        helpdesk: &state.config.helpdesk.name,
+        csrf: &csrf,
+        next: safe_next(next),
+        email,
+        error,
+    };
+    let cookie = Cookie::build((LOGIN_COOKIE, csrf.clone()))
+        .path("/portal/login")
+        .http_only(true)
+        .same_site(SameSite::Strict)
+        .secure(is_https(state, headers))
+        .max_age(time_minutes(30));
+    let jar = CookieJar::new().add(cookie);
+    Ok((status, jar, Html(page.render()?)).into_response())
+}
+
+fn time_minutes(minutes: i64) -> cookie::time::Duration {
+    cookie::time::Duration::minutes(minutes)
+}
+
+pub async fn login_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<LoginQuery>,
+) -> WebResult<Response> {
+    login_response(&state, &headers, StatusCode::OK, &query.next, "", None)
+}
+
+#[derive(Deserialize)]
+pub struct LoginForm {
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    next: String,
+}
+
+const WRONG: &str = "The e-mail address or the password is wrong.";
+
+pub async fn login(State(state): State<AppState>, request: Request) -> WebResult<Response> {
+    let (parts, body) = request.into_parts();
+    let headers = parts.headers.clone();
+    let client = client_addr(&state, &headers, &parts.extensions);
+    let bytes = axum::body::to_bytes(body, 64 * 1024)
+        .await
+        .map_err(|_| WebError::BadRequest("the form is too large".into()))?;
+    let form: LoginForm = serde_html_form_like(&bytes)?;
+    let jar = CookieJar::from_headers(&headers);
+    let email = crate::domain::address::normalize(form.email.trim());
+    let expected = jar.get(LOGIN_COOKIE).map(|c| c.value().to_string());
+    if !expected.is_some_and(|e| constant_time_eq(e.as_bytes(), form.csrf.as_bytes())) {
+        return login_response(
+            &state,
+            &headers,
+            StatusCode::FORBIDDEN,
+            &form.next,
+            &email,
+            Some("The sign-in form expired. Please sign in again."),
+        );
+    }
+    let now = unix_now();
+    let web = &state.config.web;
+    let window = i64::from(web.login_window_minutes) * 60;
+    let mut conn = state.store.acquire().await?;
+    let (by_account, by_client) =
+        sessions::failures_since(&mut conn, &email, &client, now - window).await?;
+    if by_account >= i64::from(web.login_failures_per_account)
+        || by_client >= i64::from(web.login_failures_per_client)
+    {
+        warn!(account = %email, client, "sign-in throttled");
+        let message = format!(
+            "Too many failed sign-ins for this account or from your network. Try again in {} minutes.",
+            web.login_window_minutes
+        );
+        let mut response = login_response(
+            &state,
+            &headers,
+            StatusCode::TOO_MANY_REQUESTS,
+            &form.next,
+            &email,
+            Some(&message),
+        )?;
+        response.headers_mut().insert(
+            header::RETRY_AFTER,
+            HeaderValue::from_str(&window.to_string()).unwrap_or(HeaderValue::from_static("900")),
+        );
+        return Ok(response);
+    }
+    let user = users::find_by_email(&mut conn, &email).await?;
+    drop(conn);
+    // The same work whether or not the account exists or is active: no enumeration.
+    let (hash, usable) = match &user {
+        Some(u) if u.active == 1 => (u.password_hash.clone(), true),
+        _ => (state.decoy_hash.clone(), false),
+    };
+    let password = form.password.clone();
+    let verified = tokio::task::spawn_blocking(move || crate::password::verify(&password, &hash))
+        .await
+        .unwrap_or(false);
+    let mut conn = state.store.acquire().await?;
+    let Some(user) = user.filter(|_| usable && verified) else {
+        sessions::record_failure(&mut conn, &email, &client, now).await?;
+        info!(account = %email, client, "failed sign-in");
+        return login_response(
+            &state,
+            &headers,
+            StatusCode::UNAUTHORIZED,
+            &form.next,
+            &email,
+            Some(WRONG),
+        );
+    };
+    sessions::clear_failures(&mut conn, &email).await?;
+    let idle = i64::from(web.session_idle_minutes) * 60;
+    sessions::purge_stale(&mut conn, now, idle, window).await?;
+    let token = crate::secret::random_token();
+    let user_agent: String = headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .chars()
+        .take(200)
+        .collect();
+    let max_age = i64::from(web.session_max_hours) * 3600;
+    sessions::create(
+        &mut conn,
+        &sessions::NewSession {
+            id_hash: &sha256_hex(token.as_bytes()),
+            user_id: user.id,
+            csrf_token: &crate::secret::random_token(),
+            expires_at: now + max_age,
+            client_addr: &client,
+            user_agent: &user_agent,
+        },
+        now,
+    )
+    .await?;
+    info!(user = %user.email, client, "signed in");
+    let secure = is_https(&state, &headers);
+    let name = if secure { SECURE_SESSION_COOKIE } else { SESSION_COOKIE };
+    let cookie = Cookie::build((name, token))
+        .path("/")
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .secure(secure)
+        .max_age(cookie::time::Duration::seconds(max_age));
+    let jar = CookieJar::new()
+        .add(cookie)
+        .remove(Cookie::build(LOGIN_COOKIE).path("/portal/login"));
+    Ok((jar, Redirect::to(safe_next(&form.next))).into_response())
+}
+
+fn serde_html_form_like<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> WebResult<T> {
+    serde_html_form::from_bytes(bytes).map_err(|e| WebError::BadRequest(format!("bad form: {e}")))
+}
+
+pub async fn logout(State(state): State<AppState>, headers: HeaderMap, staff: Staff) -> WebResult<Response> {
+    let mut conn = state.store.acquire().await?;
+    sessions::delete(&mut conn, &staff.session_hash).await?;
+    info!(user = %staff.user().email, "signed out");
+    Ok((clear_session_cookie(&state, &headers), Redirect::to("/portal/login")).into_response())
+}
+
+fn clear_session_cookie(state: &AppState, headers: &HeaderMap) -> CookieJar {
+    let secure = is_https(state, headers);
+    let name = if secure { SECURE_SESSION_COOKIE } else { SESSION_COOKIE };
+    CookieJar::new().remove(Cookie::build(name).path("/").secure(secure))
+}

@@ -1,0 +1,182 @@
+//! `/portal/quarantine` (admins): mail that could not become ticket mail, with the reason;
+//! the raw message shown as inert text; retry or discard.
+
+use askama::Template;
+use axum::extract::{Path, State};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum_extra::extract::Query;
+use serde::Deserialize;
+
+use super::auth::Staff;
+use super::error::{WebError, WebResult};
+use super::view::{self, Nav};
+use super::AppState;
+use crate::domain::access::Action;
+use crate::ingest::Outcome;
+use crate::store::{quarantine, raw, unix_now};
+
+/// How much of a raw message the page shows (the rest is a download away).
+const SHOWN_BYTES: usize = 256 * 1024;
+
+struct EntryView {
+    e: quarantine::Entry,
+    size: String,
+    when: String,
+}
+
+#[derive(Template)]
+#[template(path = "web/quarantine.html")]
+struct ListPage {
+    nav: Option<Nav>,
+    entries: Vec<EntryView>,
+    all: bool,
+    notice: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "web/quarantine_entry.html")]
+struct EntryPage {
+    nav: Option<Nav>,
+    entry: EntryView,
+    text: String,
+    truncated: bool,
+    csrf: String,
+}
+
+#[derive(Debug, Deserialize, Default)]
+pub struct ListQuery {
+    #[serde(default)]
+    all: Option<u8>,
+    #[serde(default)]
+    done: String,
+}
+
+fn view_of(e: quarantine::Entry, now: i64) -> EntryView {
+    EntryView {
+        size: view::size(e.size),
+        when: view::ago(e.created_at, now),
+        e,
+    }
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    staff: Staff,
+    Query(query): Query<ListQuery>,
+) -> WebResult<Html<String>> {
+    staff.actor.require(Action::ManageQuarantine, "see the quarantine")?;
+    let all = query.all == Some(1);
+    let mut conn = state.store.acquire().await?;
+    let now = unix_now();
+    let mut entries: Vec<EntryView> = quarantine::list(&mut conn, all)
+        .await?
+        .into_iter()
+        .map(|e| view_of(e, now))
+        .collect();
+    entries.reverse();
+    let page = ListPage {
+        nav: Some(Nav::new(&state, &staff, "quarantine")),
+        entries,
+        all,
+        notice: Some(query.done).filter(|d| !d.is_empty()),
+    };
+    Ok(Html(page.render()?))
+}
+
+pub async fn show(
+    State(state): State<AppState>,
+    staff: Staff,
+    Path(id): Path<i64>,
+) -> WebResult<Html<String>> {
+    staff.actor.require(Action::ManageQuarantine, "see the quarantine")?;
+    let mut conn = state.store.acquire().await?;
+    let entry = quarantine::get(&mut conn, id).await?;
+    let data = raw::get_raw(&mut conn, &entry.raw_sha256)
+        .await?
+        .unwrap_or_default();
+    let truncated = data.len() > SHOWN_BYTES;
+    // Shown as escaped text: nothing in it is markup, and control characters go.
+    let text = crate::domain::text::terminal_safe(&String::from_utf8_lossy(
+        &data[..data.len().min(SHOWN_BYTES)],
+    ))
+    .into_owned();
+    let page = EntryPage {
+        nav: Some(Nav::new(&state, &staff, "quarantine")),
+        entry: view_of(entry, unix_now()),
+        text,
+        truncated,
+        csrf: staff.csrf.clone(),
+    };
+    Ok(Html(page.render()?))
+}
+
+pub async fn raw(
+    State(state): State<AppState>,
+    staff: Staff,
+    Path(id): Path<i64>,
+) -> WebResult<Response> {
+    staff.actor.require(Action::ManageQuarantine, "see the quarantine")?;
+    let mut conn = state.store.acquire().await?;
+    let entry = quarantine::get(&mut conn, id).await?;
+    let data = raw::get_raw(&mut conn, &entry.raw_sha256)
+        .await?
+        .ok_or_else(|| WebError::NotFound("the raw message is gone".into()))?;
+    let mut response = data.into_response();
+    let h = response.headers_mut();
+    h.insert(
+        axum::http::header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static("application/octet-stream"),
+    );
+    if let Ok(v) = axum::http::HeaderValue::from_str(&super::files::disposition(
+        "attachment",
+        &format!("quarantine-{id}.eml"),
+    )) {
+        h.insert(axum::http::header::CONTENT_DISPOSITION, v);
+    }
+    Ok(response)
+}
+
+pub async fn retry(
+    State(state): State<AppState>,
+    staff: Staff,
+    Path(id): Path<i64>,
+) -> WebResult<Redirect> {
+    staff.actor.require(Action::ManageQuarantine, "retry quarantined mail")?;
+    let outcome = state
+        .ingestor
+        .retry_quarantined(id)
+        .await
+        .map_err(|e| WebError::BadRequest(format!("retry failed: {e}")))?;
+    state.outbox_wake.notify_one();
+    let done = match outcome {
+        Outcome::Created { ticket_id, .. } => format!("Entry {id} became ticket #{ticket_id}."),
+        Outcome::Threaded { ticket_id, .. } => format!("Entry {id} was added to ticket #{ticket_id}."),
+        Outcome::Duplicate { ticket_id, .. } => {
+            format!("Entry {id} was already stored, on ticket #{ticket_id}.")
+        }
+        Outcome::Quarantined { reason, .. } => format!("Entry {id} is still quarantined: {reason}"),
+    };
+    Ok(Redirect::to(&format!(
+        "/portal/quarantine?done={}",
+        view::url_encode(&done)
+    )))
+}
+
+pub async fn discard(
+    State(state): State<AppState>,
+    staff: Staff,
+    Path(id): Path<i64>,
+) -> WebResult<Redirect> {
+    staff.actor.require(Action::ManageQuarantine, "discard quarantined mail")?;
+    let mut conn = state.store.acquire().await?;
+    let entry = quarantine::get(&mut conn, id).await?;
+    if entry.resolved_at.is_some() {
+        return Err(WebError::Conflict(format!("entry {id} is already resolved")));
+    }
+    let note = format!("discarded by {}", staff.user().email);
+    quarantine::mark_resolved(&mut conn, id, &note, unix_now()).await?;
+    Ok(Redirect::to(&format!(
+        "/portal/quarantine?done={}",
+        view::url_encode(&format!("Entry {id} discarded (its raw message is kept)."))
+    )))
+}

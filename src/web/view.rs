@@ -1,0 +1,85 @@
+//! Small things every page shows: the navigation bar, times, sizes, labels.
+
+use crate::domain::{Priority, TicketStatus};
+
+/// The bar at the top of every signed-in page.
+#[derive(Debug, Clone)]
+pub struct Nav {
+    pub helpdesk: String,
+    pub user_name: String,
+    pub is_admin: bool,
+    pub csrf: String,
+    /// Which section is open: `dashboard`, `tickets`, `quarantine`, `account`.
+    pub section: &'static str,
+}
+
+impl Nav {
+    pub fn new(state: &super::AppState, staff: &super::auth::Staff, section: &'static str) -> Nav {
+        Nav {
+            helpdesk: state.config.helpdesk.name.clone(),
+            user_name: staff.user().name.clone(),
+            is_admin: staff.is_admin(),
+            csrf: staff.csrf.clone(),
+            section,
+        }
+    }
+}
+
+/// `2026-11-21 17:40 UTC`.
+pub fn time(unix: i64) -> String {
+    format!("{} UTC", crate::timefmt::utc_minutes(unix))
+}
+
+/// `5 min ago`, `3 h ago`, `2 d ago` (the exact time goes in a title attribute).
+pub fn ago(unix: i64, now: i64) -> String {
+    let secs = (now - unix).max(0);
+    match secs {
+        0..=59 => "just now".into(),
+        60..=3599 => format!("{} min ago", secs / 60),
+        3600..=86_399 => format!("{} h ago", secs / 3600),
+        _ => format!("{} d ago", secs / 86_400),
+    }
+}
+
+pub fn size(bytes: i64) -> String {
+    match bytes {
+        b if b < 1024 => format!("{b} B"),
+        b if b < 1024 * 1024 => format!("{:.0} KB", b as f64 / 1024.0),
+        b => format!("{:.1} MB", b as f64 / (1024.0 * 1024.0)),
+    }
+}
+
+pub fn status_label(status: &str) -> String {
+    status.replace('_', " ")
+}
+
+pub fn statuses() -> Vec<(&'static str, String)> {
+    TicketStatus::ALL
+        .iter()
+        .map(|s| (s.as_str(), status_label(s.as_str())))
+        .collect()
+}
+
+pub fn priorities() -> Vec<&'static str> {
+    Priority::ALL.iter().map(|p| p.as_str()).collect()
+}
+
+/// Percent-encodes a query value.
+pub fn url_encode(value: &str) -> String {
+    form_urlencoded::byte_serialize(value.as_bytes()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relative_times_and_sizes() {
+        assert_eq!(ago(100, 130), "just now");
+        assert_eq!(ago(0, 7200), "2 h ago");
+        assert_eq!(ago(0, 3 * 86_400), "3 d ago");
+        assert_eq!(size(512), "512 B");
+        assert_eq!(size(2048), "2 KB");
+        assert_eq!(size(3 * 1024 * 1024), "3.0 MB");
+    }
+}
