@@ -4,7 +4,9 @@
 //! and the mail it causes commit together.
 
 use crate::domain::access::{self, Action};
-use crate::domain::{address, Direction, MessageKind, ParticipantRole, Priority, Role, TicketStatus};
+use crate::domain::{
+    address, Direction, MessageKind, ParticipantRole, Priority, Role, TicketStatus,
+};
 use crate::outbound::OutboundOptions;
 use crate::store::tickets::Field;
 use crate::store::{events, messages, tickets, users, StoreError, Tx};
@@ -198,7 +200,9 @@ async fn normalise_value(
         }
         Field::Priority => {
             let text = value.ok_or_else(|| invalid("a priority is required".into()))?;
-            let priority = text.parse::<Priority>().map_err(|e| invalid(e.to_string()))?;
+            let priority = text
+                .parse::<Priority>()
+                .map_err(|e| invalid(e.to_string()))?;
             Ok(Some(priority.as_str().into()))
         }
         Field::Category => {
@@ -376,7 +380,9 @@ pub async fn merge(
             )))
         }
         Ok(_) => {}
-        Err(StoreError::NotFound(_)) => return Err(invalid(format!("there is no ticket #{target}"))),
+        Err(StoreError::NotFound(_)) => {
+            return Err(invalid(format!("there is no ticket #{target}")))
+        }
         Err(e) => return Err(e.into()),
     }
     tickets::merge(tx, source, target, ctx.now).await?;

@@ -64,8 +64,7 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
     let state = web::AppState::new(config.clone(), ingestor, outbox_wake);
     let web_token = shutdown.clone();
     tasks.spawn(async move {
-        let app = web::router(state)
-            .into_make_service_with_connect_info::<std::net::SocketAddr>();
+        let app = web::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
         let server = axum::serve(listener, app).with_graceful_shutdown(web_token.cancelled_owned());
         if let Err(e) = server.await {
             error!(error = %e, "web server stopped");

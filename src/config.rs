@@ -551,8 +551,14 @@ impl Config {
         for (key, value) in [
             ("web.session_idle_minutes", self.web.session_idle_minutes),
             ("web.session_max_hours", self.web.session_max_hours),
-            ("web.login_failures_per_account", self.web.login_failures_per_account),
-            ("web.login_failures_per_client", self.web.login_failures_per_client),
+            (
+                "web.login_failures_per_account",
+                self.web.login_failures_per_account,
+            ),
+            (
+                "web.login_failures_per_client",
+                self.web.login_failures_per_client,
+            ),
             ("web.login_window_minutes", self.web.login_window_minutes),
         ] {
             if value == 0 {

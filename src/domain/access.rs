@@ -30,7 +30,11 @@ mod tests {
 
     #[test]
     fn staff_work_tickets_admins_also_administer() {
-        for action in [Action::ViewTickets, Action::WorkTickets, Action::MergeTickets] {
+        for action in [
+            Action::ViewTickets,
+            Action::WorkTickets,
+            Action::MergeTickets,
+        ] {
             assert!(may(Role::Staff, action) && may(Role::Admin, action));
         }
         for action in [

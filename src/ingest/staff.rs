@@ -41,7 +41,9 @@ impl Ingestor {
             .referenced_ids()
             .into_iter()
             .filter_map(|id| signing::verify_message_id(secret, id))
-            .chain(recipient_addresses(mail).filter_map(|a| signing::verify_reply_address(secret, a)))
+            .chain(
+                recipient_addresses(mail).filter_map(|a| signing::verify_reply_address(secret, a)),
+            )
             .filter(|signed: &SignedRef| signed.staff_user == Some(user.id))
             .map(|signed| signed.ticket)
             .collect();
@@ -200,7 +202,10 @@ impl Ingestor {
                     match users::find_active_by_email(tx, &email).await? {
                         Some(user) => (&with_mail, Field::Assignee, user.id.to_string()),
                         None => {
-                            warn!(ticket_id, email, "#assign: no active staff user with that address");
+                            warn!(
+                                ticket_id,
+                                email, "#assign: no active staff user with that address"
+                            );
                             continue;
                         }
                     }

@@ -270,15 +270,20 @@ pub async fn set_key(
 }
 
 pub async fn newest_id(conn: &mut Conn, ticket_id: i64) -> Result<i64> {
-    Ok(sqlx::query_scalar::<_, Option<i64>>("SELECT MAX(id) FROM messages WHERE ticket_id = $1")
-        .bind(ticket_id)
-        .fetch_one(conn)
-        .await?
-        .unwrap_or(0))
+    Ok(
+        sqlx::query_scalar::<_, Option<i64>>("SELECT MAX(id) FROM messages WHERE ticket_id = $1")
+            .bind(ticket_id)
+            .fetch_one(conn)
+            .await?
+            .unwrap_or(0),
+    )
 }
 
 /// One attachment with its contents.
-pub async fn attachment_with_data(conn: &mut Conn, id: i64) -> Result<Option<(Attachment, Vec<u8>)>> {
+pub async fn attachment_with_data(
+    conn: &mut Conn,
+    id: i64,
+) -> Result<Option<(Attachment, Vec<u8>)>> {
     let row: Option<Attachment> = sqlx::query_as(
         "SELECT id, message_id, filename, content_type, size, sha256, content_id, inline
          FROM attachments WHERE id = $1",
@@ -313,6 +318,8 @@ async fn attach_data(
     let Some(attachment) = row else {
         return Ok(None);
     };
-    let data = raw::get_blob(conn, &attachment.sha256).await?.unwrap_or_default();
+    let data = raw::get_blob(conn, &attachment.sha256)
+        .await?
+        .unwrap_or_default();
     Ok(Some((attachment, data)))
 }

@@ -34,7 +34,10 @@ impl Sort {
     ];
 
     pub fn as_str(self) -> &'static str {
-        Sort::ALL.iter().find(|s| s.0 == self).map_or("activity", |s| s.1)
+        Sort::ALL
+            .iter()
+            .find(|s| s.0 == self)
+            .map_or("activity", |s| s.1)
     }
 
     pub fn parse(text: &str) -> Option<Sort> {
@@ -178,7 +181,12 @@ pub async fn page(
         let p = sql.arg(Arg::Text(priority.as_str().into()));
         conditions.push(format!("t.priority = {p}"));
     }
-    if let Some(search) = filter.search.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+    if let Some(search) = filter
+        .search
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
         match search_condition(&mut sql, backend, search) {
             Some(condition) => conditions.push(condition),
             None => return Ok((Vec::new(), false)),
@@ -258,10 +266,14 @@ fn search_condition(sql: &mut Sql, backend: Backend, search: &str) -> Option<Str
             ))
         }
         Backend::Postgres => {
+            // PostgreSQL's own parsing (addresses and hosts stay whole), or the words
+            // with the last one as a prefix (what FTS5 does on SQLite).
+            let prefix = words(search).map(|w| w.join(" & ") + ":*")?;
             let p = sql.arg(Arg::Text(search.to_string()));
+            let q = sql.arg(Arg::Text(prefix));
             Some(format!(
                 "t.id IN (SELECT m.ticket_id FROM messages m
-                    WHERE m.search @@ plainto_tsquery('simple', {p}))"
+                    WHERE m.search @@ (plainto_tsquery('simple', {p}) || to_tsquery('simple', {q})))"
             ))
         }
     }
@@ -270,16 +282,19 @@ fn search_condition(sql: &mut Sql, backend: Backend, search: &str) -> Option<Str
 /// The words of `search` as an FTS5 query: each word a quoted term (so no operator or
 /// syntax error can come from what was typed), all required, the last one as a prefix.
 pub fn fts5_query(search: &str) -> Option<String> {
-    let words: Vec<String> = search
+    let quoted: Vec<String> = words(search)?.iter().map(|w| format!("\"{w}\"")).collect();
+    Some(format!("{}*", quoted.join(" ")))
+}
+
+/// The searchable words of what was typed (letters and digits only: nothing in them is
+/// query syntax), at most 16.
+fn words(search: &str) -> Option<Vec<&str>> {
+    let words: Vec<&str> = search
         .split(|c: char| !c.is_alphanumeric())
         .filter(|w| !w.is_empty())
         .take(16)
-        .map(|w| format!("\"{w}\""))
         .collect();
-    if words.is_empty() {
-        return None;
-    }
-    Some(format!("{}*", words.join(" ")))
+    (!words.is_empty()).then_some(words)
 }
 
 /// Counts for the dashboard.
@@ -330,8 +345,14 @@ mod tests {
             fts5_query("ann@example.com").as_deref(),
             Some("\"ann\" \"example\" \"com\"*")
         );
-        assert_eq!(fts5_query("\" OR NEAR(").as_deref(), Some("\"OR\" \"NEAR\"*"));
+        assert_eq!(
+            fts5_query("\" OR NEAR(").as_deref(),
+            Some("\"OR\" \"NEAR\"*")
+        );
         assert_eq!(fts5_query("  -- "), None);
-        assert_eq!(fts5_query("Grüße printer").as_deref(), Some("\"Grüße\" \"printer\"*"));
+        assert_eq!(
+            fts5_query("Grüße printer").as_deref(),
+            Some("\"Grüße\" \"printer\"*")
+        );
     }
 }

@@ -119,7 +119,12 @@ pub async fn list_for_user(conn: &mut Conn, user_id: i64, now: i64) -> Result<Ve
 }
 
 /// Forgets sessions that can no longer be used and failures outside every window.
-pub async fn purge_stale(conn: &mut Conn, now: i64, idle_secs: i64, window_secs: i64) -> Result<()> {
+pub async fn purge_stale(
+    conn: &mut Conn,
+    now: i64,
+    idle_secs: i64,
+    window_secs: i64,
+) -> Result<()> {
     sqlx::query("DELETE FROM sessions WHERE expires_at <= $1 OR last_seen_at <= $2")
         .bind(now)
         .bind(now - idle_secs)
@@ -132,7 +137,12 @@ pub async fn purge_stale(conn: &mut Conn, now: i64, idle_secs: i64, window_secs:
     Ok(())
 }
 
-pub async fn record_failure(conn: &mut Conn, account: &str, client_addr: &str, now: i64) -> Result<()> {
+pub async fn record_failure(
+    conn: &mut Conn,
+    account: &str,
+    client_addr: &str,
+    now: i64,
+) -> Result<()> {
     sqlx::query("INSERT INTO login_failures (account, client_addr, failed_at) VALUES ($1, $2, $3)")
         .bind(account)
         .bind(client_addr)

@@ -74,12 +74,11 @@ pub async fn insert(conn: &mut Conn, ticket: &NewTicket<'_>, now: i64) -> Result
 /// What threading needs of a ticket; a merged ticket answers for the ticket it was
 /// merged into, so its old references and subject tags still thread.
 pub async fn facts(conn: &mut Conn, id: i64) -> Result<Option<TicketFacts>> {
-    let row: Option<(i64, String, Option<i64>, Option<i64>)> = sqlx::query_as(
-        "SELECT id, status, closed_at, merged_into_id FROM tickets WHERE id = $1",
-    )
-    .bind(id)
-    .fetch_optional(&mut *conn)
-    .await?;
+    let row: Option<(i64, String, Option<i64>, Option<i64>)> =
+        sqlx::query_as("SELECT id, status, closed_at, merged_into_id FROM tickets WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&mut *conn)
+            .await?;
     match row {
         Some((_, _, _, Some(_))) => {
             let target = resolve_merged(&mut *conn, id).await?;
@@ -387,12 +386,14 @@ pub async fn merge(conn: &mut Conn, source: i64, target: i64, now: i64) -> Resul
         .execute(&mut *conn)
         .await?;
     }
-    sqlx::query("UPDATE tickets SET merged_into_id = $1, updated_at = $3 WHERE merged_into_id = $2")
-        .bind(target)
-        .bind(source)
-        .bind(now)
-        .execute(&mut *conn)
-        .await?;
+    sqlx::query(
+        "UPDATE tickets SET merged_into_id = $1, updated_at = $3 WHERE merged_into_id = $2",
+    )
+    .bind(target)
+    .bind(source)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
     sqlx::query(
         "UPDATE tickets SET merged_into_id = $1, status = 'closed', closed_at = $3, updated_at = $3
          WHERE id = $2",

@@ -47,7 +47,14 @@ pub async fn show(
     staff: Staff,
     Query(done): Query<Done>,
 ) -> WebResult<Response> {
-    render(&state, &staff, Some(done.done).filter(|d| !d.is_empty()), None, StatusCode::OK).await
+    render(
+        &state,
+        &staff,
+        Some(done.done).filter(|d| !d.is_empty()),
+        None,
+        StatusCode::OK,
+    )
+    .await
 }
 
 async fn render(
@@ -100,7 +107,13 @@ pub async fn change_password(
     Form(form): Form<PasswordForm>,
 ) -> WebResult<Response> {
     let refuse = |message: &str| {
-        render(&state, &staff, None, Some(message.to_string()), StatusCode::UNPROCESSABLE_ENTITY)
+        render(
+            &state,
+            &staff,
+            None,
+            Some(message.to_string()),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
     };
     if form.new != form.confirm {
         return refuse("new password: the two entries differ").await;
@@ -122,12 +135,15 @@ pub async fn change_password(
     let mut tx = state.store.begin().await?;
     let now = unix_now();
     users::set_password_hash(&mut tx, staff.user().id, &hash, now).await?;
-    let ended = sessions::delete_for_user(&mut tx, staff.user().id, Some(&staff.session_hash)).await?;
+    let ended =
+        sessions::delete_for_user(&mut tx, staff.user().id, Some(&staff.session_hash)).await?;
     tx.commit().await.map_err(crate::store::StoreError::from)?;
     info!(user = %staff.user().email, ended, "password changed; other sessions ended");
     Ok(Redirect::to(&format!(
         "/portal/account?done={}",
-        view::url_encode(&format!("Password changed. {ended} other session(s) ended."))
+        view::url_encode(&format!(
+            "Password changed. {ended} other session(s) ended."
+        ))
     ))
     .into_response())
 }
@@ -153,9 +169,13 @@ pub async fn end_session(
     )))
 }
 
-pub async fn end_other_sessions(State(state): State<AppState>, staff: Staff) -> WebResult<Redirect> {
+pub async fn end_other_sessions(
+    State(state): State<AppState>,
+    staff: Staff,
+) -> WebResult<Redirect> {
     let mut conn = state.store.acquire().await?;
-    let ended = sessions::delete_for_user(&mut conn, staff.user().id, Some(&staff.session_hash)).await?;
+    let ended =
+        sessions::delete_for_user(&mut conn, staff.user().id, Some(&staff.session_hash)).await?;
     Ok(Redirect::to(&format!(
         "/portal/account?done={}",
         view::url_encode(&format!("{ended} other session(s) ended."))

@@ -73,7 +73,11 @@ fn is_https(state: &AppState, headers: &HeaderMap) -> bool {
 }
 
 /// The client's address: the connection's, or the first hop a trusted proxy names.
-pub fn client_addr(state: &AppState, headers: &HeaderMap, extensions: &axum::http::Extensions) -> String {
+pub fn client_addr(
+    state: &AppState,
+    headers: &HeaderMap,
+    extensions: &axum::http::Extensions,
+) -> String {
     if state.config.web.trust_proxy_headers {
         if let Some(forwarded) = headers
             .get("x-forwarded-for")
@@ -85,9 +89,10 @@ pub fn client_addr(state: &AppState, headers: &HeaderMap, extensions: &axum::htt
             return forwarded.chars().take(64).collect();
         }
     }
-    extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map_or_else(|| "unknown".into(), |ConnectInfo(addr)| addr.ip().to_string())
+    extensions.get::<ConnectInfo<SocketAddr>>().map_or_else(
+        || "unknown".into(),
+        |ConnectInfo(addr)| addr.ip().to_string(),
+    )
 }
 
 fn session_token(jar: &CookieJar) -> Option<String> {
@@ -349,7 +354,11 @@ pub async fn login(State(state): State<AppState>, request: Request) -> WebResult
     .await?;
     info!(user = %user.email, client, "signed in");
     let secure = is_https(&state, &headers);
-    let name = if secure { SECURE_SESSION_COOKIE } else { SESSION_COOKIE };
+    let name = if secure {
+        SECURE_SESSION_COOKIE
+    } else {
+        SESSION_COOKIE
+    };
     let cookie = Cookie::build((name, token))
         .path("/")
         .http_only(true)
@@ -366,15 +375,27 @@ fn serde_html_form_like<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> WebResu
     serde_html_form::from_bytes(bytes).map_err(|e| WebError::BadRequest(format!("bad form: {e}")))
 }
 
-pub async fn logout(State(state): State<AppState>, headers: HeaderMap, staff: Staff) -> WebResult<Response> {
+pub async fn logout(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    staff: Staff,
+) -> WebResult<Response> {
     let mut conn = state.store.acquire().await?;
     sessions::delete(&mut conn, &staff.session_hash).await?;
     info!(user = %staff.user().email, "signed out");
-    Ok((clear_session_cookie(&state, &headers), Redirect::to("/portal/login")).into_response())
+    Ok((
+        clear_session_cookie(&state, &headers),
+        Redirect::to("/portal/login"),
+    )
+        .into_response())
 }
 
 fn clear_session_cookie(state: &AppState, headers: &HeaderMap) -> CookieJar {
     let secure = is_https(state, headers);
-    let name = if secure { SECURE_SESSION_COOKIE } else { SESSION_COOKIE };
+    let name = if secure {
+        SECURE_SESSION_COOKIE
+    } else {
+        SESSION_COOKIE
+    };
     CookieJar::new().remove(Cookie::build(name).path("/").secure(secure))
 }

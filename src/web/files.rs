@@ -49,9 +49,19 @@ fn verified_preview_type(content_type: &str, data: &[u8]) -> Option<&'static str
 pub fn disposition(kind: &str, filename: &str) -> String {
     let ascii: String = filename
         .chars()
-        .map(|c| if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
-    let ascii = if ascii.trim().is_empty() { "attachment".into() } else { ascii };
+    let ascii = if ascii.trim().is_empty() {
+        "attachment".into()
+    } else {
+        ascii
+    };
     let encoded: String = filename
         .bytes()
         .map(|b| {
@@ -102,15 +112,24 @@ fn file_response(data: Vec<u8>, preview: Option<&'static str>, filename: &str) -
     let mut response = data.into_response();
     let h = response.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    h.insert(header::CONTENT_DISPOSITION, header_value(&disposition(kind, filename)));
+    h.insert(
+        header::CONTENT_DISPOSITION,
+        header_value(&disposition(kind, filename)),
+    );
     // A PDF viewer cannot work in a sandbox; nothing else needs more than one.
     let csp = if preview == Some("application/pdf") {
         "default-src 'none'"
     } else {
         security::CSP_SANDBOX
     };
-    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(csp));
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, max-age=3600"));
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(csp),
+    );
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, max-age=3600"),
+    );
     response
 }
 
@@ -157,14 +176,21 @@ mod tests {
             disposition("attachment", "a\"b\r\n.pdf"),
             "attachment; filename=\"a_b__.pdf\"; filename*=UTF-8''a%22b%0D%0A.pdf"
         );
-        assert!(disposition("attachment", "résumé.pdf").contains("filename*=UTF-8''r%C3%A9sum%C3%A9.pdf"));
+        assert!(disposition("attachment", "résumé.pdf")
+            .contains("filename*=UTF-8''r%C3%A9sum%C3%A9.pdf"));
     }
 
     #[test]
     fn previews_only_for_what_the_bytes_are() {
-        assert_eq!(verified_preview_type("image/png", b"\x89PNG\r\n\x1a\nrest"), Some("image/png"));
+        assert_eq!(
+            verified_preview_type("image/png", b"\x89PNG\r\n\x1a\nrest"),
+            Some("image/png")
+        );
         assert_eq!(verified_preview_type("image/png", b"<html><script>"), None);
         assert_eq!(verified_preview_type("image/svg+xml", b"<svg"), None);
-        assert_eq!(verified_preview_type("Application/PDF; name=x", b"%PDF-1.7"), Some("application/pdf"));
+        assert_eq!(
+            verified_preview_type("Application/PDF; name=x", b"%PDF-1.7"),
+            Some("application/pdf")
+        );
     }
 }

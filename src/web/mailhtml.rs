@@ -17,11 +17,19 @@ pub struct Rendered {
 /// `https://…`, `mailto:…`: an absolute URL (ammonia then checks the scheme).
 fn has_scheme(url: &str) -> bool {
     url.split_once(':').is_some_and(|(scheme, _)| {
-        !scheme.is_empty() && scheme.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+        !scheme.is_empty()
+            && scheme
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
     })
 }
 
-pub fn render(html: &str, message_id: i64, content_ids: &HashSet<String>, allow_remote: bool) -> Rendered {
+pub fn render(
+    html: &str,
+    message_id: i64,
+    content_ids: &HashSet<String>,
+    allow_remote: bool,
+) -> Rendered {
     let blocked = Arc::new(AtomicBool::new(false));
     let seen_blocked = blocked.clone();
     let cids: HashSet<String> = content_ids.clone();
@@ -52,6 +60,11 @@ pub fn render(html: &str, message_id: i64, content_ids: &HashSet<String>, allow_
             }
             Some(Cow::Owned(value.to_string()))
         });
+    // `cid:` passes the scheme check, then the filter above points it at our own path.
+    let schemes: HashSet<&str> = ["http", "https", "mailto", "tel", "cid"]
+        .into_iter()
+        .collect();
+    builder.url_schemes(schemes);
     let html = builder.clean(html).to_string();
     Rendered {
         html,
@@ -78,7 +91,18 @@ mod tests {
             false,
         )
         .html;
-        for bad in ["onclick", "<script", "alert(2)", "<style", "<form", "<input", "<iframe", "<svg", "javascript:", "style="] {
+        for bad in [
+            "onclick",
+            "<script",
+            "alert(2)",
+            "<style",
+            "<form",
+            "<input",
+            "<iframe",
+            "<svg",
+            "javascript:",
+            "style=",
+        ] {
             assert!(!out.contains(bad), "{bad} survived: {out}");
         }
         assert!(out.contains("Hi") && out.contains("overlay"));
@@ -89,10 +113,23 @@ mod tests {
         let html = r#"<img src="https://tracker.example/p.gif"><img src="cid:logo@x"><img src="cid:unknown">"#;
         let blocked = show(html, false);
         assert!(blocked.blocked_remote);
-        assert!(!blocked.html.contains("tracker.example"), "{}", blocked.html);
-        assert!(blocked.html.contains(r#"src="/portal/messages/7/cid/logo%40x""#), "{}", blocked.html);
+        assert!(
+            !blocked.html.contains("tracker.example"),
+            "{}",
+            blocked.html
+        );
+        assert!(
+            blocked
+                .html
+                .contains(r#"src="/portal/messages/7/cid/logo%40x""#),
+            "{}",
+            blocked.html
+        );
         assert!(!blocked.html.contains("unknown"));
-        let relative = show(r#"<a href="/portal/logout">x</a><img src="/portal/tickets">"#, true);
+        let relative = show(
+            r#"<a href="/portal/logout">x</a><img src="/portal/tickets">"#,
+            true,
+        );
         assert!(!relative.html.contains("/portal/"), "{}", relative.html);
         let allowed = show(html, true);
         assert!(allowed.html.contains("https://tracker.example/p.gif"));

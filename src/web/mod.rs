@@ -92,7 +92,10 @@ pub fn router(state: AppState) -> Router {
         .route("/portal/tickets/{reference}/note", post(ticket::note))
         .route("/portal/tickets/{reference}/merge", post(ticket::merge))
         .route("/portal/messages/{id}/raw", get(files::raw_message))
-        .route("/portal/messages/{id}/cid/{content_id}", get(files::cid_image))
+        .route(
+            "/portal/messages/{id}/cid/{content_id}",
+            get(files::cid_image),
+        )
         .route("/portal/attachments/{id}", get(files::attachment))
         .route("/portal/quarantine", get(quarantine::list))
         .route("/portal/quarantine/{id}", get(quarantine::show))
@@ -102,7 +105,10 @@ pub fn router(state: AppState) -> Router {
         .route("/portal/account", get(account::show))
         .route("/portal/account/password", post(account::change_password))
         .route("/portal/account/sessions/end", post(account::end_session))
-        .route("/portal/account/sessions/end-others", post(account::end_other_sessions))
+        .route(
+            "/portal/account/sessions/end-others",
+            post(account::end_other_sessions),
+        )
         .route("/portal/logout", post(auth::logout))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),

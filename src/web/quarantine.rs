@@ -64,7 +64,9 @@ pub async fn list(
     staff: Staff,
     Query(query): Query<ListQuery>,
 ) -> WebResult<Html<String>> {
-    staff.actor.require(Action::ManageQuarantine, "see the quarantine")?;
+    staff
+        .actor
+        .require(Action::ManageQuarantine, "see the quarantine")?;
     let all = query.all == Some(1);
     let mut conn = state.store.acquire().await?;
     let now = unix_now();
@@ -88,7 +90,9 @@ pub async fn show(
     staff: Staff,
     Path(id): Path<i64>,
 ) -> WebResult<Html<String>> {
-    staff.actor.require(Action::ManageQuarantine, "see the quarantine")?;
+    staff
+        .actor
+        .require(Action::ManageQuarantine, "see the quarantine")?;
     let mut conn = state.store.acquire().await?;
     let entry = quarantine::get(&mut conn, id).await?;
     let data = raw::get_raw(&mut conn, &entry.raw_sha256)
@@ -115,7 +119,9 @@ pub async fn raw(
     staff: Staff,
     Path(id): Path<i64>,
 ) -> WebResult<Response> {
-    staff.actor.require(Action::ManageQuarantine, "see the quarantine")?;
+    staff
+        .actor
+        .require(Action::ManageQuarantine, "see the quarantine")?;
     let mut conn = state.store.acquire().await?;
     let entry = quarantine::get(&mut conn, id).await?;
     let data = raw::get_raw(&mut conn, &entry.raw_sha256)
@@ -141,7 +147,9 @@ pub async fn retry(
     staff: Staff,
     Path(id): Path<i64>,
 ) -> WebResult<Redirect> {
-    staff.actor.require(Action::ManageQuarantine, "retry quarantined mail")?;
+    staff
+        .actor
+        .require(Action::ManageQuarantine, "retry quarantined mail")?;
     let outcome = state
         .ingestor
         .retry_quarantined(id)
@@ -150,7 +158,9 @@ pub async fn retry(
     state.outbox_wake.notify_one();
     let done = match outcome {
         Outcome::Created { ticket_id, .. } => format!("Entry {id} became ticket #{ticket_id}."),
-        Outcome::Threaded { ticket_id, .. } => format!("Entry {id} was added to ticket #{ticket_id}."),
+        Outcome::Threaded { ticket_id, .. } => {
+            format!("Entry {id} was added to ticket #{ticket_id}.")
+        }
         Outcome::Duplicate { ticket_id, .. } => {
             format!("Entry {id} was already stored, on ticket #{ticket_id}.")
         }
@@ -167,11 +177,15 @@ pub async fn discard(
     staff: Staff,
     Path(id): Path<i64>,
 ) -> WebResult<Redirect> {
-    staff.actor.require(Action::ManageQuarantine, "discard quarantined mail")?;
+    staff
+        .actor
+        .require(Action::ManageQuarantine, "discard quarantined mail")?;
     let mut conn = state.store.acquire().await?;
     let entry = quarantine::get(&mut conn, id).await?;
     if entry.resolved_at.is_some() {
-        return Err(WebError::Conflict(format!("entry {id} is already resolved")));
+        return Err(WebError::Conflict(format!(
+            "entry {id} is already resolved"
+        )));
     }
     let note = format!("discarded by {}", staff.user().email);
     quarantine::mark_resolved(&mut conn, id, &note, unix_now()).await?;

@@ -65,7 +65,11 @@ impl QueueQuery {
         };
         let priority = match self.priority.as_str() {
             "" => None,
-            other => Some(other.parse::<Priority>().map_err(|_| bad("priority", other))?),
+            other => Some(
+                other
+                    .parse::<Priority>()
+                    .map_err(|_| bad("priority", other))?,
+            ),
         };
         let sort = match self.sort.as_str() {
             "" => Sort::default(),
@@ -183,9 +187,7 @@ pub async fn show(
         .then(|| rows.last().map(|r| r.cursor(filter.sort).encode()))
         .flatten()
         .map(|c| format!("/portal/tickets?{base}{joiner}after={c}"));
-    let first_page = filter
-        .after
-        .map(|_| format!("/portal/tickets?{base}"));
+    let first_page = filter.after.map(|_| format!("/portal/tickets?{base}"));
     let users = user_choices(&mut conn).await?;
     let back = match query.after.as_str() {
         "" => base.clone(),
@@ -198,7 +200,12 @@ pub async fn show(
         rows,
         users,
         categories: state.config.helpdesk.categories.clone(),
-        mailboxes: state.config.mailboxes.iter().map(|m| m.name.clone()).collect(),
+        mailboxes: state
+            .config
+            .mailboxes
+            .iter()
+            .map(|m| m.name.clone())
+            .collect(),
         statuses: view::statuses(),
         priorities: view::priorities(),
         sorts: Sort::ALL.iter().map(|s| (s.1, s.2)).collect(),
@@ -233,10 +240,14 @@ pub async fn bulk(
     Form(form): Form<BulkForm>,
 ) -> WebResult<Redirect> {
     if form.ticket.is_empty() {
-        return Err(WebError::BadRequest("ticket: select at least one ticket".into()));
+        return Err(WebError::BadRequest(
+            "ticket: select at least one ticket".into(),
+        ));
     }
     if form.ticket.len() > 500 {
-        return Err(WebError::BadRequest("ticket: at most 500 tickets at once".into()));
+        return Err(WebError::BadRequest(
+            "ticket: at most 500 tickets at once".into(),
+        ));
     }
     let mut changes: Vec<(Field, Option<String>)> = Vec::new();
     if !form.set_status.is_empty() {
@@ -251,7 +262,9 @@ pub async fn bulk(
         id => changes.push((Field::Assignee, Some(id.to_string()))),
     }
     if changes.is_empty() {
-        return Err(WebError::BadRequest("choose a status, priority or assignee to set".into()));
+        return Err(WebError::BadRequest(
+            "choose a status, priority or assignee to set".into(),
+        ));
     }
     let ctx = state.action_context();
     let mut tx = state.store.begin().await?;
@@ -279,6 +292,9 @@ pub async fn bulk(
     let joiner = if back.is_empty() { "" } else { "&" };
     Ok(Redirect::to(&format!(
         "/portal/tickets?{back}{joiner}done={}",
-        view::url_encode(&format!("{changed} change(s) made to {} ticket(s)", form.ticket.len()))
+        view::url_encode(&format!(
+            "{changed} change(s) made to {} ticket(s)",
+            form.ticket.len()
+        ))
     )))
 }

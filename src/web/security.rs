@@ -7,7 +7,8 @@ use axum::middleware::Next;
 use axum::response::Response;
 
 /// Pages load only our own script, style and images (plus `data:` images).
-pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+pub const CSP: &str =
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
      connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 /// The same, with remote images allowed: only for a page whose viewer asked for them.
@@ -16,7 +17,8 @@ pub const CSP_REMOTE_IMAGES: &str = "default-src 'none'; script-src 'self'; styl
      frame-ancestors 'none'; base-uri 'none'";
 
 /// For files we serve as they are (attachments, raw mail): nothing in them may run.
-pub const CSP_SANDBOX: &str = "default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; sandbox";
+pub const CSP_SANDBOX: &str =
+    "default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; sandbox";
 
 pub async fn headers(request: Request, next: Next) -> Response {
     let is_static = request.uri().path().starts_with("/static/");

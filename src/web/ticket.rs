@@ -95,7 +95,10 @@ impl TicketPage {
     }
 
     fn assignee_value(&self) -> String {
-        self.t.assignee_id.map(|id| id.to_string()).unwrap_or_default()
+        self.t
+            .assignee_id
+            .map(|id| id.to_string())
+            .unwrap_or_default()
     }
 }
 
@@ -128,7 +131,15 @@ pub async fn show(
     Query(query): Query<ShowQuery>,
 ) -> WebResult<Response> {
     let id = reference(&reference_text)?;
-    render(&state, &staff, id, &query, Retained::default(), StatusCode::OK).await
+    render(
+        &state,
+        &staff,
+        id,
+        &query,
+        Retained::default(),
+        StatusCode::OK,
+    )
+    .await
 }
 
 async fn render(
@@ -141,6 +152,9 @@ async fn render(
 ) -> WebResult<Response> {
     let detail = read::load(&state.store, id).await?;
     if let Some(target) = detail.ticket.merged_into_id {
+        if let Some(error) = retained.error {
+            return Err(WebError::BadRequest(error));
+        }
         return Ok(Redirect::to(&format!(
             "/portal/tickets/{target}?done={}",
             view::url_encode(&format!("Ticket #{id} was merged into this ticket."))
@@ -206,11 +220,7 @@ async fn render(
 fn describe(field: &str, old: Option<&str>, new: Option<&str>) -> String {
     let show = |v: Option<&str>| v.map_or("nobody".to_string(), |v| v.replace('_', " "));
     match field {
-        "merge" => format!(
-            "merged {} into {}",
-            old.unwrap_or("?"),
-            new.unwrap_or("?")
-        ),
+        "merge" => format!("merged {} into {}", old.unwrap_or("?"), new.unwrap_or("?")),
         "assignee" if new.is_none() => "unassigned the ticket".into(),
         "assignee" => format!("assigned it to {}", show(new)),
         _ => format!("changed the {field} from {} to {}", show(old), show(new)),
@@ -227,14 +237,26 @@ fn item(
         match (m.direction.as_str(), m.kind.as_str()) {
             (_, "note") if m.unverified => (
                 "note",
-                vec![("warn", "Unverified: from a staff address without proof it was them".into())],
+                vec![(
+                    "warn",
+                    "Unverified: from a staff address without proof it was them".into(),
+                )],
             ),
             (_, "note") if m.source == "portal" => ("note", vec![("note", "Internal note".into())]),
-            ("out", "note") => ("note", vec![("note", "Internal: staff notification".into())]),
+            ("out", "note") => (
+                "note",
+                vec![("note", "Internal: staff notification".into())],
+            ),
             (_, "note") => ("note", vec![("note", "Internal note (by e-mail)".into())]),
             ("out", "automatic") => (
                 "automatic",
-                vec![("auto", format!("Automatic: {}", m.automatic_reason.clone().unwrap_or_default()))],
+                vec![(
+                    "auto",
+                    format!(
+                        "Automatic: {}",
+                        m.automatic_reason.clone().unwrap_or_default()
+                    ),
+                )],
             ),
             (_, "automatic") => {
                 let reason = m.automatic_reason.clone().unwrap_or_default();
@@ -246,7 +268,9 @@ fn item(
                 ("automatic", vec![("auto", format!("{label}: {reason}"))])
             }
             ("out", _) => ("staff", vec![("staff", "Reply to the customer".into())]),
-            _ if m.author_user_id.is_some() => ("staff", vec![("staff", "Staff reply by e-mail".into())]),
+            _ if m.author_user_id.is_some() => {
+                ("staff", vec![("staff", "Staff reply by e-mail".into())])
+            }
             _ => ("customer", Vec::new()),
         };
     let deliveries: Vec<Delivery> = outbox
@@ -261,7 +285,14 @@ fn item(
                     "retrying",
                     format!("attempt {n}: {}", o.last_error.clone().unwrap_or_default()),
                 ),
-                (other, _) => (if other == "sending" { "sending" } else { "queued" }, String::new()),
+                (other, _) => (
+                    if other == "sending" {
+                        "sending"
+                    } else {
+                        "queued"
+                    },
+                    String::new(),
+                ),
             };
             Delivery {
                 recipient: o.recipient.clone(),
@@ -288,13 +319,12 @@ fn item(
         }
         _ => (None, None, false),
     };
-    let to = m
-        .to
-        .iter()
-        .chain(m.cc.iter())
-        .map(|a| a.email.clone())
-        .collect::<Vec<_>>()
-        .join(", ");
+    let to =
+        m.to.iter()
+            .chain(m.cc.iter())
+            .map(|a| a.email.clone())
+            .collect::<Vec<_>>()
+            .join(", ");
     Item {
         id: m.id,
         who: m.from_name.clone().unwrap_or_else(|| m.from.clone()),
@@ -313,7 +343,12 @@ fn item(
         attachments: m
             .attachments
             .into_iter()
-            .filter(|a| !(a.inline && a.content_id.as_ref().is_some_and(|c| content_ids.contains(c))))
+            .filter(|a| {
+                !(a.inline
+                    && a.content_id
+                        .as_ref()
+                        .is_some_and(|c| content_ids.contains(c)))
+            })
             .map(|a| Attachment {
                 id: a.id,
                 previewable: super::files::previewable(&a.content_type),
@@ -396,13 +431,24 @@ pub async fn update(
     if !conflicts.is_empty() {
         let mut message = conflicts.join(" ");
         if !changed.is_empty() {
-            message.push_str(&format!(" Your change to the {} was saved.", changed.join(", ")));
+            message.push_str(&format!(
+                " Your change to the {} was saved.",
+                changed.join(", ")
+            ));
         }
         let retained = Retained {
             error: Some(message),
             ..Retained::default()
         };
-        return render(&state, &staff, id, &ShowQuery::default(), retained, StatusCode::CONFLICT).await;
+        return render(
+            &state,
+            &staff,
+            id,
+            &ShowQuery::default(),
+            retained,
+            StatusCode::CONFLICT,
+        )
+        .await;
     }
     let done = if changed.is_empty() {
         "Nothing to change.".to_string()
@@ -450,7 +496,15 @@ pub async fn reply(
     let newest = crate::tickets::newest_message(&state.store, id).await?;
     if newest > form.seen && form.seen > 0 {
         let message = "A new message arrived on this ticket while you were writing. Read it below; your reply is kept and has not been sent.".to_string();
-        return render(&state, &staff, id, &ShowQuery::default(), retained(message), StatusCode::CONFLICT).await;
+        return render(
+            &state,
+            &staff,
+            id,
+            &ShowQuery::default(),
+            retained(message),
+            StatusCode::CONFLICT,
+        )
+        .await;
     }
     let cc: Vec<String> = form
         .cc
@@ -465,11 +519,22 @@ pub async fn reply(
         Ok(queued) => {
             tx.commit().await.map_err(StoreError::from)?;
             state.outbox_wake.notify_one();
-            Ok(done_redirect(id, &format!("Reply queued for {queued} recipient(s).")))
+            Ok(done_redirect(
+                id,
+                &format!("Reply queued for {queued} recipient(s)."),
+            ))
         }
         Err(ActionError::Invalid { message, .. }) => {
             drop(tx);
-            render(&state, &staff, id, &ShowQuery::default(), retained(message), StatusCode::UNPROCESSABLE_ENTITY).await
+            render(
+                &state,
+                &staff,
+                id,
+                &ShowQuery::default(),
+                retained(message),
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await
         }
         Err(e) => Err(e.into()),
     }
@@ -502,7 +567,15 @@ pub async fn note(
                 note: form.body.clone(),
                 ..Retained::default()
             };
-            render(&state, &staff, id, &ShowQuery::default(), retained, StatusCode::UNPROCESSABLE_ENTITY).await
+            render(
+                &state,
+                &staff,
+                id,
+                &ShowQuery::default(),
+                retained,
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await
         }
         Err(e) => Err(e.into()),
     }
@@ -527,14 +600,25 @@ pub async fn merge(
             error: Some(format!("target: {:?} is not a ticket number", form.target)),
             ..Retained::default()
         };
-        return render(&state, &staff, id, &ShowQuery::default(), retained, StatusCode::UNPROCESSABLE_ENTITY).await;
+        return render(
+            &state,
+            &staff,
+            id,
+            &ShowQuery::default(),
+            retained,
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
     };
     let ctx = state.action_context();
     let mut tx = state.store.begin().await?;
     match actions::merge(&mut tx, &ctx, &staff.actor, id, target).await {
         Ok(()) => {
             tx.commit().await.map_err(StoreError::from)?;
-            Ok(done_redirect(target, &format!("Ticket #{id} was merged into this ticket.")))
+            Ok(done_redirect(
+                target,
+                &format!("Ticket #{id} was merged into this ticket."),
+            ))
         }
         Err(ActionError::Invalid { message, .. }) => {
             drop(tx);
@@ -542,7 +626,15 @@ pub async fn merge(
                 error: Some(message),
                 ..Retained::default()
             };
-            render(&state, &staff, id, &ShowQuery::default(), retained, StatusCode::UNPROCESSABLE_ENTITY).await
+            render(
+                &state,
+                &staff,
+                id,
+                &ShowQuery::default(),
+                retained,
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await
         }
         Err(e) => Err(e.into()),
     }

@@ -12,4 +12,5 @@ mod hostile;
 mod imap;
 mod mutation;
 mod outbound;
+mod portal;
 mod threading;
