@@ -166,6 +166,12 @@ fn message_view(m: messages::Message, attachments: Vec<AttachmentView>) -> Messa
     }
 }
 
+/// The id of a ticket's newest message (0 if none): did something arrive meanwhile?
+pub async fn newest_message(store: &Store, ticket_id: i64) -> Result<i64, StoreError> {
+    let mut conn = store.acquire().await?;
+    messages::newest_id(&mut conn, ticket_id).await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -180,8 +186,3 @@ mod tests {
     }
 }
 
-/// The id of a ticket's newest message (0 if none): did something arrive meanwhile?
-pub async fn newest_message(store: &Store, ticket_id: i64) -> Result<i64, StoreError> {
-    let mut conn = store.acquire().await?;
-    messages::newest_id(&mut conn, ticket_id).await
-}

@@ -1,0 +1,113 @@
+//! Seeds a database for `bench/portal` (not a test): N tickets with 5 messages each
+//! (customer mail, staff replies, a note), written through the store layer in large
+//! transactions. Ticket i's last activity is `BASE + i`, so the bench can name the
+//! cursor of any queue page without asking the database.
+//!     cargo run --release --example portal-seed -- DATABASE_URL [TICKETS]
+
+use maildesk::domain::{Direction, MessageKind, Priority, TicketStatus};
+use maildesk::store::{messages, tickets, Store};
+
+pub const BASE: i64 = 1_700_000_000;
+const WORDS: &[&str] = &[
+    "printer", "network", "vpn", "laptop", "password", "mail", "server", "slow", "broken",
+    "please", "help", "urgent", "invoice", "login", "screen", "update", "backup", "license",
+];
+
+#[tokio::main]
+async fn main() {
+    let mut args = std::env::args().skip(1);
+    let url = args.next().expect("usage: portal-seed DATABASE_URL [TICKETS]");
+    let n: i64 = args.next().map_or(100_000, |a| a.parse().expect("a number"));
+    let store = Store::connect(&url, 4).await.expect("database");
+    store.migrate().await.expect("migrations");
+    let started = std::time::Instant::now();
+    let mut rng = 0x2545_f491_4f6c_dd1du64;
+    let mut next = move || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng
+    };
+    let statuses = [TicketStatus::Open, TicketStatus::InProgress, TicketStatus::Waiting, TicketStatus::Resolved, TicketStatus::Closed];
+    let categories = ["network", "hardware", "software", "other"];
+    let mut tx = store.begin().await.expect("begin");
+    for i in 1..=n {
+        let sentence = |next: &mut dyn FnMut() -> u64, words: usize| {
+            (0..words)
+                .map(|_| WORDS[(next() % WORDS.len() as u64) as usize])
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        let subject = sentence(&mut next, 5);
+        let customer = format!("customer{}@example.org", next() % 20_000);
+        let now = BASE + i;
+        let id = tickets::insert(
+            &mut tx,
+            &tickets::NewTicket {
+                subject: &subject,
+                category: categories[(next() % 4) as usize],
+                mailbox: Some("support"),
+                requester_email: &customer,
+                requester_name: Some("A Customer"),
+                linked_ticket_id: None,
+            },
+            now,
+        )
+        .await
+        .expect("ticket");
+        for m in 0..5 {
+            let body = (0..8).map(|_| sentence(&mut next, 12)).collect::<Vec<_>>().join("\n");
+            let (direction, kind, from) = match m {
+                1 | 3 => (Direction::Outbound, MessageKind::Public, "support@example.com"),
+                4 => (Direction::Inbound, MessageKind::Note, "agent@example.com"),
+                _ => (Direction::Inbound, MessageKind::Public, customer.as_str()),
+            };
+            let message_id = format!("seed-{i}-{m}@example.org");
+            messages::insert(
+                &mut tx,
+                &messages::NewMessage {
+                    ticket_id: id,
+                    direction,
+                    kind,
+                    automatic_reason: None,
+                    from_email: from,
+                    from_name: None,
+                    to_addrs: "[]",
+                    cc_addrs: "[]",
+                    reply_to: "[]",
+                    subject: &subject,
+                    message_id: &message_id,
+                    in_reply_to: "",
+                    references_ids: "",
+                    text_body: &body,
+                    html_body: None,
+                    raw_sha256: None,
+                    content_sha256: &message_id,
+                    mailbox: Some("support"),
+                    source: "seed",
+                    sent_at: Some(now),
+                    author_user_id: None,
+                    unverified: false,
+                },
+                now,
+            )
+            .await
+            .expect("message");
+        }
+        let status = statuses[(next() % 5) as usize];
+        tickets::set_status(&mut tx, id, status, now).await.expect("status");
+        let priority = Priority::ALL[(next() % 4) as usize];
+        tickets::set_priority(&mut tx, id, priority, now).await.expect("priority");
+        if i % 2_000 == 0 {
+            tx.commit().await.expect("commit");
+            tx = store.begin().await.expect("begin");
+            eprint!("\rseeded {i} tickets");
+        }
+    }
+    tx.commit().await.expect("commit");
+    eprintln!(
+        "\rseeded {n} tickets, {} messages in {:.0} s",
+        n * 5,
+        started.elapsed().as_secs_f64()
+    );
+}
