@@ -2,9 +2,11 @@
 //! from MAILDESK_TEST_DB (`sqlite`, the default, or `postgres`); the README's test
 //! command runs the whole suite once for each.
 
+mod chromium;
 mod dovecot;
 mod harness;
 
+mod browser;
 mod cli;
 mod corpus;
 mod dedup;
