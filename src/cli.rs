@@ -141,6 +141,17 @@ enum UserCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Disable a user: they cannot sign in, and their portal sessions end at once
+    Disable { email: String },
+    /// Enable a disabled user again
+    Enable { email: String },
+    /// Set a new password (ends the user's portal sessions)
+    Passwd {
+        email: String,
+        /// Read the password from this file (first line); prompt otherwise
+        #[arg(long, value_name = "FILE")]
+        password_file: Option<PathBuf>,
+    },
 }
 
 fn parse_role(value: &str) -> Result<Role, String> {
@@ -654,8 +665,46 @@ async fn user(config: &Config, command: UserCommand) -> Result<u8, CliError> {
                 }
             }
         }
+        UserCommand::Disable { email } => {
+            let user = find_user(&mut conn, &email).await?;
+            store::users::set_active(&mut conn, user.id, false, store::unix_now()).await?;
+            println!(
+                "user {} disabled: {}; their sessions ended",
+                user.id, user.email
+            );
+        }
+        UserCommand::Enable { email } => {
+            let user = find_user(&mut conn, &email).await?;
+            store::users::set_active(&mut conn, user.id, true, store::unix_now()).await?;
+            println!("user {} enabled: {}", user.id, user.email);
+        }
+        UserCommand::Passwd {
+            email,
+            password_file,
+        } => {
+            let user = find_user(&mut conn, &email).await?;
+            let password = read_password(password_file.as_deref())?;
+            let password_hash =
+                password::hash(&password).map_err(|e| CliError::Usage(e.to_string()))?;
+            let mut tx = store.begin().await?;
+            store::users::set_password_hash(&mut tx, user.id, &password_hash, store::unix_now())
+                .await?;
+            let ended = store::sessions::delete_for_user(&mut tx, user.id, None).await?;
+            tx.commit().await.map_err(store::StoreError::from)?;
+            println!(
+                "password of {} changed; {ended} session(s) ended",
+                user.email
+            );
+        }
     }
     Ok(0)
+}
+
+async fn find_user(conn: &mut store::Conn, email: &str) -> Result<store::users::User, CliError> {
+    let email = crate::domain::address::normalize(email);
+    store::users::find_by_email(conn, &email)
+        .await?
+        .ok_or_else(|| CliError::Usage(format!("no user {email}")))
 }
 
 fn read_password(file: Option<&std::path::Path>) -> Result<String, CliError> {

@@ -238,7 +238,7 @@ pub fn unix_now() -> i64 {
         .unwrap_or_default()
 }
 
-pub(crate) type Conn = AnyConnection;
+pub type Conn = AnyConnection;
 
 #[cfg(test)]
 mod tests {

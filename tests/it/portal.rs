@@ -23,8 +23,6 @@ const DISABLED: &str = "dis@example.com";
 const SMTP: &str = "[smtp]\nhost = \"127.0.0.1\"\nport = 9\nsecurity = \"plain\"\n";
 
 pub struct Portal {
-    /// Holds the test database (dropped with it).
-    #[allow(dead_code)]
     pub env: TestEnv,
     pub ingestor: Ingestor,
     pub app: axum::Router,
@@ -1441,4 +1439,54 @@ async fn quarantine_entries_are_shown_inert_and_retried_or_discarded() {
     assert_eq!(again.status, StatusCode::CONFLICT);
     let list = portal.get(&ada, "/portal/quarantine").await;
     assert!(list.body.contains("Nothing is in quarantine."));
+}
+
+#[tokio::test]
+async fn disabling_a_user_from_the_command_line_ends_their_sessions_at_once() {
+    let portal = Portal::new().await;
+    let sam = portal.sign_in(STAFF).await;
+    assert_eq!(portal.get(&sam, "/portal").await.status, StatusCode::OK);
+    let out = portal.env.cli(&["user", "disable", STAFF], None);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        portal.get(&sam, "/portal").await.status,
+        StatusCode::SEE_OTHER
+    );
+    assert_eq!(
+        portal.try_sign_in(STAFF, PASSWORD).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    let out = portal.env.cli(&["user", "enable", STAFF], None);
+    assert!(out.status.success());
+    let sam = portal.sign_in(STAFF).await;
+    let pw = portal.env.dir.path().join("new-pw");
+    std::fs::write(&pw, "another password 3\n").unwrap();
+    let out = portal.env.cli(
+        &[
+            "user",
+            "passwd",
+            STAFF,
+            "--password-file",
+            pw.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        portal.get(&sam, "/portal").await.status,
+        StatusCode::SEE_OTHER,
+        "a new password ends sessions"
+    );
+    assert_eq!(
+        portal.try_sign_in(STAFF, "another password 3").await.status,
+        StatusCode::SEE_OTHER
+    );
 }
