@@ -1,0 +1,359 @@
+//! The HTML cut: quote containers and what follows the quoted history, found in one
+//! non-recursive walk of the html5ever tree (ammonia's `rcdom`).
+
+use std::collections::HashSet;
+use std::rc::Rc;
+
+use super::rcdom::{Handle, Node, NodeData, RcDom, SerializableHandle};
+use html5ever::serialize::{SerializeOpts, TraversalScope};
+use html5ever::tendril::TendrilSink;
+
+use super::text;
+
+/// Classes of quote containers (removed when nothing of the writer follows them).
+const CONTAINER_CLASSES: &[&str] = &[
+    "gmail_quote",
+    "gmail_quote_container",
+    "gmail_attr",
+    "gmail_signature",
+    "gmail_signature_prefix",
+    "moz-cite-prefix",
+    "moz-signature",
+    "yahoo_quoted",
+    "iosymail",
+    "protonmail_quote",
+    "tutanota_quote",
+    "zmail_extra",
+    "skiff_quote",
+];
+
+/// Ids of containers (Apple Mail's and Outlook mobile's signatures, Yahoo).
+const CONTAINER_IDS: &[&str] = &["applemailsignature", "ms-outlook-mobile-signature"];
+
+/// Ids where the quoted history starts (Outlook, Hotmail, Zimbra, Chinese webmails); an
+/// `x_` prefix (a quoted copy) is the same.
+const CUT_IDS: &[&str] = &[
+    "divrplyfwdmsg",
+    "appendonsend",
+    "stopspelling",
+    "olk_src_body_section",
+    "mail-editor-reference-message-container",
+    "zwchr",
+    "isforwardcontent",
+    "isreplycontent",
+    "origbody",
+    "reply139content",
+    "orimsghtmlseperator",
+];
+
+/// Elements whose text is not shown.
+const HIDDEN: &[&str] = &["head", "style", "script", "title", "template", "noscript"];
+
+/// The HTML without its quoted history, not sanitised (the caller sanitises); the HTML
+/// unchanged if nothing was recognised or nothing of the writer would be left.
+pub fn cut_quoted_html(html: &str) -> String {
+    let dom = html5ever::parse_document(RcDom::default(), Default::default()).one(html);
+    if !cut(&dom.document) || !has_content(&dom.document) {
+        return html.to_string();
+    }
+    let mut out = Vec::with_capacity(html.len());
+    let handle = SerializableHandle::from(dom.document.clone());
+    let opts = SerializeOpts {
+        traversal_scope: TraversalScope::ChildrenOnly(None),
+        ..Default::default()
+    };
+    match html5ever::serialize(&mut out, &handle, opts) {
+        Ok(()) => String::from_utf8(out).unwrap_or_else(|_| html.to_string()),
+        Err(_) => html.to_string(),
+    }
+}
+
+/// `cut_quoted_html`, sanitised with ammonia's defaults (no scripts, no styles).
+pub fn visible_html(html: &str) -> String {
+    ammonia::clean(&cut_quoted_html(html))
+}
+
+enum Role {
+    Container,
+    CutHere,
+    Other,
+}
+
+fn attr<'a>(attrs: &'a [html5ever::Attribute], name: &str) -> Option<&'a str> {
+    attrs
+        .iter()
+        .find(|a| &*a.name.local == name)
+        .map(|a| &*a.value)
+}
+
+fn role(node: &Handle) -> Role {
+    let NodeData::Element { name, attrs, .. } = &node.data else {
+        return Role::Other;
+    };
+    let attrs = attrs.borrow();
+    let tag = &*name.local;
+    let id = attr(&attrs, "id").unwrap_or("").to_ascii_lowercase();
+    let id = id.strip_prefix("x_").unwrap_or(&id);
+    if CUT_IDS.contains(&id) {
+        return Role::CutHere;
+    }
+    if let Some(marker) = attr(&attrs, "data-marker") {
+        match marker {
+            "__DIVIDER__" | "__HEADERS__" => return Role::CutHere,
+            "__QUOTED_TEXT__" => return Role::Container,
+            _ => {}
+        }
+    }
+    if tag == "blockquote" || tag == "hr" {
+        return Role::Container;
+    }
+    if CONTAINER_IDS.contains(&id) || id.starts_with("yahoo_quoted") {
+        return Role::Container;
+    }
+    if let Some(class) = attr(&attrs, "class") {
+        if class.split_ascii_whitespace().any(|c| {
+            CONTAINER_CLASSES.iter().any(|k| c.eq_ignore_ascii_case(k))
+                || c.eq_ignore_ascii_case("OutlookMessageHeader")
+        }) {
+            return Role::Container;
+        }
+    }
+    if tag == "div" {
+        let style = attr(&attrs, "style").unwrap_or("").to_ascii_lowercase();
+        if style.contains("border-top") && style.contains("solid") {
+            drop(attrs);
+            if text::norm(&leading_text(node, 200)).is_some_and(|t| text::is_from_label(&t)) {
+                return Role::CutHere;
+            }
+        }
+    }
+    Role::Other
+}
+
+/// The first `limit` bytes or so of a node's text, visiting a bounded number of nodes.
+fn leading_text(node: &Handle, limit: usize) -> String {
+    let mut out = String::new();
+    let mut stack = vec![node.clone()];
+    let mut visited = 0;
+    while let Some(n) = stack.pop() {
+        visited += 1;
+        if visited > 64 || out.len() > limit {
+            break;
+        }
+        match &n.data {
+            NodeData::Text { contents } => {
+                out.push_str(&contents.borrow());
+            }
+            NodeData::Element { name, .. } => {
+                if &*name.local == "br" || &*name.local == "div" || &*name.local == "p" {
+                    out.push(' ');
+                }
+                stack.extend(n.children.borrow().iter().rev().cloned());
+            }
+            _ => {}
+        }
+    }
+    out.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+fn is_own_text(s: &str) -> bool {
+    s.chars()
+        .any(|c| !c.is_whitespace() && !matches!(c, '\u{200b}' | '\u{200c}' | '\u{200d}' | '\u{feff}'))
+}
+
+/// Is a text node a line that ends the reply (our marker, a separator, a footer, a
+/// delimiter)?
+fn text_ends_reply(s: &str) -> bool {
+    if text::is_marker(s) {
+        return true;
+    }
+    let trimmed = s.trim();
+    if trimmed.len() > 300 || trimmed.contains('\n') && trimmed.lines().count() > 1 {
+        return false;
+    }
+    text::is_delimiter(trimmed)
+        || text::norm(trimmed).is_some_and(|l| text::is_separator(&l) || text::is_footer(&l))
+}
+
+/// Removes the trailing quote containers and everything from the first cut point; true if
+/// anything was removed.
+fn cut(document: &Handle) -> bool {
+    // Pre-order walk; containers are not entered (what is in them is quoted).
+    enum Step {
+        Enter(Handle, Option<(Handle, usize)>),
+    }
+    let mut stack = vec![Step::Enter(document.clone(), None)];
+    let mut position = 0usize;
+    let mut last_own: Option<usize> = None;
+    let mut containers: Vec<(usize, Handle, Option<(Handle, usize)>)> = Vec::new();
+    let mut cut_at: Option<(Handle, Option<(Handle, usize)>)> = None;
+    while let Some(Step::Enter(node, place)) = stack.pop() {
+        position += 1;
+        match &node.data {
+            NodeData::Text { contents } => {
+                let contents = contents.borrow();
+                if !is_own_text(&contents) {
+                    continue;
+                }
+                if last_own.is_some() && text_ends_reply(&contents) {
+                    // Cut from the element holding the line.
+                    let target = place.as_ref().map(|(p, _)| p.clone()).and_then(|p| {
+                        if is_named(&p, &["body", "html"]) {
+                            return None;
+                        }
+                        let outer = parent_of(&p)?;
+                        let index = index_in(&outer, &p)?;
+                        Some((p, Some((outer, index))))
+                    });
+                    cut_at = Some(target.unwrap_or((node.clone(), place.clone())));
+                    break;
+                }
+                last_own = Some(position);
+            }
+            NodeData::Element { name, .. } => {
+                if HIDDEN.contains(&&*name.local) {
+                    continue;
+                }
+                match role(&node) {
+                    Role::Container => {
+                        containers.push((position, node.clone(), place.clone()));
+                        continue;
+                    }
+                    Role::CutHere if last_own.is_some() => {
+                        cut_at = Some((node.clone(), place.clone()));
+                        break;
+                    }
+                    _ => {}
+                }
+                if &*name.local == "img" {
+                    last_own = Some(position);
+                }
+                push_children(&mut stack, &node, |h, p| Step::Enter(h, p));
+            }
+            NodeData::Document => push_children(&mut stack, &node, |h, p| Step::Enter(h, p)),
+            _ => {}
+        }
+    }
+    let Some(last_own) = last_own else {
+        return false;
+    };
+    let mut remove: HashSet<*const Node> = HashSet::new();
+    let mut parents: Vec<Handle> = Vec::new();
+    let mut mark = |node: &Handle, place: &Option<(Handle, usize)>, remove: &mut HashSet<*const Node>| {
+        if let Some((parent, index)) = place {
+            remove.insert(Rc::as_ptr(node));
+            if let Some(attribution) = attribution_before(parent, *index) {
+                remove.insert(Rc::as_ptr(&attribution));
+            }
+            parents.push(parent.clone());
+        }
+    };
+    for (at, node, place) in &containers {
+        if *at > last_own {
+            mark(node, place, &mut remove);
+        }
+    }
+    let mut changed = !remove.is_empty();
+    if let Some((_, Some((parent, index)))) = &cut_at {
+        if let Some(attribution) = attribution_before(parent, *index) {
+            remove.insert(Rc::as_ptr(&attribution));
+            parents.push(parent.clone());
+        }
+    }
+    if let Some((node, _)) = &cut_at {
+        truncate_after(node);
+        changed = true;
+    }
+    let mut seen: HashSet<*const Node> = HashSet::new();
+    for parent in &parents {
+        if seen.insert(Rc::as_ptr(parent)) {
+            parent
+                .children
+                .borrow_mut()
+                .retain(|c| !remove.contains(&Rc::as_ptr(c)));
+        }
+    }
+    changed
+}
+
+fn push_children<S>(stack: &mut Vec<S>, node: &Handle, step: impl Fn(Handle, Option<(Handle, usize)>) -> S) {
+    let children = node.children.borrow();
+    for (i, child) in children.iter().enumerate().rev() {
+        stack.push(step(child.clone(), Some((node.clone(), i))));
+    }
+}
+
+fn is_named(node: &Handle, names: &[&str]) -> bool {
+    matches!(&node.data, NodeData::Element { name, .. } if names.contains(&&*name.local))
+}
+
+fn parent_of(node: &Handle) -> Option<Handle> {
+    let weak = node.parent.take();
+    let parent = weak.as_ref().and_then(|w| w.upgrade());
+    node.parent.set(weak);
+    parent
+}
+
+fn index_in(parent: &Handle, child: &Handle) -> Option<usize> {
+    parent
+        .children
+        .borrow()
+        .iter()
+        .position(|c| Rc::ptr_eq(c, child))
+}
+
+/// The sibling right before `parent.children[index]` (skipping blank text and `<br>`),
+/// if its text is an attribution ("On … wrote:", "03.03.2026, 10:04, Ann <a@x>:").
+fn attribution_before(parent: &Handle, index: usize) -> Option<Handle> {
+    let children = parent.children.borrow();
+    for i in (index.saturating_sub(4)..index).rev() {
+        let sibling = &children[i];
+        match &sibling.data {
+            NodeData::Text { contents } if !is_own_text(&contents.borrow()) => continue,
+            NodeData::Element { name, .. } if &*name.local == "br" => continue,
+            NodeData::Text { .. } | NodeData::Element { .. } => {
+                let text = leading_text(sibling, 500);
+                return text::norm(&text)
+                    .filter(|t| text::is_attribution(t))
+                    .map(|_| sibling.clone());
+            }
+            _ => return None,
+        }
+    }
+    None
+}
+
+/// Removes `node`, its following siblings and the following siblings of its ancestors.
+fn truncate_after(node: &Handle) {
+    let mut current = node.clone();
+    let mut inclusive = true;
+    while let Some(parent) = parent_of(&current) {
+        if let Some(index) = index_in(&parent, &current) {
+            let keep = if inclusive { index } else { index + 1 };
+            parent.children.borrow_mut().truncate(keep);
+        }
+        inclusive = false;
+        current = parent;
+    }
+}
+
+/// Is any text (or image) of the body left?
+fn has_content(document: &Handle) -> bool {
+    let mut stack = vec![document.clone()];
+    while let Some(node) = stack.pop() {
+        match &node.data {
+            NodeData::Text { contents } if is_own_text(&contents.borrow()) => return true,
+            NodeData::Element { name, .. } => {
+                if &*name.local == "img" {
+                    return true;
+                }
+                if !HIDDEN.contains(&&*name.local) {
+                    stack.extend(node.children.borrow().iter().cloned());
+                }
+            }
+            NodeData::Document => stack.extend(node.children.borrow().iter().cloned()),
+            _ => {}
+        }
+    }
+    false
+}

@@ -1,0 +1,508 @@
+//! The line rules of `visible_text`: what each line of a plain-text reply is, from tables
+//! of the phrases mail clients write in many languages.
+//!
+//! Pattern lists were gathered with public reply parsers as a guide (crisp-oss/
+//! email-reply-parser, MIT; github/email_reply_parser, MIT; mailgun/talon, Apache-2.0):
+//! the phrases are the mail clients' own, written out here as plain tables.
+
+use super::super::compose::REPLY_MARKER;
+
+/// Endings of attribution lines ("On Mon, Ann <a@x> wrote:"), lowercased, NBSP as space.
+const ATTRIBUTION_ENDINGS: &[&str] = &[
+    "wrote:",
+    "writes:",
+    "schrieb:",
+    "schreef:",
+    "a écrit :",
+    "a écrit:",
+    "écrit :",
+    "escribió:",
+    "escreveu:",
+    "ha scritto:",
+    "scritto:",
+    "pisze:",
+    "napisał(a):",
+    "napisał:",
+    "napisała:",
+    "написал(а):",
+    "написал:",
+    "написала:",
+    "пишет:",
+    "skrev:",
+    "kirjoitti:",
+    "yazdı:",
+    "írta:",
+    "napsal(a):",
+    "napsal:",
+    "έγραψε:",
+    "写道：",
+    "写道:",
+    "寫道：",
+    "寫道:",
+    "のメッセージ:",
+    "のメッセージ：",
+    "のメール:",
+    "のメール：",
+    "작성:",
+];
+
+/// How attribution lines begin (so a wrapped one can be joined), lowercased.
+const ATTRIBUTION_STARTS: &[&str] = &[
+    "on ",
+    "am ",
+    "le ",
+    "el ",
+    "il ",
+    "op ",
+    "em ",
+    "no dia ",
+    "w dniu ",
+    "dnia ",
+    "den ",
+    "pe ",
+    "в ",
+    "пн,",
+    "вт,",
+    "ср,",
+    "чт,",
+    "пт,",
+    "сб,",
+    "вс,",
+    "在",
+    "于",
+];
+
+/// Verbs of attribution lines whose name comes last ("Am … schrieb Ann <a@x>:").
+const ATTRIBUTION_VERBS: &[&str] = &[
+    " wrote",
+    " schrieb",
+    " a écrit",
+    " escribió",
+    " ha scritto",
+    " schreef",
+    " escreveu",
+    " pisze",
+    " napisał",
+    " skrev",
+    " написал",
+    " пишет",
+];
+
+/// Separator phrases of quoted or forwarded messages (inside dashes, or alone with a
+/// colon), lowercased.
+const SEPARATOR_PHRASES: &[&str] = &[
+    "original message",
+    "forwarded message",
+    "begin forwarded message",
+    "ursprüngliche nachricht",
+    "weitergeleitete nachricht",
+    "anfang der weitergeleiteten nachricht",
+    "message d'origine",
+    "message d’origine",
+    "message original",
+    "message transféré",
+    "début du message réexpédié",
+    "début du message transféré",
+    "mensaje original",
+    "mensaje reenviado",
+    "comienzo del mensaje reenviado",
+    "messaggio originale",
+    "messaggio inoltrato",
+    "inizio messaggio inoltrato",
+    "oorspronkelijk bericht",
+    "origineel bericht",
+    "doorgestuurd bericht",
+    "begin doorgestuurd bericht",
+    "mensagem original",
+    "mensagem encaminhada",
+    "início da mensagem reencaminhada",
+    "wiadomość oryginalna",
+    "oryginalna wiadomość",
+    "przekazana wiadomość",
+    "początek przekazywanej wiadomości",
+    "исходное сообщение",
+    "пересылаемое сообщение",
+    "переадресованное сообщение",
+    "начало переадресованного сообщения",
+    "oprindelig besked",
+    "videresendt besked",
+    "opprinnelig melding",
+    "ursprungligt meddelande",
+    "vidarebefordrat meddelande",
+    "alkuperäinen viesti",
+    "原始邮件",
+    "原始郵件",
+    "转发邮件",
+    "转发的邮件",
+    "元のメッセージ",
+    "転送されたメッセージ",
+    "オリジナルメッセージ",
+];
+
+/// "From:" of a quoted message's header block (Outlook and the like), lowercased.
+const FROM_LABELS: &[&str] = &[
+    "from:",
+    "from :",
+    "von:",
+    "von :",
+    "de:",
+    "de :",
+    "da:",
+    "van:",
+    "od:",
+    "från:",
+    "fra:",
+    "lähettäjä:",
+    "от:",
+    "от кого:",
+    "发件人:",
+    "发件人：",
+    "寄件者:",
+    "寄件者：",
+    "差出人:",
+    "差出人：",
+];
+
+/// The other fields of such a header block.
+const HEADER_LABELS: &[&str] = &[
+    "sent:",
+    "date:",
+    "to:",
+    "cc:",
+    "subject:",
+    "gesendet:",
+    "datum:",
+    "an:",
+    "betreff:",
+    "envoyé :",
+    "envoyé:",
+    "date :",
+    "à :",
+    "à:",
+    "objet :",
+    "objet:",
+    "enviado:",
+    "enviado el:",
+    "fecha:",
+    "para:",
+    "asunto:",
+    "inviato:",
+    "data:",
+    "a:",
+    "oggetto:",
+    "verzonden:",
+    "aan:",
+    "onderwerp:",
+    "enviada em:",
+    "assunto:",
+    "wysłano:",
+    "wysłane:",
+    "do:",
+    "temat:",
+    "skickat:",
+    "till:",
+    "ämne:",
+    "sendt:",
+    "til:",
+    "emne:",
+    "отправлено:",
+    "дата:",
+    "кому:",
+    "тема:",
+    "发送时间:",
+    "发送时间：",
+    "收件人:",
+    "收件人：",
+    "主题:",
+    "主题：",
+    "日期:",
+    "日期：",
+    "送信日時:",
+    "送信日時：",
+    "宛先:",
+    "宛先：",
+    "件名:",
+    "件名：",
+];
+
+/// Mobile and webmail footers: the reply ends above them (with or without a link).
+const FOOTER_STARTS: &[&str] = &[
+    "sent from ",
+    "sent with ",
+    "sent via ",
+    "get outlook for ",
+    "download outlook for ",
+    "von meinem ",
+    "gesendet von ",
+    "gesendet mit ",
+    "gesendet vom ",
+    "outlook für ",
+    "envoyé de mon ",
+    "envoyé depuis ",
+    "envoyé à partir de ",
+    "envoyé avec ",
+    "télécharger outlook pour ",
+    "obtenir outlook pour ",
+    "enviado desde ",
+    "enviado con ",
+    "enviado do meu ",
+    "enviado do ",
+    "enviado a partir d",
+    "obtener outlook para ",
+    "obter o outlook para ",
+    "baixe o outlook para ",
+    "inviato da ",
+    "inviato dal ",
+    "inviato con ",
+    "scarica outlook per ",
+    "verzonden met ",
+    "verzonden vanaf ",
+    "verstuurd vanaf ",
+    "verstuurd met ",
+    "outlook voor ",
+    "wysłane z ",
+    "wysłano z ",
+    "wysłane przy użyciu ",
+    "pobierz outlook dla ",
+    "отправлено из ",
+    "отправлено с ",
+    "отправлено через ",
+    "получить outlook для ",
+    "sendt fra ",
+    "skickat från ",
+    "lähetetty ",
+    "发自我的",
+    "從我的",
+    "发送自",
+    "發自我的",
+];
+
+/// Footers that end with their phrase ("iPhoneから送信", "Von meinem iPad gesendet").
+const FOOTER_ENDINGS: &[&str] = &["から送信", "发送"];
+
+/// What a line is, for the cut.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(super) enum Kind {
+    Blank,
+    /// Starts with `>`.
+    Quoted,
+    /// Part of an attribution ("On … wrote:"), one to three lines.
+    Attribution,
+    /// Ends the reply: a separator, the start of a quoted header block, a signature
+    /// delimiter or a mobile footer.
+    End,
+    Text,
+}
+
+/// The lowercased, NBSP-free form of a line that rules compare; long lines are never
+/// rule lines, so they are not copied.
+pub(super) fn norm(line: &str) -> Option<String> {
+    let t = line.trim();
+    if t.is_empty() || t.len() > 400 {
+        return None;
+    }
+    let t = t.trim_matches(|c| c == '*' || c == '\u{200b}' || c == '\u{feff}');
+    Some(
+        t.chars()
+            .map(|c| match c {
+                '\u{a0}' | '\u{202f}' | '\t' => ' ',
+                c => c,
+            })
+            .collect::<String>()
+            .to_lowercase(),
+    )
+}
+
+pub(super) fn is_blank(line: &str) -> bool {
+    line.trim().is_empty()
+}
+
+pub(super) fn is_quoted(line: &str) -> bool {
+    line.trim_start().starts_with('>')
+}
+
+pub(super) fn is_marker(line: &str) -> bool {
+    line.contains(REPLY_MARKER) || line.contains("reply above this line")
+}
+
+/// A line of only `-`, `_`, `=`, `~`, `*`, `+` (two or more), or only zero-width
+/// characters; the signature delimiter `-- `.
+pub(super) fn is_delimiter(line: &str) -> bool {
+    let t = line.trim_matches(|c: char| c.is_whitespace());
+    if t.is_empty() {
+        return false;
+    }
+    if t.chars().all(|c| matches!(c, '\u{200b}' | '\u{200c}' | '\u{200d}' | '\u{2060}' | '\u{feff}')) {
+        return true;
+    }
+    let mut chars = t.chars();
+    let first = chars.next().unwrap_or(' ');
+    matches!(first, '-' | '_' | '=' | '~' | '*' | '+')
+        && t.len() >= 2
+        && t.chars().all(|c| c == first)
+}
+
+/// "-----Original Message-----", "Begin forwarded message:" and their translations.
+pub(super) fn is_separator(lower: &str) -> bool {
+    let dashed = lower.starts_with("--") || lower.starts_with("__") || lower.starts_with("==");
+    let inner = lower
+        .trim_matches(|c: char| c == '-' || c == '_' || c == '=' || c == ' ' || c == '*')
+        .trim_end_matches([':', '：'])
+        .trim();
+    if inner.len() > 60 || inner.is_empty() {
+        return false;
+    }
+    if dashed {
+        return SEPARATOR_PHRASES.iter().any(|p| inner.contains(p));
+    }
+    (lower.ends_with(':') || lower.ends_with('：'))
+        && SEPARATOR_PHRASES.iter().any(|p| inner == *p)
+}
+
+pub(super) fn is_from_label(lower: &str) -> bool {
+    FROM_LABELS.iter().any(|l| lower.starts_with(l))
+}
+
+pub(super) fn is_header_label(lower: &str) -> bool {
+    HEADER_LABELS.iter().any(|l| lower.starts_with(l))
+}
+
+/// An Outlook "From: … Sent: …" header all on one line.
+pub(super) fn is_one_line_header(lower: &str) -> bool {
+    is_from_label(lower)
+        && [" sent: ", " gesendet: ", " envoyé : ", " enviado: ", " inviato: ", " date: "]
+            .iter()
+            .any(|l| lower.contains(l))
+}
+
+pub(super) fn is_footer(lower: &str) -> bool {
+    let chars = lower.chars().count();
+    let limit = if lower.contains("http") { 200 } else { 60 };
+    if chars > limit {
+        return false;
+    }
+    if lower.starts_with("von meinem ") {
+        return lower.contains(" gesendet");
+    }
+    FOOTER_STARTS.iter().any(|s| lower.starts_with(s))
+        || (chars <= 40
+            && !lower.contains(' ')
+            && FOOTER_ENDINGS.iter().any(|e| lower.ends_with(e)))
+}
+
+/// A date, a time or a year: "10:04", "2026", "03.03.".
+fn has_date_or_time(s: &str) -> bool {
+    let b = s.as_bytes();
+    let mut run = 0;
+    for (i, &c) in b.iter().enumerate() {
+        if c.is_ascii_digit() {
+            run += 1;
+            if run >= 4 {
+                return true;
+            }
+            if i + 2 < b.len() && b[i + 1] == b':' && b[i + 2].is_ascii_digit() {
+                return true;
+            }
+        } else {
+            run = 0;
+        }
+    }
+    false
+}
+
+pub(super) fn starts_like_attribution(lower: &str) -> bool {
+    ATTRIBUTION_STARTS.iter().any(|p| lower.starts_with(p))
+        || lower.as_bytes().first().is_some_and(u8::is_ascii_digit)
+}
+
+/// Is this (lowercased, joined) text an attribution line?
+pub(super) fn is_attribution(lower: &str) -> bool {
+    if lower.len() >= 500 || !(lower.ends_with(':') || lower.ends_with('：')) {
+        return false;
+    }
+    let start = starts_like_attribution(lower);
+    let at = lower.contains('@');
+    let dated = has_date_or_time(lower);
+    if ATTRIBUTION_ENDINGS.iter().any(|e| lower.ends_with(e)) {
+        return start || at || dated;
+    }
+    // Gmail in many languages: "2026年3月3日(火) 10:04 Ann <a@x>:", "вт, 3 мар. … <a@x>:".
+    if (lower.ends_with(">:") || lower.ends_with(">：") || lower.ends_with("]:")) && at && dated {
+        return true;
+    }
+    start && dated && ATTRIBUTION_VERBS.iter().any(|v| lower.contains(v))
+}
+
+/// Classifies every line; attributions wrapped over up to three lines are found by
+/// their last line (it ends with a colon), so each line is looked at a bounded number
+/// of times.
+pub(super) fn classify(lines: &[&str], norms: &[Option<String>]) -> Vec<Kind> {
+    let n = lines.len();
+    let mut kinds: Vec<Kind> = (0..n)
+        .map(|i| {
+            let line = lines[i];
+            if is_blank(line) {
+                return Kind::Blank;
+            }
+            if is_quoted(line) {
+                return Kind::Quoted;
+            }
+            let Some(lower) = &norms[i] else {
+                return Kind::Text;
+            };
+            if is_delimiter(line) || is_separator(lower) || is_footer(lower) || is_one_line_header(lower)
+            {
+                return Kind::End;
+            }
+            if is_from_label(lower) {
+                // A header block: a "Sent:"/"Date:"/"To:"/"Subject:" line follows.
+                let block = (i + 1..n.min(i + 5))
+                    .take_while(|&j| !is_blank(lines[j]))
+                    .filter_map(|j| norms[j].as_deref())
+                    .any(is_header_label);
+                if block {
+                    return Kind::End;
+                }
+            }
+            Kind::Text
+        })
+        .collect();
+    let mut joined = String::new();
+    for j in 0..n {
+        let ends_colon = norms[j]
+            .as_deref()
+            .is_some_and(|l| l.ends_with(':') || l.ends_with('：'));
+        if !ends_colon || kinds[j] == Kind::Quoted || kinds[j] == Kind::End {
+            continue;
+        }
+        // The widest span that starts like an attribution, else the narrowest one.
+        let mut chosen: Option<(usize, bool)> = None;
+        for start in (j.saturating_sub(2)..=j).rev() {
+            if (start..=j).any(|k| !matches!(kinds[k], Kind::Text | Kind::Attribution)) {
+                break;
+            }
+            joined.clear();
+            for norm in norms[start..=j].iter().flatten() {
+                if !joined.is_empty() {
+                    joined.push(' ');
+                }
+                joined.push_str(norm);
+            }
+            let first = norms[start].as_deref().unwrap_or("");
+            let starts = starts_like_attribution(first);
+            if (start == j || starts || joined.contains('@')) && is_attribution(&joined) {
+                match chosen {
+                    None => chosen = Some((start, starts)),
+                    Some(_) if starts => chosen = Some((start, starts)),
+                    Some(_) => {}
+                }
+            }
+        }
+        if let Some((start, _)) = chosen {
+            for kind in &mut kinds[start..=j] {
+                *kind = Kind::Attribution;
+            }
+        }
+    }
+    kinds
+}
