@@ -52,9 +52,10 @@ const HIDDEN: &[&str] = &["head", "style", "script", "title", "template", "noscr
 /// The HTML without its quoted history, not sanitised (the caller sanitises); the HTML
 /// unchanged if nothing was recognised or nothing of the writer would be left.
 pub fn cut_quoted_html(html: &str) -> String {
-    let dom = html5ever::parse_document(RcDom::default(), Default::default()).one(html);
+    let flat = flatten_deep(html);
+    let dom = html5ever::parse_document(RcDom::default(), Default::default()).one(&*flat);
     if !cut(&dom.document) || !has_content(&dom.document) {
-        return html.to_string();
+        return flat.into_owned();
     }
     let mut out = Vec::with_capacity(html.len());
     let handle = SerializableHandle::from(dom.document.clone());
@@ -356,4 +357,124 @@ fn has_content(document: &Handle) -> bool {
         }
     }
     false
+}
+
+/// Deeper nesting than this is flattened before parsing: html5ever's tree builder scans
+/// the stack of open elements on many tags, so a hostile 1 MB of `<div>` would be
+/// quadratic (20,000 levels took seconds). No mail client nests anywhere near this.
+const MAX_DEPTH: usize = 400;
+
+/// Tags that never hold children, or whose end tag is usually implied: they do not count
+/// towards the nesting depth.
+const FLAT_TAGS: &[&str] = &[
+    "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source",
+    "track", "wbr", "p", "li", "td", "th", "tr", "option", "dt", "dd", "tbody", "thead",
+    "tfoot", "colgroup", "optgroup", "rb", "rt", "rp", "!doctype",
+];
+
+/// Raw-text elements: their content is skipped up to their end tag.
+const RAW_TAGS: &[&str] = &["script", "style", "textarea", "title", "xmp", "noscript"];
+
+/// The HTML with start tags beyond `MAX_DEPTH` levels (and as many end tags) left out;
+/// borrowed unchanged when it is not that deep. One pass, approximate on purpose (it
+/// only has to bound the depth, the parser does the rest).
+pub(super) fn flatten_deep(html: &str) -> std::borrow::Cow<'_, str> {
+    let b = html.as_bytes();
+    let mut depth = 0usize;
+    let mut dropped = 0usize;
+    let mut out: Option<String> = None;
+    let mut copied = 0usize;
+    let mut i = 0usize;
+    while let Some(off) = memchr::memchr(b'<', &b[i..]) {
+        let lt = i + off;
+        let rest = &b[lt + 1..];
+        if rest.starts_with(b"!--") {
+            i = memchr::memmem::find(&b[lt..], b"-->").map_or(b.len(), |e| lt + e + 3);
+            continue;
+        }
+        let closing = rest.first() == Some(&b'/');
+        let name_start = lt + 1 + usize::from(closing);
+        let name_len = b[name_start..]
+            .iter()
+            .take_while(|c| c.is_ascii_alphanumeric() || **c == b'!' || **c == b'-')
+            .count();
+        if name_len == 0 || !b[name_start].is_ascii_alphabetic() && b[name_start] != b'!' {
+            i = lt + 1;
+            continue;
+        }
+        let name = html[name_start..name_start + name_len].to_ascii_lowercase();
+        let end = tag_end(b, name_start + name_len);
+        let self_closing = end >= 2 && b[end - 2] == b'/';
+        i = end;
+        let flat = FLAT_TAGS.contains(&name.as_str()) || self_closing;
+        let mut drop_tag = false;
+        if closing {
+            if !flat {
+                if dropped > 0 && depth >= MAX_DEPTH {
+                    dropped -= 1;
+                    drop_tag = true;
+                } else {
+                    depth = depth.saturating_sub(1);
+                }
+            }
+        } else {
+            if RAW_TAGS.contains(&name.as_str()) {
+                let close = format!("</{name}");
+                let lower_rest = &b[end..];
+                i = find_ascii_ci(lower_rest, close.as_bytes()).map_or(b.len(), |e| end + e);
+            } else if !flat {
+                if depth >= MAX_DEPTH {
+                    dropped += 1;
+                    drop_tag = true;
+                } else {
+                    depth += 1;
+                }
+            }
+        }
+        if drop_tag {
+            let buf = out.get_or_insert_with(|| String::with_capacity(html.len()));
+            buf.push_str(&html[copied..lt]);
+            copied = end;
+        }
+    }
+    match out {
+        None => std::borrow::Cow::Borrowed(html),
+        Some(mut buf) => {
+            buf.push_str(&html[copied..]);
+            std::borrow::Cow::Owned(buf)
+        }
+    }
+}
+
+/// Where a tag starting before `from` ends (after its `>`), skipping quoted attribute
+/// values.
+fn tag_end(b: &[u8], from: usize) -> usize {
+    let mut quote: Option<u8> = None;
+    for (k, &c) in b.iter().enumerate().skip(from) {
+        match quote {
+            Some(q) if c == q => quote = None,
+            Some(_) => {}
+            None if c == b'"' || c == b'\'' => quote = Some(c),
+            None if c == b'>' => return k + 1,
+            None => {}
+        }
+    }
+    b.len()
+}
+
+/// ASCII case-insensitive search of `needle` (lowercase) in `hay`.
+fn find_ascii_ci(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    if needle.is_empty() || hay.len() < needle.len() {
+        return None;
+    }
+    let first = needle[0];
+    let mut i = 0;
+    while let Some(off) = memchr::memchr2(first, first.to_ascii_uppercase(), &hay[i..]) {
+        let at = i + off;
+        if hay.len() - at >= needle.len() && hay[at..at + needle.len()].eq_ignore_ascii_case(needle) {
+            return Some(at);
+        }
+        i = at + 1;
+    }
+    None
 }
