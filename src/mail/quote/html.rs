@@ -158,8 +158,9 @@ fn leading_text(node: &Handle, limit: usize) -> String {
 }
 
 fn is_own_text(s: &str) -> bool {
-    s.chars()
-        .any(|c| !c.is_whitespace() && !matches!(c, '\u{200b}' | '\u{200c}' | '\u{200d}' | '\u{feff}'))
+    s.chars().any(|c| {
+        !c.is_whitespace() && !matches!(c, '\u{200b}' | '\u{200c}' | '\u{200d}' | '\u{feff}')
+    })
 }
 
 /// Is a text node a line that ends the reply (our marker, a separator, a footer, a
@@ -240,15 +241,16 @@ fn cut(document: &Handle) -> bool {
     };
     let mut remove: HashSet<*const Node> = HashSet::new();
     let mut parents: Vec<Handle> = Vec::new();
-    let mut mark = |node: &Handle, place: &Option<(Handle, usize)>, remove: &mut HashSet<*const Node>| {
-        if let Some((parent, index)) = place {
-            remove.insert(Rc::as_ptr(node));
-            if let Some(attribution) = attribution_before(parent, *index) {
-                remove.insert(Rc::as_ptr(&attribution));
+    let mut mark =
+        |node: &Handle, place: &Option<(Handle, usize)>, remove: &mut HashSet<*const Node>| {
+            if let Some((parent, index)) = place {
+                remove.insert(Rc::as_ptr(node));
+                if let Some(attribution) = attribution_before(parent, *index) {
+                    remove.insert(Rc::as_ptr(&attribution));
+                }
+                parents.push(parent.clone());
             }
-            parents.push(parent.clone());
-        }
-    };
+        };
     for (at, node, place) in &containers {
         if *at > last_own {
             mark(node, place, &mut remove);
@@ -277,7 +279,11 @@ fn cut(document: &Handle) -> bool {
     changed
 }
 
-fn push_children<S>(stack: &mut Vec<S>, node: &Handle, step: impl Fn(Handle, Option<(Handle, usize)>) -> S) {
+fn push_children<S>(
+    stack: &mut Vec<S>,
+    node: &Handle,
+    step: impl Fn(Handle, Option<(Handle, usize)>) -> S,
+) {
     let children = node.children.borrow();
     for (i, child) in children.iter().enumerate().rev() {
         stack.push(step(child.clone(), Some((node.clone(), i))));
@@ -367,9 +373,9 @@ const MAX_DEPTH: usize = 400;
 /// Tags that never hold children, or whose end tag is usually implied: they do not count
 /// towards the nesting depth.
 const FLAT_TAGS: &[&str] = &[
-    "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source",
-    "track", "wbr", "p", "li", "td", "th", "tr", "option", "dt", "dd", "tbody", "thead",
-    "tfoot", "colgroup", "optgroup", "rb", "rt", "rp", "!doctype",
+    "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track",
+    "wbr", "p", "li", "td", "th", "tr", "option", "dt", "dd", "tbody", "thead", "tfoot",
+    "colgroup", "optgroup", "rb", "rt", "rp", "!doctype",
 ];
 
 /// Raw-text elements: their content is skipped up to their end tag.
@@ -471,7 +477,8 @@ fn find_ascii_ci(hay: &[u8], needle: &[u8]) -> Option<usize> {
     let mut i = 0;
     while let Some(off) = memchr::memchr2(first, first.to_ascii_uppercase(), &hay[i..]) {
         let at = i + off;
-        if hay.len() - at >= needle.len() && hay[at..at + needle.len()].eq_ignore_ascii_case(needle) {
+        if hay.len() - at >= needle.len() && hay[at..at + needle.len()].eq_ignore_ascii_case(needle)
+        {
             return Some(at);
         }
         i = at + 1;

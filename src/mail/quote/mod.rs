@@ -51,9 +51,9 @@
 
 mod html;
 mod rcdom;
-mod text;
 #[cfg(test)]
 mod tests;
+mod text;
 
 use text::Kind;
 
@@ -175,5 +175,8 @@ fn join(lines: &[&str]) -> String {
         .iter()
         .rposition(|l| !text::is_blank(l))
         .map_or(start, |e| e + 1);
-    lines[start..end.max(start)].join("\n").trim_end().to_string()
+    lines[start..end.max(start)]
+        .join("\n")
+        .trim_end()
+        .to_string()
 }

@@ -2,7 +2,6 @@
 // unless built with cfg(ammonia_unstable). Licensed under MIT or Apache-2.0, like the
 // original; the copyright lines below are the original's. Only `#![allow]`s were added.
 #![allow(dead_code, clippy::all)]
-
 // Copyright 2014-2017 The html5ever Project Developers.
 // Copyright Michael Howell and others.
 //
@@ -11,7 +10,6 @@
 // <LICENSE-MIT or http://opensource.org/licenses/MIT>, at your
 // option. This file may not be copied, modified, or distributed
 // except according to those terms.
-
 
 //! A simple reference-counted DOM.
 //!

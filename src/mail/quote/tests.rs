@@ -12,10 +12,18 @@ fn check(cases: &[(&str, &str, &str)]) {
     for (name, text, expected) in cases {
         let got = visible(text);
         if got != *expected {
-            failed.push(format!("{name}:\n  expected {expected:?}\n  got      {got:?}"));
+            failed.push(format!(
+                "{name}:\n  expected {expected:?}\n  got      {got:?}"
+            ));
         }
     }
-    assert!(failed.is_empty(), "{} of {} failed:\n{}", failed.len(), cases.len(), failed.join("\n"));
+    assert!(
+        failed.is_empty(),
+        "{} of {} failed:\n{}",
+        failed.len(),
+        cases.len(),
+        failed.join("\n")
+    );
 }
 
 /// Kind 1: attribution lines, one to three lines, many languages and date formats.
@@ -45,6 +53,7 @@ const ATTRIBUTIONS: &[(&str, &str, &str)] = &[
     ("ja apple", "了解です。\n\n2026/03/03 10:04、Support <s@example.com>のメール:\n> 古い\n", "了解です。"),
     ("zh", "谢谢。\n\n在 2026年3月3日，上午10:04，Support <s@example.com> 写道：\n> 旧\n", "谢谢。"),
     ("zh gmail", "谢谢。\n\nSupport <s@example.com> 于2026年3月3日周二 10:04写道：\n> 旧\n", "谢谢。"),
+    ("zoho dashed", "Thanks.\n\n---- On Tue, 03 Mar 2026 10:04:50 +0100 Support <s@example.com> wrote ----\n\nold text\n", "Thanks."),
     ("sv", "Tack.\n\nDen 3 mars 2026 kl. 10:04 skrev Support <s@example.com>:\n> gammal\n", "Tack."),
     ("not an attribution", "As I wrote:\nthe printer is broken.", "As I wrote:\nthe printer is broken."),
     ("not an attribution 2", "I wrote: this is fine, not an attribution line\nmore", "I wrote: this is fine, not an attribution line\nmore"),
@@ -87,13 +96,21 @@ const SIGNATURES: &[(&str, &str, &str)] = &[
 /// Kind 4: delimiter lines end the reply; such characters in a sentence do not.
 const DELIMITERS: &[(&str, &str, &str)] = &[
     ("dashes", "Answer.\n-----\nold\n", "Answer."),
-    ("underscores", "Answer.\n\n________________________________\nold\n", "Answer."),
+    (
+        "underscores",
+        "Answer.\n\n________________________________\nold\n",
+        "Answer.",
+    ),
     ("equals", "Answer.\n=====\nold\n", "Answer."),
     ("tildes", "Answer.\n~~~\nold\n", "Answer."),
     ("stars", "Answer.\n***\nold\n", "Answer."),
     ("pluses", "Answer.\n+++\nold\n", "Answer."),
     ("zero width", "Answer.\n\u{200b}\nold\n", "Answer."),
-    ("in a sentence", "This is not a ---------- delimiter.\nNor this ___ one.", "This is not a ---------- delimiter.\nNor this ___ one."),
+    (
+        "in a sentence",
+        "This is not a ---------- delimiter.\nNor this ___ one.",
+        "This is not a ---------- delimiter.\nNor this ___ one.",
+    ),
 ];
 
 /// Kind 5: forwarded and embedded headers.
@@ -133,7 +150,11 @@ const MARKER: &[(&str, &str, &str)] = &[
 /// A reply whose visible part would be empty keeps the whole text.
 const NEVER_EMPTY: &[(&str, &str, &str)] = &[
     ("only quoted", "> a\n> b\n", "> a\n> b"),
-    ("only attribution and quote", "On Mon, 2 Jan 2023, Support <s@example.com> wrote:\n> a\n", "On Mon, 2 Jan 2023, Support <s@example.com> wrote:\n> a"),
+    (
+        "only attribution and quote",
+        "On Mon, 2 Jan 2023, Support <s@example.com> wrote:\n> a\n",
+        "On Mon, 2 Jan 2023, Support <s@example.com> wrote:\n> a",
+    ),
     ("empty", "", ""),
     ("blank", "\n\n  \n", ""),
     ("plain", "Just text.\nTwo lines.", "Just text.\nTwo lines."),
@@ -176,21 +197,96 @@ fn never_empty() {
 
 /// HTML: (name, html, must contain, must not contain).
 const HTML: &[(&str, &str, &[&str], &[&str])] = &[
-    ("gmail", r#"<div dir="ltr">Thanks, works.</div><br><div class="gmail_quote"><div dir="ltr" class="gmail_attr">On Tue, 3 Mar 2026 at 10:04, Support &lt;s@example.com&gt; wrote:<br></div><blockquote class="gmail_quote" style="margin:0px 0px 0px 0.8ex">old text</blockquote></div>"#, &["Thanks, works."], &["old text", "wrote:"]),
-    ("gmail signature", r#"<div dir="ltr">Thanks.<br clear="all"><div><br></div><span class="gmail_signature_prefix">-- </span><br><div dir="ltr" class="gmail_signature">Ann<br>ACME</div></div><br><div class="gmail_quote">old</div>"#, &["Thanks."], &["ACME", "old"]),
-    ("outlook web", r#"<html><head><style>p{margin:0}</style></head><body><div id="divtagdefaultwrapper">Done, thanks.</div><div id="appendonsend"></div><hr style="display:inline-block;width:98%"><div id="divRplyFwdMsg" dir="ltr"><b>From:</b> Support<br><b>Sent:</b> Monday</div><div>old text</div></body></html>"#, &["Done, thanks."], &["old text", "Sent:"]),
-    ("outlook desktop", r#"<div class="WordSection1"><p class="MsoNormal">Erledigt.</p><p class="MsoNormal">&nbsp;</p><div><div style="border:none;border-top:solid #E1E1E1 1.0pt;padding:3.0pt 0cm 0cm 0cm"><p class="MsoNormal"><b>Von:</b> Support &lt;s@example.com&gt;<br><b>Gesendet:</b> Montag</p></div></div><p class="MsoNormal">alter Text</p></div>"#, &["Erledigt."], &["alter Text", "Gesendet"]),
-    ("apple mail", r#"<html><body dir="auto">Fine by me.<br><br><div dir="ltr">Sent from my iPhone</div><div dir="ltr"><br><blockquote type="cite">On 3 Mar 2026, at 10:04, Support &lt;s@example.com&gt; wrote:<br><br></blockquote></div><blockquote type="cite"><div dir="ltr">old text</div></blockquote></body></html>"#, &["Fine by me."], &["old text", "iPhone"]),
-    ("thunderbird", r#"<p>Works now.</p><div class="moz-cite-prefix">Am 03.03.2026 um 10:04 schrieb Support:<br></div><blockquote type="cite" cite="mid:x@y">alter Text</blockquote>"#, &["Works now."], &["alter Text", "schrieb"]),
-    ("thunderbird bottom posted", r#"<div class="moz-cite-prefix">On 03.03.2026 10:04, Support wrote:<br></div><blockquote type="cite">Is it on?</blockquote><p>Yes it is.</p>"#, &["Is it on?", "Yes it is."], &[]),
-    ("yahoo", r#"<div>Ok then.</div><div class="yahoo_quoted"><div>On Tuesday, March 3, 2026, Support wrote:</div><div>old text</div></div>"#, &["Ok then."], &["old text"]),
-    ("yandex", r#"<div>Спасибо.</div><div>&nbsp;</div><div>03.03.2026, 10:04, "Support" &lt;s@example.com&gt;:</div><blockquote><div>старый текст</div></blockquote>"#, &["Спасибо."], &["старый", "03.03.2026"]),
-    ("mail.ru", r#"<div>Хорошо.</div><div>Вторник, 3 марта 2026, 10:04 +03:00 от Support &lt;s@example.com&gt;:<br><blockquote style="border-left:1px solid #0857A6; margin:10px; padding:0 0 0 10px;">старый текст</blockquote></div>"#, &["Хорошо."], &["старый"]),
-    ("zimbra", r#"<div>Done.</div><hr id="zwchr" data-marker="__DIVIDER__"><div data-marker="__HEADERS__"><b>From: </b>Support</div><div data-marker="__QUOTED_TEXT__">old text</div>"#, &["Done."], &["old text", "From:"]),
-    ("our marker", r#"<p>Here is the log.</p><div>On Tue, 3 Mar 2026 at 10:04, Support &lt;s@example.com&gt; wrote:</div><div><p style="color:#888">##- Please type your reply above this line -##</p><p>Hello Ann</p></div>"#, &["Here is the log."], &["Hello Ann", "Please type"]),
-    ("original message text", r#"<p>Call me.</p><p>-----Original Message-----</p><p>From: Support</p>"#, &["Call me."], &["Original", "From:"]),
-    ("only quoted keeps all", r#"<div class="gmail_quote">only old text</div>"#, &["only old text"], &[]),
-    ("no quote unchanged", r#"<p>Hello <b>there</b></p>"#, &["Hello <b>there</b>"], &[]),
+    (
+        "gmail",
+        r#"<div dir="ltr">Thanks, works.</div><br><div class="gmail_quote"><div dir="ltr" class="gmail_attr">On Tue, 3 Mar 2026 at 10:04, Support &lt;s@example.com&gt; wrote:<br></div><blockquote class="gmail_quote" style="margin:0px 0px 0px 0.8ex">old text</blockquote></div>"#,
+        &["Thanks, works."],
+        &["old text", "wrote:"],
+    ),
+    (
+        "gmail signature",
+        r#"<div dir="ltr">Thanks.<br clear="all"><div><br></div><span class="gmail_signature_prefix">-- </span><br><div dir="ltr" class="gmail_signature">Ann<br>ACME</div></div><br><div class="gmail_quote">old</div>"#,
+        &["Thanks."],
+        &["ACME", "old"],
+    ),
+    (
+        "outlook web",
+        r#"<html><head><style>p{margin:0}</style></head><body><div id="divtagdefaultwrapper">Done, thanks.</div><div id="appendonsend"></div><hr style="display:inline-block;width:98%"><div id="divRplyFwdMsg" dir="ltr"><b>From:</b> Support<br><b>Sent:</b> Monday</div><div>old text</div></body></html>"#,
+        &["Done, thanks."],
+        &["old text", "Sent:"],
+    ),
+    (
+        "outlook desktop",
+        r#"<div class="WordSection1"><p class="MsoNormal">Erledigt.</p><p class="MsoNormal">&nbsp;</p><div><div style="border:none;border-top:solid #E1E1E1 1.0pt;padding:3.0pt 0cm 0cm 0cm"><p class="MsoNormal"><b>Von:</b> Support &lt;s@example.com&gt;<br><b>Gesendet:</b> Montag</p></div></div><p class="MsoNormal">alter Text</p></div>"#,
+        &["Erledigt."],
+        &["alter Text", "Gesendet"],
+    ),
+    (
+        "apple mail",
+        r#"<html><body dir="auto">Fine by me.<br><br><div dir="ltr">Sent from my iPhone</div><div dir="ltr"><br><blockquote type="cite">On 3 Mar 2026, at 10:04, Support &lt;s@example.com&gt; wrote:<br><br></blockquote></div><blockquote type="cite"><div dir="ltr">old text</div></blockquote></body></html>"#,
+        &["Fine by me."],
+        &["old text", "iPhone"],
+    ),
+    (
+        "thunderbird",
+        r#"<p>Works now.</p><div class="moz-cite-prefix">Am 03.03.2026 um 10:04 schrieb Support:<br></div><blockquote type="cite" cite="mid:x@y">alter Text</blockquote>"#,
+        &["Works now."],
+        &["alter Text", "schrieb"],
+    ),
+    (
+        "thunderbird bottom posted",
+        r#"<div class="moz-cite-prefix">On 03.03.2026 10:04, Support wrote:<br></div><blockquote type="cite">Is it on?</blockquote><p>Yes it is.</p>"#,
+        &["Is it on?", "Yes it is."],
+        &[],
+    ),
+    (
+        "yahoo",
+        r#"<div>Ok then.</div><div class="yahoo_quoted"><div>On Tuesday, March 3, 2026, Support wrote:</div><div>old text</div></div>"#,
+        &["Ok then."],
+        &["old text"],
+    ),
+    (
+        "yandex",
+        r#"<div>Спасибо.</div><div>&nbsp;</div><div>03.03.2026, 10:04, "Support" &lt;s@example.com&gt;:</div><blockquote><div>старый текст</div></blockquote>"#,
+        &["Спасибо."],
+        &["старый", "03.03.2026"],
+    ),
+    (
+        "mail.ru",
+        r#"<div>Хорошо.</div><div>Вторник, 3 марта 2026, 10:04 +03:00 от Support &lt;s@example.com&gt;:<br><blockquote style="border-left:1px solid #0857A6; margin:10px; padding:0 0 0 10px;">старый текст</blockquote></div>"#,
+        &["Хорошо."],
+        &["старый"],
+    ),
+    (
+        "zimbra",
+        r#"<div>Done.</div><hr id="zwchr" data-marker="__DIVIDER__"><div data-marker="__HEADERS__"><b>From: </b>Support</div><div data-marker="__QUOTED_TEXT__">old text</div>"#,
+        &["Done."],
+        &["old text", "From:"],
+    ),
+    (
+        "our marker",
+        r#"<p>Here is the log.</p><div>On Tue, 3 Mar 2026 at 10:04, Support &lt;s@example.com&gt; wrote:</div><div><p style="color:#888">##- Please type your reply above this line -##</p><p>Hello Ann</p></div>"#,
+        &["Here is the log."],
+        &["Hello Ann", "Please type"],
+    ),
+    (
+        "original message text",
+        r#"<p>Call me.</p><p>-----Original Message-----</p><p>From: Support</p>"#,
+        &["Call me."],
+        &["Original", "From:"],
+    ),
+    (
+        "only quoted keeps all",
+        r#"<div class="gmail_quote">only old text</div>"#,
+        &["only old text"],
+        &[],
+    ),
+    (
+        "no quote unchanged",
+        r#"<p>Hello <b>there</b></p>"#,
+        &["Hello <b>there</b>"],
+        &[],
+    ),
 ];
 
 #[test]
@@ -226,7 +322,10 @@ fn visible_html_is_sanitised() {
     assert_eq!(visible_html("<p>Hello</p>"), "<p>Hello</p>");
     // Not sanitised by cut_quoted_html: the portal does that with its own policy.
     let cut = cut_quoted_html(html);
-    assert!(cut.contains("onclick") && cut.contains("<script>") && !cut.contains("old"), "{cut}");
+    assert!(
+        cut.contains("onclick") && cut.contains("<script>") && !cut.contains("old"),
+        "{cut}"
+    );
 }
 
 #[test]
@@ -235,7 +334,11 @@ fn deep_nesting_is_flattened_and_fast() {
     let start = std::time::Instant::now();
     let out = visible_html(&deep);
     assert!(out.contains("deep text"));
-    assert!(out.matches("<div>").count() <= 400, "{}", out.matches("<div>").count());
+    assert!(
+        out.matches("<div>").count() <= 400,
+        "{}",
+        out.matches("<div>").count()
+    );
     assert!(start.elapsed().as_secs() < 5);
     // Comments, scripts and attribute values with `<` or `>` do not count.
     let html = "<div title=\"a>b\"><!-- <div> --><script>if (a<b) {}</script>x</div>";

@@ -48,28 +48,8 @@ const ATTRIBUTION_ENDINGS: &[&str] = &[
 
 /// How attribution lines begin (so a wrapped one can be joined), lowercased.
 const ATTRIBUTION_STARTS: &[&str] = &[
-    "on ",
-    "am ",
-    "le ",
-    "el ",
-    "il ",
-    "op ",
-    "em ",
-    "no dia ",
-    "w dniu ",
-    "dnia ",
-    "den ",
-    "pe ",
-    "в ",
-    "пн,",
-    "вт,",
-    "ср,",
-    "чт,",
-    "пт,",
-    "сб,",
-    "вс,",
-    "在",
-    "于",
+    "on ", "am ", "le ", "el ", "il ", "op ", "em ", "no dia ", "w dniu ", "dnia ", "den ", "pe ",
+    "в ", "пн,", "вт,", "ср,", "чт,", "пт,", "сб,", "вс,", "在", "于",
 ];
 
 /// Verbs of attribution lines whose name comes last ("Am … schrieb Ann <a@x>:").
@@ -332,7 +312,12 @@ pub(super) fn is_delimiter(line: &str) -> bool {
     if t.is_empty() {
         return false;
     }
-    if t.chars().all(|c| matches!(c, '\u{200b}' | '\u{200c}' | '\u{200d}' | '\u{2060}' | '\u{feff}')) {
+    if t.chars().all(|c| {
+        matches!(
+            c,
+            '\u{200b}' | '\u{200c}' | '\u{200d}' | '\u{2060}' | '\u{feff}'
+        )
+    }) {
         return true;
     }
     let mut chars = t.chars();
@@ -349,14 +334,17 @@ pub(super) fn is_separator(lower: &str) -> bool {
         .trim_matches(|c: char| c == '-' || c == '_' || c == '=' || c == ' ' || c == '*')
         .trim_end_matches([':', '：'])
         .trim();
+    if dashed && lower.ends_with("--") && is_attribution(&format!("{inner}:")) {
+        // Zoho: "---- On Wed, 24 Feb 2021 14:02 +0530 ann@example.com wrote ----".
+        return true;
+    }
     if inner.len() > 60 || inner.is_empty() {
         return false;
     }
     if dashed {
         return SEPARATOR_PHRASES.iter().any(|p| inner.contains(p));
     }
-    (lower.ends_with(':') || lower.ends_with('：'))
-        && SEPARATOR_PHRASES.iter().any(|p| inner == *p)
+    (lower.ends_with(':') || lower.ends_with('：')) && SEPARATOR_PHRASES.iter().any(|p| inner == *p)
 }
 
 pub(super) fn is_from_label(lower: &str) -> bool {
@@ -370,9 +358,16 @@ pub(super) fn is_header_label(lower: &str) -> bool {
 /// An Outlook "From: … Sent: …" header all on one line.
 pub(super) fn is_one_line_header(lower: &str) -> bool {
     is_from_label(lower)
-        && [" sent: ", " gesendet: ", " envoyé : ", " enviado: ", " inviato: ", " date: "]
-            .iter()
-            .any(|l| lower.contains(l))
+        && [
+            " sent: ",
+            " gesendet: ",
+            " envoyé : ",
+            " enviado: ",
+            " inviato: ",
+            " date: ",
+        ]
+        .iter()
+        .any(|l| lower.contains(l))
 }
 
 pub(super) fn is_footer(lower: &str) -> bool {
@@ -450,7 +445,10 @@ pub(super) fn classify(lines: &[&str], norms: &[Option<String>]) -> Vec<Kind> {
             let Some(lower) = &norms[i] else {
                 return Kind::Text;
             };
-            if is_delimiter(line) || is_separator(lower) || is_footer(lower) || is_one_line_header(lower)
+            if is_delimiter(line)
+                || is_separator(lower)
+                || is_footer(lower)
+                || is_one_line_header(lower)
             {
                 return Kind::End;
             }
