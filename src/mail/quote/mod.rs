@@ -70,19 +70,21 @@ pub fn visible_text(text: &str) -> String {
         return text.trim().to_string();
     }
     let lines: Vec<&str> = text.lines().collect();
-    let norms: Vec<Option<String>> = lines.iter().map(|l| text::norm(l)).collect();
-    let kinds = text::classify(&lines, &norms);
     if let Some(marker) = lines.iter().position(|l| text::is_marker(l)) {
-        let above = above_marker(&lines, &norms, &kinds, marker);
-        if let Some(reply) = cut(&lines[..above], &kinds[..above]) {
+        let above = &lines[..marker];
+        let classified = text::classify(above, false);
+        let end = above_marker(above, &classified, marker);
+        if let Some(reply) = cut(&above[..end], &classified.kinds[..end]) {
             return reply;
         }
-        let reply = join(&lines[..above]);
+        let reply = join(&above[..end]);
         if !reply.is_empty() {
             return reply;
         }
     }
-    cut(&lines, &kinds).unwrap_or_else(|| join(&lines))
+    let classified = text::classify(&lines, true);
+    let read = classified.kinds.len();
+    cut(&lines[..read], &classified.kinds).unwrap_or_else(|| join(&lines))
 }
 
 /// The text of an HTML body as staff should read it: the HTML's quote containers cut
@@ -123,7 +125,8 @@ fn cut(lines: &[&str], kinds: &[Kind]) -> Option<String> {
 }
 
 /// Rule 1: where the writer's part ends above our marker at `marker`.
-fn above_marker(lines: &[&str], norms: &[Option<String>], kinds: &[Kind], marker: usize) -> usize {
+fn above_marker(lines: &[&str], classified: &text::Classified, marker: usize) -> usize {
+    let (kinds, norms) = (&classified.kinds, &classified.norms);
     let bare_quote = |l: &str| l.trim().chars().all(|c| c == '>' || c.is_whitespace());
     let mut h = marker;
     loop {

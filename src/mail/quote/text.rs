@@ -274,23 +274,23 @@ pub(super) enum Kind {
     Text,
 }
 
-/// The lowercased, NBSP-free form of a line that rules compare; long lines are never
-/// rule lines, so they are not copied.
+/// The lowercased, NBSP-free form of a line that rules compare; long lines and quoted
+/// lines are never rule lines, so they are not copied.
 pub(super) fn norm(line: &str) -> Option<String> {
     let t = line.trim();
-    if t.is_empty() || t.len() > 400 {
+    if t.is_empty() || t.len() > 400 || t.starts_with('>') {
         return None;
     }
     let t = t.trim_matches(|c| c == '*' || c == '\u{200b}' || c == '\u{feff}');
-    Some(
-        t.chars()
-            .map(|c| match c {
-                '\u{a0}' | '\u{202f}' | '\t' => ' ',
-                c => c,
-            })
-            .collect::<String>()
-            .to_lowercase(),
-    )
+    let mut out = String::with_capacity(t.len());
+    for c in t.chars() {
+        match c {
+            '\u{a0}' | '\u{202f}' | '\t' => out.push(' '),
+            c if c.is_ascii() => out.push(c.to_ascii_lowercase()),
+            c => out.extend(c.to_lowercase()),
+        }
+    }
+    Some(out)
 }
 
 pub(super) fn is_blank(line: &str) -> bool {
@@ -428,55 +428,73 @@ pub(super) fn is_attribution(lower: &str) -> bool {
     start && dated && ATTRIBUTION_VERBS.iter().any(|v| lower.contains(v))
 }
 
-/// Classifies every line; attributions wrapped over up to three lines are found by
-/// their last line (it ends with a colon), so each line is looked at a bounded number
-/// of times.
-pub(super) fn classify(lines: &[&str], norms: &[Option<String>]) -> Vec<Kind> {
+/// The kind of one line, before attributions are found.
+fn basic_kind(lines: &[&str], i: usize, norm_i: Option<&str>) -> Kind {
+    let line = lines[i];
+    if is_blank(line) {
+        return Kind::Blank;
+    }
+    if is_quoted(line) {
+        return Kind::Quoted;
+    }
+    let Some(lower) = norm_i else {
+        return Kind::Text;
+    };
+    if is_delimiter(line) || is_separator(lower) || is_footer(lower) || is_one_line_header(lower) {
+        return Kind::End;
+    }
+    if is_from_label(lower) {
+        // A header block: a "Sent:"/"Date:"/"To:"/"Subject:" line follows.
+        let block = lines[i + 1..lines.len().min(i + 5)]
+            .iter()
+            .take_while(|l| !is_blank(l))
+            .filter_map(|l| norm(l))
+            .any(|l| is_header_label(&l));
+        if block {
+            return Kind::End;
+        }
+    }
+    Kind::Text
+}
+
+/// Lines classified from the top, with their compared forms.
+pub(super) struct Classified {
+    pub kinds: Vec<Kind>,
+    pub norms: Vec<Option<String>>,
+}
+
+/// Classifies the lines from the top; attributions wrapped over up to three lines are
+/// found by their last line (it ends with a colon), so each line is looked at a bounded
+/// number of times. With `stop_at_end`, stops after the first line that ends the reply
+/// (an end line, or an attribution not followed by quoted lines): nothing below it can
+/// change the result, and long histories are not read at all.
+pub(super) fn classify(lines: &[&str], stop_at_end: bool) -> Classified {
     let n = lines.len();
-    let mut kinds: Vec<Kind> = (0..n)
-        .map(|i| {
-            let line = lines[i];
-            if is_blank(line) {
-                return Kind::Blank;
-            }
-            if is_quoted(line) {
-                return Kind::Quoted;
-            }
-            let Some(lower) = &norms[i] else {
-                return Kind::Text;
-            };
-            if is_delimiter(line)
-                || is_separator(lower)
-                || is_footer(lower)
-                || is_one_line_header(lower)
-            {
-                return Kind::End;
-            }
-            if is_from_label(lower) {
-                // A header block: a "Sent:"/"Date:"/"To:"/"Subject:" line follows.
-                let block = (i + 1..n.min(i + 5))
-                    .take_while(|&j| !is_blank(lines[j]))
-                    .filter_map(|j| norms[j].as_deref())
-                    .any(is_header_label);
-                if block {
-                    return Kind::End;
-                }
-            }
-            Kind::Text
-        })
-        .collect();
+    let mut kinds: Vec<Kind> = Vec::with_capacity(n.min(4096));
+    let mut norms: Vec<Option<String>> = Vec::with_capacity(n.min(4096));
     let mut joined = String::new();
     for j in 0..n {
-        let ends_colon = norms[j]
-            .as_deref()
-            .is_some_and(|l| l.ends_with(':') || l.ends_with('：'));
-        if !ends_colon || kinds[j] == Kind::Quoted || kinds[j] == Kind::End {
+        let lower = norm(lines[j]);
+        let kind = basic_kind(lines, j, lower.as_deref());
+        let ends_colon = kind == Kind::Text
+            && lower
+                .as_deref()
+                .is_some_and(|l| l.ends_with(':') || l.ends_with('：'));
+        kinds.push(kind);
+        norms.push(lower);
+        if kind == Kind::End && stop_at_end {
+            break;
+        }
+        if !ends_colon {
             continue;
         }
         // The widest span that starts like an attribution, else the narrowest one.
-        let mut chosen: Option<(usize, bool)> = None;
+        let mut chosen: Option<usize> = None;
         for start in (j.saturating_sub(2)..=j).rev() {
-            if (start..=j).any(|k| !matches!(kinds[k], Kind::Text | Kind::Attribution)) {
+            if kinds[start..=j]
+                .iter()
+                .any(|k| !matches!(k, Kind::Text | Kind::Attribution))
+            {
                 break;
             }
             joined.clear();
@@ -489,18 +507,22 @@ pub(super) fn classify(lines: &[&str], norms: &[Option<String>]) -> Vec<Kind> {
             let first = norms[start].as_deref().unwrap_or("");
             let starts = starts_like_attribution(first);
             if (start == j || starts || joined.contains('@')) && is_attribution(&joined) {
-                match chosen {
-                    None => chosen = Some((start, starts)),
-                    Some(_) if starts => chosen = Some((start, starts)),
-                    Some(_) => {}
+                if chosen.is_none() || starts {
+                    chosen = Some(start);
                 }
             }
         }
-        if let Some((start, _)) = chosen {
+        if let Some(start) = chosen {
             for kind in &mut kinds[start..=j] {
                 *kind = Kind::Attribution;
             }
+            if stop_at_end {
+                let next = (j + 1..n).find(|&k| !is_blank(lines[k]));
+                if !next.is_some_and(|k| is_quoted(lines[k])) {
+                    break;
+                }
+            }
         }
     }
-    kinds
+    Classified { kinds, norms }
 }
