@@ -179,16 +179,19 @@ fn text_ends_reply(s: &str) -> bool {
 
 /// Removes the trailing quote containers and everything from the first cut point; true if
 /// anything was removed.
+/// Where a node is: its parent and its index there (`None` for the document).
+type Place = Option<(Handle, usize)>;
+
 fn cut(document: &Handle) -> bool {
     // Pre-order walk; containers are not entered (what is in them is quoted).
     enum Step {
-        Enter(Handle, Option<(Handle, usize)>),
+        Enter(Handle, Place),
     }
     let mut stack = vec![Step::Enter(document.clone(), None)];
     let mut position = 0usize;
     let mut last_own: Option<usize> = None;
-    let mut containers: Vec<(usize, Handle, Option<(Handle, usize)>)> = Vec::new();
-    let mut cut_at: Option<(Handle, Option<(Handle, usize)>)> = None;
+    let mut containers: Vec<(usize, Handle, Place)> = Vec::new();
+    let mut cut_at: Option<(Handle, Place)> = None;
     while let Some(Step::Enter(node, place)) = stack.pop() {
         position += 1;
         match &node.data {
@@ -230,9 +233,9 @@ fn cut(document: &Handle) -> bool {
                 if &*name.local == "img" {
                     last_own = Some(position);
                 }
-                push_children(&mut stack, &node, |h, p| Step::Enter(h, p));
+                push_children(&mut stack, &node, Step::Enter);
             }
-            NodeData::Document => push_children(&mut stack, &node, |h, p| Step::Enter(h, p)),
+            NodeData::Document => push_children(&mut stack, &node, Step::Enter),
             _ => {}
         }
     }
@@ -241,16 +244,15 @@ fn cut(document: &Handle) -> bool {
     };
     let mut remove: HashSet<*const Node> = HashSet::new();
     let mut parents: Vec<Handle> = Vec::new();
-    let mut mark =
-        |node: &Handle, place: &Option<(Handle, usize)>, remove: &mut HashSet<*const Node>| {
-            if let Some((parent, index)) = place {
-                remove.insert(Rc::as_ptr(node));
-                if let Some(attribution) = attribution_before(parent, *index) {
-                    remove.insert(Rc::as_ptr(&attribution));
-                }
-                parents.push(parent.clone());
+    let mut mark = |node: &Handle, place: &Place, remove: &mut HashSet<*const Node>| {
+        if let Some((parent, index)) = place {
+            remove.insert(Rc::as_ptr(node));
+            if let Some(attribution) = attribution_before(parent, *index) {
+                remove.insert(Rc::as_ptr(&attribution));
             }
-        };
+            parents.push(parent.clone());
+        }
+    };
     for (at, node, place) in &containers {
         if *at > last_own {
             mark(node, place, &mut remove);
@@ -279,11 +281,7 @@ fn cut(document: &Handle) -> bool {
     changed
 }
 
-fn push_children<S>(
-    stack: &mut Vec<S>,
-    node: &Handle,
-    step: impl Fn(Handle, Option<(Handle, usize)>) -> S,
-) {
+fn push_children<S>(stack: &mut Vec<S>, node: &Handle, step: impl Fn(Handle, Place) -> S) {
     let children = node.children.borrow();
     for (i, child) in children.iter().enumerate().rev() {
         stack.push(step(child.clone(), Some((node.clone(), i))));

@@ -344,7 +344,7 @@ pub(super) fn is_separator(lower: &str) -> bool {
     if dashed {
         return SEPARATOR_PHRASES.iter().any(|p| inner.contains(p));
     }
-    (lower.ends_with(':') || lower.ends_with('：')) && SEPARATOR_PHRASES.iter().any(|p| inner == *p)
+    (lower.ends_with(':') || lower.ends_with('：')) && SEPARATOR_PHRASES.contains(&inner)
 }
 
 pub(super) fn is_from_label(lower: &str) -> bool {
@@ -506,10 +506,11 @@ pub(super) fn classify(lines: &[&str], stop_at_end: bool) -> Classified {
             }
             let first = norms[start].as_deref().unwrap_or("");
             let starts = starts_like_attribution(first);
-            if (start == j || starts || joined.contains('@')) && is_attribution(&joined) {
-                if chosen.is_none() || starts {
-                    chosen = Some(start);
-                }
+            if (start == j || starts || joined.contains('@'))
+                && is_attribution(&joined)
+                && (chosen.is_none() || starts)
+            {
+                chosen = Some(start);
             }
         }
         if let Some(start) = chosen {
