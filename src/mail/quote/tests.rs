@@ -127,6 +127,7 @@ const HEADERS: &[(&str, &str, &str)] = &[
     ("outlook ru", "Готово.\n\nОт: Support <support@example.com>\nОтправлено: 2 января 2023 г. 10:00\nКому: Ann\nТема: RE: Test\n", "Готово."),
     ("outlook zh", "好了。\n\n发件人: Support <support@example.com>\n发送时间: 2023年1月2日 10:00\n收件人: Ann\n主题: 回复: Test\n", "好了。"),
     ("outlook ja", "完了。\n\n差出人: Support <support@example.com>\n送信日時: 2023年1月2日 10:00\n宛先: Ann\n件名: RE: Test\n", "完了。"),
+    ("gmx sent first", "Erledigt.\n\nGesendet: Mittwoch, 03. März 2026 um 10:04 Uhr\nVon: \"Support\" <s@example.com>\nAn: ann@example.com\nBetreff: Test\nalter Text\n", "Erledigt."),
     ("embedded without blank line", "See below.\nFrom: Support <support@example.com>\nDate: Mon, 2 Jan 2023\nSubject: Test\n\nold\n", "See below."),
     ("one line header", "Ok.\n\nFrom: Support [mailto:s@example.com] Sent: Monday To: Ann Subject: Test\nold\n", "Ok."),
     ("begin forwarded", "FYI\n\nBegin forwarded message:\n\nFrom: Bob <b@example.com>\nSubject: x\n", "FYI"),
@@ -257,6 +258,10 @@ const HTML: &[(&str, &str, &[&str], &[&str])] = &[
         &["Хорошо."],
         &["старый"],
     ),
+    ("mail.ru bare attribution", "<HTML><BODY><p>Fine, thanks.</p><p>Ann</p><br><br>Tue, 3 Mar 2026 10:04:51 +0300 от Support &lt;s@example.com&gt;:<br>\n<blockquote style=\"border-left:1px solid #0857A6; margin:10px; padding:0 0 0 10px;\"><div class=\"js-helper js-readmsg-msg\"><div>old text</div></div></blockquote><br></BODY></HTML>", &["Fine, thanks.", "Ann"], &["old text", "Support"]),
+    ("hotmail stopSpelling", "<html><body class='hmmessage'><div dir='ltr'>All good.<div>Ann<br><div><hr id=\"stopSpelling\">Date: Tue, 3 Mar 2026 10:04 +0100<br>Subject: Test<br>From: s@example.com<br><div>old text</div></div></div></div></body></html>", &["All good.", "Ann"], &["old text", "Subject"]),
+    ("windows mail border-top", "<div dir=\"ltr\"><div>Sure.</div><div data-signatureblock=\"true\"><div><br></div></div><div style=\"padding-top: 5px; border-top-color: rgb(229, 229, 229); border-top-width: 1px; border-top-style: solid;\"><div><b>От:</b>&nbsp;<a href=\"mailto:s@example.com\">Support</a><br><b>Отправлено:</b>&nbsp;вторник, 3 марта 2026 г. 10:04</div></div><div>старый текст</div></div>", &["Sure."], &["старый", "Отправлено"]),
+    ("signature div with border-top is kept", "<div>Thanks.</div><div style=\"border-top:1px solid #ccc\">Ann Example, ACME</div>", &["Thanks.", "Ann Example"], &[]),
     (
         "zimbra",
         r#"<div>Done.</div><hr id="zwchr" data-marker="__DIVIDER__"><div data-marker="__HEADERS__"><b>From: </b>Support</div><div data-marker="__QUOTED_TEXT__">old text</div>"#,

@@ -443,13 +443,21 @@ fn basic_kind(lines: &[&str], i: usize, norm_i: Option<&str>) -> Kind {
     if is_delimiter(line) || is_separator(lower) || is_footer(lower) || is_one_line_header(lower) {
         return Kind::End;
     }
-    if is_from_label(lower) {
-        // A header block: a "Sent:"/"Date:"/"To:"/"Subject:" line follows.
+    // A header block: "From:" then "Sent:"/"Date:"/"To:"/"Subject:" within four lines, or
+    // (GMX, web.de) "Gesendet:"/"Date:" first and "Von:"/"From:" within four lines.
+    let from = is_from_label(lower);
+    if from || is_header_label(lower) {
         let block = lines[i + 1..lines.len().min(i + 5)]
             .iter()
             .take_while(|l| !is_blank(l))
             .filter_map(|l| norm(l))
-            .any(|l| is_header_label(&l));
+            .any(|l| {
+                if from {
+                    is_header_label(&l)
+                } else {
+                    is_from_label(&l)
+                }
+            });
         if block {
             return Kind::End;
         }
