@@ -55,6 +55,7 @@ const ATTRIBUTIONS: &[(&str, &str, &str)] = &[
     ("zh gmail", "谢谢。\n\nSupport <s@example.com> 于2026年3月3日周二 10:04写道：\n> 旧\n", "谢谢。"),
     ("zoho dashed", "Thanks.\n\n---- On Tue, 03 Mar 2026 10:04:50 +0100 Support <s@example.com> wrote ----\n\nold text\n", "Thanks."),
     ("sv", "Tack.\n\nDen 3 mars 2026 kl. 10:04 skrev Support <s@example.com>:\n> gammal\n", "Tack."),
+    ("name only, above quoted lines", "Thanks.\n\nSupport wrote:\n\n> old\n", "Thanks."),
     ("not an attribution", "As I wrote:\nthe printer is broken.", "As I wrote:\nthe printer is broken."),
     ("not an attribution 2", "I wrote: this is fine, not an attribution line\nmore", "I wrote: this is fine, not an attribution line\nmore"),
     ("on in prose", "On Monday the printer broke.\nPlease help.", "On Monday the printer broke.\nPlease help."),

@@ -521,15 +521,27 @@ pub(super) fn classify(lines: &[&str], stop_at_end: bool) -> Classified {
                 chosen = Some(start);
             }
         }
+        // "Support wrote:" (no date, no address) right above quoted lines.
+        let next_quoted = || {
+            (j + 1..n)
+                .find(|&k| !is_blank(lines[k]))
+                .is_some_and(|k| is_quoted(lines[k]))
+        };
+        if chosen.is_none() {
+            let lower = norms[j].as_deref().unwrap_or("");
+            if lower.len() < 120
+                && ATTRIBUTION_ENDINGS.iter().any(|e| lower.ends_with(e))
+                && next_quoted()
+            {
+                chosen = Some(j);
+            }
+        }
         if let Some(start) = chosen {
             for kind in &mut kinds[start..=j] {
                 *kind = Kind::Attribution;
             }
-            if stop_at_end {
-                let next = (j + 1..n).find(|&k| !is_blank(lines[k]));
-                if !next.is_some_and(|k| is_quoted(lines[k])) {
-                    break;
-                }
+            if stop_at_end && !next_quoted() {
+                break;
             }
         }
     }
