@@ -8,14 +8,19 @@
 //! attribution, an *end* line, or the writer's own text. Attributions ("On …, Ann <a@x>
 //! wrote:", "Am … schrieb …:", "Le … a écrit :", "… пишет:", "在 … 写道：", Gmail's
 //! "2026年3月3日(火) 10:04 Ann <a@x>:" …) are found from their last line, which ends with a
-//! colon, joining it with up to two lines above when a client wrapped it; so no line is
-//! looked at more than a bounded number of times and the whole is linear in the text.
+//! colon, joining it with up to two lines above when a client wrapped it (the widest
+//! join that starts like an attribution wins); a bare "Support wrote:" counts only right
+//! above quoted lines. No line is looked at more than a bounded number of times, and the
+//! classification stops at the first line that ends the reply, so the work is linear in
+//! the text and a long history below the reply is not even read.
 //! End lines are: delimiter lines (only `-`, `_`, `=`, `~`, `*` or `+`, two or more; only
 //! zero-width characters; the `-- ` signature delimiter), separators ("-----Original
 //! Message-----", "Begin forwarded message:" and their translations), the start of a
 //! quoted header block ("From:" followed by "Sent:"/"Date:"/"To:"/"Subject:" within four
-//! lines, in many languages, or all on one line), and mobile/webmail footers ("Sent from
-//! my iPhone", "Von meinem iPad gesendet", "Get Outlook for iOS", "iPhoneから送信" …).
+//! lines, in many languages; "Gesendet:"/"Date:" first and then "Von:"/"From:", as GMX and
+//! Hotmail write it; or all on one line), and mobile/webmail footers ("Sent from my
+//! iPhone", "Von meinem iPad gesendet", "Get Outlook for iOS", "iPhoneから送信" …), with
+//! or without a link after them.
 //!
 //! The rules, in order:
 //! 1. **Our marker.** If the text has our "reply above this line" marker, the reply is
@@ -45,9 +50,13 @@
 //! Cut points — Outlook's `#divRplyFwdMsg`, `#appendonsend`, `#stopSpelling`,
 //! `#OLK_SRC_BODY_SECTION`, a `border-top` div starting with "From:", Zimbra's divider, our
 //! marker, a separator, footer or delimiter in its own element — remove themselves and
-//! everything after them in document order. The same never-empty rule applies: if nothing
+//! everything after them in document order; a cut point before any text of the writer
+//! (a forward without a comment) is not one. The same never-empty rule applies: if nothing
 //! of the writer would be left, the HTML is kept whole. `visible_html` then sanitises the
-//! result with ammonia's defaults (scripts and styles go).
+//! result with ammonia's defaults (scripts and styles go). Nesting deeper than 400
+//! elements is flattened before parsing (one pass over the bytes), because html5ever's
+//! tree builder is quadratic in the depth. `visible_text_of_html` turns the cut HTML into
+//! text and applies the text rules, for bodies that have no plain-text part.
 
 mod html;
 mod rcdom;
