@@ -259,6 +259,7 @@ fn cut(document: &Handle) -> bool {
         }
     }
     let mut changed = !remove.is_empty();
+    let cut_at = cut_at.map(|(node, place)| climb(node, place));
     if let Some((_, Some((parent, index)))) = &cut_at {
         if let Some(attribution) = attribution_before(parent, *index) {
             remove.insert(Rc::as_ptr(&attribution));
@@ -279,6 +280,39 @@ fn cut(document: &Handle) -> bool {
         }
     }
     changed
+}
+
+/// The outermost element that starts with `node` (no text before it inside), below the
+/// body: the cut point for a line our marker is on, so the attribution right before the
+/// quoted mail is its sibling.
+fn climb(mut node: Handle, mut place: Place) -> (Handle, Place) {
+    for _ in 0..64 {
+        let Some((parent, index)) = &place else { break };
+        if !matches!(&parent.data, NodeData::Element { .. }) || is_named(parent, &["body", "html"])
+        {
+            break;
+        }
+        let first = parent.children.borrow()[..*index]
+            .iter()
+            .all(|c| match &c.data {
+                NodeData::Text { contents } => !is_own_text(&contents.borrow()),
+                NodeData::Element { name, .. } => &*name.local == "br",
+                NodeData::Comment { .. } => true,
+                _ => false,
+            });
+        if !first {
+            break;
+        }
+        let Some(grand) = parent_of(parent) else {
+            break;
+        };
+        let Some(i) = index_in(&grand, parent) else {
+            break;
+        };
+        node = parent.clone();
+        place = Some((grand, i));
+    }
+    (node, place)
 }
 
 fn push_children<S>(stack: &mut Vec<S>, node: &Handle, step: impl Fn(Handle, Place) -> S) {

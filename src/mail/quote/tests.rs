@@ -397,3 +397,73 @@ fn hostile_text_is_fast_enough() {
         assert!(start.elapsed().as_secs() < 2, "{:?}…", &body[..20]);
     }
 }
+
+/// Our own mail, quoted by the common clients: always cut exactly at the marker.
+#[test]
+fn replies_to_our_own_mail_are_cut_at_the_marker() {
+    use crate::config::Secret;
+    use crate::mail::compose::{self, Identity, Thread};
+    let identity = Identity {
+        helpdesk: "Example Support".into(),
+        from: "Example Support <support@example.com>".into(),
+        support_address: "support@example.com".into(),
+        subject_prefix: "Support".into(),
+        secret: Secret("0123456789abcdef0123".into()),
+        plus_address_reply_to: true,
+    };
+    let refs = vec!["m1@c.example".to_string()];
+    let thread = Thread {
+        ticket_id: 42,
+        ticket_subject: "Printer on fire",
+        in_reply_to: Some("m1@c.example"),
+        references: &refs,
+    };
+    let ours = [
+        compose::acknowledgement(&identity, &thread, "ann@c.example", Some("Ann")).unwrap(),
+        compose::reply(
+            &identity,
+            &thread,
+            &[("ann@c.example", Some("Ann"))],
+            &[],
+            "Alex",
+            "We are on our way.\n\n-- \nnot a signature of Ann's",
+        )
+        .unwrap(),
+        compose::resolved(&identity, &thread, ("ann@c.example", Some("Ann"))).unwrap(),
+    ];
+    let answer = "Thanks, it is out.\n\nAnn";
+    for mail in &ours {
+        let quoted: String = mail.text.lines().map(|l| format!("> {l}\n")).collect();
+        let texts = [
+            // Gmail, wrapped attribution.
+            format!("{answer}\n\nOn Tue, 3 Mar 2026 at 10:04, Example Support <support+42-x@example.com>\nwrote:\n\n{quoted}"),
+            // Apple Mail (iOS), with its footer.
+            format!("{answer}\n\nSent from my iPhone\n\n> On 3 Mar 2026, at 10:04, Example Support <support@example.com> wrote:\n> \n{quoted}"),
+            // Outlook: header block, history not quoted.
+            format!("{answer}\n\n________________________________\nFrom: Example Support <support@example.com>\nSent: Tuesday, March 3, 2026 10:04 AM\nTo: Ann <ann@c.example>\nSubject: {}\n\n{}", mail.subject, mail.text),
+            // Thunderbird, German.
+            format!("{answer}\n\nAm 03.03.2026 um 10:04 schrieb Example Support:\n{quoted}"),
+        ];
+        for text in &texts {
+            assert_eq!(visible(text), answer, "{text}");
+        }
+        let htmls = [
+            format!("<div dir=\"ltr\">Thanks, it is out.<br><br>Ann</div><br><div class=\"gmail_quote\"><div class=\"gmail_attr\">On Tue, Example Support wrote:</div><blockquote class=\"gmail_quote\">{}</blockquote></div>", mail.html),
+            format!("<div>Thanks, it is out.<br><br>Ann</div><div id=\"appendonsend\"></div><hr><div id=\"divRplyFwdMsg\"><b>From:</b> Example Support</div>{}", mail.html),
+            format!("<p>Thanks, it is out.<br><br>Ann</p><div>03.03.2026, 10:04, \"Example Support\" &lt;support@example.com&gt;:</div><div>{}</div>", mail.html),
+        ];
+        for html in &htmls {
+            let out = visible_html(html);
+            assert!(out.contains("Thanks, it is out."), "{out}");
+            assert!(
+                !out.contains("Please type") && !out.contains("#42"),
+                "{out}"
+            );
+            assert!(
+                !out.contains("Example Support"),
+                "the attribution goes too: {out}"
+            );
+            assert_eq!(visible_text_of_html(html), answer, "{html}");
+        }
+    }
+}
