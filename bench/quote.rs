@@ -24,6 +24,22 @@ fn main() {
         }
     }
     let elapsed = start.elapsed();
+    // The machine may be shared: a single slow run can be the scheduler. Each reply's
+    // best of three runs says what the code costs.
+    let mut slowest_best = (Duration::ZERO, 0);
+    for (i, reply) in replies.iter().enumerate() {
+        let best = (0..3)
+            .map(|_| {
+                let t = Instant::now();
+                std::hint::black_box(visible_text(reply));
+                t.elapsed()
+            })
+            .min()
+            .unwrap_or_default();
+        if best > slowest_best.0 {
+            slowest_best = (best, i);
+        }
+    }
     println!(
         "visible_text: {} replies, {:.1} MB in {:.3} s: {:.0} replies/s; slowest {:.3} ms (reply {}, {} bytes); kept {} bytes",
         replies.len(),
@@ -34,6 +50,12 @@ fn main() {
         slowest.1,
         replies[slowest.1].len(),
         kept
+    );
+    println!(
+        "visible_text: slowest reply, best of 3 runs each: {:.3} ms (reply {}, {} bytes)",
+        slowest_best.0.as_secs_f64() * 1000.0,
+        slowest_best.1,
+        replies[slowest_best.1].len()
     );
 
     // The HTML side, on the same texts wrapped as Gmail would (fewer: it parses a tree).
@@ -57,11 +79,41 @@ fn main() {
         slowest = slowest.max(t.elapsed());
     }
     let elapsed = start.elapsed();
+    let html_rate = htmls.len() as f64 / elapsed.as_secs_f64();
     println!(
         "visible_html: {} replies in {:.3} s: {:.0} replies/s; slowest {:.3} ms",
         htmls.len(),
         elapsed.as_secs_f64(),
-        htmls.len() as f64 / elapsed.as_secs_f64(),
+        html_rate,
         slowest.as_secs_f64() * 1000.0
     );
+
+    // Hostile bodies of about 1 MB each.
+    let mb = 1024 * 1024;
+    let hostile: Vec<(&str, String)> = vec![
+        ("text: quoted lines", "> quoted text\n".repeat(mb / 14)),
+        ("text: interleaved", "> q?\nanswer\n".repeat(mb / 13)),
+        (
+            "text: attributions",
+            "On 3 Mar 2026 Ann <a@x.example>:\n".repeat(mb / 32),
+        ),
+        ("html: nested div", "<div>".repeat(mb / 5)),
+        ("html: unclosed b", "<b>x".repeat(mb / 4)),
+        ("html: nested tables", "<table><tr><td>".repeat(mb / 15)),
+        ("html: blockquotes", "<blockquote>x".repeat(mb / 13)),
+        ("html: style pairs", "<div><style></style>".repeat(mb / 20)),
+    ];
+    for (name, body) in &hostile {
+        let t = Instant::now();
+        let kept = if name.starts_with("text") {
+            visible_text(body).len()
+        } else {
+            visible_html(body).len()
+        };
+        println!(
+            "{name:<22} {:>8} bytes {:>9.2} ms (kept {kept} bytes)",
+            body.len(),
+            t.elapsed().as_secs_f64() * 1000.0
+        );
+    }
 }

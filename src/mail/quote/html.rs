@@ -445,9 +445,13 @@ pub(super) fn flatten_deep(html: &str) -> std::borrow::Cow<'_, str> {
         let self_closing = end >= 2 && b[end - 2] == b'/';
         i = end;
         let flat = FLAT_TAGS.contains(&name.as_str()) || self_closing;
+        let raw = RAW_TAGS.contains(&name.as_str());
         let mut drop_tag = false;
         if closing {
-            if !flat {
+            if raw {
+                // Never dropped: its start tag never is.
+                depth = depth.saturating_sub(1);
+            } else if !flat {
                 if dropped > 0 && depth >= MAX_DEPTH {
                     dropped -= 1;
                     drop_tag = true;
@@ -455,18 +459,17 @@ pub(super) fn flatten_deep(html: &str) -> std::borrow::Cow<'_, str> {
                     depth = depth.saturating_sub(1);
                 }
             }
-        } else {
-            if RAW_TAGS.contains(&name.as_str()) {
-                let close = format!("</{name}");
-                let lower_rest = &b[end..];
-                i = find_ascii_ci(lower_rest, close.as_bytes()).map_or(b.len(), |e| end + e);
-            } else if !flat {
-                if depth >= MAX_DEPTH {
-                    dropped += 1;
-                    drop_tag = true;
-                } else {
-                    depth += 1;
-                }
+        } else if raw {
+            // Counted like any element (its end tag comes back down), content skipped.
+            depth += 1;
+            let close = format!("</{name}");
+            i = find_ascii_ci(&b[end..], close.as_bytes()).map_or(b.len(), |e| end + e);
+        } else if !flat {
+            if depth >= MAX_DEPTH {
+                dropped += 1;
+                drop_tag = true;
+            } else {
+                depth += 1;
             }
         }
         if drop_tag {

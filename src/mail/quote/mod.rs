@@ -79,7 +79,9 @@ pub fn visible_text(text: &str) -> String {
         return text.trim().to_string();
     }
     let lines: Vec<&str> = text.lines().collect();
-    if let Some(marker) = lines.iter().position(|l| text::is_marker(l)) {
+    // One search of the whole text first: most replies do not quote our mail.
+    let has_marker = text::is_marker(text);
+    if let Some(marker) = lines.iter().position(|l| has_marker && text::is_marker(l)) {
         let above = &lines[..marker];
         let classified = text::classify(above, false);
         let end = above_marker(above, &classified, marker);
@@ -187,8 +189,7 @@ fn join(lines: &[&str]) -> String {
         .iter()
         .rposition(|l| !text::is_blank(l))
         .map_or(start, |e| e + 1);
-    lines[start..end.max(start)]
-        .join("\n")
-        .trim_end()
-        .to_string()
+    let mut out = lines[start..end.max(start)].join("\n");
+    out.truncate(out.trim_end().len());
+    out
 }

@@ -349,6 +349,14 @@ fn deep_nesting_is_flattened_and_fast() {
     // Comments, scripts and attribute values with `<` or `>` do not count.
     let html = "<div title=\"a>b\"><!-- <div> --><script>if (a<b) {}</script>x</div>";
     assert_eq!(html::flatten_deep(html), html);
+    // Raw-text elements count both ways, so they cannot hide the depth.
+    let sneaky = "<div><style></style><script>x</script>".repeat(5_000);
+    let flat = html::flatten_deep(&sneaky);
+    assert!(
+        flat.matches("<div>").count() <= 400,
+        "{}",
+        flat.matches("<div>").count()
+    );
     let normal = "<div><p>a<p>b<ul><li>c<li>d</ul></div>".repeat(10);
     assert_eq!(html::flatten_deep(&normal), normal);
 }

@@ -5,6 +5,8 @@
 //! email-reply-parser, MIT; github/email_reply_parser, MIT; mailgun/talon, Apache-2.0):
 //! the phrases are the mail clients' own, written out here as plain tables.
 
+use std::sync::OnceLock;
+
 use super::super::compose::REPLY_MARKER;
 
 /// Endings of attribution lines ("On Mon, Ann <a@x> wrote:"), lowercased, NBSP as space.
@@ -260,6 +262,29 @@ const FOOTER_STARTS: &[&str] = &[
 /// Footers that end with their phrase ("iPhoneから送信", "Von meinem iPad gesendet").
 const FOOTER_ENDINGS: &[&str] = &["から送信", "发送"];
 
+static FROM_FIRST: OnceLock<[bool; 256]> = OnceLock::new();
+static HEADER_FIRST: OnceLock<[bool; 256]> = OnceLock::new();
+static FOOTER_FIRST: OnceLock<[bool; 256]> = OnceLock::new();
+static ATTRIBUTION_FIRST: OnceLock<[bool; 256]> = OnceLock::new();
+
+/// Does `lower` start with one of `words`? The first byte is looked up first, so most
+/// lines are answered without comparing any word.
+fn starts_with_any(lower: &str, words: &[&str], first: &OnceLock<[bool; 256]>) -> bool {
+    let Some(&b) = lower.as_bytes().first() else {
+        return false;
+    };
+    let set = first.get_or_init(|| {
+        let mut set = [false; 256];
+        for word in words {
+            if let Some(&c) = word.as_bytes().first() {
+                set[usize::from(c)] = true;
+            }
+        }
+        set
+    });
+    set[usize::from(b)] && words.iter().any(|w| lower.starts_with(w))
+}
+
 /// What a line is, for the cut.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(super) enum Kind {
@@ -330,6 +355,9 @@ pub(super) fn is_delimiter(line: &str) -> bool {
 /// "-----Original Message-----", "Begin forwarded message:" and their translations.
 pub(super) fn is_separator(lower: &str) -> bool {
     let dashed = lower.starts_with("--") || lower.starts_with("__") || lower.starts_with("==");
+    if !dashed && !(lower.ends_with(':') || lower.ends_with('：')) {
+        return false;
+    }
     let inner = lower
         .trim_matches(|c: char| c == '-' || c == '_' || c == '=' || c == ' ' || c == '*')
         .trim_end_matches([':', '：'])
@@ -348,11 +376,11 @@ pub(super) fn is_separator(lower: &str) -> bool {
 }
 
 pub(super) fn is_from_label(lower: &str) -> bool {
-    FROM_LABELS.iter().any(|l| lower.starts_with(l))
+    starts_with_any(lower, FROM_LABELS, &FROM_FIRST)
 }
 
 pub(super) fn is_header_label(lower: &str) -> bool {
-    HEADER_LABELS.iter().any(|l| lower.starts_with(l))
+    starts_with_any(lower, HEADER_LABELS, &HEADER_FIRST)
 }
 
 /// An Outlook "From: … Sent: …" header all on one line.
@@ -379,7 +407,7 @@ pub(super) fn is_footer(lower: &str) -> bool {
     if lower.starts_with("von meinem ") {
         return lower.contains(" gesendet");
     }
-    FOOTER_STARTS.iter().any(|s| lower.starts_with(s))
+    starts_with_any(lower, FOOTER_STARTS, &FOOTER_FIRST)
         || (chars <= 40
             && !lower.contains(' ')
             && FOOTER_ENDINGS.iter().any(|e| lower.ends_with(e)))
@@ -406,7 +434,7 @@ fn has_date_or_time(s: &str) -> bool {
 }
 
 pub(super) fn starts_like_attribution(lower: &str) -> bool {
-    ATTRIBUTION_STARTS.iter().any(|p| lower.starts_with(p))
+    starts_with_any(lower, ATTRIBUTION_STARTS, &ATTRIBUTION_FIRST)
         || lower.as_bytes().first().is_some_and(u8::is_ascii_digit)
 }
 
