@@ -58,6 +58,7 @@ const ATTRIBUTIONS: &[(&str, &str, &str)] = &[
     ("name only, above quoted lines", "Thanks.\n\nSupport wrote:\n\n> old\n", "Thanks."),
     ("not an attribution", "As I wrote:\nthe printer is broken.", "As I wrote:\nthe printer is broken."),
     ("not an attribution 2", "I wrote: this is fine, not an attribution line\nmore", "I wrote: this is fine, not an attribution line\nmore"),
+    ("dated prose with a verb", "On 3 March 2026 I wrote to you:\nthe printer is still broken.", "On 3 March 2026 I wrote to you:\nthe printer is still broken."),
     ("on in prose", "On Monday the printer broke.\nPlease help.", "On Monday the printer broke.\nPlease help."),
 ];
 

@@ -433,6 +433,13 @@ fn has_date_or_time(s: &str) -> bool {
     false
 }
 
+/// A time of day: "10:04".
+fn has_time(s: &str) -> bool {
+    s.as_bytes()
+        .windows(3)
+        .any(|w| w[0].is_ascii_digit() && w[1] == b':' && w[2].is_ascii_digit())
+}
+
 pub(super) fn starts_like_attribution(lower: &str) -> bool {
     starts_with_any(lower, ATTRIBUTION_STARTS, &ATTRIBUTION_FIRST)
         || lower.as_bytes().first().is_some_and(u8::is_ascii_digit)
@@ -453,7 +460,9 @@ pub(super) fn is_attribution(lower: &str) -> bool {
     if (lower.ends_with(">:") || lower.ends_with(">：") || lower.ends_with("]:")) && at && dated {
         return true;
     }
-    start && dated && ATTRIBUTION_VERBS.iter().any(|v| lower.contains(v))
+    // "Am 03.03.2026 um 10:04 schrieb Ann:": clients always give the time here, prose
+    // ("On 3 March 2026 I wrote to you:") does not.
+    start && has_time(lower) && ATTRIBUTION_VERBS.iter().any(|v| lower.contains(v))
 }
 
 /// The kind of one line, before attributions are found.
