@@ -355,7 +355,8 @@ pub(super) fn is_delimiter(line: &str) -> bool {
 /// "-----Original Message-----", "Begin forwarded message:" and their translations.
 pub(super) fn is_separator(lower: &str) -> bool {
     let dashed = lower.starts_with("--") || lower.starts_with("__") || lower.starts_with("==");
-    if !dashed && !(lower.ends_with(':') || lower.ends_with('：')) {
+    let colon = lower.ends_with(':') || lower.ends_with('：');
+    if !dashed && !colon {
         return false;
     }
     let inner = lower
@@ -372,7 +373,7 @@ pub(super) fn is_separator(lower: &str) -> bool {
     if dashed {
         return SEPARATOR_PHRASES.iter().any(|p| inner.contains(p));
     }
-    (lower.ends_with(':') || lower.ends_with('：')) && SEPARATOR_PHRASES.contains(&inner)
+    colon && SEPARATOR_PHRASES.contains(&inner)
 }
 
 pub(super) fn is_from_label(lower: &str) -> bool {
