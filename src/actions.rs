@@ -232,11 +232,11 @@ async fn normalise_value(
     }
 }
 
-/// How a value reads in the history: assignees by e-mail, the rest as stored.
+/// How a value reads in the history: assignees by name, the rest as stored.
 async fn display_value(tx: &mut Tx, field: Field, value: Option<&str>) -> Result<Option<String>> {
     match (field, value.and_then(|v| v.parse::<i64>().ok())) {
         (Field::Assignee, Some(id)) => Ok(Some(match users::get(tx, id).await {
-            Ok(user) => user.email,
+            Ok(user) => user.name,
             Err(_) => format!("user {id}"),
         })),
         _ => Ok(value.map(str::to_string)),

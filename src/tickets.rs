@@ -185,4 +185,3 @@ mod tests {
         assert_eq!(parse_ref("0"), None);
     }
 }
-

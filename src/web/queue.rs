@@ -53,6 +53,8 @@ impl QueueQuery {
             WebError::BadRequest(format!("{field}: {value:?} is not a valid choice"))
         };
         let statuses = match self.status.as_str() {
+            // A search looks at every ticket unless a status is chosen.
+            "" if !self.q.trim().is_empty() => Vec::new(),
             "" | "active" => ACTIVE.to_vec(),
             "any" => Vec::new(),
             other => vec![other.parse().map_err(|_| bad("status", other))?],

@@ -313,9 +313,14 @@ fn item(
     let remote_shown = remote_for == Some(m.id);
     let (html, full_html, remote_blocked) = match &m.html {
         Some(html) if !html.trim().is_empty() => {
-            let visible = mailhtml::render(&visible_html(html), m.id, &content_ids, remote_shown);
             let full = mailhtml::render(html, m.id, &content_ids, remote_shown);
-            (Some(visible.html), Some(full.html), full.blocked_remote)
+            let visible = mailhtml::render(&visible_html(html), m.id, &content_ids, remote_shown);
+            if visible.html == full.html {
+                // Nothing was cut: show it once (the full version would repeat it).
+                (Some(full.html), None, full.blocked_remote)
+            } else {
+                (Some(visible.html), Some(full.html), full.blocked_remote)
+            }
         }
         _ => (None, None, false),
     };
@@ -362,9 +367,9 @@ fn item(
     }
 }
 
-/// The part of an HTML reply above the quoted history.
+/// The part of an HTML reply above the quoted history (sanitised afterwards).
 fn visible_html(html: &str) -> String {
-    html.to_string()
+    crate::mail::quote::cut_quoted_html(html)
 }
 
 fn is_image(content_type: &str) -> bool {

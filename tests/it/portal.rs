@@ -219,6 +219,13 @@ pub fn field_value(html: &str, name: &str) -> Option<String> {
     Some(html[start..end].to_string())
 }
 
+/// A form's fields.
+type Fields<'a> = Vec<(&'a str, &'a str)>;
+/// (method, path, form, what staff get, what admins get).
+type Route<'a> = (&'a str, String, Fields<'a>, StatusCode, StatusCode);
+/// (path, form, status, what the page says).
+type Case<'a> = (String, Fields<'a>, StatusCode, &'a str);
+
 pub fn customer_mail(from: &str, id: &str, subject: &str, body: &str) -> String {
     format!("From: Cora Customer <{from}>\r\nTo: support@example.com\r\nSubject: {subject}\r\nMessage-ID: <{id}>\r\nDate: Mon, 2 Jan 2023 10:00:00 +0000\r\n\r\n{body}\r\n")
 }
@@ -269,7 +276,7 @@ async fn every_route_checks_the_role() {
     let see = StatusCode::SEE_OTHER;
     let no = StatusCode::FORBIDDEN;
     let gone = StatusCode::NOT_FOUND;
-    let routes: Vec<(&str, String, Vec<(&str, &str)>, StatusCode, StatusCode)> = vec![
+    let routes: Vec<Route> = vec![
         ("GET", "/portal".into(), vec![], ok, ok),
         ("GET", "/portal/tickets".into(), vec![], ok, ok),
         ("GET", format!("/portal/tickets/{t}"), vec![], ok, ok),
@@ -711,7 +718,7 @@ async fn bad_input_is_refused_with_the_field_named() {
         assert!(page.body.contains(field), "{path}: {}", page.body);
     }
     let t = format!("/portal/tickets/{ticket}");
-    let cases: Vec<(String, Vec<(&str, &str)>, StatusCode, &str)> = vec![
+    let cases: Vec<Case> = vec![
         (
             format!("{t}/update"),
             vec![("priority", "whenever"), ("was_priority", "medium")],
@@ -881,9 +888,9 @@ async fn two_editors_never_silently_overwrite_each_other() {
     // A reply typed while the customer wrote again is held back, with the draft kept.
     let seen = field_value(&page.body, "seen").unwrap();
     portal
-        .ingest(&format!(
+        .ingest(
             "From: cora@example.net\r\nTo: support@example.com\r\nSubject: Re: Hi\r\nMessage-ID: <e2@x>\r\nIn-Reply-To: <e1@x>\r\n\r\nActually, one more thing.\r\n"
-        ))
+        )
         .await;
     let reply = format!("/portal/tickets/{ticket}/reply");
     let held = portal
