@@ -8,16 +8,36 @@ use maildesk::domain::{Direction, MessageKind, Priority, TicketStatus};
 use maildesk::store::{messages, tickets, Store};
 
 pub const BASE: i64 = 1_700_000_000;
+/// Everyday words (in most tickets) ...
 const WORDS: &[&str] = &[
     "printer", "network", "vpn", "laptop", "password", "mail", "server", "slow", "broken",
     "please", "help", "urgent", "invoice", "login", "screen", "update", "backup", "license",
 ];
+/// ... and a long tail of rarer ones (product names, error codes), chosen Zipf-like.
+const TAIL: usize = 20_000;
+const SYLLABLES: &[&str] = &[
+    "ka", "lo", "mi", "ne", "ru", "ta", "vo", "zi", "pe", "su", "dra", "xo",
+];
+
+fn tail_word(k: usize) -> String {
+    let mut k = k + SYLLABLES.len();
+    let mut word = String::new();
+    while k > 0 {
+        word.push_str(SYLLABLES[k % SYLLABLES.len()]);
+        k /= SYLLABLES.len();
+    }
+    word
+}
 
 #[tokio::main]
 async fn main() {
     let mut args = std::env::args().skip(1);
-    let url = args.next().expect("usage: portal-seed DATABASE_URL [TICKETS]");
-    let n: i64 = args.next().map_or(100_000, |a| a.parse().expect("a number"));
+    let url = args
+        .next()
+        .expect("usage: portal-seed DATABASE_URL [TICKETS]");
+    let n: i64 = args
+        .next()
+        .map_or(100_000, |a| a.parse().expect("a number"));
     let store = Store::connect(&url, 4).await.expect("database");
     store.migrate().await.expect("migrations");
     let started = std::time::Instant::now();
@@ -28,13 +48,27 @@ async fn main() {
         rng ^= rng << 17;
         rng
     };
-    let statuses = [TicketStatus::Open, TicketStatus::InProgress, TicketStatus::Waiting, TicketStatus::Resolved, TicketStatus::Closed];
+    let statuses = [
+        TicketStatus::Open,
+        TicketStatus::InProgress,
+        TicketStatus::Waiting,
+        TicketStatus::Resolved,
+        TicketStatus::Closed,
+    ];
     let categories = ["network", "hardware", "software", "other"];
     let mut tx = store.begin().await.expect("begin");
     for i in 1..=n {
         let sentence = |next: &mut dyn FnMut() -> u64, words: usize| {
             (0..words)
-                .map(|_| WORDS[(next() % WORDS.len() as u64) as usize])
+                .map(|_| {
+                    if next() % 10 < 4 {
+                        WORDS[(next() % WORDS.len() as u64) as usize].to_string()
+                    } else {
+                        // Zipf-like: low ranks are frequent, high ranks rare.
+                        let u = (next() % 1_000_000) as f64 / 1_000_000.0;
+                        tail_word((u * u * u * TAIL as f64) as usize)
+                    }
+                })
                 .collect::<Vec<_>>()
                 .join(" ")
         };
@@ -56,9 +90,16 @@ async fn main() {
         .await
         .expect("ticket");
         for m in 0..5 {
-            let body = (0..8).map(|_| sentence(&mut next, 12)).collect::<Vec<_>>().join("\n");
+            let body = (0..8)
+                .map(|_| sentence(&mut next, 12))
+                .collect::<Vec<_>>()
+                .join("\n");
             let (direction, kind, from) = match m {
-                1 | 3 => (Direction::Outbound, MessageKind::Public, "support@example.com"),
+                1 | 3 => (
+                    Direction::Outbound,
+                    MessageKind::Public,
+                    "support@example.com",
+                ),
                 4 => (Direction::Inbound, MessageKind::Note, "agent@example.com"),
                 _ => (Direction::Inbound, MessageKind::Public, customer.as_str()),
             };
@@ -95,9 +136,13 @@ async fn main() {
             .expect("message");
         }
         let status = statuses[(next() % 5) as usize];
-        tickets::set_status(&mut tx, id, status, now).await.expect("status");
+        tickets::set_status(&mut tx, id, status, now)
+            .await
+            .expect("status");
         let priority = Priority::ALL[(next() % 4) as usize];
-        tickets::set_priority(&mut tx, id, priority, now).await.expect("priority");
+        tickets::set_priority(&mut tx, id, priority, now)
+            .await
+            .expect("priority");
         if i % 2_000 == 0 {
             tx.commit().await.expect("commit");
             tx = store.begin().await.expect("begin");
@@ -105,6 +150,8 @@ async fn main() {
         }
     }
     tx.commit().await.expect("commit");
+    // For the bench's searches: a mid-frequency word of the tail.
+    println!("rare-word: {}", tail_word(TAIL / 4));
     eprintln!(
         "\rseeded {n} tickets, {} messages in {:.0} s",
         n * 5,

@@ -12,6 +12,23 @@ pub struct SessionUser {
     pub email: String,
     pub name: String,
     pub role: String,
+    pub password_hash: String,
+    pub active: i64,
+    pub created_at: i64,
+}
+
+impl SessionUser {
+    pub fn user(&self) -> super::users::User {
+        super::users::User {
+            id: self.user_id,
+            email: self.email.clone(),
+            name: self.name.clone(),
+            role: self.role.clone(),
+            password_hash: self.password_hash.clone(),
+            active: self.active,
+            created_at: self.created_at,
+        }
+    }
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -59,7 +76,8 @@ pub async fn find_live(
     idle_secs: i64,
 ) -> Result<Option<SessionUser>> {
     Ok(sqlx::query_as(
-        "SELECT s.id_hash, s.csrf_token, s.last_seen_at, u.id AS user_id, u.email, u.name, u.role
+        "SELECT s.id_hash, s.csrf_token, s.last_seen_at, u.id AS user_id, u.email, u.name, u.role,
+                u.password_hash, u.active, u.created_at
          FROM sessions s JOIN users u ON u.id = s.user_id
          WHERE s.id_hash = $1 AND u.active = 1 AND s.expires_at > $2 AND s.last_seen_at > $3",
     )

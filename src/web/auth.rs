@@ -134,10 +134,9 @@ async fn authenticate(state: &AppState, request: Request) -> WebResult<Request> 
     if now - found.last_seen_at >= TOUCH_EVERY_SECS {
         sessions::touch(&mut conn, &id_hash, now).await?;
     }
-    let user = users::get(&mut conn, found.user_id).await?;
     drop(conn);
     let staff = Staff {
-        actor: Actor { user },
+        actor: Actor { user: found.user() },
         session_hash: id_hash,
         csrf: found.csrf_token,
     };

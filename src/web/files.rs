@@ -104,7 +104,7 @@ pub async fn attachment(
 }
 
 /// Downloads as bytes (never interpreted by the browser), or shows a verified preview.
-fn file_response(data: Vec<u8>, preview: Option<&'static str>, filename: &str) -> Response {
+pub fn file_response(data: Vec<u8>, preview: Option<&'static str>, filename: &str) -> Response {
     let (content_type, kind) = match preview {
         Some(t) => (t, "inline"),
         None => ("application/octet-stream", "attachment"),

@@ -3,7 +3,7 @@
 
 use askama::Template;
 use axum::extract::{Path, State};
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::response::{Html, Redirect, Response};
 use axum_extra::extract::Query;
 use serde::Deserialize;
 
@@ -127,19 +127,11 @@ pub async fn raw(
     let data = raw::get_raw(&mut conn, &entry.raw_sha256)
         .await?
         .ok_or_else(|| WebError::NotFound("the raw message is gone".into()))?;
-    let mut response = data.into_response();
-    let h = response.headers_mut();
-    h.insert(
-        axum::http::header::CONTENT_TYPE,
-        axum::http::HeaderValue::from_static("application/octet-stream"),
-    );
-    if let Ok(v) = axum::http::HeaderValue::from_str(&super::files::disposition(
-        "attachment",
+    Ok(super::files::file_response(
+        data,
+        None,
         &format!("quarantine-{id}.eml"),
-    )) {
-        h.insert(axum::http::header::CONTENT_DISPOSITION, v);
-    }
-    Ok(response)
+    ))
 }
 
 pub async fn retry(

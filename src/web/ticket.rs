@@ -36,6 +36,8 @@ struct Item {
     full_html: Option<String>,
     remote_blocked: bool,
     remote_shown: bool,
+    /// Our own notification to staff: folded, it only repeats the thread.
+    folded: bool,
     has_raw: bool,
     attachments: Vec<Attachment>,
     deliveries: Vec<Delivery>,
@@ -344,6 +346,7 @@ fn item(
         full_html,
         remote_blocked,
         remote_shown,
+        folded: m.direction == "out" && m.kind == "note",
         has_raw: m.raw_sha256.is_some(),
         attachments: m
             .attachments
@@ -520,24 +523,42 @@ pub async fn reply(
         .collect();
     let ctx = state.action_context();
     let mut tx = state.store.begin().await?;
-    match actions::reply(&mut tx, &ctx, &staff.actor, id, &form.body, &cc).await {
-        Ok(queued) => {
+    let outcome = actions::reply(&mut tx, &ctx, &staff.actor, id, &form.body, &cc).await;
+    conclude(&state, &staff, id, tx, outcome, retained, |queued| {
+        (id, format!("Reply queued for {queued} recipient(s)."))
+    })
+    .await
+}
+
+/// Commits a successful action and returns to the ticket (`done` says where and what
+/// happened); when the rules refused it, shows the page again with the reason and what
+/// the user had typed (`retained`).
+async fn conclude<T>(
+    state: &AppState,
+    staff: &Staff,
+    id: i64,
+    tx: crate::store::Tx,
+    outcome: Result<T, ActionError>,
+    retained: impl FnOnce(String) -> Retained,
+    done: impl FnOnce(T) -> (i64, String),
+) -> WebResult<Response> {
+    match outcome {
+        Ok(value) => {
             tx.commit().await.map_err(StoreError::from)?;
             state.outbox_wake.notify_one();
-            Ok(done_redirect(
-                id,
-                &format!("Reply queued for {queued} recipient(s)."),
-            ))
+            let (target, message) = done(value);
+            Ok(done_redirect(target, &message))
         }
         Err(ActionError::Invalid { message, .. }) => {
             drop(tx);
+            let status = StatusCode::UNPROCESSABLE_ENTITY;
             render(
-                &state,
-                &staff,
+                state,
+                staff,
                 id,
                 &ShowQuery::default(),
                 retained(message),
-                StatusCode::UNPROCESSABLE_ENTITY,
+                status,
             )
             .await
         }
@@ -560,30 +581,16 @@ pub async fn note(
     let id = reference(&reference_text)?;
     let ctx = state.action_context();
     let mut tx = state.store.begin().await?;
-    match actions::note(&mut tx, &ctx, &staff.actor, id, &form.body).await {
-        Ok(_) => {
-            tx.commit().await.map_err(StoreError::from)?;
-            Ok(done_redirect(id, "Note added."))
-        }
-        Err(ActionError::Invalid { message, .. }) => {
-            drop(tx);
-            let retained = Retained {
-                error: Some(message),
-                note: form.body.clone(),
-                ..Retained::default()
-            };
-            render(
-                &state,
-                &staff,
-                id,
-                &ShowQuery::default(),
-                retained,
-                StatusCode::UNPROCESSABLE_ENTITY,
-            )
-            .await
-        }
-        Err(e) => Err(e.into()),
-    }
+    let outcome = actions::note(&mut tx, &ctx, &staff.actor, id, &form.body).await;
+    let retained = |error: String| Retained {
+        error: Some(error),
+        note: form.body.clone(),
+        ..Retained::default()
+    };
+    conclude(&state, &staff, id, tx, outcome, retained, |_| {
+        (id, "Note added.".into())
+    })
+    .await
 }
 
 #[derive(Debug, Deserialize)]
@@ -617,30 +624,13 @@ pub async fn merge(
     };
     let ctx = state.action_context();
     let mut tx = state.store.begin().await?;
-    match actions::merge(&mut tx, &ctx, &staff.actor, id, target).await {
-        Ok(()) => {
-            tx.commit().await.map_err(StoreError::from)?;
-            Ok(done_redirect(
-                target,
-                &format!("Ticket #{id} was merged into this ticket."),
-            ))
-        }
-        Err(ActionError::Invalid { message, .. }) => {
-            drop(tx);
-            let retained = Retained {
-                error: Some(message),
-                ..Retained::default()
-            };
-            render(
-                &state,
-                &staff,
-                id,
-                &ShowQuery::default(),
-                retained,
-                StatusCode::UNPROCESSABLE_ENTITY,
-            )
-            .await
-        }
-        Err(e) => Err(e.into()),
-    }
+    let outcome = actions::merge(&mut tx, &ctx, &staff.actor, id, target).await;
+    let retained = |error: String| Retained {
+        error: Some(error),
+        ..Retained::default()
+    };
+    conclude(&state, &staff, id, tx, outcome, retained, |()| {
+        (target, format!("Ticket #{id} was merged into this ticket."))
+    })
+    .await
 }
