@@ -150,6 +150,14 @@ async fn main() {
         }
     }
     tx.commit().await.expect("commit");
+    // A PostgreSQL database that has been running has statistics (autovacuum); a fresh
+    // bulk load has none yet. SQLite gets none: its queries must be fast without them.
+    if store.backend() == maildesk::store::Backend::Postgres {
+        sqlx::query("ANALYZE")
+            .execute(store.pool())
+            .await
+            .expect("analyze");
+    }
     // For the bench's searches: a mid-frequency word of the tail.
     println!("rare-word: {}", tail_word(TAIL / 4));
     eprintln!(

@@ -39,6 +39,7 @@ CREATE INDEX ticket_events_ticket ON ticket_events (ticket_id, id);
 
 -- A merged ticket points to the ticket that took its messages.
 ALTER TABLE tickets ADD COLUMN merged_into_id BIGINT REFERENCES tickets (id);
+CREATE INDEX tickets_merged_into ON tickets (merged_into_id);
 
 -- The queue pages by last activity (keyset: updated_at, id), overall and per assignee.
 DROP INDEX tickets_status;

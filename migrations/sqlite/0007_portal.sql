@@ -39,6 +39,7 @@ CREATE INDEX ticket_events_ticket ON ticket_events (ticket_id, id);
 
 -- A merged ticket points to the ticket that took its messages.
 ALTER TABLE tickets ADD COLUMN merged_into_id INTEGER REFERENCES tickets (id);
+CREATE INDEX tickets_merged_into ON tickets (merged_into_id);
 
 -- The queue pages by last activity (keyset: updated_at, id), overall and per assignee.
 DROP INDEX tickets_status;
@@ -69,3 +70,5 @@ CREATE TRIGGER messages_fts_update AFTER UPDATE OF subject, from_email, from_nam
     VALUES (new.id, new.subject, new.from_email, new.from_name, new.text_body);
 END;
 INSERT INTO messages_fts (messages_fts) VALUES ('rebuild');
+-- Matches become tickets through this small index instead of the wide message rows.
+CREATE INDEX messages_id_ticket ON messages (id, ticket_id);

@@ -144,22 +144,50 @@ impl Sql {
     }
 }
 
-/// One page of the queue: up to `limit` rows, plus whether more follow.
+/// One page of the queue: up to `limit` rows, plus whether more follow. A search takes
+/// its words as typed first; only when that finds nothing is the last word taken as a
+/// prefix ("capac" finds "capacitor"): a prefix costs much more on a big index.
 pub async fn page(
     conn: &mut Conn,
     backend: Backend,
     filter: &Filter,
     limit: i64,
 ) -> Result<(Vec<Row>, bool)> {
+    let found = page_matching(conn, backend, filter, limit, false).await?;
+    if found.0.is_empty()
+        && filter
+            .search
+            .as_deref()
+            .is_some_and(|s| !s.trim().is_empty())
+    {
+        return page_matching(conn, backend, filter, limit, true).await;
+    }
+    Ok(found)
+}
+
+async fn page_matching(
+    conn: &mut Conn,
+    backend: Backend,
+    filter: &Filter,
+    limit: i64,
+    prefix: bool,
+) -> Result<(Vec<Row>, bool)> {
     let mut sql = Sql::default();
-    let mut conditions: Vec<String> = vec!["t.merged_into_id IS NULL".into()];
+    // Unary + keeps SQLite from walking an index for a term that does not narrow the
+    // page (every unmerged ticket has merged_into_id NULL); PostgreSQL needs no hint.
+    let hint = if backend == Backend::Sqlite { "+" } else { "" };
+    let mut conditions: Vec<String> = vec![format!("{hint}t.merged_into_id IS NULL")];
     if !filter.statuses.is_empty() {
         let list: Vec<String> = filter
             .statuses
             .iter()
             .map(|s| sql.arg(Arg::Text(s.as_str().into())))
             .collect();
-        conditions.push(format!("t.status IN ({})", list.join(", ")));
+        // Several statuses: SQLite would take the status index and sort every match;
+        // walking the activity index and skipping the others is what is fast (unary +
+        // keeps SQLite from using an index for a term).
+        let hint = if list.len() > 1 { hint } else { "" };
+        conditions.push(format!("{hint}t.status IN ({})", list.join(", ")));
     }
     match filter.assignee {
         AssigneeFilter::Anyone => {}
@@ -181,14 +209,26 @@ pub async fn page(
         let p = sql.arg(Arg::Text(priority.as_str().into()));
         conditions.push(format!("t.priority = {p}"));
     }
+    let mut source = String::new();
     if let Some(search) = filter
         .search
         .as_deref()
         .map(str::trim)
         .filter(|s| !s.is_empty())
     {
-        match search_condition(&mut sql, backend, search) {
-            Some(condition) => conditions.push(condition),
+        match search_source(&mut sql, backend, search, prefix) {
+            // The matches drive the page (few rows, then sorted): walking every ticket
+            // in activity order to test each for a match is what is slow.
+            Some(tickets) => {
+                // CROSS JOIN is SQLite's way to fix the join order.
+                let join = if backend == Backend::Sqlite {
+                    "CROSS JOIN"
+                } else {
+                    ","
+                };
+                source = format!("({tickets}) s {join} ");
+                conditions.push("t.id = s.ticket_id".into());
+            }
             None => return Ok((Vec::new(), false)),
         }
     }
@@ -197,6 +237,8 @@ pub async fn page(
         conditions.push(keyset);
     }
     let limit_arg = sql.arg(Arg::Int(limit + 1));
+    // The page's ids first, then what is shown of just those rows: the marker's
+    // subqueries must not run for every ticket the filter matches.
     sql.text = format!(
         "SELECT t.id, t.subject, t.status, t.priority, t.category, t.mailbox, t.requester_email,
             t.requester_name, t.assignee_id, u.name AS assignee_name, t.created_at, t.updated_at,
@@ -205,10 +247,10 @@ pub async fn page(
                     > COALESCE((SELECT MAX(m.id) FROM messages m WHERE m.ticket_id = t.id
                         AND ((m.direction = 'out' AND m.kind = 'public') OR m.author_user_id IS NOT NULL)), 0)
                  THEN 1 ELSE 0 END AS customer_waiting
-         FROM tickets t LEFT JOIN users u ON u.id = t.assignee_id
-         WHERE {}
-         ORDER BY {order}
-         LIMIT {limit_arg}",
+         FROM (SELECT t.id FROM {source}tickets t WHERE {} ORDER BY {order} LIMIT {limit_arg}) page
+         JOIN tickets t ON t.id = page.id
+         LEFT JOIN users u ON u.id = t.assignee_id
+         ORDER BY {order}",
         conditions.join(" AND ")
     );
     let mut query = sqlx::query_as::<_, Row>(sqlx::AssertSqlSafe(sql.text));
@@ -253,37 +295,66 @@ fn order_by(sql: &mut Sql, filter: &Filter) -> (&'static str, Option<String>) {
     }
 }
 
-/// The condition that keeps tickets with a message matching `search`; `None` when the
-/// text holds no searchable word.
-fn search_condition(sql: &mut Sql, backend: Backend, search: &str) -> Option<String> {
+/// The ids (`ticket_id`) of the tickets matching `search`, as a subquery; `None` when
+/// the text holds no searchable word.
+fn search_source(sql: &mut Sql, backend: Backend, search: &str, prefix: bool) -> Option<String> {
+    if let Some(address) = as_address(search) {
+        let p = sql.arg(Arg::Text(address));
+        return Some(format!(
+            "SELECT id AS ticket_id FROM tickets WHERE requester_email = {p}
+             UNION SELECT ticket_id FROM participants WHERE email = {p}"
+        ));
+    }
     match backend {
         Backend::Sqlite => {
-            let query = fts5_query(search)?;
+            let query = fts5_query(search, prefix)?;
             let p = sql.arg(Arg::Text(query));
             Some(format!(
-                "t.id IN (SELECT m.ticket_id FROM messages m WHERE m.id IN
-                    (SELECT rowid FROM messages_fts WHERE messages_fts MATCH {p}))"
+                "SELECT DISTINCT m.ticket_id FROM messages m INDEXED BY messages_id_ticket WHERE m.id IN
+                    (SELECT rowid FROM messages_fts WHERE messages_fts MATCH {p}
+                     ORDER BY rowid DESC LIMIT {SEARCH_MESSAGES})"
             ))
         }
         Backend::Postgres => {
             // PostgreSQL's own parsing (addresses and hosts stay whole), or the words
             // with the last one as a prefix (what FTS5 does on SQLite).
-            let prefix = words(search).map(|w| w.join(" & ") + ":*")?;
-            let p = sql.arg(Arg::Text(search.to_string()));
-            let q = sql.arg(Arg::Text(prefix));
+            // PostgreSQL's own parsing first (addresses and hosts stay whole), then
+            // the words with the last one as a prefix.
+            let query = if prefix {
+                let words = words(search).map(|w| w.join(" & ") + ":*")?;
+                format!("to_tsquery('simple', {})", sql.arg(Arg::Text(words)))
+            } else {
+                format!(
+                    "plainto_tsquery('simple', {})",
+                    sql.arg(Arg::Text(search.to_string()))
+                )
+            };
             Some(format!(
-                "t.id IN (SELECT m.ticket_id FROM messages m
-                    WHERE m.search @@ (plainto_tsquery('simple', {p}) || to_tsquery('simple', {q})))"
+                "SELECT DISTINCT x.ticket_id FROM (SELECT m.ticket_id FROM messages m
+                    WHERE m.search @@ {query} ORDER BY m.id DESC LIMIT {SEARCH_MESSAGES}) x"
             ))
         }
     }
 }
 
+/// A search looks at the newest this many matching messages: a word found in most mail
+/// ("printer") would otherwise cost a pass over the whole index for one page of results.
+const SEARCH_MESSAGES: i64 = 5_000;
+
+/// One e-mail address typed alone: searched as a requester or participant (exact and
+/// indexed) rather than as words.
+fn as_address(search: &str) -> Option<String> {
+    let s = search.trim();
+    (s.contains('@') && !s.contains(char::is_whitespace))
+        .then(|| crate::domain::address::normalize(s))
+        .filter(|a| crate::domain::address::is_valid(a))
+}
+
 /// The words of `search` as an FTS5 query: each word a quoted term (so no operator or
 /// syntax error can come from what was typed), all required, the last one as a prefix.
-pub fn fts5_query(search: &str) -> Option<String> {
+pub fn fts5_query(search: &str, prefix: bool) -> Option<String> {
     let quoted: Vec<String> = words(search)?.iter().map(|w| format!("\"{w}\"")).collect();
-    Some(format!("{}*", quoted.join(" ")))
+    Some(quoted.join(" ") + if prefix { "*" } else { "" })
 }
 
 /// The searchable words of what was typed (letters and digits only: nothing in them is
@@ -340,18 +411,32 @@ mod tests {
     }
 
     #[test]
+    fn an_address_alone_is_searched_as_an_address() {
+        assert_eq!(
+            as_address(" Ann@Example.com ").as_deref(),
+            Some("ann@example.com")
+        );
+        assert_eq!(as_address("ann@example.com printer"), None);
+        assert_eq!(as_address("printer"), None);
+    }
+
+    #[test]
     fn search_text_becomes_quoted_terms() {
         assert_eq!(
-            fts5_query("ann@example.com").as_deref(),
+            fts5_query("ann@example.com", true).as_deref(),
             Some("\"ann\" \"example\" \"com\"*")
         );
         assert_eq!(
-            fts5_query("\" OR NEAR(").as_deref(),
+            fts5_query("printer ink", false).as_deref(),
+            Some("\"printer\" \"ink\"")
+        );
+        assert_eq!(
+            fts5_query("\" OR NEAR(", true).as_deref(),
             Some("\"OR\" \"NEAR\"*")
         );
-        assert_eq!(fts5_query("  -- "), None);
+        assert_eq!(fts5_query("  -- ", true), None);
         assert_eq!(
-            fts5_query("Grüße printer").as_deref(),
+            fts5_query("Grüße printer", true).as_deref(),
             Some("\"Grüße\" \"printer\"*")
         );
     }

@@ -344,6 +344,21 @@ async fn every_route_checks_the_role() {
             see,
             see,
         ),
+        (
+            "POST",
+            "/portal/account/sessions/end".into(),
+            vec![("session", "gone")],
+            gone,
+            gone,
+        ),
+        (
+            "POST",
+            "/portal/account/password".into(),
+            vec![("current", "wrong"), ("new", "x"), ("confirm", "x")],
+            StatusCode::UNPROCESSABLE_ENTITY,
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        ("GET", "/portal/".into(), vec![], ok, ok),
         ("GET", "/portal/quarantine".into(), vec![], no, ok),
         ("GET", format!("/portal/quarantine/{q}"), vec![], no, ok),
         ("GET", format!("/portal/quarantine/{q}/raw"), vec![], no, ok),
@@ -1496,4 +1511,70 @@ async fn disabling_a_user_from_the_command_line_ends_their_sessions_at_once() {
         portal.try_sign_in(STAFF, "another password 3").await.status,
         StatusCode::SEE_OTHER
     );
+}
+
+#[tokio::test]
+async fn the_migration_indexes_mail_stored_before_it_for_search() {
+    // A database at the schema before the portal (migrations 1 to 6), with mail in it.
+    let env = TestEnv::new().await;
+    let store = Store::connect(&env.database_url, 2).await.unwrap();
+    let dir =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(if crate::harness::is_postgres() {
+            "migrations/postgres"
+        } else {
+            "migrations/sqlite"
+        });
+    let mut before = sqlx::migrate::Migrator::new(dir).await.unwrap();
+    before.migrations = before
+        .migrations
+        .iter()
+        .filter(|m| m.version <= 6)
+        .cloned()
+        .collect::<Vec<_>>()
+        .into();
+    before.run(store.pool()).await.unwrap();
+    {
+        let mut conn = store.acquire().await.unwrap();
+        let ticket = tickets::insert(
+            &mut conn,
+            &tickets::NewTicket {
+                subject: "Old printer",
+                category: "other",
+                mailbox: None,
+                requester_email: "old@example.net",
+                requester_name: None,
+                linked_ticket_id: None,
+            },
+            unix_now(),
+        )
+        .await
+        .unwrap();
+        sqlx::query(
+            "INSERT INTO messages (ticket_id, direction, kind, from_email, subject, message_id, text_body, content_sha256, source, created_at)
+             VALUES ($1, 'in', 'public', 'old@example.net', 'Old printer', 'old@x', 'The stapler jammed yesterday', 'x', 'test', 1)",
+        )
+        .bind(ticket)
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    }
+    store.close().await;
+    // The new version starts: migrations 7+ run, and the old mail is searchable.
+    let store = env.store().await;
+    add_user(&store, STAFF, "Sam Staff", Role::Staff).await;
+    let ingestor = Ingestor::open(&env.config, store).await.unwrap();
+    let state = AppState::new(
+        env.config.clone(),
+        ingestor.clone(),
+        Arc::new(tokio::sync::Notify::new()),
+    );
+    let portal = Portal {
+        app: web::router(state),
+        env,
+        ingestor,
+        wake: Arc::new(tokio::sync::Notify::new()),
+    };
+    let sam = portal.sign_in(STAFF).await;
+    let page = portal.get(&sam, "/portal/tickets?q=stapler").await;
+    assert!(page.body.contains("Old printer"), "{}", page.body);
 }
