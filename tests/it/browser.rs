@@ -329,15 +329,30 @@ async fn staff_work_a_ticket_end_to_end() {
     assert_eq!(found, [subject], "the search finds the ticket");
     browser.screenshot("queue.png").await;
     // The same queue on a phone: readable, no sideways scrolling of the page.
-    browser.client.set_window_size(390, 844).await.expect("phone size");
+    browser
+        .client
+        .set_window_size(390, 844)
+        .await
+        .expect("phone size");
     browser.screenshot("queue-phone.png").await;
     let overflow: serde_json::Value = browser
         .client
-        .execute("return document.documentElement.scrollWidth > window.innerWidth + 1", vec![])
+        .execute(
+            "return document.documentElement.scrollWidth > window.innerWidth + 1",
+            vec![],
+        )
         .await
         .expect("measure the page");
-    browser.client.set_window_size(1280, 900).await.expect("desktop size");
-    assert_eq!(overflow, serde_json::Value::Bool(false), "the phone page does not scroll sideways");
+    browser
+        .client
+        .set_window_size(1280, 900)
+        .await
+        .expect("desktop size");
+    assert_eq!(
+        overflow,
+        serde_json::Value::Bool(false),
+        "the phone page does not scroll sideways"
+    );
     let link = browser
         .wait_for("table.queue td.subject a")
         .await
