@@ -187,7 +187,18 @@ impl CliError {
 }
 
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            // A wrong command line is EX_USAGE (64), not clap's own 2.
+            return if e.use_stderr() {
+                ExitCode::from(EXIT_USAGE)
+            } else {
+                ExitCode::SUCCESS // --help, --version
+            };
+        }
+    };
     let is_serve = matches!(cli.command, Command::Serve);
     init_tracing(if is_serve { "info" } else { "warn" });
     let runtime = match tokio::runtime::Builder::new_multi_thread()

@@ -454,12 +454,27 @@ pub struct Sources {
 impl Config {
     pub fn load(sources: &Sources) -> Result<Config, ConfigError> {
         let (mut table, base_dir) = read_file(sources)?;
+        // Which keys came from which variable, so an error names the variable.
+        let mut from_env: Vec<(String, String)> = Vec::new();
         for (name, value) in &sources.env {
-            apply_env(&mut table, name, value)?;
+            if let Some(key) = apply_env(&mut table, name, value)? {
+                from_env.push((key, name.clone()));
+            }
         }
         for (key, value) in &sources.overrides {
             set_dotted(&mut table, key, value)?;
+            from_env.retain(|(k, _)| k != key);
         }
+        Self::from_table(table, base_dir).map_err(|e| match e {
+            ConfigError::Key { key, message } => match from_env.iter().find(|(k, _)| *k == key) {
+                Some((_, variable)) => key_error(format!("{variable} ({key})"), message),
+                None => ConfigError::Key { key, message },
+            },
+            other => other,
+        })
+    }
+
+    fn from_table(table: toml::Table, base_dir: Option<PathBuf>) -> Result<Config, ConfigError> {
         let mut config: Config = serde_path_to_error::deserialize(toml::Value::Table(table))
             .map_err(|e| {
                 let path = e.path().to_string();
@@ -518,12 +533,15 @@ impl Config {
         if self.database.max_connections == 0 {
             return Err(key_error("database.max_connections", "must be at least 1"));
         }
-        self.web.listen.parse::<SocketAddr>().map_err(|_| {
-            key_error(
+        if !is_listen_address(&self.web.listen) {
+            return Err(key_error(
                 "web.listen",
-                format!("{:?} is not an address:port", self.web.listen),
-            )
-        })?;
+                format!(
+                    "{:?} is not an address:port or host:port (e.g. 127.0.0.1:8080, localhost:8080)",
+                    self.web.listen
+                ),
+            ));
+        }
         self.validate_web()?;
         self.validate_helpdesk()?;
         if self.ingest.batch_messages == 0 {
@@ -784,28 +802,49 @@ fn read_file(sources: &Sources) -> Result<(toml::Table, Option<PathBuf>), Config
 }
 
 /// `MAILDESK_DATABASE_URL=…` → `database.url`.
-fn apply_env(table: &mut toml::Table, name: &str, value: &str) -> Result<(), ConfigError> {
+/// Returns the key the variable set, if it names a section: other `MAILDESK_*` variables
+/// (a test suite's `MAILDESK_TEST_PG_URL`, `MAILDESK_CORPUS`) are not configuration.
+/// `127.0.0.1:8080`, `[::1]:8080` or `localhost:8080` (a host name is resolved when the
+/// daemon binds).
+fn is_listen_address(text: &str) -> bool {
+    if text.parse::<SocketAddr>().is_ok() {
+        return true;
+    }
+    let Some((host, port)) = text.rsplit_once(':') else {
+        return false;
+    };
+    port.parse::<u16>().is_ok()
+        && !host.is_empty()
+        && host.len() <= 253
+        && host.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                && !label.starts_with('-')
+        })
+}
+
+fn apply_env(
+    table: &mut toml::Table,
+    name: &str,
+    value: &str,
+) -> Result<Option<String>, ConfigError> {
     let Some(rest) = name.strip_prefix("MAILDESK_") else {
-        return Ok(());
+        return Ok(None);
     };
     if NON_KEY_VARIABLES.contains(&name) {
-        return Ok(());
+        return Ok(None);
     }
     let rest = rest.to_ascii_lowercase();
     let Some(section) = SECTIONS.iter().find(|s| rest.starts_with(&format!("{s}_"))) else {
-        return Err(key_error(
-            name,
-            format!(
-                "no configuration section matches (sections: {})",
-                SECTIONS.join(", ")
-            ),
-        ));
+        return Ok(None);
     };
-    let key = &rest[section.len() + 1..];
-    set_dotted(table, &format!("{section}.{key}"), value).map_err(|e| match e {
+    let key = format!("{section}.{}", &rest[section.len() + 1..]);
+    set_dotted(table, &key, value).map_err(|e| match e {
         ConfigError::Key { message, .. } => key_error(name, message),
         other => other,
-    })
+    })?;
+    Ok(Some(key))
 }
 
 fn set_dotted(table: &mut toml::Table, dotted: &str, value: &str) -> Result<(), ConfigError> {
@@ -919,6 +958,19 @@ mod tests {
     fn invalid_values_are_named() {
         let err = load_text("[web]\nlisten = \"localhost\"\n", &[]).unwrap_err();
         assert!(err.to_string().starts_with("web.listen:"), "{err}");
+        for good in [
+            "localhost:8080",
+            "help.example.com:80",
+            "[::1]:8080",
+            "0.0.0.0:1",
+        ] {
+            let text = format!("[web]\nlisten = \"{good}\"\n");
+            assert!(load_text(&text, &[]).is_ok(), "{good}");
+        }
+        for bad in ["localhost:http", "bad host:80", ":80", "localhost:99999"] {
+            let text = format!("[web]\nlisten = \"{bad}\"\n");
+            assert!(load_text(&text, &[]).is_err(), "{bad}");
+        }
         let err = load_text("[helpdesk]\nreopen_closed_days = \"x\"\n", &[]).unwrap_err();
         assert!(
             err.to_string().starts_with("helpdesk.reopen_closed_days:"),
@@ -946,9 +998,26 @@ mod tests {
         .unwrap();
         assert_eq!(config.database.url.expose(), "postgres://u@h/db");
         assert_eq!(config.helpdesk.reopen_closed_days, 3);
-        let err = load_text("", &[("MAILDESK_DATABSE_URL", "x")]).unwrap_err();
+        // Variables of no section are someone else's (a test suite's): ignored.
+        load_text(
+            "",
+            &[
+                ("MAILDESK_TEST_PG_URL", "postgres://x"),
+                ("MAILDESK_CORPUS", "/tmp"),
+            ],
+        )
+        .unwrap();
+        // A wrong key or value from a variable names the variable.
+        let err = load_text("", &[("MAILDESK_WEB_LISEN", "x")]).unwrap_err();
         assert!(
-            err.to_string().starts_with("MAILDESK_DATABSE_URL:"),
+            err.to_string()
+                .starts_with("MAILDESK_WEB_LISEN (web.lisen): unknown field"),
+            "{err}"
+        );
+        let err = load_text("", &[("MAILDESK_WEB_LISTEN", "nowhere")]).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("MAILDESK_WEB_LISTEN (web.listen):"),
             "{err}"
         );
     }

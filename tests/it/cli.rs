@@ -358,3 +358,32 @@ async fn configuration_errors_name_the_key_and_check_reports_health() {
         stderr(&env_typo)
     );
 }
+
+#[tokio::test]
+async fn usage_errors_exit_64_and_foreign_maildesk_variables_are_ignored() {
+    let env = TestEnv::new().await;
+    for args in [
+        &["--no-such-flag"][..],
+        &["no-such-command"][..],
+        &["user", "add", "a@example.com", "--name", "A", "--role", "boss"][..],
+    ] {
+        let out = env.cli(args, None);
+        assert_eq!(out.status.code(), Some(64), "{args:?}: {}", stderr(&out));
+    }
+    assert_eq!(env.cli(&["--help"], None).status.code(), Some(0));
+    // A test suite's own variables are not configuration keys.
+    let out = run_binary(
+        &env.config_path,
+        &["check"],
+        None,
+        &[("MAILDESK_TEST_PG_URL", "postgres://x"), ("MAILDESK_CORPUS", "/tmp")],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    // A variable with a wrong key is named as the variable.
+    let out = run_binary(&env.config_path, &["check"], None, &[("MAILDESK_WEB_LISEN", "x")]);
+    assert_eq!(out.status.code(), Some(78));
+    assert!(stderr(&out).contains("MAILDESK_WEB_LISEN"), "{}", stderr(&out));
+    // A host name is a listen address.
+    let out = env.cli(&["--set", "web.listen=localhost:8080", "check"], None);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
