@@ -365,7 +365,15 @@ async fn usage_errors_exit_64_and_foreign_maildesk_variables_are_ignored() {
     for args in [
         &["--no-such-flag"][..],
         &["no-such-command"][..],
-        &["user", "add", "a@example.com", "--name", "A", "--role", "boss"][..],
+        &[
+            "user",
+            "add",
+            "a@example.com",
+            "--name",
+            "A",
+            "--role",
+            "boss",
+        ][..],
     ] {
         let out = env.cli(args, None);
         assert_eq!(out.status.code(), Some(64), "{args:?}: {}", stderr(&out));
@@ -376,13 +384,25 @@ async fn usage_errors_exit_64_and_foreign_maildesk_variables_are_ignored() {
         &env.config_path,
         &["check"],
         None,
-        &[("MAILDESK_TEST_PG_URL", "postgres://x"), ("MAILDESK_CORPUS", "/tmp")],
+        &[
+            ("MAILDESK_TEST_PG_URL", "postgres://x"),
+            ("MAILDESK_CORPUS", "/tmp"),
+        ],
     );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     // A variable with a wrong key is named as the variable.
-    let out = run_binary(&env.config_path, &["check"], None, &[("MAILDESK_WEB_LISEN", "x")]);
+    let out = run_binary(
+        &env.config_path,
+        &["check"],
+        None,
+        &[("MAILDESK_WEB_LISEN", "x")],
+    );
     assert_eq!(out.status.code(), Some(78));
-    assert!(stderr(&out).contains("MAILDESK_WEB_LISEN"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("MAILDESK_WEB_LISEN"),
+        "{}",
+        stderr(&out)
+    );
     // A host name is a listen address.
     let out = env.cli(&["--set", "web.listen=localhost:8080", "check"], None);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
