@@ -405,6 +405,10 @@ async fn ingest(config: &Config, args: IngestArgs) -> Result<u8, CliError> {
             )));
         }
     }
+    if let Some(refusal) = refuse_input(&args) {
+        eprintln!("maildesk: {}", refusal.1);
+        return Ok(refusal.0);
+    }
     let store = open_store(config).await?;
     let ingestor = Ingestor::open(config, store).await?;
     let counts = match &args.mbox {
@@ -438,6 +442,41 @@ async fn ingest(config: &Config, args: IngestArgs) -> Result<u8, CliError> {
     })
 }
 
+/// Input that can never be stored, caught before anything is opened: a missing file is
+/// a usage error (64; retrying would not help), an mbox that is not one (or is gzipped)
+/// is refused (65) rather than "imported" as nothing.
+fn refuse_input(args: &IngestArgs) -> Option<(u8, String)> {
+    if let Some(path) = &args.mbox {
+        let mut head = [0u8; 5];
+        let read = std::fs::File::open(path).and_then(|mut f| f.read(&mut head));
+        return match read {
+            Err(e) => Some((EXIT_USAGE, format!("--mbox {}: {e}", path.display()))),
+            Ok(_) if head.starts_with(&[0x1f, 0x8b]) => Some((
+                EXIT_DATAERR,
+                format!("--mbox {}: the file is gzipped; gunzip it first", path.display()),
+            )),
+            Ok(0) => None,
+            Ok(_) if &head != b"From " => Some((
+                EXIT_DATAERR,
+                format!(
+                    "--mbox {}: not an mbox (it must begin with a \"From \" line); for single messages use `maildesk ingest FILE`",
+                    path.display()
+                ),
+            )),
+            Ok(_) => None,
+        };
+    }
+    let missing = args
+        .files
+        .iter()
+        .filter(|f| *f != "-")
+        .find(|f| !std::path::Path::new(f).is_file())?;
+    Some((
+        EXIT_USAGE,
+        format!("{missing}: no such file (nothing was stored)"),
+    ))
+}
+
 async fn ingest_files(ingestor: &Ingestor, args: &IngestArgs) -> Result<Counts, CliError> {
     let files: Vec<String> = if args.files.is_empty() {
         vec!["-".into()]
@@ -451,6 +490,9 @@ async fn ingest_files(ingestor: &Ingestor, args: &IngestArgs) -> Result<Counts, 
     );
     let mut counts = Counts::default();
     for file in &files {
+        if file == "-" && std::io::stdin().is_terminal() {
+            eprintln!("maildesk: reading one message from standard input (end it with Ctrl-D)…");
+        }
         let (raw, source) = if file == "-" {
             // Read no more than the limit allows: a huge message on standard input must
             // not exhaust memory. The MTA gets a clear refusal and bounces it.

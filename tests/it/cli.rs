@@ -407,3 +407,25 @@ async fn usage_errors_exit_64_and_foreign_maildesk_variables_are_ignored() {
     let out = env.cli(&["--set", "web.listen=localhost:8080", "check"], None);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 }
+
+#[tokio::test]
+async fn input_that_can_never_be_stored_is_refused_up_front() {
+    let env = TestEnv::new().await;
+    let missing = env.cli(&["ingest", "/nonexistent/message.eml"], None);
+    assert_eq!(missing.status.code(), Some(64), "{}", stderr(&missing));
+    assert!(stderr(&missing).contains("no such file"));
+    let not_mbox = env.dir.path().join("message.eml");
+    std::fs::write(&not_mbox, "Subject: hi\r\n\r\nnot an mbox\r\n").unwrap();
+    let out = env.cli(&["ingest", "--mbox", not_mbox.to_str().unwrap()], None);
+    assert_eq!(out.status.code(), Some(65), "{}", stderr(&out));
+    assert!(stderr(&out).contains("not an mbox"));
+    let gz = env.dir.path().join("mail.mbox.gz");
+    std::fs::write(&gz, [0x1f, 0x8b, 8, 0, 0, 0]).unwrap();
+    let out = env.cli(&["ingest", "--mbox", gz.to_str().unwrap()], None);
+    assert_eq!(out.status.code(), Some(65));
+    assert!(stderr(&out).contains("gzipped"));
+    let out = env.cli(&["ingest", "--mbox", "/nonexistent.mbox"], None);
+    assert_eq!(out.status.code(), Some(64));
+    let listed = env.cli_json(&["ticket", "list", "--json"]);
+    assert_eq!(listed.as_array().map(Vec::len), Some(0), "nothing stored");
+}
