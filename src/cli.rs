@@ -29,7 +29,7 @@ pub const EXIT_DATAERR: u8 = 65;
     about = "E-mail helpdesk: mail in, tickets out."
 )]
 pub struct Cli {
-    /// Configuration file [default: ./config.toml, optional]
+    /// Configuration file [default: ./config.toml, else /etc/maildesk/config.toml]
     #[arg(long, short, global = true, env = "MAILDESK_CONFIG")]
     config: Option<PathBuf>,
     /// Database URL (overrides database.url)
@@ -247,13 +247,15 @@ fn load_config(cli: &Cli) -> Result<Config, CliError> {
     if let Some(url) = &cli.database_url {
         overrides.push(("database.url".into(), format!("{url:?}")));
     }
+    // Never silently the built-in defaults: a command run from another directory would
+    // create and use a database of its own there.
+    let file = match &cli.config {
+        Some(path) => path.clone(),
+        None => crate::config::find_file(crate::config::DEFAULT_FILES)?,
+    };
     let sources = Sources {
-        file: Some(
-            cli.config
-                .clone()
-                .unwrap_or_else(|| PathBuf::from("config.toml")),
-        ),
-        file_required: cli.config.is_some(),
+        file: Some(file),
+        file_required: true,
         env: std::env::vars().collect(),
         overrides,
     };
@@ -295,6 +297,12 @@ async fn run(cli: Cli) -> Result<u8, CliError> {
 }
 
 async fn check(config: &Config) -> Result<u8, CliError> {
+    let file = config
+        .source_file
+        .as_ref()
+        .map_or_else(|| "(none)".to_string(), |p| p.display().to_string());
+    println!("configuration file: {file}");
+    println!("database url: {}", safe(&config.database_display()));
     println!(
         "configuration: ok ({:?} database, {} support address(es), {} mailbox(es))",
         config.backend(),

@@ -20,6 +20,9 @@ const NON_KEY_VARIABLES: &[&str] = &["MAILDESK_CONFIG", "MAILDESK_LOG"];
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
+    /// The file this configuration was read from (not a key).
+    #[serde(skip)]
+    pub source_file: Option<PathBuf>,
     pub database: DatabaseConfig,
     pub web: WebConfig,
     pub helpdesk: HelpdeskConfig,
@@ -430,6 +433,23 @@ pub enum ConfigError {
     Syntax { path: PathBuf, message: String },
     #[error("{key}: {message}")]
     Key { key: String, message: String },
+    #[error("no configuration file: looked for {}; pass --config PATH (or set MAILDESK_CONFIG)", .looked.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(" and "))]
+    NoFile { looked: Vec<PathBuf> },
+}
+
+/// Where a command looks for its configuration when none is named: the working
+/// directory's, then the system's (what the service uses).
+pub const DEFAULT_FILES: &[&str] = &["config.toml", "/etc/maildesk/config.toml"];
+
+/// The first of `candidates` that exists.
+pub fn find_file(candidates: &[&str]) -> Result<PathBuf, ConfigError> {
+    candidates
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.is_file())
+        .ok_or_else(|| ConfigError::NoFile {
+            looked: candidates.iter().map(PathBuf::from).collect(),
+        })
 }
 
 fn key_error(key: impl Into<String>, message: impl fmt::Display) -> ConfigError {
@@ -465,13 +485,16 @@ impl Config {
             set_dotted(&mut table, key, value)?;
             from_env.retain(|(k, _)| k != key);
         }
-        Self::from_table(table, base_dir).map_err(|e| match e {
+        let source_file = base_dir.as_ref().and(sources.file.clone());
+        let mut loaded = Self::from_table(table, base_dir).map_err(|e| match e {
             ConfigError::Key { key, message } => match from_env.iter().find(|(k, _)| *k == key) {
                 Some((_, variable)) => key_error(format!("{variable} ({key})"), message),
                 None => ConfigError::Key { key, message },
             },
             other => other,
-        })
+        })?;
+        loaded.source_file = source_file;
+        Ok(loaded)
     }
 
     fn from_table(table: toml::Table, base_dir: Option<PathBuf>) -> Result<Config, ConfigError> {
@@ -488,6 +511,21 @@ impl Config {
         }
         config.validate()?;
         Ok(config)
+    }
+
+    /// The database URL without its password, for messages.
+    pub fn database_display(&self) -> String {
+        let url = self.database.url.expose();
+        match url.split_once("://") {
+            Some((scheme, rest)) => match rest.split_once('@') {
+                Some((credentials, host)) => {
+                    let user = credentials.split(':').next().unwrap_or("");
+                    format!("{scheme}://{user}@{host}")
+                }
+                None => url.to_string(),
+            },
+            None => url.to_string(),
+        }
     }
 
     fn resolve_secret_files(&mut self) -> Result<(), ConfigError> {
@@ -937,6 +975,37 @@ mod tests {
             ["network", "hardware", "software", "other"]
         );
         assert!(config.database.url.expose().ends_with("data/maildesk.db"));
+    }
+
+    #[test]
+    fn without_a_named_file_the_first_that_exists_is_used_or_none_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let there = dir.path().join("b.toml");
+        std::fs::write(&there, "").unwrap();
+        let missing = dir.path().join("a.toml");
+        let candidates = [missing.to_str().unwrap(), there.to_str().unwrap()];
+        assert_eq!(find_file(&candidates).unwrap(), there);
+        let err = find_file(&candidates[..1]).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("no configuration file: looked for"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn database_urls_are_shown_without_their_password() {
+        let mut config = Config::default();
+        config.database.url = Secret("postgres://md:s3cret@db.example/maildesk".into());
+        assert_eq!(
+            config.database_display(),
+            "postgres://md@db.example/maildesk"
+        );
+        config.database.url = Secret("sqlite:///var/lib/maildesk/maildesk.db".into());
+        assert_eq!(
+            config.database_display(),
+            "sqlite:///var/lib/maildesk/maildesk.db"
+        );
     }
 
     #[test]

@@ -429,3 +429,46 @@ async fn input_that_can_never_be_stored_is_refused_up_front() {
     let listed = env.cli_json(&["ticket", "list", "--json"]);
     assert_eq!(listed.as_array().map(Vec::len), Some(0), "nothing stored");
 }
+
+#[tokio::test]
+async fn without_a_config_file_commands_refuse_instead_of_using_a_database_of_their_own() {
+    let env = TestEnv::new().await;
+    let elsewhere = tempfile::tempdir().unwrap();
+    let run = |dir: &std::path::Path, args: &[&str]| {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_maildesk"));
+        command.current_dir(dir).args(args);
+        for (name, _) in std::env::vars().filter(|(n, _)| n.starts_with("MAILDESK_")) {
+            command.env_remove(name);
+        }
+        command.output().expect("run maildesk")
+    };
+    let out = run(elsewhere.path(), &["user", "list"]);
+    if std::path::Path::new("/etc/maildesk/config.toml").is_file() {
+        // This machine has a system configuration: that one is used.
+        assert_ne!(out.status.code(), Some(78), "{}", stderr(&out));
+    } else {
+        assert_eq!(out.status.code(), Some(78), "{}", stderr(&out));
+        assert!(
+            stderr(&out).contains(
+                "no configuration file: looked for config.toml and /etc/maildesk/config.toml"
+            ),
+            "{}",
+            stderr(&out)
+        );
+        assert!(
+            !elsewhere.path().join("data").exists(),
+            "no database was created"
+        );
+    }
+    // ./config.toml is found, and `check` says which file and which database it uses.
+    std::fs::copy(&env.config_path, elsewhere.path().join("config.toml")).unwrap();
+    let out = run(elsewhere.path(), &["check"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("configuration file: config.toml"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("database url: "), "{stdout}");
+    assert!(!stdout.contains("password"), "{stdout}");
+}
