@@ -562,7 +562,7 @@ async fn ticket(config: &Config, command: TicketCommand) -> Result<u8, CliError>
                         t.status,
                         t.priority,
                         timefmt::utc_minutes(t.updated_at),
-                        safe(&t.requester_email),
+                        safe(&column(&t.requester_email, 30)),
                         safe(&t.subject)
                     );
                 }
@@ -583,8 +583,8 @@ async fn ticket(config: &Config, command: TicketCommand) -> Result<u8, CliError>
     Ok(0)
 }
 
-fn print_ticket(t: &tickets::TicketDetail) {
-    let (reference, t, messages) = (&t.reference, &t.ticket, &t.messages);
+fn print_ticket(detail: &tickets::TicketDetail) {
+    let (reference, t, messages) = (&detail.reference, &detail.ticket, &detail.messages);
     println!("#{reference} {}", safe(&t.subject));
     println!(
         "status: {}  priority: {}  category: {}  requester: {}",
@@ -621,6 +621,36 @@ fn print_ticket(t: &tickets::TicketDetail) {
         }
         println!("\n{}", safe(m.text.trim_end()));
     }
+    if !detail.outbox.is_empty() {
+        println!("\n--- outgoing mail");
+        for o in &detail.outbox {
+            let when = o.sent_at.map(timefmt::utc_minutes).unwrap_or_default();
+            let state = match (o.status.as_str(), o.attempts) {
+                ("queued", n) if n > 0 => format!("retrying (attempt {n})"),
+                (status, _) => status.to_string(),
+            };
+            let error = o
+                .last_error
+                .as_deref()
+                .map(|e| format!(": {}", safe(e)))
+                .unwrap_or_default();
+            println!(
+                "{:<12}  {:<32}  {:<18}  {when}{error}",
+                o.kind,
+                safe(&o.recipient),
+                state
+            );
+        }
+    }
+}
+
+/// A value cut to a table column's width (with `…`), so a long one cannot shift the rest.
+fn column(text: &str, width: usize) -> String {
+    if text.chars().count() <= width {
+        return text.to_string();
+    }
+    let kept: String = text.chars().take(width - 1).collect();
+    format!("{kept}…")
 }
 
 /// What mail put into a field, made harmless for a terminal (no escape sequences).
@@ -638,17 +668,27 @@ async fn quarantine(config: &Config, command: QuarantineCommand) -> Result<u8, C
                 println!("{}", to_json(&entries));
             } else {
                 println!(
-                    "{:>5}  {:<16}  {:>9}  {:<24}  REASON",
-                    "ID", "RECEIVED", "BYTES", "SOURCE"
+                    "{:>5}  {:<16}  {:>9}  {:<24}  {:<10}  REASON",
+                    "ID", "RECEIVED", "BYTES", "SOURCE", "STATE"
                 );
                 for e in &entries {
+                    let state = if e.resolved_at.is_some() {
+                        "resolved"
+                    } else {
+                        "open"
+                    };
+                    let reason = match &e.resolution {
+                        Some(resolution) => format!("{} [{}]", e.reason, resolution),
+                        None => e.reason.clone(),
+                    };
                     println!(
-                        "{:>5}  {:<16}  {:>9}  {:<24}  {}",
+                        "{:>5}  {:<16}  {:>9}  {:<24}  {:<10}  {}",
                         e.id,
                         timefmt::utc_minutes(e.created_at),
                         e.size,
-                        safe(&e.source),
-                        safe(&e.reason)
+                        safe(&column(&e.source, 24)),
+                        state,
+                        safe(&reason)
                     );
                 }
             }

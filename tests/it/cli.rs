@@ -472,3 +472,46 @@ async fn without_a_config_file_commands_refuse_instead_of_using_a_database_of_th
     assert!(stdout.contains("database url: "), "{stdout}");
     assert!(!stdout.contains("password"), "{stdout}");
 }
+
+#[tokio::test]
+async fn text_output_shows_outgoing_mail_and_resolved_quarantine_entries() {
+    let env =
+        TestEnv::with_config("[smtp]\nhost = \"127.0.0.1\"\nport = 9\nsecurity = \"plain\"\n")
+            .await;
+    let mail = "From: Ann <ann@example.net>\r\nTo: support@example.com\r\nSubject: Help\r\nMessage-ID: <t1@x>\r\n\r\nHello\r\n";
+    assert!(env.cli(&["ingest"], Some(mail.as_bytes())).status.success());
+    let out = env.cli(&["ticket", "show", "1"], None);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("--- outgoing mail"), "{text}");
+    assert!(
+        text.contains("acknowledgement")
+            && text.contains("ann@example.net")
+            && text.contains("queued"),
+        "{text}"
+    );
+    // A long source does not shift the table; resolved entries say so with --all.
+    let junk = env
+        .dir
+        .path()
+        .join(format!("{}.eml", "a-very-long-file-name-".repeat(4)));
+    std::fs::write(&junk, b"\x00\x01\x02 binary").unwrap();
+    env.cli(&["ingest", junk.to_str().unwrap()], None);
+    let store = env.store().await;
+    let mut conn = store.acquire().await.unwrap();
+    let entry = maildesk::store::quarantine::list(&mut conn, false)
+        .await
+        .unwrap()[0]
+        .id;
+    maildesk::store::quarantine::mark_resolved(&mut conn, entry, "discarded", 1)
+        .await
+        .unwrap();
+    drop(conn);
+    let out = env.cli(&["quarantine", "list", "--all"], None);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let row = text.lines().nth(1).expect("one entry");
+    assert!(
+        row.contains("resolved") && row.contains("[discarded]"),
+        "{text}"
+    );
+    assert!(row.contains('…'), "the long source is cut: {row}");
+}
