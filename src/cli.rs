@@ -21,6 +21,8 @@ pub const EXIT_CONFIG: u8 = 78;
 pub const EXIT_USAGE: u8 = 64;
 /// A piped message over `ingest.max_message_bytes`: the MTA returns it to its sender.
 pub const EXIT_DATAERR: u8 = 65;
+/// EX_CANTCREAT: the database file cannot be created where the configuration says.
+pub const EXIT_CANTCREAT: u8 = 73;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -180,6 +182,14 @@ impl CliError {
         match self {
             CliError::Config(_) => EXIT_CONFIG,
             CliError::Usage(_) => EXIT_USAGE,
+            CliError::Store(StoreError::Connect {
+                failure: store::ConnectFailure::CannotCreate,
+                ..
+            }) => EXIT_CANTCREAT,
+            CliError::Store(StoreError::Connect {
+                failure: store::ConnectFailure::NoDatabase,
+                ..
+            }) => EXIT_CONFIG,
             CliError::Store(e) if e.is_temporary() => EXIT_TEMPFAIL,
             _ => 1,
         }

@@ -41,13 +41,37 @@ pub enum StoreError {
     Database(#[source] sqlx::Error),
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The database could not be opened, said plainly (which host, which file, what to do).
+    #[error("{message}")]
+    Connect {
+        message: String,
+        failure: ConnectFailure,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnectFailure {
+    /// The server refused or did not answer: it may be back soon.
+    Unreachable,
+    /// The server answers but has no such database.
+    NoDatabase,
+    /// The SQLite file or its directory cannot be created or written.
+    CannotCreate,
+    Other,
 }
 
 impl StoreError {
     /// A failure that may pass by itself (connection lost, database locked, server
     /// restarting): the caller should retry later rather than give up on the data.
     pub fn is_temporary(&self) -> bool {
-        matches!(self, StoreError::Unavailable(_))
+        matches!(
+            self,
+            StoreError::Unavailable(_)
+                | StoreError::Connect {
+                    failure: ConnectFailure::Unreachable | ConnectFailure::Other,
+                    ..
+                }
+        )
     }
 
     pub fn is_unique_violation(&self) -> bool {
@@ -126,8 +150,13 @@ impl Store {
                 crate::config::sqlite_file(url).and_then(|f| f.parent().map(|p| p.to_path_buf()))
             {
                 if !parent.as_os_str().is_empty() {
-                    std::fs::create_dir_all(&parent)
-                        .map_err(|e| StoreError::Unavailable(sqlx::Error::Io(e)))?;
+                    std::fs::create_dir_all(&parent).map_err(|e| StoreError::Connect {
+                        message: format!(
+                            "cannot create the database directory {}: {e}",
+                            parent.display()
+                        ),
+                        failure: ConnectFailure::CannotCreate,
+                    })?;
                 }
             }
         }
@@ -136,6 +165,9 @@ impl Store {
             .map_err(StoreError::Database)?
             .log_statements(tracing::log::LevelFilter::Trace)
             .log_slow_statements(tracing::log::LevelFilter::Warn, Duration::from_secs(2));
+        // One direct attempt first: a pool would retry a refused connection until its
+        // acquire timeout and then only say "pool timed out".
+        probe(url, backend, &options).await?;
         let pool = AnyPoolOptions::new()
             .max_connections(if backend == Backend::Sqlite { max_connections.max(2) } else { max_connections })
             .acquire_timeout(Duration::from_secs(10))
@@ -212,6 +244,84 @@ impl Store {
     }
 }
 
+async fn probe(url: &str, backend: Backend, options: &AnyConnectOptions) -> Result<()> {
+    use sqlx::Connection;
+    let attempt = tokio::time::timeout(
+        Duration::from_secs(10),
+        AnyConnection::connect_with(options),
+    );
+    match attempt.await {
+        Ok(Ok(conn)) => {
+            let _ = conn.close().await;
+            Ok(())
+        }
+        Ok(Err(e)) => Err(connect_error(url, backend, &e)),
+        Err(_) => Err(StoreError::Connect {
+            message: format!(
+                "no answer from the database at {} within 10 s",
+                where_of(url, backend)
+            ),
+            failure: ConnectFailure::Unreachable,
+        }),
+    }
+}
+
+/// `host:port` of a server URL, or the file of a SQLite one (never the password).
+fn where_of(url: &str, backend: Backend) -> String {
+    match backend {
+        Backend::Sqlite => crate::config::sqlite_file(url)
+            .map_or_else(|| url.to_string(), |f| f.display().to_string()),
+        Backend::Postgres => {
+            let rest = url.split_once("://").map_or(url, |(_, r)| r);
+            let rest = rest.rsplit_once('@').map_or(rest, |(_, r)| r);
+            let host = rest.split(['/', '?']).next().unwrap_or(rest);
+            if host.contains(':') || host.is_empty() {
+                host.to_string()
+            } else {
+                format!("{host}:5432")
+            }
+        }
+    }
+}
+
+fn database_name(url: &str) -> String {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let rest = rest.rsplit_once('@').map_or(rest, |(_, r)| r);
+    rest.split_once('/')
+        .map(|(_, db)| db.split('?').next().unwrap_or(db).to_string())
+        .unwrap_or_default()
+}
+
+fn connect_error(url: &str, backend: Backend, e: &sqlx::Error) -> StoreError {
+    let place = where_of(url, backend);
+    let (message, failure) = match e {
+        sqlx::Error::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => (
+            format!("connection refused at {place}: is the database server running there?"),
+            ConnectFailure::Unreachable,
+        ),
+        sqlx::Error::Io(io) => (
+            format!("cannot reach the database at {place}: {io}"),
+            ConnectFailure::Unreachable,
+        ),
+        sqlx::Error::Database(db) if db.code().as_deref() == Some("3D000") => {
+            let name = database_name(url);
+            (
+                format!("the database {name:?} does not exist at {place}: create it (e.g. `createdb -h {} {name}`, or CREATE DATABASE {name}) and start again", place.rsplit_once(':').map_or(place.as_str(), |(h, _)| h)),
+                ConnectFailure::NoDatabase,
+            )
+        }
+        sqlx::Error::Database(db) if backend == Backend::Sqlite => (
+            format!("cannot open the SQLite database {place}: {} (is its directory writable by this user?)", db.message()),
+            ConnectFailure::CannotCreate,
+        ),
+        other => (
+            format!("cannot open the database at {place}: {other}"),
+            ConnectFailure::Other,
+        ),
+    };
+    StoreError::Connect { message, failure }
+}
+
 /// SQLite opens read-write and creates the file when missing.
 fn with_create_mode(url: &str, backend: Backend) -> String {
     if backend == Backend::Sqlite && !url.contains("mode=") && !url.contains(":memory:") {
@@ -263,6 +373,29 @@ mod tests {
         assert_eq!(
             with_create_mode("postgres://h/d", Backend::Postgres),
             "postgres://h/d"
+        );
+    }
+
+    #[test]
+    fn connection_places_never_show_passwords() {
+        assert_eq!(
+            where_of("postgres://u:pw@db.example:5433/md", Backend::Postgres),
+            "db.example:5433"
+        );
+        assert_eq!(
+            where_of(
+                "postgres://u:pw@db.example/md?sslmode=require",
+                Backend::Postgres
+            ),
+            "db.example:5432"
+        );
+        assert_eq!(
+            database_name("postgres://u:pw@db.example/md?sslmode=require"),
+            "md"
+        );
+        assert_eq!(
+            where_of("sqlite:///var/lib/md/m.db", Backend::Sqlite),
+            "/var/lib/md/m.db"
         );
     }
 

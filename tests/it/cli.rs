@@ -515,3 +515,49 @@ async fn text_output_shows_outgoing_mail_and_resolved_quarantine_entries() {
     );
     assert!(row.contains('…'), "the long source is cut: {row}");
 }
+
+#[tokio::test]
+async fn database_errors_say_what_is_wrong_at_once() {
+    let env = TestEnv::new().await;
+    let port = crate::dovecot::free_port();
+    let refused = format!("postgres://postgres@127.0.0.1:{port}/maildesk");
+    let started = std::time::Instant::now();
+    let out = env.cli(&["--database-url", &refused, "migrate"], None);
+    assert_eq!(out.status.code(), Some(75), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&format!("connection refused at 127.0.0.1:{port}")),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "no 10 s pool timeout"
+    );
+    // A missing PostgreSQL database (the test server is there on both backends' runs).
+    let admin = std::env::var("MAILDESK_TEST_PG_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let missing = format!("{}/maildesk_no_such_db", admin.rsplit_once('/').unwrap().0);
+    let out = env.cli(&["--database-url", &missing, "migrate"], None);
+    assert_eq!(out.status.code(), Some(78), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("\"maildesk_no_such_db\" does not exist")
+            && stderr(&out).contains("createdb"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        !stderr(&out).contains(":maildesk-test@"),
+        "no password in the message"
+    );
+    // An SQLite path that cannot be created is named; migrate exits 73.
+    let blocker = env.dir.path().join("a-file");
+    std::fs::write(&blocker, "").unwrap();
+    let bad = format!("sqlite://{}/sub/maildesk.db", blocker.display());
+    let out = env.cli(&["--database-url", &bad, "migrate"], None);
+    assert_eq!(out.status.code(), Some(73), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&blocker.display().to_string()),
+        "{}",
+        stderr(&out)
+    );
+}
