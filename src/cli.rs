@@ -99,6 +99,7 @@ struct IngestArgs {
 enum TicketCommand {
     /// List all tickets
     List {
+        /// Print JSON instead of a table
         #[arg(long)]
         json: bool,
     },
@@ -106,6 +107,7 @@ enum TicketCommand {
     Show {
         /// Ticket reference (42 or #42)
         reference: String,
+        /// Print JSON instead of a table
         #[arg(long)]
         json: bool,
     },
@@ -115,6 +117,7 @@ enum TicketCommand {
 enum QuarantineCommand {
     /// List open quarantine entries
     List {
+        /// Print JSON instead of a table
         #[arg(long)]
         json: bool,
         /// Include resolved entries
@@ -122,17 +125,23 @@ enum QuarantineCommand {
         all: bool,
     },
     /// Ingest a quarantined message again
-    Retry { id: i64 },
+    Retry {
+        /// The entry's number (from `quarantine list`)
+        id: i64,
+    },
 }
 
 #[derive(Subcommand, Debug)]
 enum UserCommand {
     /// Add a staff user
     Add {
+        /// The user's e-mail address (also their sign-in name)
         email: String,
+        /// Full name, shown in the portal and in replies
         #[arg(long)]
         name: String,
-        #[arg(long, value_parser = parse_role)]
+        /// admin (also quarantine and users) or staff
+        #[arg(long, value_parser = parse_role, value_name = "admin|staff")]
         role: Role,
         /// Read the password from this file (first line); prompt otherwise
         #[arg(long, value_name = "FILE")]
@@ -140,15 +149,23 @@ enum UserCommand {
     },
     /// List staff users
     List {
+        /// Print JSON instead of a table
         #[arg(long)]
         json: bool,
     },
     /// Disable a user: they cannot sign in, and their portal sessions end at once
-    Disable { email: String },
+    Disable {
+        /// The user's e-mail address
+        email: String,
+    },
     /// Enable a disabled user again
-    Enable { email: String },
+    Enable {
+        /// The user's e-mail address
+        email: String,
+    },
     /// Set a new password (ends the user's portal sessions)
     Passwd {
+        /// The user's e-mail address
         email: String,
         /// Read the password from this file (first line); prompt otherwise
         #[arg(long, value_name = "FILE")]
@@ -839,4 +856,35 @@ fn read_password(file: Option<&std::path::Path>) -> Result<String, CliError> {
 
 fn to_json<T: serde::Serialize>(value: &T) -> String {
     serde_json::to_string_pretty(value).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every command, option and argument says what it is in `--help`.
+    #[test]
+    fn every_option_is_described() {
+        fn walk(command: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for arg in command.get_arguments() {
+                let id = arg.get_id().as_str();
+                if id != "help" && id != "version" && arg.get_help().is_none() {
+                    missing.push(format!("{path} {id}"));
+                }
+            }
+            for sub in command.get_subcommands() {
+                if sub.get_about().is_none() {
+                    missing.push(format!("{path} {}", sub.get_name()));
+                }
+                walk(sub, &format!("{path} {}", sub.get_name()), missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(
+            &<Cli as clap::CommandFactory>::command(),
+            "maildesk",
+            &mut missing,
+        );
+        assert!(missing.is_empty(), "undescribed: {missing:?}");
+    }
 }
