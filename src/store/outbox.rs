@@ -187,6 +187,16 @@ pub async fn for_ticket(conn: &mut Conn, ticket_id: i64) -> Result<Vec<OutboxEnt
     .await?)
 }
 
+/// Mails still to send whose time was before `before` (a worker that is not moving).
+pub async fn count_overdue(conn: &mut Conn, before: i64) -> Result<i64> {
+    Ok(sqlx::query_scalar(
+        "SELECT COUNT(*) FROM outbox WHERE status IN ('queued', 'sending') AND next_attempt_at < $1",
+    )
+    .bind(before)
+    .fetch_one(conn)
+    .await?)
+}
+
 pub async fn count_by_status(conn: &mut Conn, status: &str) -> Result<i64> {
     Ok(
         sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE status = $1")

@@ -8,6 +8,7 @@ pub mod auth;
 mod dashboard;
 pub mod error;
 mod files;
+mod health;
 pub mod mailhtml;
 mod quarantine;
 mod queue;
@@ -17,8 +18,6 @@ mod view;
 
 use std::sync::Arc;
 
-use axum::extract::State;
-use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::Router;
 use tokio::sync::Notify;
@@ -42,6 +41,8 @@ pub struct Inner {
     pub outbox_wake: Arc<Notify>,
     /// An argon2 hash checked for unknown accounts, so they take as long as known ones.
     pub decoy_hash: String,
+    /// When this process started (a mailbox gets its window for a first sync).
+    pub started_at: i64,
 }
 
 impl std::ops::Deref for AppState {
@@ -62,6 +63,7 @@ impl AppState {
                 ingestor,
                 outbox_wake,
                 decoy_hash,
+                started_at: crate::store::unix_now(),
             }),
         }
     }
@@ -115,8 +117,8 @@ pub fn router(state: AppState) -> Router {
             auth::require_session,
         ));
     Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
         .route("/portal/login", get(auth::login_page).post(auth::login))
         .route("/static/{file}", get(assets::serve))
         .merge(portal)
@@ -128,19 +130,3 @@ pub fn router(state: AppState) -> Router {
 
 /// The largest form accepted (a long reply with quoted text fits easily).
 const FORM_LIMIT: usize = 4 * 1024 * 1024;
-
-/// The process is up.
-async fn healthz() -> &'static str {
-    "ok\n"
-}
-
-/// The process can do its work: the database answers.
-async fn readyz(State(state): State<AppState>) -> (StatusCode, String) {
-    match state.store.ping().await {
-        Ok(()) => (StatusCode::OK, "ready\n".into()),
-        Err(_) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "database: unavailable\n".into(),
-        ),
-    }
-}

@@ -1578,3 +1578,49 @@ async fn the_migration_indexes_mail_stored_before_it_for_search() {
     let page = portal.get(&sam, "/portal/tickets?q=stapler").await;
     assert!(page.body.contains("Old printer"), "{}", page.body);
 }
+
+#[tokio::test]
+async fn readyz_says_which_part_is_wrong_without_internal_details() {
+    let portal = Portal::with_config(
+        "[[mailbox]]\nname = \"sales\"\nhost = \"127.0.0.1\"\nport = 9\nsecurity = \"plain\"\nusername = \"u\"\npassword = \"p\"\n",
+    )
+    .await;
+    let anonymous = Browser::default();
+    let ready = portal.get(&anonymous, "/readyz").await;
+    assert_eq!(ready.status, StatusCode::OK, "{}", ready.body);
+    let json: serde_json::Value = serde_json::from_str(&ready.body).unwrap();
+    assert_eq!(json["status"], "ready");
+    assert_eq!(json["database"], "ok");
+    assert_eq!(json["outbox"], "ok");
+    assert_eq!(json["mailboxes"]["sales"], "waiting for its first sync");
+    // A failing mailbox and mail stuck in the outbox: 503, named, no error text.
+    portal
+        .ingest(&customer_mail("cora@example.net", "rz1@x", "Hi", "Hello"))
+        .await;
+    let mut conn = portal.store().acquire().await.unwrap();
+    store::imap::record_error(
+        &mut conn,
+        "sales",
+        "LOGIN refused for u@127.0.0.1 secret-ish",
+        unix_now(),
+    )
+    .await
+    .unwrap();
+    sqlx::query("UPDATE outbox SET next_attempt_at = $1")
+        .bind(unix_now() - 3600)
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    drop(conn);
+    let bad = portal.get(&anonymous, "/readyz").await;
+    assert_eq!(bad.status, StatusCode::SERVICE_UNAVAILABLE);
+    let json: serde_json::Value = serde_json::from_str(&bad.body).unwrap();
+    assert_eq!(json["status"], "unavailable");
+    assert_eq!(json["mailboxes"]["sales"], "failing");
+    assert_eq!(json["outbox"], "stuck");
+    assert!(
+        !bad.body.contains("LOGIN") && !bad.body.contains("127.0.0.1"),
+        "{}",
+        bad.body
+    );
+}
