@@ -213,6 +213,13 @@ impl Store {
             Backend::Sqlite => &SQLITE_MIGRATIONS,
             Backend::Postgres => &POSTGRES_MIGRATIONS,
         };
+        // sqlx locks migrations on PostgreSQL only: two processes starting at once on
+        // one SQLite file (`serve` and a `maildesk` command) would both apply a migration
+        // ("duplicate column", seen in a test). A lock file beside the database orders them.
+        let _guard = match &self.sqlite_file {
+            Some(file) => Some(lock_exclusive(file.with_extension("migrate.lock")).await?),
+            None => None,
+        };
         migrator.run(&self.pool).await?;
         upgrade::content_hashes(self).await?;
         Ok(())
@@ -321,6 +328,23 @@ fn connect_error(url: &str, backend: Backend, e: &sqlx::Error) -> StoreError {
         ),
     };
     StoreError::Connect { message, failure }
+}
+
+/// Waits for an exclusive lock on `path` (created if missing); held until dropped.
+async fn lock_exclusive(path: std::path::PathBuf) -> Result<std::fs::File> {
+    let unavailable = |e: std::io::Error| StoreError::Unavailable(sqlx::Error::Io(e));
+    tokio::task::spawn_blocking(move || {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)?;
+        file.lock()?;
+        Ok(file)
+    })
+    .await
+    .map_err(|e| unavailable(std::io::Error::other(e)))?
+    .map_err(unavailable)
 }
 
 /// SQLite opens read-write and creates the file when missing.

@@ -619,3 +619,18 @@ async fn an_sqlite_backup_taken_while_mail_flows_is_whole_and_consistent() {
     let again = env.cli(&["backup", copy.to_str().unwrap()], None);
     assert_eq!(again.status.code(), Some(64));
 }
+
+#[tokio::test]
+async fn several_processes_migrating_one_new_database_at_once_all_succeed() {
+    let env = TestEnv::new().await;
+    let children: Vec<_> = (0..4)
+        .map(|_| {
+            let config = env.config_path.clone();
+            std::thread::spawn(move || run_binary(&config, &["migrate"], None, &[]))
+        })
+        .collect();
+    for child in children {
+        let out = child.join().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    }
+}
