@@ -571,15 +571,6 @@ impl Config {
         if self.database.max_connections == 0 {
             return Err(key_error("database.max_connections", "must be at least 1"));
         }
-        if !is_listen_address(&self.web.listen) {
-            return Err(key_error(
-                "web.listen",
-                format!(
-                    "{:?} is not an address:port or host:port (e.g. 127.0.0.1:8080, localhost:8080)",
-                    self.web.listen
-                ),
-            ));
-        }
         self.validate_web()?;
         self.validate_helpdesk()?;
         if self.ingest.batch_messages == 0 {
@@ -596,6 +587,15 @@ impl Config {
     }
 
     fn validate_web(&self) -> Result<(), ConfigError> {
+        if !is_listen_address(&self.web.listen) {
+            return Err(key_error(
+                "web.listen",
+                format!(
+                    "{:?} is not an address:port or host:port (e.g. 127.0.0.1:8080, localhost:8080)",
+                    self.web.listen
+                ),
+            ));
+        }
         if let Some(url) = &self.web.public_url {
             if !(url.starts_with("https://") || url.starts_with("http://")) {
                 return Err(key_error(
@@ -839,9 +839,6 @@ fn read_file(sources: &Sources) -> Result<(toml::Table, Option<PathBuf>), Config
     Ok((table, dir))
 }
 
-/// `MAILDESK_DATABASE_URL=…` → `database.url`.
-/// Returns the key the variable set, if it names a section: other `MAILDESK_*` variables
-/// (a test suite's `MAILDESK_TEST_PG_URL`, `MAILDESK_CORPUS`) are not configuration.
 /// `127.0.0.1:8080`, `[::1]:8080` or `localhost:8080` (a host name is resolved when the
 /// daemon binds).
 fn is_listen_address(text: &str) -> bool {
@@ -862,6 +859,9 @@ fn is_listen_address(text: &str) -> bool {
         })
 }
 
+/// `MAILDESK_DATABASE_URL=…` → `database.url`.
+/// Returns the key the variable set, if it names a section: other `MAILDESK_*` variables
+/// (a test suite's `MAILDESK_TEST_PG_URL`, `MAILDESK_CORPUS`) are not configuration.
 fn apply_env(
     table: &mut toml::Table,
     name: &str,

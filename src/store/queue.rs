@@ -266,7 +266,7 @@ async fn page_matching(
     Ok((rows, more))
 }
 
-fn order_by(sql: &mut Sql, filter: &Filter) -> (&'static str, Option<String>) {
+fn order_by(sql: &mut Sql, filter: &Filter) -> (String, Option<String>) {
     let after = filter.after;
     let mut cmp = |op: &str, cols: &str, values: &[i64]| {
         let params: Vec<String> = values.iter().map(|v| sql.arg(Arg::Int(*v))).collect();
@@ -274,16 +274,16 @@ fn order_by(sql: &mut Sql, filter: &Filter) -> (&'static str, Option<String>) {
     };
     match filter.sort {
         Sort::Activity => (
-            "t.updated_at DESC, t.id DESC",
+            "t.updated_at DESC, t.id DESC".into(),
             after.map(|c| cmp("<", "t.updated_at, t.id", &[c.key, c.id])),
         ),
         Sort::Oldest => (
-            "t.updated_at ASC, t.id ASC",
+            "t.updated_at ASC, t.id ASC".into(),
             after.map(|c| cmp(">", "t.updated_at, t.id", &[c.key, c.id])),
         ),
-        Sort::Newest => ("t.id DESC", after.map(|c| cmp("<", "t.id", &[c.id]))),
+        Sort::Newest => ("t.id DESC".into(), after.map(|c| cmp("<", "t.id", &[c.id]))),
         Sort::Priority => (
-            "(CASE t.priority WHEN 'urgent' THEN 4 WHEN 'high' THEN 3 WHEN 'medium' THEN 2 ELSE 1 END) DESC, t.updated_at DESC, t.id DESC",
+            format!("{PRIORITY_RANK} DESC, t.updated_at DESC, t.id DESC"),
             after.map(|c| {
                 cmp(
                     "<",

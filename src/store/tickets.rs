@@ -95,19 +95,21 @@ pub async fn facts(conn: &mut Conn, id: i64) -> Result<Option<TicketFacts>> {
     }
 }
 
+/// With a status change ($1 the new status, $2 now): the resolved and closed times
+/// follow, so they always mean "since when".
+const STATUS_TIMES: &str = "resolved_at = CASE WHEN $1 = 'resolved' THEN $2 WHEN $1 IN ('open', 'in_progress', 'waiting') THEN NULL ELSE resolved_at END,
+    closed_at = CASE WHEN $1 = 'closed' THEN $2 ELSE NULL END";
+
 /// Moves a ticket to `status`, keeping the resolved/closed timestamps meaningful.
 pub async fn set_status(conn: &mut Conn, id: i64, status: TicketStatus, now: i64) -> Result<()> {
-    sqlx::query(
-        "UPDATE tickets SET status = $1, updated_at = $2,
-             resolved_at = CASE WHEN $1 = 'resolved' THEN $2 WHEN $1 IN ('open', 'in_progress', 'waiting') THEN NULL ELSE resolved_at END,
-             closed_at = CASE WHEN $1 = 'closed' THEN $2 ELSE NULL END
-         WHERE id = $3",
-    )
-    .bind(status.as_str())
-    .bind(now)
-    .bind(id)
-    .execute(conn)
-    .await?;
+    let sql =
+        format!("UPDATE tickets SET status = $1, updated_at = $2, {STATUS_TIMES} WHERE id = $3");
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(status.as_str())
+        .bind(now)
+        .bind(id)
+        .execute(conn)
+        .await?;
     Ok(())
 }
 
@@ -244,16 +246,6 @@ fn facts_from_row(id: i64, status: &str, closed_at: Option<i64>) -> Result<Ticke
     })
 }
 
-pub async fn assign(conn: &mut Conn, id: i64, user_id: Option<i64>, now: i64) -> Result<()> {
-    sqlx::query("UPDATE tickets SET assignee_id = $1, updated_at = $2 WHERE id = $3")
-        .bind(user_id)
-        .bind(now)
-        .bind(id)
-        .execute(conn)
-        .await?;
-    Ok(())
-}
-
 pub async fn set_priority(
     conn: &mut Conn,
     id: i64,
@@ -311,10 +303,9 @@ pub async fn set_if_unchanged(
 ) -> Result<bool> {
     let column = field.column();
     let extra = if field == Field::Status {
-        ", resolved_at = CASE WHEN $1 = 'resolved' THEN $2 WHEN $1 IN ('open', 'in_progress', 'waiting') THEN NULL ELSE resolved_at END,
-           closed_at = CASE WHEN $1 = 'closed' THEN $2 ELSE NULL END"
+        format!(", {STATUS_TIMES}")
     } else {
-        ""
+        String::new()
     };
     // The assignee column is an integer: compare and set it as one.
     let (value, current) = if field == Field::Assignee {
