@@ -93,7 +93,8 @@ pub async fn change_field(
     new: Option<&str>,
 ) -> Result<bool> {
     actor.require(Action::WorkTickets, "change tickets")?;
-    let new = normalise_value(tx, ctx, field, new).await?;
+    // The new assignee, validated here, also names the history entry and gets the mail.
+    let (new, new_assignee) = normalise_value(tx, ctx, field, new).await?;
     let ticket = tickets::get(tx, ticket_id).await?;
     if ticket.merged_into_id.is_some() {
         return Err(ActionError::Invalid {
@@ -131,7 +132,10 @@ pub async fn change_field(
         });
     }
     let old_shown = display_value(tx, field, expected.as_deref()).await?;
-    let new_shown = display_value(tx, field, new.as_deref()).await?;
+    let new_shown = match &new_assignee {
+        Some(user) => Some(user.name.clone()),
+        None => display_value(tx, field, new.as_deref()).await?,
+    };
     events::record(
         tx,
         &events::NewEvent {
@@ -150,13 +154,12 @@ pub async fn change_field(
                 crate::outbound::notice_resolved(tx, outbound, ticket_id, ctx.now).await?;
             }
             Field::Assignee => {
-                if let Some(id) = new.as_deref().and_then(|v| v.parse::<i64>().ok()) {
-                    let assignee = users::get(tx, id).await?;
+                if let Some(assignee) = &new_assignee {
                     crate::outbound::notify_assignment(
                         tx,
                         outbound,
                         ticket_id,
-                        &assignee,
+                        assignee,
                         &actor.user.email,
                         ctx.now,
                     )
@@ -178,13 +181,14 @@ fn current_value(ticket: &tickets::Ticket, field: Field) -> Option<String> {
     }
 }
 
-/// The canonical stored form of a new value, or why it is not one.
+/// The canonical stored form of a new value (with the user, for an assignee), or why
+/// it is not one.
 async fn normalise_value(
     tx: &mut Tx,
     ctx: &Context<'_>,
     field: Field,
     value: Option<&str>,
-) -> Result<Option<String>> {
+) -> Result<(Option<String>, Option<users::User>)> {
     let value = value.map(str::trim).filter(|v| !v.is_empty());
     let invalid = |message: String| ActionError::Invalid {
         field: field.as_str(),
@@ -196,14 +200,14 @@ async fn normalise_value(
             let status = text
                 .parse::<TicketStatus>()
                 .map_err(|e| invalid(e.to_string()))?;
-            Ok(Some(status.as_str().into()))
+            Ok((Some(status.as_str().into()), None))
         }
         Field::Priority => {
             let text = value.ok_or_else(|| invalid("a priority is required".into()))?;
             let priority = text
                 .parse::<Priority>()
                 .map_err(|e| invalid(e.to_string()))?;
-            Ok(Some(priority.as_str().into()))
+            Ok((Some(priority.as_str().into()), None))
         }
         Field::Category => {
             let text = value.ok_or_else(|| invalid("a category is required".into()))?;
@@ -213,17 +217,17 @@ async fn normalise_value(
                     ctx.categories.join(", ")
                 )));
             }
-            Ok(Some(text.into()))
+            Ok((Some(text.into()), None))
         }
         Field::Assignee => {
             let Some(text) = value else {
-                return Ok(None);
+                return Ok((None, None));
             };
             let id = text
                 .parse::<i64>()
                 .map_err(|_| invalid(format!("{text:?} is not a user")))?;
             match users::get(tx, id).await {
-                Ok(user) if user.active == 1 => Ok(Some(id.to_string())),
+                Ok(user) if user.active == 1 => Ok((Some(id.to_string()), Some(user))),
                 Ok(user) => Err(invalid(format!("{} is disabled", user.email))),
                 Err(StoreError::NotFound(_)) => Err(invalid(format!("no user {id}"))),
                 Err(e) => Err(e.into()),

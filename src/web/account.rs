@@ -139,12 +139,10 @@ pub async fn change_password(
         sessions::delete_for_user(&mut tx, staff.user().id, Some(&staff.session_hash)).await?;
     tx.commit().await.map_err(crate::store::StoreError::from)?;
     info!(user = %staff.user().email, ended, "password changed; other sessions ended");
-    Ok(Redirect::to(&format!(
-        "/portal/account?done={}",
-        view::url_encode(&format!(
-            "Password changed. {ended} other session(s) ended."
-        ))
-    ))
+    Ok(view::done(
+        "/portal/account",
+        &format!("Password changed. {ended} other session(s) ended."),
+    )
     .into_response())
 }
 
@@ -163,10 +161,7 @@ pub async fn end_session(
     if !sessions::delete_own(&mut conn, staff.user().id, &form.session).await? {
         return Err(WebError::NotFound("that session has already ended".into()));
     }
-    Ok(Redirect::to(&format!(
-        "/portal/account?done={}",
-        view::url_encode("Session ended.")
-    )))
+    Ok(view::done("/portal/account", "Session ended."))
 }
 
 pub async fn end_other_sessions(
@@ -176,8 +171,8 @@ pub async fn end_other_sessions(
     let mut conn = state.store.acquire().await?;
     let ended =
         sessions::delete_for_user(&mut conn, staff.user().id, Some(&staff.session_hash)).await?;
-    Ok(Redirect::to(&format!(
-        "/portal/account?done={}",
-        view::url_encode(&format!("{ended} other session(s) ended."))
-    )))
+    Ok(view::done(
+        "/portal/account",
+        &format!("{ended} other session(s) ended."),
+    ))
 }

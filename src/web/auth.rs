@@ -260,7 +260,7 @@ pub async fn login(State(state): State<AppState>, request: Request) -> WebResult
     let bytes = axum::body::to_bytes(body, 64 * 1024)
         .await
         .map_err(|_| WebError::BadRequest("the form is too large".into()))?;
-    let form: LoginForm = serde_html_form_like(&bytes)?;
+    let form: LoginForm = parse_form(&bytes)?;
     let jar = CookieJar::from_headers(&headers);
     let email = crate::domain::address::normalize(form.email.trim());
     let expected = jar.get(LOGIN_COOKIE).map(|c| c.value().to_string());
@@ -370,7 +370,7 @@ pub async fn login(State(state): State<AppState>, request: Request) -> WebResult
     Ok((jar, Redirect::to(safe_next(&form.next))).into_response())
 }
 
-fn serde_html_form_like<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> WebResult<T> {
+fn parse_form<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> WebResult<T> {
     serde_html_form::from_bytes(bytes).map_err(|e| WebError::BadRequest(format!("bad form: {e}")))
 }
 

@@ -85,19 +85,28 @@ pub async fn list(
     Ok(Html(page.render()?))
 }
 
-pub async fn show(
-    State(state): State<AppState>,
-    staff: Staff,
-    Path(id): Path<i64>,
-) -> WebResult<Html<String>> {
+/// An entry and its raw bytes (if they are still there), for an admin.
+async fn entry_and_raw(
+    state: &AppState,
+    staff: &Staff,
+    id: i64,
+) -> WebResult<(quarantine::Entry, Option<Vec<u8>>)> {
     staff
         .actor
         .require(Action::ManageQuarantine, "see the quarantine")?;
     let mut conn = state.store.acquire().await?;
     let entry = quarantine::get(&mut conn, id).await?;
-    let data = raw::get_raw(&mut conn, &entry.raw_sha256)
-        .await?
-        .unwrap_or_default();
+    let data = raw::get_raw(&mut conn, &entry.raw_sha256).await?;
+    Ok((entry, data))
+}
+
+pub async fn show(
+    State(state): State<AppState>,
+    staff: Staff,
+    Path(id): Path<i64>,
+) -> WebResult<Html<String>> {
+    let (entry, data) = entry_and_raw(&state, &staff, id).await?;
+    let data = data.unwrap_or_default();
     let truncated = data.len() > SHOWN_BYTES;
     // Shown as escaped text: nothing in it is markup, and control characters go.
     let text = crate::domain::text::terminal_safe(&String::from_utf8_lossy(
@@ -119,14 +128,8 @@ pub async fn raw(
     staff: Staff,
     Path(id): Path<i64>,
 ) -> WebResult<Response> {
-    staff
-        .actor
-        .require(Action::ManageQuarantine, "see the quarantine")?;
-    let mut conn = state.store.acquire().await?;
-    let entry = quarantine::get(&mut conn, id).await?;
-    let data = raw::get_raw(&mut conn, &entry.raw_sha256)
-        .await?
-        .ok_or_else(|| WebError::NotFound("the raw message is gone".into()))?;
+    let (_, data) = entry_and_raw(&state, &staff, id).await?;
+    let data = data.ok_or_else(|| WebError::NotFound("the raw message is gone".into()))?;
     Ok(super::files::file_response(
         data,
         None,
@@ -158,10 +161,7 @@ pub async fn retry(
         }
         Outcome::Quarantined { reason, .. } => format!("Entry {id} is still quarantined: {reason}"),
     };
-    Ok(Redirect::to(&format!(
-        "/portal/quarantine?done={}",
-        view::url_encode(&done)
-    )))
+    Ok(view::done("/portal/quarantine", &done))
 }
 
 pub async fn discard(
@@ -181,8 +181,8 @@ pub async fn discard(
     }
     let note = format!("discarded by {}", staff.user().email);
     quarantine::mark_resolved(&mut conn, id, &note, unix_now()).await?;
-    Ok(Redirect::to(&format!(
-        "/portal/quarantine?done={}",
-        view::url_encode(&format!("Entry {id} discarded (its raw message is kept)."))
-    )))
+    Ok(view::done(
+        "/portal/quarantine",
+        &format!("Entry {id} discarded (its raw message is kept)."),
+    ))
 }

@@ -291,12 +291,11 @@ pub async fn bulk(
     tx.commit().await.map_err(crate::store::StoreError::from)?;
     state.outbox_wake.notify_one();
     let back = form.back.replace(['\r', '\n'], "");
-    let joiner = if back.is_empty() { "" } else { "&" };
-    Ok(Redirect::to(&format!(
-        "/portal/tickets?{back}{joiner}done={}",
-        view::url_encode(&format!(
+    Ok(view::done(
+        &format!("/portal/tickets?{back}"),
+        &format!(
             "{changed} change(s) made to {} ticket(s)",
             form.ticket.len()
-        ))
-    )))
+        ),
+    ))
 }

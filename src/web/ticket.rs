@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use askama::Template;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderValue, StatusCode};
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::response::{Html, IntoResponse, Response};
 use axum_extra::extract::{Form, Query};
 use serde::Deserialize;
 
@@ -157,11 +157,10 @@ async fn render(
         if let Some(error) = retained.error {
             return Err(WebError::BadRequest(error));
         }
-        return Ok(Redirect::to(&format!(
-            "/portal/tickets/{target}?done={}",
-            view::url_encode(&format!("Ticket #{id} was merged into this ticket."))
-        ))
-        .into_response());
+        return Ok(done_redirect(
+            target,
+            &format!("Ticket #{id} was merged into this ticket."),
+        ));
     }
     let mut conn = state.store.acquire().await?;
     let users = user_choices(&mut conn).await?;
@@ -467,11 +466,7 @@ pub async fn update(
 }
 
 fn done_redirect(id: i64, done: &str) -> Response {
-    Redirect::to(&format!(
-        "/portal/tickets/{id}?done={}",
-        view::url_encode(done)
-    ))
-    .into_response()
+    view::done(&format!("/portal/tickets/{id}"), done).into_response()
 }
 
 #[derive(Debug, Deserialize)]

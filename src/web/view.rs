@@ -64,6 +64,17 @@ pub fn priorities() -> Vec<&'static str> {
     Priority::ALL.iter().map(|p| p.as_str()).collect()
 }
 
+/// Back to `page` after a change, with what happened shown there (`done=`, the notice
+/// every page shows). `page` may carry a query of its own.
+pub fn done(page: &str, message: &str) -> axum::response::Redirect {
+    let joiner = match page.split_once('?') {
+        None => "?",
+        Some((_, "")) => "",
+        Some(_) => "&",
+    };
+    axum::response::Redirect::to(&format!("{page}{joiner}done={}", url_encode(message)))
+}
+
 /// Percent-encodes a query value.
 pub fn url_encode(value: &str) -> String {
     form_urlencoded::byte_serialize(value.as_bytes()).collect()
@@ -72,6 +83,29 @@ pub fn url_encode(value: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn done_notices_join_the_page_query() {
+        let location = |r: axum::response::Redirect| {
+            use axum::response::IntoResponse;
+            r.into_response().headers()["location"]
+                .to_str()
+                .unwrap()
+                .to_string()
+        };
+        assert_eq!(
+            location(done("/portal/account", "Done.")),
+            "/portal/account?done=Done."
+        );
+        assert_eq!(
+            location(done("/portal/tickets?q=x", "a b")),
+            "/portal/tickets?q=x&done=a+b"
+        );
+        assert_eq!(
+            location(done("/portal/tickets?", "ok")),
+            "/portal/tickets?done=ok"
+        );
+    }
 
     #[test]
     fn relative_times_and_sizes() {
