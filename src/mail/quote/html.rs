@@ -1,12 +1,12 @@
 //! The HTML cut: quote containers and what follows the quoted history, found in one
-//! non-recursive walk of the html5ever tree (ammonia's `rcdom`).
+//! non-recursive walk of the html5ever tree (`markup5ever_rcdom`, the tree ammonia uses).
 
 use std::collections::HashSet;
 use std::rc::Rc;
 
-use super::rcdom::{Handle, Node, NodeData, RcDom, SerializableHandle};
 use html5ever::serialize::{SerializeOpts, TraversalScope};
 use html5ever::tendril::TendrilSink;
+use markup5ever_rcdom::{Handle, Node, NodeData, RcDom, SerializableHandle};
 
 use super::text;
 

@@ -59,7 +59,6 @@
 //! text and applies the text rules, for bodies that have no plain-text part.
 
 mod html;
-mod rcdom;
 #[cfg(test)]
 mod tests;
 mod text;
