@@ -353,12 +353,7 @@ pub async fn login(State(state): State<AppState>, request: Request) -> WebResult
     .await?;
     info!(user = %user.email, client, "signed in");
     let secure = is_https(&state, &headers);
-    let name = if secure {
-        SECURE_SESSION_COOKIE
-    } else {
-        SESSION_COOKIE
-    };
-    let cookie = Cookie::build((name, token))
+    let cookie = Cookie::build((session_cookie_name(secure), token))
         .path("/")
         .http_only(true)
         .same_site(SameSite::Lax)
@@ -391,10 +386,18 @@ pub async fn logout(
 
 fn clear_session_cookie(state: &AppState, headers: &HeaderMap) -> CookieJar {
     let secure = is_https(state, headers);
-    let name = if secure {
+    CookieJar::new().remove(
+        Cookie::build(session_cookie_name(secure))
+            .path("/")
+            .secure(secure),
+    )
+}
+
+/// Over https the cookie takes the `__Host-` prefix (Secure, Path=/, no Domain).
+fn session_cookie_name(secure: bool) -> &'static str {
+    if secure {
         SECURE_SESSION_COOKIE
     } else {
         SESSION_COOKIE
-    };
-    CookieJar::new().remove(Cookie::build(name).path("/").secure(secure))
+    }
 }
