@@ -328,6 +328,65 @@ fn lettre_mailbox((email, name): Person<'_>) -> Result<LettreMailbox, ComposeErr
     ))
 }
 
+/// A mail to one person outside any ticket thread (an invitation, a task assigned to
+/// them): `Auto-Submitted: auto-generated`, our loop marker, no subject tag, and a
+/// Message-ID that refers to no ticket, so a reply to it threads nowhere special.
+pub fn standalone(
+    identity: &Identity,
+    to: Person<'_>,
+    subject: &str,
+    text: String,
+) -> Result<Composed, ComposeError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        build_standalone(identity, to, subject, text)
+    }))
+    .unwrap_or_else(|payload| Err(ComposeError::Panicked(panic_message(&*payload))))
+}
+
+fn build_standalone(
+    identity: &Identity,
+    to: Person<'_>,
+    subject: &str,
+    text: String,
+) -> Result<Composed, ComposeError> {
+    let message_id = format!(
+        "md.notice.{}@{}",
+        crate::secret::random_token(),
+        identity.domain()
+    );
+    let subject = text::subject(subject);
+    let from: LettreMailbox = identity
+        .from
+        .parse()
+        .map_err(|_| ComposeError::Address(identity.from.clone()))?;
+    let message = lettre::Message::builder()
+        .from(from)
+        .to(lettre_mailbox(to)?)
+        .subject(subject.clone())
+        .message_id(Some(format!("<{message_id}>")))
+        .raw_header(HeaderValue::new(
+            HeaderName::new_from_ascii_str("Auto-Submitted"),
+            "auto-generated".to_string(),
+        ))
+        .raw_header(HeaderValue::new(
+            HeaderName::new_from_ascii_str("X-Loop"),
+            identity.loop_marker(),
+        ))
+        .raw_header(HeaderValue::new(
+            HeaderName::new_from_ascii_str("X-Auto-Response-Suppress"),
+            "All".to_string(),
+        ))
+        .singlepart(SinglePart::plain(text.clone()))
+        .map_err(|e| ComposeError::Build(e.to_string()))?;
+    Ok(Composed {
+        message_id,
+        subject,
+        text,
+        html: String::new(),
+        raw: message.formatted(),
+    })
+}
+
 /// Builds the mail; a panic inside (lettre asserts on some inputs) becomes an error, so
 /// one unsendable mail can never take the ingest of the message that caused it down.
 #[allow(clippy::too_many_arguments)]
@@ -532,6 +591,23 @@ mod tests {
             secret: Secret("0123456789abcdef0123".into()),
             plus_address_reply_to: true,
         }
+    }
+
+    #[test]
+    fn a_standalone_mail_has_loop_headers_and_no_ticket() {
+        let mail = standalone(
+            &identity(),
+            ("new@staff.example", Some("New")),
+            "You are invited\r\nBcc: evil@x.example",
+            "Hello".into(),
+        )
+        .unwrap();
+        let raw = String::from_utf8(mail.raw.clone()).unwrap();
+        assert!(raw.contains("Auto-Submitted: auto-generated\r\n"), "{raw}");
+        assert!(raw.contains("X-Loop: "), "{raw}");
+        assert!(!raw.contains("#"), "no subject tag: {raw}");
+        assert!(!raw.contains("\r\nBcc:"), "{raw}");
+        assert!(mail.message_id.starts_with("md.notice."));
     }
 
     #[test]

@@ -458,6 +458,64 @@ pub async fn notify_assignment(
     .await
 }
 
+/// Queues a mail to one staff member (or an invitee) that belongs to no ticket thread:
+/// an invitation, a task assigned to them. `ticket_id` only files the outbox row under a
+/// ticket for display. Same rules as every outgoing mail: never to our own addresses,
+/// never to a suppressed one; a mail that cannot be composed is recorded as failed.
+/// Returns how many were queued (0 or 1).
+#[allow(clippy::too_many_arguments)]
+pub async fn mail_person(
+    tx: &mut Tx,
+    options: &OutboundOptions,
+    kind: &str,
+    to: (&str, Option<&str>),
+    subject: &str,
+    text: String,
+    ticket_id: Option<i64>,
+    now: i64,
+) -> Result<usize, StoreError> {
+    let recipient = address::normalize(to.0);
+    if !address::may_send_to(&recipient, &options.own_addresses) {
+        return Ok(0);
+    }
+    if outbox::is_suppressed(tx, &recipient, now).await? {
+        info!(
+            recipient,
+            kind, "not sent: the address hard-bounced recently"
+        );
+        return Ok(0);
+    }
+    let envelope_from = options.identity.envelope_from();
+    match compose::standalone(&options.identity, (&recipient, to.1), subject, text) {
+        Ok(composed) => {
+            let mail = outbox::NewMail {
+                ticket_id,
+                message_id: None,
+                kind,
+                recipient: &recipient,
+                envelope_from: &envelope_from,
+                message_id_header: &composed.message_id,
+                raw: &composed.raw,
+            };
+            outbox::enqueue(tx, &mail, now).await?;
+            Ok(1)
+        }
+        Err(e) => {
+            let reason = e.to_string();
+            warn!(kind, error = %reason, "mail not composed; recorded as failed");
+            let failed = outbox::FailedMail {
+                ticket_id,
+                kind,
+                recipient: &recipient,
+                envelope_from: &envelope_from,
+                reason: &reason,
+            };
+            outbox::record_failed(tx, &failed, now).await?;
+            Ok(0)
+        }
+    }
+}
+
 /// Relays a staff member's reply to the customer and the Cc participants.
 pub async fn relay_staff_reply(
     tx: &mut Tx,
