@@ -60,6 +60,19 @@ pub struct WebConfig {
     pub login_failures_per_account: u32,
     pub login_failures_per_client: u32,
     pub login_window_minutes: u32,
+    /// The public page `/` where customers submit tickets (404 when off).
+    pub public_form: bool,
+    /// Largest single attachment on the public form and the customer's reply box...
+    pub public_max_attachment_bytes: u64,
+    /// ...and all attachments of one submission together.
+    pub public_max_upload_bytes: u64,
+    /// Submissions (and web replies) allowed per e-mail address and per client address
+    /// within the window.
+    pub public_per_address: u32,
+    pub public_per_client: u32,
+    pub public_window_minutes: u32,
+    /// How long the link to a customer's own ticket page (in our mail) works.
+    pub customer_link_days: u32,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -367,6 +380,13 @@ impl Default for WebConfig {
             login_failures_per_account: 5,
             login_failures_per_client: 20,
             login_window_minutes: 15,
+            public_form: true,
+            public_max_attachment_bytes: 10 * 1024 * 1024,
+            public_max_upload_bytes: 20 * 1024 * 1024,
+            public_per_address: 5,
+            public_per_client: 20,
+            public_window_minutes: 60,
+            customer_link_days: 30,
         }
     }
 }
@@ -572,6 +592,7 @@ impl Config {
             return Err(key_error("database.max_connections", "must be at least 1"));
         }
         self.validate_web()?;
+        self.validate_public_uploads()?;
         self.validate_helpdesk()?;
         if self.ingest.batch_messages == 0 {
             return Err(key_error("ingest.batch_messages", "must be at least 1"));
@@ -616,10 +637,27 @@ impl Config {
                 self.web.login_failures_per_client,
             ),
             ("web.login_window_minutes", self.web.login_window_minutes),
+            ("web.public_per_address", self.web.public_per_address),
+            ("web.public_per_client", self.web.public_per_client),
+            ("web.public_window_minutes", self.web.public_window_minutes),
+            ("web.customer_link_days", self.web.customer_link_days),
         ] {
             if value == 0 {
                 return Err(key_error(key, "must be at least 1"));
             }
+        }
+        Ok(())
+    }
+
+    fn validate_public_uploads(&self) -> Result<(), ConfigError> {
+        if self.web.public_max_attachment_bytes == 0 {
+            return Err(key_error("web.public_max_attachment_bytes", "must be at least 1"));
+        }
+        if self.web.public_max_upload_bytes < self.web.public_max_attachment_bytes {
+            return Err(key_error(
+                "web.public_max_upload_bytes",
+                "must be at least web.public_max_attachment_bytes",
+            ));
         }
         Ok(())
     }

@@ -454,6 +454,7 @@ impl MailboxWorker {
                             uidvalidity,
                             uid,
                         }),
+                        category: None,
                     },
                     raw,
                 })

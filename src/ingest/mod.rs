@@ -54,6 +54,9 @@ pub struct Origin {
     pub mailbox: Option<String>,
     /// The IMAP message it was fetched as: recorded in the same transaction.
     pub imap: Option<store::imap::ImapUid>,
+    /// The category a new ticket gets when the writer chose one (the public form, which
+    /// validated it); otherwise the mailbox's or the default.
+    pub category: Option<String>,
 }
 
 impl Origin {
@@ -62,6 +65,7 @@ impl Origin {
             source: source.into(),
             mailbox,
             imap: None,
+            category: None,
         }
     }
 }
@@ -562,7 +566,10 @@ impl Ingestor {
         let mailbox = origin.mailbox.as_deref();
         let new_ticket = tickets::NewTicket {
             subject,
-            category: self.options.category_for(mailbox),
+            category: origin
+                .category
+                .as_deref()
+                .unwrap_or_else(|| self.options.category_for(mailbox)),
             mailbox,
             requester_email: &sender.email,
             requester_name: sender.name,

@@ -79,9 +79,19 @@ pub struct Thread<'a> {
     pub references: &'a [String],
 }
 
+/// One recipient's copy of a mail to customers: the link to their own ticket page, and
+/// the Message-ID all copies share (the stored copy's). The default is the stored copy:
+/// no link (a token never lands in the thread that staff and other participants read).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Personal<'a> {
+    pub link: Option<&'a str>,
+    pub message_id: Option<&'a str>,
+}
+
 #[derive(Template)]
 #[template(path = "mail/acknowledgement.txt")]
 struct AckText<'a> {
+    link: Option<&'a str>,
     marker: &'a str,
     name: Option<&'a str>,
     helpdesk: &'a str,
@@ -92,6 +102,7 @@ struct AckText<'a> {
 #[derive(Template)]
 #[template(path = "mail/acknowledgement.html")]
 struct AckHtml<'a> {
+    link: Option<&'a str>,
     marker: &'a str,
     name: Option<&'a str>,
     helpdesk: &'a str,
@@ -116,6 +127,7 @@ pub fn acknowledgement(
     thread: &Thread<'_>,
     to_email: &str,
     to_name: Option<&str>,
+    personal: Personal<'_>,
 ) -> Result<Composed, ComposeError> {
     let fields = (
         REPLY_MARKER,
@@ -125,6 +137,7 @@ pub fn acknowledgement(
         thread.ticket_subject,
     );
     let text = AckText {
+        link: personal.link,
         marker: fields.0,
         name: fields.1,
         helpdesk: fields.2,
@@ -133,6 +146,7 @@ pub fn acknowledgement(
     }
     .render()?;
     let html = AckHtml {
+        link: personal.link,
         marker: fields.0,
         name: fields.1,
         helpdesk: fields.2,
@@ -150,6 +164,7 @@ pub fn acknowledgement(
         Some("auto-replied"),
         text,
         Some(html),
+        personal.message_id,
     )
 }
 
@@ -195,12 +210,14 @@ pub fn notification(
         Some("auto-generated"),
         text,
         None,
+        None,
     )
 }
 
 #[derive(Template)]
 #[template(path = "mail/reply.txt")]
 struct ReplyText<'a> {
+    link: Option<&'a str>,
     marker: &'a str,
     body: &'a str,
     agent: &'a str,
@@ -211,6 +228,7 @@ struct ReplyText<'a> {
 #[derive(Template)]
 #[template(path = "mail/reply.html")]
 struct ReplyHtml<'a> {
+    link: Option<&'a str>,
     marker: &'a str,
     paragraphs: Vec<&'a str>,
     agent: &'a str,
@@ -226,8 +244,10 @@ pub fn reply(
     cc: &[Person<'_>],
     agent: &str,
     body: &str,
+    personal: Personal<'_>,
 ) -> Result<Composed, ComposeError> {
     let text = ReplyText {
+        link: personal.link,
         marker: REPLY_MARKER,
         body,
         agent,
@@ -241,6 +261,7 @@ pub fn reply(
         .filter(|p| !p.is_empty())
         .collect();
     let html = ReplyHtml {
+        link: personal.link,
         marker: REPLY_MARKER,
         paragraphs,
         agent,
@@ -259,12 +280,14 @@ pub fn reply(
         None,
         text,
         Some(html),
+        personal.message_id,
     )
 }
 
 #[derive(Template)]
 #[template(path = "mail/resolved.txt")]
 struct ResolvedText<'a> {
+    link: Option<&'a str>,
     marker: &'a str,
     name: Option<&'a str>,
     reference: i64,
@@ -275,6 +298,7 @@ struct ResolvedText<'a> {
 #[derive(Template)]
 #[template(path = "mail/resolved.html")]
 struct ResolvedHtml<'a> {
+    link: Option<&'a str>,
     marker: &'a str,
     name: Option<&'a str>,
     reference: i64,
@@ -287,8 +311,10 @@ pub fn resolved(
     identity: &Identity,
     thread: &Thread<'_>,
     to: Person<'_>,
+    personal: Personal<'_>,
 ) -> Result<Composed, ComposeError> {
     let text = ResolvedText {
+        link: personal.link,
         marker: REPLY_MARKER,
         name: to.1,
         reference: thread.ticket_id,
@@ -297,6 +323,7 @@ pub fn resolved(
     }
     .render()?;
     let html = ResolvedHtml {
+        link: personal.link,
         marker: REPLY_MARKER,
         name: to.1,
         reference: thread.ticket_id,
@@ -314,6 +341,7 @@ pub fn resolved(
         Some("auto-generated"),
         text,
         Some(html),
+        personal.message_id,
     )
 }
 
@@ -400,6 +428,7 @@ fn compose(
     auto_submitted: Option<&'static str>,
     text: String,
     html: Option<String>,
+    message_id: Option<&str>,
 ) -> Result<Composed, ComposeError> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         build(
@@ -412,6 +441,7 @@ fn compose(
             auto_submitted,
             text,
             html,
+            message_id,
         )
     }))
     .unwrap_or_else(|payload| Err(ComposeError::Panicked(panic_message(&*payload))))
@@ -437,6 +467,7 @@ fn build(
     auto_submitted: Option<&'static str>,
     text: String,
     html: Option<String>,
+    fixed_message_id: Option<&str>,
 ) -> Result<Composed, ComposeError> {
     let nonce = rand::random::<u32>() as i64;
     let (secret, domain, ticket) = (
@@ -444,9 +475,10 @@ fn build(
         identity.domain(),
         thread.ticket_id,
     );
-    let message_id = match audience {
-        Audience::Customer => signing::message_id(secret, domain, ticket, nonce),
-        Audience::Staff { user_id } => {
+    let message_id = match (fixed_message_id, audience) {
+        (Some(id), _) => id.to_string(),
+        (None, Audience::Customer) => signing::message_id(secret, domain, ticket, nonce),
+        (None, Audience::Staff { user_id }) => {
             signing::staff_message_id(secret, domain, ticket, nonce, user_id)
         }
     };
@@ -619,7 +651,14 @@ mod tests {
             in_reply_to: Some("m1@c.example"),
             references: &refs,
         };
-        let mail = acknowledgement(&identity(), &thread, "ann@c.example", Some("Ann")).unwrap();
+        let mail = acknowledgement(
+            &identity(),
+            &thread,
+            "ann@c.example",
+            Some("Ann"),
+            Personal::default(),
+        )
+        .unwrap();
         let raw = String::from_utf8(mail.raw.clone()).unwrap();
         assert_eq!(mail.subject, "[Support #42] Printer on fire");
         assert!(

@@ -9,7 +9,7 @@ use tracing::{info, warn};
 
 use crate::config::{Config, OutboundConfig, Secret};
 use crate::domain::{address, signing, Direction, MessageKind};
-use crate::mail::compose::{self, Audience, Identity, Thread};
+use crate::mail::compose::{self, Audience, Identity, Personal, Thread};
 use crate::mail::{hash, InboundMail};
 use crate::store::{messages, outbox, StoreError, Tx};
 
@@ -21,7 +21,45 @@ pub struct OutboundOptions {
     pub own_addresses: Vec<String>,
     /// Per mailbox: who hears of new tickets (absent: every active user).
     pub mailbox_notify: std::collections::HashMap<String, Vec<String>>,
+    /// Mail to customers carries a link to their own ticket page (`web.public_url` set).
+    pub customer_links: Option<CustomerLinks>,
 }
+
+/// Where customer links point, and how long they work.
+#[derive(Debug, Clone)]
+pub struct CustomerLinks {
+    /// `web.public_url` without a trailing slash.
+    pub base_url: String,
+    pub days: u32,
+}
+
+impl OutboundOptions {
+    /// The link for `email` to their page of `ticket` (valid for the configured days,
+    /// until the ticket's links are revoked).
+    pub fn customer_link(
+        &self,
+        ticket: &crate::store::tickets::Ticket,
+        email: &str,
+        now: i64,
+    ) -> Option<String> {
+        let links = self.customer_links.as_ref()?;
+        let link = signing::CustomerLink {
+            ticket: ticket.id,
+            email: address::normalize(email),
+            expires: now + i64::from(links.days) * 86_400,
+        };
+        let token = signing::customer_link(
+            self.identity.secret.expose(),
+            &link,
+            ticket.customer_link_epoch,
+        );
+        Some(format!("{}/t/{token}", links.base_url))
+    }
+}
+
+/// The outbox copy for one recipient (given the shared Message-ID), when it differs
+/// from the stored copy: mail to customers with their own link in it.
+type Personalise<'a> = &'a (dyn Fn(&str, &str) -> Option<Vec<u8>> + Sync);
 
 impl OutboundOptions {
     pub fn from_config(config: &Config, secret: &Secret) -> Option<Self> {
@@ -47,6 +85,10 @@ impl OutboundOptions {
                 .iter()
                 .filter_map(|m| Some((m.name.clone(), m.notify.clone()?)))
                 .collect(),
+            customer_links: config.web.public_url.as_ref().map(|url| CustomerLinks {
+                base_url: url.trim_end_matches('/').to_string(),
+                days: config.web.customer_link_days,
+            }),
         })
     }
 }
@@ -114,8 +156,19 @@ async fn acknowledge(
         in_reply_to: Some(&mail.message_id),
         references: &mail.references,
     };
+    let name = from.name.as_deref();
     let composed =
-        compose::acknowledgement(&options.identity, &thread, &recipient, from.name.as_deref());
+        compose::acknowledgement(&options.identity, &thread, &recipient, name, Personal::default());
+    let personal = |to: &str, message_id: &str| {
+        let link = options.customer_link(&ctx.ticket, to, now)?;
+        let personal = Personal {
+            link: Some(&link),
+            message_id: Some(message_id),
+        };
+        compose::acknowledgement(&options.identity, &thread, to, name, personal)
+            .ok()
+            .map(|c| c.raw)
+    };
     let queued = queue(
         tx,
         options,
@@ -126,6 +179,7 @@ async fn acknowledge(
         composed,
         None,
         now,
+        Some(&personal),
     )
     .await?;
     Ok((queued > 0).then_some(ticket_id))
@@ -145,6 +199,7 @@ async fn queue(
     composed: Result<compose::Composed, compose::ComposeError>,
     author_user_id: Option<i64>,
     now: i64,
+    personalise: Option<Personalise<'_>>,
 ) -> Result<usize, StoreError> {
     let mut allowed = Vec::new();
     for recipient in recipients {
@@ -238,6 +293,7 @@ async fn queue(
     )
     .await?;
     for recipient in &allowed {
+        let own_copy = personalise.and_then(|make| make(recipient, &composed.message_id));
         let mail = outbox::NewMail {
             ticket_id: Some(ticket_id),
             message_id: Some(message_id),
@@ -245,7 +301,7 @@ async fn queue(
             recipient,
             envelope_from: &options.identity.envelope_from(),
             message_id_header: &composed.message_id,
-            raw: &composed.raw,
+            raw: own_copy.as_deref().unwrap_or(&composed.raw),
         };
         outbox::enqueue(tx, &mail, now).await?;
     }
@@ -373,6 +429,7 @@ async fn notify_staff(
             composed,
             None,
             now,
+            None,
         )
         .await?;
     }
@@ -454,6 +511,7 @@ pub async fn notify_assignment(
         composed,
         None,
         now,
+        None,
     )
     .await
 }
@@ -538,14 +596,27 @@ pub async fn relay_staff_reply(
         .iter()
         .map(|(e, n)| (e.as_str(), n.as_deref()))
         .collect();
-    let composed = compose::reply(
-        &options.identity,
-        &ctx.thread(None),
-        &[requester],
-        &cc,
-        &agent.name,
-        body,
-    );
+    let thread = ctx.thread(None);
+    let compose_for = |personal: Personal<'_>| {
+        compose::reply(
+            &options.identity,
+            &thread,
+            &[requester],
+            &cc,
+            &agent.name,
+            body,
+            personal,
+        )
+    };
+    let personal = |to: &str, message_id: &str| {
+        let link = options.customer_link(&ctx.ticket, to, now)?;
+        compose_for(Personal {
+            link: Some(&link),
+            message_id: Some(message_id),
+        })
+        .ok()
+        .map(|c| c.raw)
+    };
     let mut recipients = vec![ctx.ticket.requester_email.clone()];
     recipients.extend(ctx.cc.iter().map(|(e, _)| e.clone()));
     queue(
@@ -555,9 +626,10 @@ pub async fn relay_staff_reply(
         "reply",
         MessageKind::Public,
         &recipients,
-        composed,
+        compose_for(Personal::default()),
         Some(agent.id),
         now,
+        Some(&personal),
     )
     .await
 }
@@ -577,7 +649,18 @@ pub async fn notice_resolved(
         ctx.ticket.requester_email.as_str(),
         ctx.ticket.requester_name.as_deref(),
     );
-    let composed = compose::resolved(&options.identity, &ctx.thread(None), to);
+    let thread = ctx.thread(None);
+    let composed = compose::resolved(&options.identity, &thread, to, Personal::default());
+    let personal = |recipient: &str, message_id: &str| {
+        let link = options.customer_link(&ctx.ticket, recipient, now)?;
+        let personal = Personal {
+            link: Some(&link),
+            message_id: Some(message_id),
+        };
+        compose::resolved(&options.identity, &thread, to, personal)
+            .ok()
+            .map(|c| c.raw)
+    };
     queue(
         tx,
         options,
@@ -588,6 +671,7 @@ pub async fn notice_resolved(
         composed,
         None,
         now,
+        Some(&personal),
     )
     .await
 }

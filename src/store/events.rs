@@ -14,6 +14,8 @@ pub struct Event {
     pub old_value: Option<String>,
     pub new_value: Option<String>,
     pub created_at: i64,
+    /// The customer who made the change on their own ticket page.
+    pub customer_email: Option<String>,
 }
 
 pub struct NewEvent<'a> {
@@ -40,9 +42,31 @@ pub async fn record(conn: &mut Conn, e: &NewEvent<'_>, now: i64) -> Result<()> {
     Ok(())
 }
 
+/// A change made by a customer (on their ticket page), named by their address.
+pub async fn record_by_customer(
+    conn: &mut Conn,
+    e: &NewEvent<'_>,
+    customer_email: &str,
+    now: i64,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO ticket_events (ticket_id, user_id, field, old_value, new_value, created_at, customer_email)
+         VALUES ($1, NULL, $2, $3, $4, $5, $6)",
+    )
+    .bind(e.ticket_id)
+    .bind(e.field)
+    .bind(e.old_value)
+    .bind(e.new_value)
+    .bind(now)
+    .bind(customer_email)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 pub async fn for_ticket(conn: &mut Conn, ticket_id: i64) -> Result<Vec<Event>> {
     Ok(sqlx::query_as(
-        "SELECT e.id, e.ticket_id, e.user_id, u.name AS user_name, e.field, e.old_value, e.new_value, e.created_at
+        "SELECT e.id, e.ticket_id, e.user_id, u.name AS user_name, e.field, e.old_value, e.new_value, e.created_at, e.customer_email
          FROM ticket_events e LEFT JOIN users u ON u.id = e.user_id
          WHERE e.ticket_id = $1 ORDER BY e.id",
     )

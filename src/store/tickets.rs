@@ -30,12 +30,15 @@ pub struct Ticket {
     pub updated_at: i64,
     pub resolved_at: Option<i64>,
     pub closed_at: Option<i64>,
+    /// Revocation counter of the customer links to this ticket.
+    #[serde(skip)]
+    pub customer_link_epoch: i64,
 }
 
 const TICKET_SELECT: &str = "SELECT t.id, t.subject, t.status, t.priority, t.category, t.mailbox,
         t.requester_email, t.requester_name, u.email AS assignee_email, t.assignee_id, t.linked_ticket_id, t.merged_into_id,
         (SELECT COUNT(*) FROM messages m WHERE m.ticket_id = t.id) AS message_count,
-        t.created_at, t.updated_at, t.resolved_at, t.closed_at
+        t.created_at, t.updated_at, t.resolved_at, t.closed_at, t.customer_link_epoch
     FROM tickets t LEFT JOIN users u ON u.id = t.assignee_id";
 
 #[derive(Debug, Clone, sqlx::FromRow, Serialize)]
@@ -406,4 +409,24 @@ pub async fn merged_into(conn: &mut Conn, id: i64) -> Result<Option<i64>> {
             .await?
             .flatten(),
     )
+}
+
+/// Voids every customer link to this ticket and to the tickets merged into it (their
+/// links lead here).
+pub async fn revoke_customer_links(conn: &mut Conn, id: i64) -> Result<()> {
+    let mut pending = vec![id];
+    let mut seen = std::collections::HashSet::new();
+    while let Some(current) = pending.pop() {
+        if !seen.insert(current) {
+            continue;
+        }
+        sqlx::query(
+            "UPDATE tickets SET customer_link_epoch = customer_link_epoch + 1 WHERE id = $1",
+        )
+        .bind(current)
+        .execute(&mut *conn)
+        .await?;
+        pending.extend(merged_sources(&mut *conn, current).await?);
+    }
+    Ok(())
 }

@@ -428,7 +428,14 @@ fn replies_to_our_own_mail_are_cut_at_the_marker() {
         references: &refs,
     };
     let ours = [
-        compose::acknowledgement(&identity, &thread, "ann@c.example", Some("Ann")).unwrap(),
+        compose::acknowledgement(
+            &identity,
+            &thread,
+            "ann@c.example",
+            Some("Ann"),
+            Default::default(),
+        )
+        .unwrap(),
         compose::reply(
             &identity,
             &thread,
@@ -436,9 +443,16 @@ fn replies_to_our_own_mail_are_cut_at_the_marker() {
             &[],
             "Alex",
             "We are on our way.\n\n-- \nnot a signature of Ann's",
+            Default::default(),
         )
         .unwrap(),
-        compose::resolved(&identity, &thread, ("ann@c.example", Some("Ann"))).unwrap(),
+        compose::resolved(
+            &identity,
+            &thread,
+            ("ann@c.example", Some("Ann")),
+            Default::default(),
+        )
+        .unwrap(),
     ];
     let answer = "Thanks, it is out.\n\nAnn";
     for mail in &ours {
