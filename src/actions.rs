@@ -420,3 +420,47 @@ async fn ensure_open_ticket(tx: &mut Tx, ticket_id: i64) -> Result<tickets::Tick
     }
     Ok(ticket)
 }
+
+/// A customer on their own ticket page says it is solved (an open ticket becomes
+/// resolved) or that it is not (a resolved or closed one opens again): the only changes
+/// a customer makes besides writing. Recorded in the history under their address.
+/// Returns whether anything changed.
+pub async fn customer_set_solved(
+    tx: &mut Tx,
+    ctx: &Context<'_>,
+    ticket_id: i64,
+    customer_email: &str,
+    solved: bool,
+) -> Result<bool> {
+    let ticket = ensure_open_ticket(tx, ticket_id).await?;
+    let current: TicketStatus = ticket.status.parse().map_err(|_| ActionError::Invalid {
+        field: "status",
+        message: format!("the ticket has an unknown status {:?}", ticket.status),
+    })?;
+    let finished = matches!(current, TicketStatus::Resolved | TicketStatus::Closed);
+    let new = match (solved, finished) {
+        (true, false) => TicketStatus::Resolved,
+        (false, true) => TicketStatus::Open,
+        _ => return Ok(false),
+    };
+    let changed = tickets::set_if_unchanged(
+        tx,
+        ticket_id,
+        Field::Status,
+        Some(current.as_str()),
+        Some(new.as_str()),
+        ctx.now,
+    )
+    .await?;
+    if changed {
+        let event = events::NewEvent {
+            ticket_id,
+            user_id: None,
+            field: Field::Status.as_str(),
+            old_value: Some(current.as_str()),
+            new_value: Some(new.as_str()),
+        };
+        events::record_by_customer(tx, &event, customer_email, ctx.now).await?;
+    }
+    Ok(changed)
+}

@@ -5,6 +5,7 @@ pub mod actions;
 pub mod app;
 pub mod cli;
 pub mod config;
+pub mod customer;
 pub mod domain;
 pub mod failpoint;
 pub mod fetch;

@@ -61,7 +61,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Staff {
 
 /// Whether the browser reached us over https: `web.public_url`, or a trusted proxy's
 /// `X-Forwarded-Proto`. Cookies are then `Secure` with the `__Host-` prefix.
-fn is_https(state: &AppState, headers: &HeaderMap) -> bool {
+pub(crate) fn is_https(state: &AppState, headers: &HeaderMap) -> bool {
     if let Some(url) = &state.config.web.public_url {
         return url.starts_with("https://");
     }

@@ -11,6 +11,7 @@ mod files;
 mod health;
 pub mod mailhtml;
 mod quarantine;
+mod public;
 mod queue;
 mod security;
 mod ticket;
@@ -93,6 +94,10 @@ pub fn router(state: AppState) -> Router {
         .route("/portal/tickets/{reference}/reply", post(ticket::reply))
         .route("/portal/tickets/{reference}/note", post(ticket::note))
         .route("/portal/tickets/{reference}/merge", post(ticket::merge))
+        .route(
+            "/portal/tickets/{reference}/revoke-links",
+            post(public::revoke_links),
+        )
         .route("/portal/messages/{id}/raw", get(files::raw_message))
         .route(
             "/portal/messages/{id}/cid/{content_id}",
@@ -122,6 +127,7 @@ pub fn router(state: AppState) -> Router {
         .route("/portal/login", get(auth::login_page).post(auth::login))
         .route("/static/{file}", get(assets::serve))
         .merge(portal)
+        .merge(public::router(&state))
         .fallback(error::not_found)
         .layer(axum::extract::DefaultBodyLimit::max(FORM_LIMIT))
         .layer(axum::middleware::from_fn(security::headers))

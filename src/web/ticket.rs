@@ -189,7 +189,10 @@ async fn render(
         history: history
             .into_iter()
             .map(|e| HistoryLine {
-                who: e.user_name.unwrap_or_else(|| "maildesk".into()),
+                who: e
+                    .user_name
+                    .or(e.customer_email)
+                    .unwrap_or_else(|| "maildesk".into()),
                 text: describe(&e.field, e.old_value.as_deref(), e.new_value.as_deref()),
                 when: view::ago(e.created_at, now),
             })
@@ -221,6 +224,7 @@ async fn render(
 fn describe(field: &str, old: Option<&str>, new: Option<&str>) -> String {
     let show = |v: Option<&str>| v.map_or("nobody".to_string(), |v| v.replace('_', " "));
     match field {
+        "customer_links" => "revoked the customer links".into(),
         "merge" => format!("merged {} into {}", old.unwrap_or("?"), new.unwrap_or("?")),
         "assignee" if new.is_none() => "unassigned the ticket".into(),
         "assignee" => format!("assigned it to {}", show(new)),
