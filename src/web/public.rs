@@ -286,7 +286,9 @@ async fn receive(state: &AppState, request: Request) -> WebResult<Received> {
     Ok(received)
 }
 
-/// Checks the per-address and per-client limits; `Some(response)` (429) when over.
+/// Counts this attempt, then checks the per-address and per-client limits:
+/// `Some(response)` (429) when over. Counting first makes the limit exact under a
+/// burst: the n-th attempt to be counted sees at least n, whatever runs alongside.
 async fn over_limit(
     state: &AppState,
     kind: &str,
@@ -295,10 +297,13 @@ async fn over_limit(
 ) -> WebResult<Option<Response>> {
     let web = &state.config.web;
     let window = i64::from(web.public_window_minutes) * 60;
+    let now = unix_now();
     let mut conn = state.store.acquire().await?;
+    throttle::record(&mut conn, kind, account, client, now, now - window).await?;
     let (by_address, by_client) =
-        throttle::count_since(&mut conn, kind, account, client, unix_now() - window).await?;
-    if by_address < i64::from(web.public_per_address) && by_client < i64::from(web.public_per_client)
+        throttle::count_since(&mut conn, kind, account, client, now - window).await?;
+    if by_address <= i64::from(web.public_per_address)
+        && by_client <= i64::from(web.public_per_client)
     {
         return Ok(None);
     }
@@ -318,14 +323,6 @@ async fn over_limit(
         HeaderValue::from_str(&window.to_string()).unwrap_or(HeaderValue::from_static("3600")),
     );
     Ok(Some(response))
-}
-
-async fn count_attempt(state: &AppState, kind: &str, account: &str, client: &str) -> WebResult<()> {
-    let now = unix_now();
-    let window = i64::from(state.config.web.public_window_minutes) * 60;
-    let mut conn = state.store.acquire().await?;
-    throttle::record(&mut conn, kind, account, client, now, now - window).await?;
-    Ok(())
 }
 
 fn validate(state: &AppState, f: &Fields, received: &Received) -> Errors {
@@ -410,7 +407,6 @@ pub async fn submit(State(state): State<AppState>, request: Request) -> WebResul
     let limit = state.ingestor.options().max_message_bytes;
     match customer::submit(&state.ingestor, &message, &fields.category).await {
         Ok(ticket_id) => {
-            count_attempt(&state, SUBMIT, &email, &client).await?;
             state.outbox_wake.notify_one();
             info!(ticket_id, client, "ticket submitted on the public page");
             thanks(&state, &email)
@@ -642,7 +638,6 @@ pub async fn reply(
     };
     match customer::reply(&state.ingestor, found.ticket.id, &message).await {
         Ok(outcome) => {
-            count_attempt(&state, REPLY, &found.email, &client).await?;
             state.outbox_wake.notify_one();
             let done = match outcome {
                 Replied::OnTicket => "Your message was added to the ticket.".to_string(),
