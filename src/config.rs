@@ -651,7 +651,10 @@ impl Config {
 
     fn validate_public_uploads(&self) -> Result<(), ConfigError> {
         if self.web.public_max_attachment_bytes == 0 {
-            return Err(key_error("web.public_max_attachment_bytes", "must be at least 1"));
+            return Err(key_error(
+                "web.public_max_attachment_bytes",
+                "must be at least 1",
+            ));
         }
         if self.web.public_max_upload_bytes < self.web.public_max_attachment_bytes {
             return Err(key_error(

@@ -86,7 +86,10 @@ fn build(
             .signing_secret
             .as_ref()
             .ok_or_else(|| WebMailError::NotTaken("no signing secret".into()))?;
-        let parent = format!("<{}>", signing::message_id(secret.expose(), domain, ticket, 0));
+        let parent = format!(
+            "<{}>",
+            signing::message_id(secret.expose(), domain, ticket, 0)
+        );
         builder = builder.in_reply_to(parent.clone()).references(parent);
     }
     let body = SinglePart::plain(message.body.replace("\r\n", "\n"));
@@ -158,7 +161,11 @@ pub async fn reply(
             if created.linked_ticket_id == Some(ticket_id) {
                 Ok(Replied::FollowUp(t))
             } else {
-                tracing::error!(ticket_id, landed = t, "a web reply opened an unrelated ticket");
+                tracing::error!(
+                    ticket_id,
+                    landed = t,
+                    "a web reply opened an unrelated ticket"
+                );
                 Err(WebMailError::NotTaken(format!(
                     "the reply landed on ticket #{t}"
                 )))

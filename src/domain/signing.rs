@@ -219,7 +219,12 @@ mod tests {
         assert_eq!(read, link);
         assert!(verify_customer_link(SECRET, &read, 0, sig));
         assert!(!verify_customer_link(SECRET, &read, 1, sig), "revoked");
-        assert!(!verify_customer_link("another-secret-000000", &read, 0, sig));
+        assert!(!verify_customer_link(
+            "another-secret-000000",
+            &read,
+            0,
+            sig
+        ));
         let other = CustomerLink {
             email: "eve@example.com".into(),
             ..link.clone()

@@ -157,8 +157,13 @@ async fn acknowledge(
         references: &mail.references,
     };
     let name = from.name.as_deref();
-    let composed =
-        compose::acknowledgement(&options.identity, &thread, &recipient, name, Personal::default());
+    let composed = compose::acknowledgement(
+        &options.identity,
+        &thread,
+        &recipient,
+        name,
+        Personal::default(),
+    );
     let personal = |to: &str, message_id: &str| {
         let link = options.customer_link(&ctx.ticket, to, now)?;
         let personal = Personal {

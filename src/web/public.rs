@@ -75,7 +75,9 @@ fn with_csrf_cookie(
 fn csrf_ok(headers: &HeaderMap, sent: &str) -> bool {
     CookieJar::from_headers(headers)
         .get(CSRF_COOKIE)
-        .is_some_and(|c| !sent.is_empty() && constant_time_eq(c.value().as_bytes(), sent.as_bytes()))
+        .is_some_and(|c| {
+            !sent.is_empty() && constant_time_eq(c.value().as_bytes(), sent.as_bytes())
+        })
 }
 
 const EXPIRED_FORM: &str =
@@ -187,7 +189,9 @@ fn enabled(state: &AppState) -> WebResult<()> {
     if state.config.web.public_form {
         Ok(())
     } else {
-        Err(WebError::NotFound("There is no page at this address.".into()))
+        Err(WebError::NotFound(
+            "There is no page at this address.".into(),
+        ))
     }
 }
 
@@ -197,7 +201,13 @@ pub async fn form(State(state): State<AppState>, headers: HeaderMap) -> WebResul
         category: state.config.helpdesk.default_category.clone(),
         ..Fields::default()
     };
-    render_form(&state, &headers, StatusCode::OK, &fields, &Errors::default())
+    render_form(
+        &state,
+        &headers,
+        StatusCode::OK,
+        &fields,
+        &Errors::default(),
+    )
 }
 
 /// A multipart form read with the upload limits applied as it streams in: text fields
@@ -227,9 +237,9 @@ async fn receive(state: &AppState, request: Request) -> WebResult<Received> {
             view::size(web.public_max_upload_bytes as i64)
         ))
     };
-    let mut multipart = Multipart::from_request(request, state)
-        .await
-        .map_err(|e| WebError::BadRequest(format!("The form could not be read: {}", e.body_text())))?;
+    let mut multipart = Multipart::from_request(request, state).await.map_err(|e| {
+        WebError::BadRequest(format!("The form could not be read: {}", e.body_text()))
+    })?;
     let mut received = Received {
         text: Vec::new(),
         uploads: Vec::new(),
@@ -240,7 +250,9 @@ async fn receive(state: &AppState, request: Request) -> WebResult<Received> {
         let name = field.name().unwrap_or("").to_string();
         if name != "attachments" {
             let value = field.text().await.map_err(bad)?;
-            received.text.push((name, value.chars().take(MAX_DESCRIPTION + 1).collect()));
+            received
+                .text
+                .push((name, value.chars().take(MAX_DESCRIPTION + 1).collect()));
             continue;
         }
         let filename = field.file_name().unwrap_or("").to_string();
@@ -392,7 +404,13 @@ pub async fn submit(State(state): State<AppState>, request: Request) -> WebResul
         if errors.attachments.is_none() && !received.uploads.is_empty() {
             errors.attachments = Some("Please attach your files again.".into());
         }
-        return render_form(&state, &headers, StatusCode::UNPROCESSABLE_ENTITY, &fields, &errors);
+        return render_form(
+            &state,
+            &headers,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &fields,
+            &errors,
+        );
     }
     if let Some(limited) = over_limit(&state, SUBMIT, &email, &client).await? {
         return Ok(limited);
@@ -417,7 +435,13 @@ pub async fn submit(State(state): State<AppState>, request: Request) -> WebResul
                 "email" => errors.email = Some(message),
                 _ => errors.description = Some(message),
             }
-            render_form(&state, &headers, StatusCode::UNPROCESSABLE_ENTITY, &fields, &errors)
+            render_form(
+                &state,
+                &headers,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &fields,
+                &errors,
+            )
         }
         Err(WebMailError::NotTaken(reason)) => {
             warn!(client, reason, "public submission not opened as a ticket");
@@ -428,7 +452,13 @@ pub async fn submit(State(state): State<AppState>, request: Request) -> WebResul
                 )),
                 ..Errors::default()
             };
-            render_form(&state, &headers, StatusCode::UNPROCESSABLE_ENTITY, &fields, &errors)
+            render_form(
+                &state,
+                &headers,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &fields,
+                &errors,
+            )
         }
         Err(WebMailError::Store(e)) => Err(e.into()),
     }
@@ -440,7 +470,12 @@ fn thanks(state: &AppState, email: &str) -> WebResult<Response> {
     let message = format!(
         "We have e-mailed a confirmation to {email}. It has your ticket number and a link to follow the ticket; you can also simply reply to it."
     );
-    notice(state, StatusCode::OK, "Thank you, we have your request", &message)
+    notice(
+        state,
+        StatusCode::OK,
+        "Thank you, we have your request",
+        &message,
+    )
 }
 
 // ---- The customer's own ticket page ----
@@ -465,7 +500,12 @@ async fn access(state: &AppState, token: &str) -> WebResult<Result<CustomerAcces
                 StatusCode::FORBIDDEN
             };
             let message = "This link does not open a ticket (any more). Links expire after a while and can be withdrawn; the newest mail about your ticket has a working one, or simply reply to that mail.";
-            Ok(Err(no_referrer(notice(state, status, "This link does not work", message)?)))
+            Ok(Err(no_referrer(notice(
+                state,
+                status,
+                "This link does not work",
+                message,
+            )?)))
         }
     }
 }
@@ -534,7 +574,17 @@ pub async fn ticket_page(
         Err(refused) => return Ok(refused),
     };
     let notice = Some(query.done).filter(|d| !d.is_empty());
-    render_ticket(&state, &headers, &token, &found, notice, None, String::new(), StatusCode::OK).await
+    render_ticket(
+        &state,
+        &headers,
+        &token,
+        &found,
+        notice,
+        None,
+        String::new(),
+        StatusCode::OK,
+    )
+    .await
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -584,7 +634,9 @@ async fn render_ticket(
         max_attachment: view::size(state.config.web.public_max_attachment_bytes as i64),
     };
     let response = (status, Html(page.render()?)).into_response();
-    Ok(no_referrer(with_csrf_cookie(state, headers, &csrf, fresh, response)))
+    Ok(no_referrer(with_csrf_cookie(
+        state, headers, &csrf, fresh, response,
+    )))
 }
 
 fn back_to_page(token: &str, message: &str) -> Response {
@@ -605,13 +657,26 @@ pub async fn reply(
     let received = receive(&state, request).await?;
     let body = received.get("body");
     let again = |error: String, status| {
-        render_ticket(&state, &headers, &token, &found, None, Some(error), body.clone(), status)
+        render_ticket(
+            &state,
+            &headers,
+            &token,
+            &found,
+            None,
+            Some(error),
+            body.clone(),
+            status,
+        )
     };
     if !csrf_ok(&headers, &received.get("csrf")) {
         return again(EXPIRED_FORM.into(), StatusCode::FORBIDDEN).await;
     }
     if body.trim().is_empty() {
-        return again("Please write your message.".into(), StatusCode::UNPROCESSABLE_ENTITY).await;
+        return again(
+            "Please write your message.".into(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
     }
     if body.chars().count() > MAX_DESCRIPTION {
         let message = format!("At most {} KB of text.", MAX_DESCRIPTION / 1024);
@@ -708,7 +773,17 @@ async fn set_solved(
     };
     if !csrf_ok(&headers, &form.csrf) {
         let error = Some(EXPIRED_FORM.to_string());
-        return render_ticket(&state, &headers, &token, &found, None, error, String::new(), StatusCode::FORBIDDEN).await;
+        return render_ticket(
+            &state,
+            &headers,
+            &token,
+            &found,
+            None,
+            error,
+            String::new(),
+            StatusCode::FORBIDDEN,
+        )
+        .await;
     }
     let ctx = state.action_context();
     let mut tx = state.store.begin().await?;
@@ -747,7 +822,11 @@ pub async fn attachment(
     if !visible {
         return Err(not_found());
     }
-    Ok(no_referrer(super::files::file_response(data, None, &a.filename)))
+    Ok(no_referrer(super::files::file_response(
+        data,
+        None,
+        &a.filename,
+    )))
 }
 
 // ---- Staff: revoke the customer links of a ticket ----
@@ -759,9 +838,10 @@ pub async fn revoke_links(
 ) -> WebResult<Response> {
     let id = crate::tickets::parse_ref(&reference)
         .ok_or_else(|| WebError::NotFound(format!("there is no ticket {reference:?}")))?;
-    staff
-        .actor
-        .require(crate::domain::access::Action::WorkTickets, "revoke customer links")?;
+    staff.actor.require(
+        crate::domain::access::Action::WorkTickets,
+        "revoke customer links",
+    )?;
     let mut tx = state.store.begin().await?;
     crate::store::tickets::get(&mut tx, id).await?;
     crate::store::tickets::revoke_customer_links(&mut tx, id).await?;

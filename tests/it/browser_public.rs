@@ -83,7 +83,10 @@ async fn a_customer_submits_follows_the_link_and_replies() {
     browser.goto(&format!("{base}/")).await;
     assert_eq!(browser.text("main h1").await, "How can we help?");
     let scripts = browser
-        .execute("return document.querySelectorAll('form [onclick], form [onsubmit]').length", vec![])
+        .execute(
+            "return document.querySelectorAll('form [onclick], form [onsubmit]').length",
+            vec![],
+        )
         .await;
     assert_eq!(scripts, json!(0), "the form needs no script");
     browser.screenshot("public-form.png").await;
@@ -118,7 +121,10 @@ async fn a_customer_submits_follows_the_link_and_replies() {
     let description = "The printer in room 4 is on fire.\nIt smells of toner.";
     fill_form(&browser, ANN, "Ann Lee", "Printer on fire", description).await;
     browser.click_and_wait("form button[type=submit]").await;
-    assert_eq!(browser.text("main h1").await, "Thank you, we have your request");
+    assert_eq!(
+        browser.text("main h1").await,
+        "Thank you, we have your request"
+    );
     assert!(browser
         .text("main")
         .await
@@ -149,10 +155,18 @@ async fn a_customer_submits_follows_the_link_and_replies() {
 
     // Her page: the thread, a reply box, "this is solved".
     browser.goto(&link).await;
-    assert!(browser.text("h1.ticket-title").await.contains("Printer on fire"));
+    assert!(browser
+        .text("h1.ticket-title")
+        .await
+        .contains("Printer on fire"));
     assert!(browser.text("article.msg .body").await.contains("room 4"));
     let reply = "The fire brigade has left; the printer is black now.";
-    type_into(&browser, "form[action$='/reply'] textarea[name=body]", reply).await;
+    type_into(
+        &browser,
+        "form[action$='/reply'] textarea[name=body]",
+        reply,
+    )
+    .await;
     browser
         .click_and_wait("form[action$='/reply'] button[type=submit]")
         .await;
@@ -219,9 +233,17 @@ async fn a_flood_of_submissions_is_turned_away() {
         .expect("the flood ran");
     let results: Vec<(i64, u16, Option<String>)> =
         serde_json::from_value(results.clone()).unwrap_or_else(|e| panic!("{e}: {results}"));
-    let robots: Vec<u16> = results.iter().filter(|r| r.0 % 2 == 0).map(|r| r.1).collect();
-    assert!(robots.iter().all(|s| *s == 200), "robots are told it worked: {robots:?}");
-    let people: Vec<&(i64, u16, Option<String>)> = results.iter().filter(|r| r.0 % 2 == 1).collect();
+    let robots: Vec<u16> = results
+        .iter()
+        .filter(|r| r.0 % 2 == 0)
+        .map(|r| r.1)
+        .collect();
+    assert!(
+        robots.iter().all(|s| *s == 200),
+        "robots are told it worked: {robots:?}"
+    );
+    let people: Vec<&(i64, u16, Option<String>)> =
+        results.iter().filter(|r| r.0 % 2 == 1).collect();
     let accepted = people.iter().filter(|r| r.1 == 200).count();
     let limited: Vec<_> = people.iter().filter(|r| r.1 == 429).collect();
     assert!(accepted >= 5, "{results:?}");

@@ -138,7 +138,15 @@ fn link(ticket: i64, email: &str, expires: i64, epoch: i64) -> String {
 async fn submit(portal: &Portal, email: &str, subject: &str) -> i64 {
     let before = ticket_count(portal).await;
     let browser = visitor(portal, "/").await;
-    let response = post_multipart(portal, &browser, "/", &form(email, subject), &[], "192.0.2.1").await;
+    let response = post_multipart(
+        portal,
+        &browser,
+        "/",
+        &form(email, subject),
+        &[],
+        "192.0.2.1",
+    )
+    .await;
     assert_eq!(response.status, StatusCode::OK, "{}", response.body);
     assert_eq!(ticket_count(portal).await, before + 1);
     let mut conn = portal.store().acquire().await.unwrap();
@@ -153,18 +161,31 @@ async fn the_form_renders_and_can_be_switched_off() {
     let portal = public_portal("").await;
     let page = portal.get(&Browser::default(), "/").await;
     assert_eq!(page.status, StatusCode::OK);
-    for field in ["email", "name", "category", "subject", "description", "attachments"] {
+    for field in [
+        "email",
+        "name",
+        "category",
+        "subject",
+        "description",
+        "attachments",
+    ] {
         assert!(page.body.contains(&format!("name=\"{field}\"")), "{field}");
     }
     assert!(page.body.contains("enctype=\"multipart/form-data\""));
-    assert!(page.body.contains("class=\"hp\""), "honeypot hidden by a class");
+    assert!(
+        page.body.contains("class=\"hp\""),
+        "honeypot hidden by a class"
+    );
     assert!(!page.body.contains("style="), "no inline style");
     assert!(!page.body.contains("/portal/logout"), "no staff navigation");
     assert!(page.body.contains("<option value=\"network\""));
     assert!(page.body.contains("href=\"/static/portal.css\""));
 
     let off = Portal::with_config(&web_config("public_form = false")).await;
-    assert_eq!(off.get(&Browser::default(), "/").await.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        off.get(&Browser::default(), "/").await.status,
+        StatusCode::NOT_FOUND
+    );
     let browser = Browser::default();
     let refused = post_multipart(&off, &browser, "/", &form(CORA, "Hi"), &[], "192.0.2.1").await;
     assert_eq!(refused.status, StatusCode::NOT_FOUND);
@@ -183,14 +204,30 @@ async fn validation_errors_are_shown_next_to_each_field_with_the_input_kept() {
         ("description", ""),
     ];
     let page = post_multipart(&portal, &browser, "/", &fields, &[], "192.0.2.1").await;
-    assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", page.body);
+    assert_eq!(
+        page.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        page.body
+    );
     for id in ["email-error", "name-error", "description-error"] {
-        assert!(page.body.contains(&format!("id=\"{id}\"")), "{id}: {}", page.body);
+        assert!(
+            page.body.contains(&format!("id=\"{id}\"")),
+            "{id}: {}",
+            page.body
+        );
     }
     assert!(!page.body.contains("id=\"subject-error\""));
     assert!(page.body.contains("value=\"not an address\""), "email kept");
-    assert!(page.body.contains("Printer &#60;b&#62;on fire&#60;/b&#62;") || page.body.contains("Printer &lt;b&gt;on fire&lt;/b&gt;"), "subject kept, escaped");
-    assert!(page.body.contains("<option value=\"network\" selected>"), "category kept");
+    assert!(
+        page.body.contains("Printer &#60;b&#62;on fire&#60;/b&#62;")
+            || page.body.contains("Printer &lt;b&gt;on fire&lt;/b&gt;"),
+        "subject kept, escaped"
+    );
+    assert!(
+        page.body.contains("<option value=\"network\" selected>"),
+        "category kept"
+    );
 
     let bad_category = [
         ("email", CORA),
@@ -230,7 +267,9 @@ async fn a_submission_is_a_ticket_acknowledged_with_the_customer_link() {
     )
     .await;
     assert_eq!(response.status, StatusCode::OK, "{}", response.body);
-    assert!(response.body.contains(&format!("We have e-mailed a confirmation to {CORA}")));
+    assert!(response
+        .body
+        .contains(&format!("We have e-mailed a confirmation to {CORA}")));
     tokio::time::timeout(std::time::Duration::from_secs(1), woken)
         .await
         .expect("the outbox worker is woken");
@@ -264,12 +303,16 @@ async fn a_submission_is_a_ticket_acknowledged_with_the_customer_link() {
     .fetch_all(&mut *conn)
     .await
     .unwrap();
-    assert!(!stored.is_empty() && stored.iter().all(|t| !t.contains("/t/")), "{stored:?}");
-    let staff: i64 =
-        sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE ticket_id = 1 AND kind = 'notification'")
-            .fetch_one(&mut *conn)
-            .await
-            .unwrap();
+    assert!(
+        !stored.is_empty() && stored.iter().all(|t| !t.contains("/t/")),
+        "{stored:?}"
+    );
+    let staff: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM outbox WHERE ticket_id = 1 AND kind = 'notification'",
+    )
+    .fetch_one(&mut *conn)
+    .await
+    .unwrap();
     assert!(staff > 0, "staff hear of the new ticket");
     drop(conn);
     let page = portal.get(&Browser::default(), &path).await;
@@ -308,7 +351,15 @@ async fn the_honeypot_and_a_missing_csrf_token_store_nothing() {
         cookie: String::new(),
         csrf: browser.csrf.clone(),
     };
-    let refused = post_multipart(&portal, &no_cookie, "/", &form(CORA, "Hi"), &[], "192.0.2.9").await;
+    let refused = post_multipart(
+        &portal,
+        &no_cookie,
+        "/",
+        &form(CORA, "Hi"),
+        &[],
+        "192.0.2.9",
+    )
+    .await;
     assert_eq!(refused.status, StatusCode::FORBIDDEN);
     assert!(refused.body.contains("value=\"Hi\""), "input kept");
     let wrong = Browser {
@@ -326,30 +377,74 @@ async fn submissions_are_limited_per_address_and_per_client() {
     let browser = visitor(&portal, "/").await;
     for i in 0..2 {
         let subject = format!("Try {i}");
-        let ok = post_multipart(&portal, &browser, "/", &form(CORA, &subject), &[], "192.0.2.1").await;
+        let ok = post_multipart(
+            &portal,
+            &browser,
+            "/",
+            &form(CORA, &subject),
+            &[],
+            "192.0.2.1",
+        )
+        .await;
         assert_eq!(ok.status, StatusCode::OK, "{}", ok.body);
     }
-    let limited = post_multipart(&portal, &browser, "/", &form(CORA, "Third"), &[], "192.0.2.2").await;
+    let limited = post_multipart(
+        &portal,
+        &browser,
+        "/",
+        &form(CORA, "Third"),
+        &[],
+        "192.0.2.2",
+    )
+    .await;
     assert_eq!(limited.status, StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(limited.headers[header::RETRY_AFTER], "3600");
     assert!(limited.body.contains("Please wait"));
     // Another address from the first client: one more, then the client is limited.
-    let ok = post_multipart(&portal, &browser, "/", &form("dan@example.net", "Mine"), &[], "192.0.2.1").await;
+    let ok = post_multipart(
+        &portal,
+        &browser,
+        "/",
+        &form("dan@example.net", "Mine"),
+        &[],
+        "192.0.2.1",
+    )
+    .await;
     assert_eq!(ok.status, StatusCode::OK);
-    let limited =
-        post_multipart(&portal, &browser, "/", &form("eve@example.net", "Mine"), &[], "192.0.2.1").await;
+    let limited = post_multipart(
+        &portal,
+        &browser,
+        "/",
+        &form("eve@example.net", "Mine"),
+        &[],
+        "192.0.2.1",
+    )
+    .await;
     assert_eq!(limited.status, StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(ticket_count(&portal).await, 3);
 }
 
 #[tokio::test]
 async fn attachments_over_the_limits_are_refused_with_the_field_named() {
-    let portal = public_portal("public_max_attachment_bytes = 1000\npublic_max_upload_bytes = 1500").await;
+    let portal =
+        public_portal("public_max_attachment_bytes = 1000\npublic_max_upload_bytes = 1500").await;
     let browser = visitor(&portal, "/").await;
     let big = vec![b'x'; 1200];
-    let page = post_multipart(&portal, &browser, "/", &form(CORA, "Big"), &[("big.bin", &big)], "192.0.2.1").await;
+    let page = post_multipart(
+        &portal,
+        &browser,
+        "/",
+        &form(CORA, "Big"),
+        &[("big.bin", &big)],
+        "192.0.2.1",
+    )
+    .await;
     assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(page.body.contains("id=\"attachments-error\""), "{}", page.body);
+    assert!(
+        page.body.contains("id=\"attachments-error\""),
+        "{}",
+        page.body
+    );
     assert!(page.body.contains("big.bin is larger than"));
     let part = vec![b'y'; 800];
     let page = post_multipart(
@@ -364,7 +459,15 @@ async fn attachments_over_the_limits_are_refused_with_the_field_named() {
     assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(page.body.contains("together"), "{}", page.body);
     assert_eq!(ticket_count(&portal).await, 0);
-    let ok = post_multipart(&portal, &browser, "/", &form(CORA, "Fits"), &[("a.bin", &part)], "192.0.2.1").await;
+    let ok = post_multipart(
+        &portal,
+        &browser,
+        "/",
+        &form(CORA, "Fits"),
+        &[("a.bin", &part)],
+        "192.0.2.1",
+    )
+    .await;
     assert_eq!(ok.status, StatusCode::OK, "{}", ok.body);
 }
 
@@ -376,7 +479,11 @@ async fn a_customer_link_opens_the_page_for_participants_only() {
     tickets::add_participants(
         &mut conn,
         ticket,
-        &[("carl@example.net", None, maildesk::domain::ParticipantRole::Cc)],
+        &[(
+            "carl@example.net",
+            None,
+            maildesk::domain::ParticipantRole::Cc,
+        )],
         unix_now(),
     )
     .await
@@ -390,9 +497,15 @@ async fn a_customer_link_opens_the_page_for_participants_only() {
         async move { portal.get(anonymous, &path).await.status }
     };
     assert_eq!(open(link(ticket, CORA, later, 0)).await, StatusCode::OK);
-    assert_eq!(open(link(ticket, "carl@example.net", later, 0)).await, StatusCode::OK);
+    assert_eq!(
+        open(link(ticket, "carl@example.net", later, 0)).await,
+        StatusCode::OK
+    );
     // A stranger's own signature, an altered token, an expired one.
-    assert_eq!(open(link(ticket, "eve@example.net", later, 0)).await, StatusCode::FORBIDDEN);
+    assert_eq!(
+        open(link(ticket, "eve@example.net", later, 0)).await,
+        StatusCode::FORBIDDEN
+    );
     let good = link(ticket, CORA, later, 0);
     let altered = good.replacen(&format!("/t/{ticket}."), "/t/99.", 1);
     assert_eq!(open(altered).await, StatusCode::FORBIDDEN);
@@ -403,7 +516,10 @@ async fn a_customer_link_opens_the_page_for_participants_only() {
     forged.push(if good.ends_with('0') { '1' } else { '0' });
     assert_eq!(open(forged).await, StatusCode::FORBIDDEN);
     assert_eq!(open("/t/nonsense".into()).await, StatusCode::NOT_FOUND);
-    assert_eq!(open(link(ticket, CORA, unix_now() - 1, 0)).await, StatusCode::FORBIDDEN);
+    assert_eq!(
+        open(link(ticket, CORA, unix_now() - 1, 0)).await,
+        StatusCode::FORBIDDEN
+    );
     // Removed from the ticket: no access.
     let mut conn = portal.store().acquire().await.unwrap();
     sqlx::query("DELETE FROM participants WHERE email = 'carl@example.net'")
@@ -411,7 +527,10 @@ async fn a_customer_link_opens_the_page_for_participants_only() {
         .await
         .unwrap();
     drop(conn);
-    assert_eq!(open(link(ticket, "carl@example.net", later, 0)).await, StatusCode::FORBIDDEN);
+    assert_eq!(
+        open(link(ticket, "carl@example.net", later, 0)).await,
+        StatusCode::FORBIDDEN
+    );
     // Revoked by staff: the old links stop, and the history says who did it.
     let sam = portal.sign_in("sam@example.com").await;
     let revoked = portal
@@ -424,11 +543,19 @@ async fn a_customer_link_opens_the_page_for_participants_only() {
     assert!(staff_page.body.contains("revoked the customer links"));
     // Without the CSRF token, or anonymously, revoking is refused.
     let forged = portal
-        .post(&sam, &format!("/portal/tickets/{ticket}/revoke-links"), &[("csrf", "x")])
+        .post(
+            &sam,
+            &format!("/portal/tickets/{ticket}/revoke-links"),
+            &[("csrf", "x")],
+        )
         .await;
     assert_eq!(forged.status, StatusCode::FORBIDDEN);
     let anon = portal
-        .post(&Browser::default(), &format!("/portal/tickets/{ticket}/revoke-links"), &[])
+        .post(
+            &Browser::default(),
+            &format!("/portal/tickets/{ticket}/revoke-links"),
+            &[],
+        )
         .await;
     assert_eq!(anon.status, StatusCode::SEE_OTHER);
     assert!(anon.location().starts_with("/portal/login"));
@@ -442,11 +569,19 @@ async fn the_customer_sees_the_public_thread_replies_and_marks_it_solved() {
     let page = portal.get(&sam, &format!("/portal/tickets/{ticket}")).await;
     let seen = field_value(&page.body, "seen").unwrap();
     let reply = portal
-        .post(&sam, &format!("/portal/tickets/{ticket}/reply"), &[("body", "Unplug it, please."), ("seen", &seen)])
+        .post(
+            &sam,
+            &format!("/portal/tickets/{ticket}/reply"),
+            &[("body", "Unplug it, please."), ("seen", &seen)],
+        )
         .await;
     assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.body);
     let note = portal
-        .post(&sam, &format!("/portal/tickets/{ticket}/note"), &[("body", "SECRET internal note")])
+        .post(
+            &sam,
+            &format!("/portal/tickets/{ticket}/note"),
+            &[("body", "SECRET internal note")],
+        )
         .await;
     assert_eq!(note.status, StatusCode::SEE_OTHER);
     // The reply to the customer carries their link; the page shows the public thread only.
@@ -454,15 +589,23 @@ async fn the_customer_sees_the_public_thread_replies_and_marks_it_solved() {
     let customer = visitor(&portal, &path).await;
     let page = portal.get(&customer, &path).await;
     assert!(page.body.contains("Unplug it, please.") && page.body.contains("error 42"));
-    assert!(!page.body.contains("SECRET internal note"), "notes never shown");
+    assert!(
+        !page.body.contains("SECRET internal note"),
+        "notes never shown"
+    );
     assert!(!page.body.contains("New ticket"), "no staff notifications");
-    assert!(!page.body.contains("We have received your message"), "no automatic mail");
+    assert!(
+        !page.body.contains("We have received your message"),
+        "no automatic mail"
+    );
 
     // "This is solved", then a reply from the page reopens it.
     let solved = portal.post(&customer, &format!("{path}/solved"), &[]).await;
     assert_eq!(solved.status, StatusCode::SEE_OTHER, "{}", solved.body);
     assert_eq!(portal.ticket(ticket).await.status, "resolved");
-    let no_csrf = portal.post(&customer, &format!("{path}/reopen"), &[("csrf", "")]).await;
+    let no_csrf = portal
+        .post(&customer, &format!("{path}/reopen"), &[("csrf", "")])
+        .await;
     assert_eq!(no_csrf.status, StatusCode::FORBIDDEN);
     assert_eq!(portal.ticket(ticket).await.status, "resolved");
     let woken = portal.wake.notified();
@@ -490,7 +633,10 @@ async fn the_customer_sees_the_public_thread_replies_and_marks_it_solved() {
     .fetch_one(&mut *conn)
     .await
     .unwrap();
-    assert_eq!(last, ("in".into(), "public".into(), "web".into(), CORA.into()));
+    assert_eq!(
+        last,
+        ("in".into(), "public".into(), "web".into(), CORA.into())
+    );
     drop(conn);
     let page = portal.get(&customer, &path).await;
     assert!(page.body.contains("It smokes again."));
@@ -501,7 +647,9 @@ async fn the_customer_sees_the_public_thread_replies_and_marks_it_solved() {
         .and_then(|rest| rest.split('"').next())
         .expect("an attachment link")
         .to_string();
-    let file = portal.get(&customer, &format!("{path}/attachments/{attachment}")).await;
+    let file = portal
+        .get(&customer, &format!("{path}/attachments/{attachment}"))
+        .await;
     assert_eq!(file.status, StatusCode::OK);
     assert!(file.body.contains("smoke") || file.body.contains("line one"));
 
@@ -512,11 +660,15 @@ async fn the_customer_sees_the_public_thread_replies_and_marks_it_solved() {
     assert_eq!(portal.ticket(ticket).await.status, "open");
     let staff_page = portal.get(&sam, &format!("/portal/tickets/{ticket}")).await;
     assert!(
-        staff_page.body.contains(&format!("<strong>{CORA}</strong> changed the status from open to resolved")),
+        staff_page.body.contains(&format!(
+            "<strong>{CORA}</strong> changed the status from open to resolved"
+        )),
         "{}",
         staff_page.body
     );
-    assert!(staff_page.body.contains(&format!("<strong>{CORA}</strong> changed the status from resolved to open")));
+    assert!(staff_page.body.contains(&format!(
+        "<strong>{CORA}</strong> changed the status from resolved to open"
+    )));
 }
 
 #[tokio::test]
@@ -541,7 +693,12 @@ async fn attachments_of_other_tickets_and_of_notes_are_not_served_on_a_customer_
         .unwrap();
     drop(conn);
     let path = link(first, CORA, unix_now() + 60, 0);
-    let response = portal.get(&Browser::default(), &format!("{path}/attachments/{dan_file}")).await;
+    let response = portal
+        .get(
+            &Browser::default(),
+            &format!("{path}/attachments/{dan_file}"),
+        )
+        .await;
     assert_eq!(response.status, StatusCode::NOT_FOUND);
 }
 
@@ -556,14 +713,24 @@ async fn a_merged_ticket_link_leads_to_the_target() {
         .await;
     let sam = portal.sign_in("sam@example.com").await;
     let merged = portal
-        .post(&sam, &format!("/portal/tickets/{first}/merge"), &[("target", &second.to_string())])
+        .post(
+            &sam,
+            &format!("/portal/tickets/{first}/merge"),
+            &[("target", &second.to_string())],
+        )
         .await;
     assert_eq!(merged.status, StatusCode::SEE_OTHER, "{}", merged.body);
-    let page = portal.get(&Browser::default(), &link(first, CORA, unix_now() + 60, 0)).await;
+    let page = portal
+        .get(&Browser::default(), &link(first, CORA, unix_now() + 60, 0))
+        .await;
     assert_eq!(page.status, StatusCode::OK);
     assert!(page.body.contains(&format!("#{second}")) && page.body.contains("first"));
     // Revoking on the target also voids the links to the ticket merged into it.
-    portal.post(&sam, &format!("/portal/tickets/{second}/revoke-links"), &[]).await;
-    let page = portal.get(&Browser::default(), &link(first, CORA, unix_now() + 60, 0)).await;
+    portal
+        .post(&sam, &format!("/portal/tickets/{second}/revoke-links"), &[])
+        .await;
+    let page = portal
+        .get(&Browser::default(), &link(first, CORA, unix_now() + 60, 0))
+        .await;
     assert_eq!(page.status, StatusCode::FORBIDDEN);
 }
