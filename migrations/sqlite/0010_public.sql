@@ -6,8 +6,9 @@ ALTER TABLE tickets ADD COLUMN customer_link_epoch INTEGER NOT NULL DEFAULT 0;
 -- A change a customer made on their own ticket page (history names them, not a user).
 ALTER TABLE ticket_events ADD COLUMN customer_email TEXT;
 
--- Counted attempts of one kind (e.g. public form submissions), per account and per
--- client address in a window, in the database so the limits hold across instances.
+-- Counted attempts of one kind (failed sign-ins, public form submissions, customer web
+-- replies), per account and per client address in a window, in the database so the
+-- limits hold across instances. Failed sign-ins move here from login_failures.
 CREATE TABLE throttle_events (
     id          INTEGER PRIMARY KEY AUTOINCREMENT,
     kind        TEXT NOT NULL,
@@ -17,3 +18,6 @@ CREATE TABLE throttle_events (
 );
 CREATE INDEX throttle_events_account ON throttle_events (kind, account, at);
 CREATE INDEX throttle_events_client ON throttle_events (kind, client_addr, at);
+INSERT INTO throttle_events (kind, account, client_addr, at)
+    SELECT 'login', account, client_addr, failed_at FROM login_failures;
+DROP TABLE login_failures;

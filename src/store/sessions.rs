@@ -2,6 +2,9 @@
 
 use super::{Conn, Result};
 
+/// Failed sign-ins, as counted in `throttle_events`.
+const LOGIN: &str = "login";
+
 /// A live session and the active user it belongs to.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct SessionUser {
@@ -148,11 +151,7 @@ pub async fn purge_stale(
         .bind(now - idle_secs)
         .execute(&mut *conn)
         .await?;
-    sqlx::query("DELETE FROM login_failures WHERE failed_at <= $1")
-        .bind(now - window_secs)
-        .execute(conn)
-        .await?;
-    Ok(())
+    super::throttle::forget(conn, LOGIN, now - window_secs).await
 }
 
 pub async fn record_failure(
@@ -161,13 +160,7 @@ pub async fn record_failure(
     client_addr: &str,
     now: i64,
 ) -> Result<()> {
-    sqlx::query("INSERT INTO login_failures (account, client_addr, failed_at) VALUES ($1, $2, $3)")
-        .bind(account)
-        .bind(client_addr)
-        .bind(now)
-        .execute(conn)
-        .await?;
-    Ok(())
+    super::throttle::record(conn, LOGIN, account, client_addr, now).await
 }
 
 /// Failures since `since`: `(for this account, from this client address)`.
@@ -177,22 +170,10 @@ pub async fn failures_since(
     client_addr: &str,
     since: i64,
 ) -> Result<(i64, i64)> {
-    Ok(sqlx::query_as(
-        "SELECT (SELECT COUNT(*) FROM login_failures WHERE account = $1 AND failed_at > $3),
-                (SELECT COUNT(*) FROM login_failures WHERE client_addr = $2 AND failed_at > $3)",
-    )
-    .bind(account)
-    .bind(client_addr)
-    .bind(since)
-    .fetch_one(conn)
-    .await?)
+    super::throttle::count_since(conn, LOGIN, account, client_addr, since).await
 }
 
 /// A successful sign-in clears the account's failures (not the client address's).
 pub async fn clear_failures(conn: &mut Conn, account: &str) -> Result<()> {
-    sqlx::query("DELETE FROM login_failures WHERE account = $1")
-        .bind(account)
-        .execute(conn)
-        .await?;
-    Ok(())
+    super::throttle::clear_account(conn, LOGIN, account).await
 }

@@ -1,5 +1,6 @@
-//! Counted attempts (public form submissions, customer web replies) per account and per
-//! client address, so a limit holds across every instance sharing the database.
+//! Counted attempts per account and per client address in a window: failed sign-ins
+//! (`login`), public form submissions, customer web replies. In the database, so a limit
+//! holds across every instance sharing it.
 
 use super::{Conn, Result};
 
@@ -24,20 +25,14 @@ pub async fn count_since(
     .await?)
 }
 
-/// Counts one attempt, and forgets this kind's attempts older than `forget_before`.
+/// Counts one attempt.
 pub async fn record(
     conn: &mut Conn,
     kind: &str,
     account: &str,
     client_addr: &str,
     now: i64,
-    forget_before: i64,
 ) -> Result<()> {
-    sqlx::query("DELETE FROM throttle_events WHERE kind = $1 AND at < $2")
-        .bind(kind)
-        .bind(forget_before)
-        .execute(&mut *conn)
-        .await?;
     sqlx::query(
         "INSERT INTO throttle_events (kind, account, client_addr, at) VALUES ($1, $2, $3, $4)",
     )
@@ -47,5 +42,25 @@ pub async fn record(
     .bind(now)
     .execute(conn)
     .await?;
+    Ok(())
+}
+
+/// Forgets this kind's attempts made at or before `until` (outside every window).
+pub async fn forget(conn: &mut Conn, kind: &str, until: i64) -> Result<()> {
+    sqlx::query("DELETE FROM throttle_events WHERE kind = $1 AND at <= $2")
+        .bind(kind)
+        .bind(until)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Forgets one account's attempts of this kind (a successful sign-in).
+pub async fn clear_account(conn: &mut Conn, kind: &str, account: &str) -> Result<()> {
+    sqlx::query("DELETE FROM throttle_events WHERE kind = $1 AND account = $2")
+        .bind(kind)
+        .bind(account)
+        .execute(conn)
+        .await?;
     Ok(())
 }

@@ -311,7 +311,8 @@ async fn over_limit(
     let window = i64::from(web.public_window_minutes) * 60;
     let now = unix_now();
     let mut conn = state.store.acquire().await?;
-    throttle::record(&mut conn, kind, account, client, now, now - window).await?;
+    throttle::forget(&mut conn, kind, now - window).await?;
+    throttle::record(&mut conn, kind, account, client, now).await?;
     let (by_address, by_client) =
         throttle::count_since(&mut conn, kind, account, client, now - window).await?;
     if by_address <= i64::from(web.public_per_address)
@@ -480,9 +481,33 @@ fn thanks(state: &AppState, email: &str) -> WebResult<Response> {
 
 // ---- The customer's own ticket page ----
 
+/// A customer-page handler's failure: an error page, or the page saying the link does
+/// not work.
+pub enum PageError {
+    Web(WebError),
+    Refused(Response),
+}
+
+impl<E: Into<WebError>> From<E> for PageError {
+    fn from(e: E) -> Self {
+        PageError::Web(e.into())
+    }
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        match self {
+            PageError::Web(e) => e.into_response(),
+            PageError::Refused(page) => page,
+        }
+    }
+}
+
+type PageResult = Result<Response, PageError>;
+
 /// Opens the link or answers with a page saying it does not work (one message for every
 /// reason, so a wrong guess learns nothing).
-async fn access(state: &AppState, token: &str) -> WebResult<Result<CustomerAccess, Response>> {
+async fn access(state: &AppState, token: &str) -> Result<CustomerAccess, PageError> {
     let secret = state
         .ingestor
         .options()
@@ -491,7 +516,7 @@ async fn access(state: &AppState, token: &str) -> WebResult<Result<CustomerAcces
         .ok_or_else(|| WebError::Internal("no signing secret".into()))?;
     let mut conn = state.store.acquire().await?;
     match customer::check_link(&mut conn, secret.expose(), token, unix_now()).await? {
-        Ok(found) => Ok(Ok(found)),
+        Ok(found) => Ok(found),
         Err(reason) => {
             info!(?reason, "customer link refused");
             let status = if reason == LinkRefused::Malformed {
@@ -500,12 +525,8 @@ async fn access(state: &AppState, token: &str) -> WebResult<Result<CustomerAcces
                 StatusCode::FORBIDDEN
             };
             let message = "This link does not open a ticket (any more). Links expire after a while and can be withdrawn; the newest mail about your ticket has a working one, or simply reply to that mail.";
-            Ok(Err(no_referrer(notice(
-                state,
-                status,
-                "This link does not work",
-                message,
-            )?)))
+            let page = notice(state, status, "This link does not work", message)?;
+            Err(PageError::Refused(no_referrer(page)))
         }
     }
 }
@@ -568,11 +589,8 @@ pub async fn ticket_page(
     headers: HeaderMap,
     Path(token): Path<String>,
     Query(query): Query<PageQuery>,
-) -> WebResult<Response> {
-    let found = match access(&state, &token).await? {
-        Ok(found) => found,
-        Err(refused) => return Ok(refused),
-    };
+) -> PageResult {
+    let found = access(&state, &token).await?;
     let notice = Some(query.done).filter(|d| !d.is_empty());
     render_ticket(
         &state,
@@ -597,7 +615,7 @@ async fn render_ticket(
     error: Option<String>,
     draft: String,
     status: StatusCode,
-) -> WebResult<Response> {
+) -> PageResult {
     let detail = crate::tickets::load(&state.store, found.ticket.id).await?;
     let items = detail
         .messages
@@ -647,13 +665,10 @@ pub async fn reply(
     State(state): State<AppState>,
     Path(token): Path<String>,
     request: Request,
-) -> WebResult<Response> {
+) -> PageResult {
     let headers = request.headers().clone();
     let client = client_addr(&state, &headers, request.extensions());
-    let found = match access(&state, &token).await? {
-        Ok(found) => found,
-        Err(refused) => return Ok(refused),
-    };
+    let found = access(&state, &token).await?;
     let received = receive(&state, request).await?;
     let body = received.get("body");
     let again = |error: String, status| {
@@ -747,7 +762,7 @@ pub async fn solved(
     headers: HeaderMap,
     Path(token): Path<String>,
     Form(form): Form<CsrfForm>,
-) -> WebResult<Response> {
+) -> PageResult {
     set_solved(state, headers, token, form, true).await
 }
 
@@ -756,7 +771,7 @@ pub async fn reopen(
     headers: HeaderMap,
     Path(token): Path<String>,
     Form(form): Form<CsrfForm>,
-) -> WebResult<Response> {
+) -> PageResult {
     set_solved(state, headers, token, form, false).await
 }
 
@@ -766,11 +781,8 @@ async fn set_solved(
     token: String,
     form: CsrfForm,
     solved: bool,
-) -> WebResult<Response> {
-    let found = match access(&state, &token).await? {
-        Ok(found) => found,
-        Err(refused) => return Ok(refused),
-    };
+) -> PageResult {
+    let found = access(&state, &token).await?;
     if !csrf_ok(&headers, &form.csrf) {
         let error = Some(EXPIRED_FORM.to_string());
         return render_ticket(
@@ -803,11 +815,8 @@ async fn set_solved(
 pub async fn attachment(
     State(state): State<AppState>,
     Path((token, id)): Path<(String, i64)>,
-) -> WebResult<Response> {
-    let found = match access(&state, &token).await? {
-        Ok(found) => found,
-        Err(refused) => return Ok(refused),
-    };
+) -> PageResult {
+    let found = access(&state, &token).await?;
     let not_found = || WebError::NotFound(format!("attachment {id} not found"));
     let mut conn = state.store.acquire().await?;
     let (a, data) = messages::attachment_with_data(&mut conn, id)
@@ -820,7 +829,7 @@ pub async fn attachment(
         .iter()
         .any(|m| m.id == a.message_id && is_public(m));
     if !visible {
-        return Err(not_found());
+        return Err(not_found().into());
     }
     Ok(no_referrer(super::files::file_response(
         data,

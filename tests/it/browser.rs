@@ -76,6 +76,20 @@ async fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
     Some((status, body))
 }
 
+/// Dovecot with the support mailbox and Ann's, the SMTP relay delivering into it, and a
+/// test environment that fetches from the one and sends through the other.
+pub(crate) async fn mail_world() -> (Dovecot, SmtpRelay, TestEnv) {
+    let dovecot = Dovecot::start(&[(SUPPORT, SUPPORT_PW), (ANN, ANN_PW)], false);
+    let relay = SmtpRelay::start(dovecot.lmtp_port);
+    let env = TestEnv::with_config(&format!(
+        "{}{}",
+        dovecot.mailbox_toml("support", SUPPORT, SUPPORT_PW, ""),
+        relay.smtp_toml()
+    ))
+    .await;
+    (dovecot, relay, env)
+}
+
 /// `maildesk serve` on a free port, up (its `/healthz` answers); and the portal's base URL.
 async fn serve(env: &TestEnv) -> (Spawned, String) {
     serve_with(env, &[]).await
@@ -140,14 +154,7 @@ pub(crate) fn unfolded(raw: &str) -> String {
 #[tokio::test]
 async fn staff_work_a_ticket_end_to_end() {
     let started = Instant::now();
-    let dovecot = Dovecot::start(&[(SUPPORT, SUPPORT_PW), (ANN, ANN_PW)], false);
-    let _relay = SmtpRelay::start(dovecot.lmtp_port);
-    let env = TestEnv::with_config(&format!(
-        "{}{}",
-        dovecot.mailbox_toml("support", SUPPORT, SUPPORT_PW, ""),
-        _relay.smtp_toml()
-    ))
-    .await;
+    let (dovecot, _relay, env) = mail_world().await;
     add_user(&env, STAFF, STAFF_NAME, "staff");
     add_user(&env, ADMIN, ADMIN_NAME, "admin");
     // One broken message for the quarantine page.

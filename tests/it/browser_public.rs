@@ -8,11 +8,10 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use crate::browser::{
-    add_user, notice, serve_with, type_into, unfolded, ANN, ANN_PW, PASSWORD, STAFF, STAFF_NAME,
-    SUPPORT, SUPPORT_PW,
+    add_user, mail_world, notice, serve_with, type_into, unfolded, ANN, ANN_PW, PASSWORD, STAFF,
+    STAFF_NAME,
 };
 use crate::chromium::Browser;
-use crate::dovecot::{Dovecot, SmtpRelay};
 use crate::harness::{eventually, TestEnv};
 
 /// Fills the public form (the fields a customer types).
@@ -68,14 +67,7 @@ fn customer_link(raw: &str, base: &str) -> Option<String> {
 #[tokio::test]
 async fn a_customer_submits_follows_the_link_and_replies() {
     let started = Instant::now();
-    let dovecot = Dovecot::start(&[(SUPPORT, SUPPORT_PW), (ANN, ANN_PW)], false);
-    let relay = SmtpRelay::start(dovecot.lmtp_port);
-    let env = TestEnv::with_config(&format!(
-        "{}{}",
-        dovecot.mailbox_toml("support", SUPPORT, SUPPORT_PW, ""),
-        relay.smtp_toml()
-    ))
-    .await;
+    let (dovecot, _relay, env) = mail_world().await;
     add_user(&env, STAFF, STAFF_NAME, "staff");
     let (_server, base) = serve_with(&env, &["web.public_url={base}"]).await;
 
