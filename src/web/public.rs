@@ -626,7 +626,13 @@ async fn render_ticket(
             ours: m.direction == "out",
             who: m.from_name.clone().unwrap_or_else(|| m.from.clone()),
             when: view::time(m.date.unwrap_or(m.created_at)),
-            text: m.visible_text,
+            // Our replies start with the "reply above this line" marker: not for reading.
+            text: m
+                .visible_text
+                .trim_start()
+                .strip_prefix(crate::mail::compose::REPLY_MARKER)
+                .map_or(m.visible_text.as_str(), str::trim_start)
+                .to_string(),
             attachments: m
                 .attachments
                 .into_iter()

@@ -145,13 +145,34 @@ async fn a_customer_submits_follows_the_link_and_replies() {
     let ack = dovecot.messages(ANN, ANN_PW, "INBOX").await.remove(0);
     assert!(ack.contains("[Support #1]"), "{ack}");
 
+    // Staff answer first (from the portal), so her page shows both sides.
+    browser.sign_in(&base, STAFF, PASSWORD).await;
+    let staff_url = format!("{base}/portal/tickets/1");
+    browser.goto(&staff_url).await;
+    let answer = "Please leave the room; we are sending someone with an extinguisher.";
+    type_into(
+        &browser,
+        "form[action$='/reply'] textarea[name=body]",
+        answer,
+    )
+    .await;
+    browser
+        .click_and_wait("form[action$='/reply'] button[type=submit]")
+        .await;
+    assert!(notice(&browser).await.contains("Reply queued"));
+
     // Her page: the thread, a reply box, "this is solved".
     browser.goto(&link).await;
+    let thread = browser.texts("article.msg .body").await;
+    assert!(
+        thread.iter().any(|t| t == answer),
+        "the reply as written, without our marker: {thread:?}"
+    );
     assert!(browser
         .text("h1.ticket-title")
         .await
         .contains("Printer on fire"));
-    assert!(browser.text("article.msg .body").await.contains("room 4"));
+    assert!(thread[0].contains("room 4"), "{thread:?}");
     let reply = "The fire brigade has left; the printer is black now.";
     type_into(
         &browser,
@@ -174,8 +195,6 @@ async fn a_customer_submits_follows_the_link_and_replies() {
     browser.screenshot("customer-ticket.png").await;
 
     // Staff see it on the ticket.
-    browser.sign_in(&base, STAFF, PASSWORD).await;
-    let staff_url = format!("{base}/portal/tickets/1");
     assert!(
         staff_page_shows(&browser, &staff_url, reply).await,
         "staff never saw the customer's reply; maildesk log:\n{}",

@@ -311,6 +311,13 @@ async fn every_route_checks_the_role() {
         ),
         (
             "POST",
+            format!("/portal/tickets/{t}/revoke-links"),
+            vec![],
+            see,
+            see,
+        ),
+        (
+            "POST",
             format!("/portal/tickets/{t}/update"),
             vec![("priority", "medium"), ("was_priority", "medium")],
             see,
@@ -410,6 +417,7 @@ async fn every_route_checks_the_role() {
         "/readyz",
         "/static/portal.css",
         "/static/portal.js",
+        "/",
     ] {
         assert_eq!(portal.get(&anonymous, path).await.status, ok, "{path}");
     }
