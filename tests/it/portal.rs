@@ -36,6 +36,17 @@ pub struct Response {
 }
 
 impl Response {
+    /// `name=value` of the cookie this response sets under `name`.
+    pub fn cookie(&self, name: &str) -> Option<String> {
+        let prefix = format!("{name}=");
+        self.headers
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find(|v| v.starts_with(&prefix))
+            .map(|v| v.split(';').next().unwrap().to_string())
+    }
+
     pub fn location(&self) -> &str {
         self.headers
             .get(header::LOCATION)
@@ -146,14 +157,7 @@ impl Portal {
 
     pub async fn try_sign_in(&self, email: &str, password: &str) -> Response {
         let page = self.get(&Browser::default(), "/portal/login").await;
-        let login_cookie = page
-            .headers
-            .get_all(header::SET_COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .find(|v| v.starts_with("maildesk_login="))
-            .map(|v| v.split(';').next().unwrap().to_string())
-            .expect("login cookie");
+        let login_cookie = page.cookie("maildesk_login").expect("login cookie");
         let csrf = field_value(&page.body, "csrf").expect("login csrf");
         let browser = Browser {
             cookie: login_cookie,

@@ -26,12 +26,7 @@ async fn visitor(portal: &Portal, path: &str) -> Browser {
     let page = portal.get(&Browser::default(), path).await;
     assert_eq!(page.status, StatusCode::OK, "{path}: {}", page.body);
     let cookie = page
-        .headers
-        .get_all(header::SET_COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|v| v.starts_with("maildesk_public="))
-        .map(|v| v.split(';').next().unwrap().to_string())
+        .cookie("maildesk_public")
         .expect("the public CSRF cookie");
     let csrf = field_value(&page.body, "csrf").expect("csrf field");
     Browser { cookie, csrf }
