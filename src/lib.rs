@@ -9,6 +9,7 @@ pub mod domain;
 pub mod failpoint;
 pub mod fetch;
 pub mod ingest;
+pub mod live;
 pub mod mail;
 pub mod outbound;
 pub mod password;

@@ -9,6 +9,7 @@ mod dashboard;
 pub mod error;
 mod files;
 mod health;
+mod live;
 pub mod mailhtml;
 mod quarantine;
 mod queue;
@@ -21,9 +22,11 @@ use std::sync::Arc;
 use axum::routing::{get, post};
 use axum::Router;
 use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 use crate::ingest::Ingestor;
+use crate::live::LiveHub;
 use crate::outbound::OutboundOptions;
 use crate::store::Store;
 
@@ -43,6 +46,10 @@ pub struct Inner {
     pub decoy_hash: String,
     /// When this process started (a mailbox gets its window for a first sync).
     pub started_at: i64,
+    /// The database's changes, for open pages (fed by `crate::live::run_feed`).
+    pub live: LiveHub,
+    /// Cancelled when the server shuts down: long-lived responses (the live feed) end.
+    pub shutdown: CancellationToken,
 }
 
 impl std::ops::Deref for AppState {
@@ -54,6 +61,16 @@ impl std::ops::Deref for AppState {
 
 impl AppState {
     pub fn new(config: Config, ingestor: Ingestor, outbox_wake: Arc<Notify>) -> AppState {
+        Self::serving(config, ingestor, outbox_wake, CancellationToken::new())
+    }
+
+    /// The state of a server that stops when `shutdown` is cancelled.
+    pub fn serving(
+        config: Config,
+        ingestor: Ingestor,
+        outbox_wake: Arc<Notify>,
+        shutdown: CancellationToken,
+    ) -> AppState {
         let decoy_hash = crate::password::hash(&crate::secret::random_token())
             .expect("hashing a random password");
         AppState {
@@ -64,6 +81,8 @@ impl AppState {
                 outbox_wake,
                 decoy_hash,
                 started_at: crate::store::unix_now(),
+                live: LiveHub::default(),
+                shutdown,
             }),
         }
     }
@@ -111,6 +130,7 @@ pub fn router(state: AppState) -> Router {
             "/portal/account/sessions/end-others",
             post(account::end_other_sessions),
         )
+        .route("/portal/events", get(live::events))
         .route("/portal/logout", post(auth::logout))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),

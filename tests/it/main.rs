@@ -12,6 +12,7 @@ mod corpus;
 mod dedup;
 mod hostile;
 mod imap;
+mod live;
 mod mutation;
 mod outbound;
 mod portal;

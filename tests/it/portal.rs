@@ -15,8 +15,8 @@ use tower::ServiceExt;
 use crate::harness::{ingest_text, TestEnv};
 
 const PASSWORD: &str = "correct horse battery";
-const ADMIN: &str = "ada@example.com";
-const STAFF: &str = "sam@example.com";
+pub const ADMIN: &str = "ada@example.com";
+pub const STAFF: &str = "sam@example.com";
 const DISABLED: &str = "dis@example.com";
 
 /// A local SMTP port nobody listens on: mail is queued, never sent, in these tests.
@@ -25,6 +25,7 @@ const SMTP: &str = "[smtp]\nhost = \"127.0.0.1\"\nport = 9\nsecurity = \"plain\"
 pub struct Portal {
     pub env: TestEnv,
     pub ingestor: Ingestor,
+    pub state: AppState,
     pub app: axum::Router,
     pub wake: Arc<tokio::sync::Notify>,
 }
@@ -70,7 +71,8 @@ impl Portal {
         let wake = Arc::new(tokio::sync::Notify::new());
         let state = AppState::new(env.config.clone(), ingestor.clone(), wake.clone());
         Portal {
-            app: web::router(state),
+            app: web::router(state.clone()),
+            state,
             env,
             ingestor,
             wake,
@@ -1569,7 +1571,8 @@ async fn the_migration_indexes_mail_stored_before_it_for_search() {
         Arc::new(tokio::sync::Notify::new()),
     );
     let portal = Portal {
-        app: web::router(state),
+        app: web::router(state.clone()),
+        state,
         env,
         ingestor,
         wake: Arc::new(tokio::sync::Notify::new()),
