@@ -32,11 +32,15 @@ pub async fn after(conn: &mut Conn, cursor: i64, limit: i64) -> Result<Vec<Row>>
     .await?)
 }
 
-/// Drops rows older than `before` (every reader has long passed them).
+/// Drops rows older than `before` (every reader has long passed them), but never the
+/// newest: SQLite hands out the next id after the largest one left, so keeping it means
+/// an id is never reused under a reader's cursor.
 pub async fn prune(conn: &mut Conn, before: i64) -> Result<u64> {
-    Ok(sqlx::query("DELETE FROM live_events WHERE at < $1")
-        .bind(before)
-        .execute(conn)
-        .await?
-        .rows_affected())
+    Ok(sqlx::query(
+        "DELETE FROM live_events WHERE at < $1 AND id < (SELECT MAX(id) FROM live_events)",
+    )
+    .bind(before)
+    .execute(conn)
+    .await?
+    .rows_affected())
 }

@@ -748,7 +748,10 @@ async fn hostile_html_runs_nothing_and_loads_nothing_remote() {
 async fn an_open_ticket_and_queue_show_new_mail_without_a_reload() {
     let env = TestEnv::new().await;
     add_user(&env, STAFF, STAFF_NAME, "staff");
-    ingest(&env, customer_mail("live-1@customer.example", "Scanner jams", "Page 2 jams.").as_bytes());
+    ingest(
+        &env,
+        customer_mail("live-1@customer.example", "Scanner jams", "Page 2 jams.").as_bytes(),
+    );
     let (_server, base) = serve(&env).await;
     let browser = Browser::start().await;
     browser.sign_in(&base, STAFF, PASSWORD).await;
@@ -757,9 +760,7 @@ async fn an_open_ticket_and_queue_show_new_mail_without_a_reload() {
     browser.click_and_wait("td.subject a").await;
     let id = ticket_on_screen(&browser).await;
     browser.wait_for("main[data-live-ready='1']").await;
-    browser
-        .execute("window.notReloaded = true;", vec![])
-        .await;
+    browser.execute("window.notReloaded = true;", vec![]).await;
     type_into(&browser, "textarea[name=body]", "Half-typed answer").await;
 
     let reply = format!(
@@ -767,16 +768,36 @@ async fn an_open_ticket_and_queue_show_new_mail_without_a_reload() {
     );
     ingest(&env, reply.as_bytes());
     let shown = eventually(Duration::from_secs(10), || async {
-        browser.text("[data-live-region=thread]").await.contains("page 3 jams")
+        browser
+            .text("[data-live-region=thread]")
+            .await
+            .contains("page 3 jams")
     })
     .await;
-    assert!(shown, "the reply did not appear on the open page; log:\n{}", env.log());
-    let still = browser.execute("return window.notReloaded === true;", vec![]).await;
-    assert_eq!(still, serde_json::Value::Bool(true), "the page was not reloaded");
-    let draft = browser
-        .execute("return document.querySelector('textarea[name=body]').value;", vec![])
+    assert!(
+        shown,
+        "the reply did not appear on the open page; log:\n{}",
+        env.log()
+    );
+    let still = browser
+        .execute("return window.notReloaded === true;", vec![])
         .await;
-    assert_eq!(draft, serde_json::json!("Half-typed answer"), "the draft survived");
+    assert_eq!(
+        still,
+        serde_json::Value::Bool(true),
+        "the page was not reloaded"
+    );
+    let draft = browser
+        .execute(
+            "return document.querySelector('textarea[name=body]').value;",
+            vec![],
+        )
+        .await;
+    assert_eq!(
+        draft,
+        serde_json::json!("Half-typed answer"),
+        "the draft survived"
+    );
     browser.screenshot("ticket-live.png").await;
     assert_eq!(ticket_on_screen(&browser).await, id);
 
@@ -784,12 +805,25 @@ async fn an_open_ticket_and_queue_show_new_mail_without_a_reload() {
     browser.goto(&format!("{base}/portal/tickets")).await;
     browser.wait_for("main[data-live-ready='1']").await;
     browser.execute("window.notReloaded = true;", vec![]).await;
-    ingest(&env, customer_mail("live-3@customer.example", "Projector dead", "No picture.").as_bytes());
+    ingest(
+        &env,
+        customer_mail("live-3@customer.example", "Projector dead", "No picture.").as_bytes(),
+    );
     let listed = eventually(Duration::from_secs(10), || async {
-        browser.texts("td.subject a").await.iter().any(|t| t == "Projector dead")
+        browser
+            .texts("td.subject a")
+            .await
+            .iter()
+            .any(|t| t == "Projector dead")
     })
     .await;
     assert!(listed, "the new ticket did not appear in the open queue");
-    let still = browser.execute("return window.notReloaded === true;", vec![]).await;
-    assert_eq!(still, serde_json::Value::Bool(true), "the queue was not reloaded");
+    let still = browser
+        .execute("return window.notReloaded === true;", vec![])
+        .await;
+    assert_eq!(
+        still,
+        serde_json::Value::Bool(true),
+        "the queue was not reloaded"
+    );
 }

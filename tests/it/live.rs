@@ -285,3 +285,51 @@ async fn open_feeds_end_when_the_server_shuts_down() {
     shutdown.cancel();
     assert_eq!(stream.next_event().await, None, "the stream ended");
 }
+
+/// SQLite: old change rows go, but the newest stays, so the next id is never one a
+/// reader's cursor has already passed.
+#[tokio::test]
+async fn pruning_the_change_table_never_lets_an_id_come_back() {
+    if crate::harness::is_postgres() {
+        return; // PostgreSQL has no change table: NOTIFY keeps nothing.
+    }
+    let portal = Portal::new().await;
+    for n in 0..3 {
+        portal
+            .ingest(&customer_mail(
+                "kim@customer.example",
+                &format!("prune-{n}@c.example"),
+                "Old",
+                "x",
+            ))
+            .await;
+    }
+    let mut conn = portal.store().acquire().await.unwrap();
+    let newest = maildesk::store::live::last_id(&mut conn).await.unwrap();
+    assert!(newest >= 3, "the triggers wrote rows");
+    let pruned = maildesk::store::live::prune(&mut conn, unix_now() + 3600)
+        .await
+        .unwrap();
+    assert_eq!(pruned as i64, newest - 1, "all but the newest went");
+    assert_eq!(
+        maildesk::store::live::last_id(&mut conn).await.unwrap(),
+        newest
+    );
+    drop(conn);
+    let id = portal
+        .ingest(&customer_mail(
+            "kim@customer.example",
+            "prune-new@c.example",
+            "New",
+            "x",
+        ))
+        .await;
+    let mut conn = portal.store().acquire().await.unwrap();
+    let rows = maildesk::store::live::after(&mut conn, newest, 10)
+        .await
+        .unwrap();
+    assert!(
+        rows.iter().any(|r| r.ticket_id == Some(id)),
+        "the new change is after the cursor: {rows:?}"
+    );
+}
