@@ -5,6 +5,7 @@
 pub mod backup;
 pub mod events;
 pub mod imap;
+pub mod invitations;
 pub mod messages;
 pub mod outbox;
 pub mod quarantine;
