@@ -16,3 +16,4 @@ mod mutation;
 mod outbound;
 mod portal;
 mod threading;
+mod users;

@@ -14,10 +14,10 @@ use tower::ServiceExt;
 
 use crate::harness::{ingest_text, TestEnv};
 
-const PASSWORD: &str = "correct horse battery";
-const ADMIN: &str = "ada@example.com";
-const STAFF: &str = "sam@example.com";
-const DISABLED: &str = "dis@example.com";
+pub const PASSWORD: &str = "correct horse battery";
+pub const ADMIN: &str = "ada@example.com";
+pub const STAFF: &str = "sam@example.com";
+pub const DISABLED: &str = "dis@example.com";
 
 /// A local SMTP port nobody listens on: mail is queued, never sent, in these tests.
 const SMTP: &str = "[smtp]\nhost = \"127.0.0.1\"\nport = 9\nsecurity = \"plain\"\n";
@@ -146,14 +146,7 @@ impl Portal {
 
     pub async fn try_sign_in(&self, email: &str, password: &str) -> Response {
         let page = self.get(&Browser::default(), "/portal/login").await;
-        let login_cookie = page
-            .headers
-            .get_all(header::SET_COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .find(|v| v.starts_with("maildesk_login="))
-            .map(|v| v.split(';').next().unwrap().to_string())
-            .expect("login cookie");
+        let login_cookie = set_cookie(&page, "maildesk_login").expect("login cookie");
         let csrf = field_value(&page.body, "csrf").expect("login csrf");
         let browser = Browser {
             cookie: login_cookie,
@@ -201,7 +194,19 @@ pub async fn add_user(store: &Store, email: &str, name: &str, role: Role) -> i64
     .unwrap()
 }
 
-fn session_cookie(response: &Response) -> Option<String> {
+/// The `name=value` of a cookie the response sets.
+pub fn set_cookie(response: &Response, name: &str) -> Option<String> {
+    let prefix = format!("{name}=");
+    response
+        .headers
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with(&prefix))
+        .map(|v| v.split(';').next().unwrap().to_string())
+}
+
+pub fn session_cookie(response: &Response) -> Option<String> {
     response
         .headers
         .get_all(header::SET_COOKIE)
