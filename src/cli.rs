@@ -199,12 +199,14 @@ pub enum CliError {
     Other(String),
 }
 
-/// A refusal by the user rules is a usage error ("email: … already exists").
+/// A refused value is a usage error ("name: enter a name", 64); a refusal because of
+/// what is stored ("… already exists", "the last active admin") exits 1.
 impl From<crate::actions::ActionError> for CliError {
     fn from(e: crate::actions::ActionError) -> Self {
         use crate::actions::ActionError;
         match e {
             ActionError::Store(e) => CliError::Store(e),
+            ActionError::Conflict { message, .. } => CliError::Other(message),
             other => CliError::Usage(other.to_string()),
         }
     }

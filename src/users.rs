@@ -55,6 +55,16 @@ fn invalid(field: &'static str, message: impl Into<String>) -> ActionError {
     }
 }
 
+/// A refusal because of what is stored (a taken address, the last admin, owned
+/// tickets), not because of the value typed.
+fn conflict(field: &'static str, message: String) -> ActionError {
+    ActionError::Conflict {
+        field,
+        current: None,
+        message,
+    }
+}
+
 /// A failure that is nobody's input (hashing failed): an internal error.
 fn internal(message: String) -> ActionError {
     ActionError::Store(StoreError::Database(sqlx::Error::Protocol(message)))
@@ -126,7 +136,7 @@ pub async fn verify_password(user: &users::User, password: &str) -> bool {
 
 async fn refuse_taken_email(conn: &mut Conn, email: &str, except: Option<i64>) -> Result<()> {
     match users::find_by_email(conn, email).await? {
-        Some(other) if Some(other.id) != except => Err(invalid(
+        Some(other) if Some(other.id) != except => Err(conflict(
             "email",
             format!("a user with e-mail {email} already exists"),
         )),
@@ -137,7 +147,7 @@ async fn refuse_taken_email(conn: &mut Conn, email: &str, except: Option<i64>) -
 /// A store conflict on insert or update is the unique address (two concurrent changes).
 fn email_conflict(e: StoreError) -> ActionError {
     match e {
-        StoreError::Conflict(message) => invalid("email", message),
+        StoreError::Conflict(message) => conflict("email", message),
         other => other.into(),
     }
 }
@@ -290,7 +300,7 @@ pub async fn delete(tx: &mut Tx, by: By<'_>, id: i64) -> Result<users::User> {
             .iter()
             .map(|(what, n)| format!("{n} {what}"))
             .collect();
-        return Err(invalid(
+        return Err(conflict(
             "user",
             format!(
                 "{} cannot be deleted: they still have {}. Disable the account instead.",

@@ -217,7 +217,8 @@ pub async fn change_profile(
     .await;
     match result {
         Ok(()) => Ok(view::done("/portal/account", "Profile saved.").into_response()),
-        Err(ActionError::Invalid { field, message }) => {
+        Err(e) => {
+            let (field, message) = super::users::refusal(e)?;
             let profile = super::users::FormState {
                 field,
                 message,
@@ -233,7 +234,6 @@ pub async fn change_profile(
             )
             .await
         }
-        Err(e) => Err(e.into()),
     }
 }
 

@@ -42,9 +42,11 @@ impl FormState {
 }
 
 /// A refusal the form can show next to a field; anything else is an error page.
-fn refusal(e: ActionError) -> WebResult<(&'static str, String)> {
+pub(super) fn refusal(e: ActionError) -> WebResult<(&'static str, String)> {
     match e {
-        ActionError::Invalid { field, message } => Ok((field, message)),
+        ActionError::Invalid { field, message } | ActionError::Conflict { field, message, .. } => {
+            Ok((field, message))
+        }
         other => Err(other.into()),
     }
 }
