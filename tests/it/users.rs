@@ -56,7 +56,7 @@ async fn invitation_token(store: &Store, to: &str) -> String {
 }
 
 /// The token of the first `/portal/register?token=` link in a text.
-pub fn token_in(text: &str) -> Option<String> {
+pub(crate) fn token_in(text: &str) -> Option<String> {
     let marker = "/portal/register?token=";
     let start = text.find(marker)? + marker.len();
     let token: String = text[start..]
