@@ -125,6 +125,9 @@ async fn pending_invitation_id(store: &Store, email: &str) -> i64 {
     .unwrap()
 }
 
+/// (method, path, form, what an admin gets).
+type Route<'a> = (&'a str, String, Vec<(&'a str, &'a str)>, StatusCode);
+
 #[tokio::test]
 async fn every_users_route_checks_the_role() {
     let portal = Portal::new().await;
@@ -142,7 +145,7 @@ async fn every_users_route_checks_the_role() {
 
     let ok = StatusCode::OK;
     let see = StatusCode::SEE_OTHER;
-    let routes: Vec<(&str, String, Vec<(&str, &str)>, StatusCode)> = vec![
+    let routes: Vec<Route> = vec![
         ("GET", "/portal/users".into(), vec![], ok),
         (
             "POST",
