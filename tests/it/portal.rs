@@ -225,9 +225,49 @@ pub fn field_value(html: &str, name: &str) -> Option<String> {
 }
 
 /// A form's fields.
-type Fields<'a> = Vec<(&'a str, &'a str)>;
+pub type Fields<'a> = Vec<(&'a str, &'a str)>;
 /// (method, path, form, what staff get, what admins get).
-type Route<'a> = (&'a str, String, Fields<'a>, StatusCode, StatusCode);
+pub type Route<'a> = (&'a str, String, Fields<'a>, StatusCode, StatusCode);
+
+/// A browser for each role: nobody, a user disabled after signing in, staff, an admin.
+pub struct Roles<'a> {
+    pub anonymous: &'a Browser,
+    pub disabled: &'a Browser,
+    pub staff: &'a Browser,
+    pub admin: &'a Browser,
+}
+
+/// Requests every route as every role: anonymous and disabled users are sent to the
+/// sign-in page, staff and admins get what the route says.
+pub async fn check_routes(portal: &Portal, routes: &[Route<'_>], roles: &Roles<'_>) {
+    let see = StatusCode::SEE_OTHER;
+    for (method, path, form, for_staff, for_admin) in routes {
+        for (who, browser, expected) in [
+            ("anonymous", roles.anonymous, see),
+            ("disabled", roles.disabled, see),
+            ("staff", roles.staff, *for_staff),
+            ("admin", roles.admin, *for_admin),
+        ] {
+            let response = if *method == "GET" {
+                portal.get(browser, path).await
+            } else {
+                portal.post(browser, path, form).await
+            };
+            assert_eq!(
+                response.status, expected,
+                "{method} {path} as {who}: {}",
+                response.body
+            );
+            if matches!(who, "anonymous" | "disabled") {
+                assert!(
+                    response.location().starts_with("/portal/login?next="),
+                    "{method} {path} as {who} goes to sign-in, not {:?}",
+                    response.location()
+                );
+            }
+        }
+    }
+}
 /// (path, form, status, what the page says).
 type Case<'a> = (String, Fields<'a>, StatusCode, &'a str);
 
@@ -382,32 +422,13 @@ async fn every_route_checks_the_role() {
             see,
         ),
     ];
-    for (method, path, form, for_staff, for_admin) in &routes {
-        for (who, browser, expected) in [
-            ("anonymous", &anonymous, see),
-            ("disabled", &disabled, see),
-            ("staff", &staff, *for_staff),
-            ("admin", &admin, *for_admin),
-        ] {
-            let response = if *method == "GET" {
-                portal.get(browser, path).await
-            } else {
-                portal.post(browser, path, form).await
-            };
-            assert_eq!(
-                response.status, expected,
-                "{method} {path} as {who}: {}",
-                response.body
-            );
-            if matches!(who, "anonymous" | "disabled") {
-                assert!(
-                    response.location().starts_with("/portal/login?next="),
-                    "{method} {path} as {who} goes to sign-in, not {:?}",
-                    response.location()
-                );
-            }
-        }
-    }
+    let signed_in = Roles {
+        anonymous: &anonymous,
+        disabled: &disabled,
+        staff: &staff,
+        admin: &admin,
+    };
+    check_routes(&portal, &routes, &signed_in).await;
     // The public routes.
     for path in [
         "/portal/login",

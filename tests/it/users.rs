@@ -8,8 +8,8 @@ use maildesk::domain::Role;
 use maildesk::store::{unix_now, users, Store};
 
 use crate::portal::{
-    add_user, customer_mail, field_value, session_cookie, set_cookie, Browser, Portal, Response,
-    ADMIN, DISABLED, PASSWORD, STAFF,
+    add_user, check_routes, customer_mail, field_value, session_cookie, set_cookie, Browser,
+    Portal, Response, Roles, Route, ADMIN, DISABLED, PASSWORD, STAFF,
 };
 
 const NEW_PASSWORD: &str = "a fresh password 9";
@@ -125,9 +125,6 @@ async fn pending_invitation_id(store: &Store, email: &str) -> i64 {
     .unwrap()
 }
 
-/// (method, path, form, what an admin gets).
-type Route<'a> = (&'a str, String, Vec<(&'a str, &'a str)>, StatusCode);
-
 #[tokio::test]
 async fn every_users_route_checks_the_role() {
     let portal = Portal::new().await;
@@ -145,8 +142,9 @@ async fn every_users_route_checks_the_role() {
 
     let ok = StatusCode::OK;
     let see = StatusCode::SEE_OTHER;
+    let no = StatusCode::FORBIDDEN;
     let routes: Vec<Route> = vec![
-        ("GET", "/portal/users".into(), vec![], ok),
+        ("GET", "/portal/users".into(), vec![], no, ok),
         (
             "POST",
             "/portal/users".into(),
@@ -157,27 +155,31 @@ async fn every_users_route_checks_the_role() {
                 ("password", NEW_PASSWORD),
                 ("confirm", NEW_PASSWORD),
             ],
+            no,
             see,
         ),
         (
             "POST",
             "/portal/users/invite".into(),
             vec![("email", "ola@example.com"), ("role", "admin")],
+            no,
             see,
         ),
         (
             "POST",
             format!("/portal/users/invitations/{ivy}/resend"),
             vec![],
+            no,
             see,
         ),
         (
             "POST",
             format!("/portal/users/invitations/{ike}/revoke"),
             vec![],
+            no,
             see,
         ),
-        ("GET", format!("/portal/users/{tara}"), vec![], ok),
+        ("GET", format!("/portal/users/{tara}"), vec![], no, ok),
         (
             "POST",
             format!("/portal/users/{tara}"),
@@ -186,43 +188,45 @@ async fn every_users_route_checks_the_role() {
                 ("email", "tara@example.com"),
                 ("role", "staff"),
             ],
+            no,
             see,
         ),
-        ("POST", format!("/portal/users/{tara}/disable"), vec![], see),
-        ("POST", format!("/portal/users/{tara}/enable"), vec![], see),
+        (
+            "POST",
+            format!("/portal/users/{tara}/disable"),
+            vec![],
+            no,
+            see,
+        ),
+        (
+            "POST",
+            format!("/portal/users/{tara}/enable"),
+            vec![],
+            no,
+            see,
+        ),
         (
             "POST",
             format!("/portal/users/{tara}/password"),
             vec![("password", NEW_PASSWORD), ("confirm", NEW_PASSWORD)],
+            no,
             see,
         ),
-        ("POST", format!("/portal/users/{dan}/delete"), vec![], see),
+        (
+            "POST",
+            format!("/portal/users/{dan}/delete"),
+            vec![],
+            no,
+            see,
+        ),
     ];
-    for (method, path, form, for_admin) in &routes {
-        for (who, browser, expected) in [
-            ("anonymous", &anonymous, see),
-            ("disabled", &disabled, see),
-            ("staff", &staff, StatusCode::FORBIDDEN),
-            ("admin", &admin, *for_admin),
-        ] {
-            let response = if *method == "GET" {
-                portal.get(browser, path).await
-            } else {
-                portal.post(browser, path, form).await
-            };
-            assert_eq!(
-                response.status, expected,
-                "{method} {path} as {who}: {}",
-                response.body
-            );
-            if who == "anonymous" || who == "disabled" {
-                assert!(
-                    response.location().starts_with("/portal/login"),
-                    "{method} {path} as {who} goes to sign-in"
-                );
-            }
-        }
-    }
+    let roles = Roles {
+        anonymous: &anonymous,
+        disabled: &disabled,
+        staff: &staff,
+        admin: &admin,
+    };
+    check_routes(&portal, &routes, &roles).await;
     // What the admin did happened, and nothing the staff member tried did.
     assert_eq!(
         user(portal.store(), "tara@example.com").await.name,
