@@ -60,6 +60,8 @@ pub struct WebConfig {
     pub login_failures_per_account: u32,
     pub login_failures_per_client: u32,
     pub login_window_minutes: u32,
+    /// How long an invitation link to register as staff stays valid.
+    pub invitation_hours: u32,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -367,6 +369,7 @@ impl Default for WebConfig {
             login_failures_per_account: 5,
             login_failures_per_client: 20,
             login_window_minutes: 15,
+            invitation_hours: 72,
         }
     }
 }
@@ -616,6 +619,7 @@ impl Config {
                 self.web.login_failures_per_client,
             ),
             ("web.login_window_minutes", self.web.login_window_minutes),
+            ("web.invitation_hours", self.web.invitation_hours),
         ] {
             if value == 0 {
                 return Err(key_error(key, "must be at least 1"));

@@ -19,4 +19,5 @@ pub mod smtp;
 pub mod store;
 pub mod tickets;
 pub mod timefmt;
+pub mod users;
 pub mod web;

@@ -6,6 +6,7 @@ pub mod backup;
 pub mod events;
 pub mod imap;
 pub mod live;
+pub mod invitations;
 pub mod messages;
 pub mod outbox;
 pub mod quarantine;

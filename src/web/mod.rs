@@ -15,6 +15,7 @@ mod quarantine;
 mod queue;
 mod security;
 mod ticket;
+mod users;
 mod view;
 
 use std::sync::Arc;
@@ -131,6 +132,22 @@ pub fn router(state: AppState) -> Router {
             post(account::end_other_sessions),
         )
         .route("/portal/events", get(live::events))
+        .route("/portal/account/profile", post(account::change_profile))
+        .route("/portal/users", get(users::list).post(users::create))
+        .route("/portal/users/invite", post(users::invite))
+        .route(
+            "/portal/users/invitations/{id}/resend",
+            post(users::resend_invitation),
+        )
+        .route(
+            "/portal/users/invitations/{id}/revoke",
+            post(users::revoke_invitation),
+        )
+        .route("/portal/users/{id}", get(users::show).post(users::update))
+        .route("/portal/users/{id}/disable", post(users::disable))
+        .route("/portal/users/{id}/enable", post(users::enable))
+        .route("/portal/users/{id}/password", post(users::reset_password))
+        .route("/portal/users/{id}/delete", post(users::delete))
         .route("/portal/logout", post(auth::logout))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -140,6 +157,10 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/portal/login", get(auth::login_page).post(auth::login))
+        .route(
+            "/portal/register",
+            get(users::register_page).post(users::register),
+        )
         .route("/static/{file}", get(assets::serve))
         .merge(portal)
         .fallback(error::not_found)

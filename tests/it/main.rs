@@ -7,6 +7,7 @@ mod dovecot;
 mod harness;
 
 mod browser;
+mod browser_users;
 mod cli;
 mod corpus;
 mod dedup;
@@ -17,3 +18,4 @@ mod mutation;
 mod outbound;
 mod portal;
 mod threading;
+mod users;

@@ -14,10 +14,10 @@ use tower::ServiceExt;
 
 use crate::harness::{ingest_text, TestEnv};
 
-const PASSWORD: &str = "correct horse battery";
+pub const PASSWORD: &str = "correct horse battery";
 pub const ADMIN: &str = "ada@example.com";
 pub const STAFF: &str = "sam@example.com";
-const DISABLED: &str = "dis@example.com";
+pub const DISABLED: &str = "dis@example.com";
 
 /// A local SMTP port nobody listens on: mail is queued, never sent, in these tests.
 const SMTP: &str = "[smtp]\nhost = \"127.0.0.1\"\nport = 9\nsecurity = \"plain\"\n";
@@ -148,14 +148,7 @@ impl Portal {
 
     pub async fn try_sign_in(&self, email: &str, password: &str) -> Response {
         let page = self.get(&Browser::default(), "/portal/login").await;
-        let login_cookie = page
-            .headers
-            .get_all(header::SET_COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .find(|v| v.starts_with("maildesk_login="))
-            .map(|v| v.split(';').next().unwrap().to_string())
-            .expect("login cookie");
+        let login_cookie = set_cookie(&page, "maildesk_login").expect("login cookie");
         let csrf = field_value(&page.body, "csrf").expect("login csrf");
         let browser = Browser {
             cookie: login_cookie,
@@ -203,7 +196,19 @@ pub async fn add_user(store: &Store, email: &str, name: &str, role: Role) -> i64
     .unwrap()
 }
 
-fn session_cookie(response: &Response) -> Option<String> {
+/// The `name=value` of a cookie the response sets.
+pub fn set_cookie(response: &Response, name: &str) -> Option<String> {
+    let prefix = format!("{name}=");
+    response
+        .headers
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with(&prefix))
+        .map(|v| v.split(';').next().unwrap().to_string())
+}
+
+pub fn session_cookie(response: &Response) -> Option<String> {
     response
         .headers
         .get_all(header::SET_COOKIE)
@@ -222,9 +227,49 @@ pub fn field_value(html: &str, name: &str) -> Option<String> {
 }
 
 /// A form's fields.
-type Fields<'a> = Vec<(&'a str, &'a str)>;
+pub type Fields<'a> = Vec<(&'a str, &'a str)>;
 /// (method, path, form, what staff get, what admins get).
-type Route<'a> = (&'a str, String, Fields<'a>, StatusCode, StatusCode);
+pub type Route<'a> = (&'a str, String, Fields<'a>, StatusCode, StatusCode);
+
+/// A browser for each role: nobody, a user disabled after signing in, staff, an admin.
+pub struct Roles<'a> {
+    pub anonymous: &'a Browser,
+    pub disabled: &'a Browser,
+    pub staff: &'a Browser,
+    pub admin: &'a Browser,
+}
+
+/// Requests every route as every role: anonymous and disabled users are sent to the
+/// sign-in page, staff and admins get what the route says.
+pub async fn check_routes(portal: &Portal, routes: &[Route<'_>], roles: &Roles<'_>) {
+    let see = StatusCode::SEE_OTHER;
+    for (method, path, form, for_staff, for_admin) in routes {
+        for (who, browser, expected) in [
+            ("anonymous", roles.anonymous, see),
+            ("disabled", roles.disabled, see),
+            ("staff", roles.staff, *for_staff),
+            ("admin", roles.admin, *for_admin),
+        ] {
+            let response = if *method == "GET" {
+                portal.get(browser, path).await
+            } else {
+                portal.post(browser, path, form).await
+            };
+            assert_eq!(
+                response.status, expected,
+                "{method} {path} as {who}: {}",
+                response.body
+            );
+            if matches!(who, "anonymous" | "disabled") {
+                assert!(
+                    response.location().starts_with("/portal/login?next="),
+                    "{method} {path} as {who} goes to sign-in, not {:?}",
+                    response.location()
+                );
+            }
+        }
+    }
+}
 /// (path, form, status, what the page says).
 type Case<'a> = (String, Fields<'a>, StatusCode, &'a str);
 
@@ -379,32 +424,13 @@ async fn every_route_checks_the_role() {
             see,
         ),
     ];
-    for (method, path, form, for_staff, for_admin) in &routes {
-        for (who, browser, expected) in [
-            ("anonymous", &anonymous, see),
-            ("disabled", &disabled, see),
-            ("staff", &staff, *for_staff),
-            ("admin", &admin, *for_admin),
-        ] {
-            let response = if *method == "GET" {
-                portal.get(browser, path).await
-            } else {
-                portal.post(browser, path, form).await
-            };
-            assert_eq!(
-                response.status, expected,
-                "{method} {path} as {who}: {}",
-                response.body
-            );
-            if matches!(who, "anonymous" | "disabled") {
-                assert!(
-                    response.location().starts_with("/portal/login?next="),
-                    "{method} {path} as {who} goes to sign-in, not {:?}",
-                    response.location()
-                );
-            }
-        }
-    }
+    let signed_in = Roles {
+        anonymous: &anonymous,
+        disabled: &disabled,
+        staff: &staff,
+        admin: &admin,
+    };
+    check_routes(&portal, &routes, &signed_in).await;
     // The public routes.
     for path in [
         "/portal/login",
