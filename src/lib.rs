@@ -16,6 +16,7 @@ pub mod progress;
 pub mod secret;
 pub mod smtp;
 pub mod store;
+pub mod tasks;
 pub mod tickets;
 pub mod timefmt;
 pub mod web;

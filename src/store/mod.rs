@@ -12,6 +12,7 @@ pub mod queue;
 pub mod raw;
 pub mod sessions;
 pub mod settings;
+pub mod tasks;
 pub mod tickets;
 pub mod upgrade;
 pub mod users;
