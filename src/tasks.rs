@@ -319,7 +319,14 @@ pub async fn create(
     .await?;
     let task = tasks::get(tx, id).await?;
     if let Some(ticket_id) = task.ticket_id {
-        record(tx, ctx, actor, ticket_id, &format!("created {}", named(&task))).await?;
+        record(
+            tx,
+            ctx,
+            actor,
+            ticket_id,
+            &format!("created {}", named(&task)),
+        )
+        .await?;
     }
     if let Some(assignee) = task.assignee_id {
         notify(tx, ctx, actor, &task, assignee).await?;
@@ -397,9 +404,8 @@ pub async fn update(
     let mut conflicts = Vec::new();
     let mut changed = Vec::new();
     for (field, was, new) in &wanted {
-        let done =
-            tasks::set_if_unchanged(tx, id, *field, was.as_deref(), new.as_deref(), ctx.now)
-                .await?;
+        let done = tasks::set_if_unchanged(tx, id, *field, was.as_deref(), new.as_deref(), ctx.now)
+            .await?;
         if done {
             changed.push(*field);
         } else {
@@ -439,11 +445,7 @@ pub async fn update(
     }
     if changed.contains(&Field::Status) {
         if let Some(ticket) = after.ticket_id {
-            let text = format!(
-                "marked {} {}",
-                named(&after),
-                status_label(&after.status)
-            );
+            let text = format!("marked {} {}", named(&after), status_label(&after.status));
             record(tx, ctx, actor, ticket, &text).await?;
         }
     }
@@ -464,7 +466,14 @@ pub async fn delete(tx: &mut Tx, ctx: &Context<'_>, actor: &Actor, id: i64) -> R
     }
     tasks::delete(tx, id).await?;
     if let Some(ticket_id) = task.ticket_id {
-        record(tx, ctx, actor, ticket_id, &format!("deleted {}", named(&task))).await?;
+        record(
+            tx,
+            ctx,
+            actor,
+            ticket_id,
+            &format!("deleted {}", named(&task)),
+        )
+        .await?;
     }
     Ok(task)
 }
@@ -503,7 +512,13 @@ fn shown_value(task: &Task, field: Field) -> String {
     }
 }
 
-async fn record(tx: &mut Tx, ctx: &Context<'_>, actor: &Actor, ticket_id: i64, text: &str) -> Result<()> {
+async fn record(
+    tx: &mut Tx,
+    ctx: &Context<'_>,
+    actor: &Actor,
+    ticket_id: i64,
+    text: &str,
+) -> Result<()> {
     events::record(
         tx,
         &events::NewEvent {
@@ -626,7 +641,10 @@ mod tests {
         assert!(canonical(Field::Title, &"é".repeat(200)).is_ok());
         assert!(canonical(Field::Description, &"x".repeat(20_001)).is_err());
         assert_eq!(canonical(Field::Ticket, "#12").unwrap(), Some("12".into()));
-        assert_eq!(canonical(Field::Priority, "").unwrap(), Some("medium".into()));
+        assert_eq!(
+            canonical(Field::Priority, "").unwrap(),
+            Some("medium".into())
+        );
         assert!(canonical(Field::Priority, "urgent").is_err());
     }
 
@@ -648,7 +666,8 @@ mod tests {
             created_at: 0,
             updated_at: 0,
         };
-        let (subject, body) = assignment_mail(&task, "Ada Admin", Some("https://help.example.com/"));
+        let (subject, body) =
+            assignment_mail(&task, "Ada Admin", Some("https://help.example.com/"));
         assert_eq!(subject, "Task for you: Call the vendor");
         for part in [
             "Ada Admin assigned a task to you.",

@@ -27,9 +27,7 @@ pub fn may(role: Role, action: Action) -> bool {
         Action::ManageQuarantine
         | Action::ManageUsers
         | Action::DeleteTickets
-        | Action::DeleteAnyTask => {
-            role == Role::Admin
-        }
+        | Action::DeleteAnyTask => role == Role::Admin,
     }
 }
 

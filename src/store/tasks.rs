@@ -328,12 +328,14 @@ pub async fn for_ticket(conn: &mut Conn, ticket_id: i64) -> Result<Vec<Task>> {
 
 /// How many tasks assigned to `user_id` are not done.
 pub async fn count_open_for(conn: &mut Conn, user_id: i64) -> Result<i64> {
-    Ok(sqlx::query_scalar(
-        "SELECT COUNT(*) FROM tasks WHERE assignee_id = $1 AND status <> 'done'",
+    Ok(
+        sqlx::query_scalar(
+            "SELECT COUNT(*) FROM tasks WHERE assignee_id = $1 AND status <> 'done'",
+        )
+        .bind(user_id)
+        .fetch_one(conn)
+        .await?,
     )
-    .bind(user_id)
-    .fetch_one(conn)
-    .await?)
 }
 
 /// Overdue tasks on `today` (`YYYY-MM-DD`): `user_id`'s first, then the longest overdue.

@@ -335,9 +335,11 @@ pub async fn create(
             let ticket = crate::tickets::parse_ref(&form.input.ticket);
             let message = format!("Task #{id} created.");
             Ok(match (form.back.as_str(), ticket) {
-                ("ticket", Some(ticket)) => {
-                    view::done(&format!("/portal/tickets/{ticket}#tasks"), &message)
-                }
+                // The notice, then the ticket's task list in view.
+                ("ticket", Some(ticket)) => axum::response::Redirect::to(&format!(
+                    "/portal/tickets/{ticket}?done={}#tasks",
+                    view::url_encode(&message)
+                )),
                 _ => view::done(&format!("/portal/tasks/{id}"), &message),
             }
             .into_response())
@@ -558,7 +560,15 @@ pub async fn set_status(
         was: form.was_status,
         new: form.status,
     }];
-    save(&state, &staff, id, &edits, TaskInput::default(), TaskInput::default()).await
+    save(
+        &state,
+        &staff,
+        id,
+        &edits,
+        TaskInput::default(),
+        TaskInput::default(),
+    )
+    .await
 }
 
 /// Applies `edits`; on success back to the task with what changed; refused, the page
@@ -601,10 +611,7 @@ async fn save(
         Err(TaskError::Invalid(errors)) => {
             drop(tx);
             let retained = Retained {
-                error: Some(format!(
-                    "Not saved: {}",
-                    TaskError::Invalid(errors.clone())
-                )),
+                error: Some(format!("Not saved: {}", TaskError::Invalid(errors.clone()))),
                 input: from_form.then_some(input),
                 was: from_form.then_some(was),
                 errors,

@@ -14,10 +14,10 @@ use tower::ServiceExt;
 
 use crate::harness::{ingest_text, TestEnv};
 
-const PASSWORD: &str = "correct horse battery";
-const ADMIN: &str = "ada@example.com";
-const STAFF: &str = "sam@example.com";
-const DISABLED: &str = "dis@example.com";
+pub const PASSWORD: &str = "correct horse battery";
+pub const ADMIN: &str = "ada@example.com";
+pub const STAFF: &str = "sam@example.com";
+pub const DISABLED: &str = "dis@example.com";
 
 /// A local SMTP port nobody listens on: mail is queued, never sent, in these tests.
 const SMTP: &str = "[smtp]\nhost = \"127.0.0.1\"\nport = 9\nsecurity = \"plain\"\n";
@@ -220,9 +220,9 @@ pub fn field_value(html: &str, name: &str) -> Option<String> {
 }
 
 /// A form's fields.
-type Fields<'a> = Vec<(&'a str, &'a str)>;
+pub type Fields<'a> = Vec<(&'a str, &'a str)>;
 /// (method, path, form, what staff get, what admins get).
-type Route<'a> = (&'a str, String, Fields<'a>, StatusCode, StatusCode);
+pub type Route<'a> = (&'a str, String, Fields<'a>, StatusCode, StatusCode);
 /// (path, form, status, what the page says).
 type Case<'a> = (String, Fields<'a>, StatusCode, &'a str);
 
