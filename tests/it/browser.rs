@@ -16,17 +16,17 @@ const SUPPORT: &str = "support@example.com";
 const SUPPORT_PW: &str = "secret";
 const ANN: &str = "ann@customer.example";
 const ANN_PW: &str = "ann-pw";
-const STAFF: &str = "sam@example.com";
-const STAFF_NAME: &str = "Sam Staff";
-const ADMIN: &str = "ada@example.com";
-const ADMIN_NAME: &str = "Ada Admin";
-const PASSWORD: &str = "correct horse battery staple";
+pub(crate) const STAFF: &str = "sam@example.com";
+pub(crate) const STAFF_NAME: &str = "Sam Staff";
+pub(crate) const ADMIN: &str = "ada@example.com";
+pub(crate) const ADMIN_NAME: &str = "Ada Admin";
+pub(crate) const PASSWORD: &str = "correct horse battery staple";
 
-fn customer_mail(id: &str, subject: &str, body: &str) -> String {
+pub(crate) fn customer_mail(id: &str, subject: &str, body: &str) -> String {
     format!("From: Ann Lee <{ANN}>\r\nTo: {SUPPORT}\r\nSubject: {subject}\r\nMessage-ID: <{id}>\r\nDate: Mon, 2 Jan 2023 10:00:00 +0000\r\n\r\n{body}\r\n")
 }
 
-fn add_user(env: &TestEnv, email: &str, name: &str, role: &str) {
+pub(crate) fn add_user(env: &TestEnv, email: &str, name: &str, role: &str) {
     let file = env.dir.path().join(format!("{role}-password"));
     std::fs::write(&file, format!("{PASSWORD}\n")).unwrap();
     let out = env.cli(
@@ -50,7 +50,7 @@ fn add_user(env: &TestEnv, email: &str, name: &str, role: &str) {
     );
 }
 
-fn ingest(env: &TestEnv, raw: &[u8]) -> String {
+pub(crate) fn ingest(env: &TestEnv, raw: &[u8]) -> String {
     let out = env.cli(&["ingest"], Some(raw));
     assert!(
         out.status.success(),
@@ -77,7 +77,7 @@ async fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
 }
 
 /// `maildesk serve` on a free port, up (its `/healthz` answers); and the portal's base URL.
-async fn serve(env: &TestEnv) -> (Spawned, String) {
+pub(crate) async fn serve(env: &TestEnv) -> (Spawned, String) {
     let port = free_port();
     let listen = format!("web.listen=127.0.0.1:{port}");
     let mut server = env.spawn(&["--set", &listen, "serve"]);
@@ -96,7 +96,7 @@ async fn serve(env: &TestEnv) -> (Spawned, String) {
 }
 
 /// The ticket number of the ticket page the browser shows.
-async fn ticket_on_screen(browser: &Browser) -> i64 {
+pub(crate) async fn ticket_on_screen(browser: &Browser) -> i64 {
     let url = browser.url().await;
     url.path()
         .strip_prefix("/portal/tickets/")
@@ -105,7 +105,7 @@ async fn ticket_on_screen(browser: &Browser) -> i64 {
 }
 
 /// Types `text` into the field matching `css`.
-async fn type_into(browser: &Browser, css: &str, text: &str) {
+pub(crate) async fn type_into(browser: &Browser, css: &str, text: &str) {
     browser
         .wait_for(css)
         .await
@@ -114,7 +114,7 @@ async fn type_into(browser: &Browser, css: &str, text: &str) {
         .unwrap_or_else(|e| panic!("type into {css}: {e}"));
 }
 
-async fn notice(browser: &Browser) -> String {
+pub(crate) async fn notice(browser: &Browser) -> String {
     browser.text("p.notice").await
 }
 
