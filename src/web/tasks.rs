@@ -11,7 +11,7 @@ use serde::Deserialize;
 
 use super::auth::Staff;
 use super::error::{WebError, WebResult};
-use super::queue::{user_choices, UserChoice};
+use super::queue::{user_choices, Notice, UserChoice};
 use super::view::{self, Nav};
 use super::AppState;
 use crate::domain::{TaskPriority, TaskStatus};
@@ -65,18 +65,6 @@ fn error_for<'a>(errors: &'a [FieldError], field: &str) -> Option<&'a str> {
         .iter()
         .find(|e| e.field == field)
         .map(|e| e.message.as_str())
-}
-
-#[derive(Debug, Deserialize, Default)]
-pub struct Notice {
-    #[serde(default)]
-    done: String,
-}
-
-impl Notice {
-    fn text(self) -> Option<String> {
-        Some(self.done).filter(|d| !d.is_empty())
-    }
 }
 
 fn task_id(text: &str) -> WebResult<i64> {

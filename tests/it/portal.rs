@@ -226,6 +226,39 @@ pub type Route<'a> = (&'a str, String, Fields<'a>, StatusCode, StatusCode);
 /// (path, form, status, what the page says).
 type Case<'a> = (String, Fields<'a>, StatusCode, &'a str);
 
+/// Requests every route as each of (anonymous, disabled, staff, admin) and checks the
+/// status each gets; anonymous and disabled users are always sent to the sign-in page.
+pub async fn check_routes(portal: &Portal, routes: &[Route<'_>], browsers: [&Browser; 4]) {
+    let [anonymous, disabled, staff, admin] = browsers;
+    let see = StatusCode::SEE_OTHER;
+    for (method, path, form, for_staff, for_admin) in routes {
+        for (who, browser, expected) in [
+            ("anonymous", anonymous, see),
+            ("disabled", disabled, see),
+            ("staff", staff, *for_staff),
+            ("admin", admin, *for_admin),
+        ] {
+            let response = if *method == "GET" {
+                portal.get(browser, path).await
+            } else {
+                portal.post(browser, path, form).await
+            };
+            assert_eq!(
+                response.status, expected,
+                "{method} {path} as {who}: {}",
+                response.body
+            );
+            if matches!(who, "anonymous" | "disabled") {
+                assert!(
+                    response.location().starts_with("/portal/login?next="),
+                    "{method} {path} as {who} goes to sign-in, not {:?}",
+                    response.location()
+                );
+            }
+        }
+    }
+}
+
 pub fn customer_mail(from: &str, id: &str, subject: &str, body: &str) -> String {
     format!("From: Cora Customer <{from}>\r\nTo: support@example.com\r\nSubject: {subject}\r\nMessage-ID: <{id}>\r\nDate: Mon, 2 Jan 2023 10:00:00 +0000\r\n\r\n{body}\r\n")
 }
@@ -377,32 +410,7 @@ async fn every_route_checks_the_role() {
             see,
         ),
     ];
-    for (method, path, form, for_staff, for_admin) in &routes {
-        for (who, browser, expected) in [
-            ("anonymous", &anonymous, see),
-            ("disabled", &disabled, see),
-            ("staff", &staff, *for_staff),
-            ("admin", &admin, *for_admin),
-        ] {
-            let response = if *method == "GET" {
-                portal.get(browser, path).await
-            } else {
-                portal.post(browser, path, form).await
-            };
-            assert_eq!(
-                response.status, expected,
-                "{method} {path} as {who}: {}",
-                response.body
-            );
-            if matches!(who, "anonymous" | "disabled") {
-                assert!(
-                    response.location().starts_with("/portal/login?next="),
-                    "{method} {path} as {who} goes to sign-in, not {:?}",
-                    response.location()
-                );
-            }
-        }
-    }
+    check_routes(&portal, &routes, [&anonymous, &disabled, &staff, &admin]).await;
     // The public routes.
     for path in [
         "/portal/login",

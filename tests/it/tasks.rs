@@ -5,7 +5,9 @@
 use axum::http::StatusCode;
 use maildesk::store::{tasks, unix_now, users};
 
-use crate::portal::{customer_mail, field_value, Browser, Portal, Route, ADMIN, DISABLED, STAFF};
+use crate::portal::{
+    check_routes, customer_mail, field_value, Browser, Portal, Route, ADMIN, DISABLED, STAFF,
+};
 
 async fn user_id(portal: &Portal, email: &str) -> i64 {
     let mut conn = portal.store().acquire().await.unwrap();
@@ -163,32 +165,7 @@ async fn every_task_route_checks_the_role() {
             see,
         ),
     ];
-    for (method, path, form, for_staff, for_admin) in &routes {
-        for (who, browser, expected) in [
-            ("anonymous", &anonymous, see),
-            ("disabled", &disabled, see),
-            ("staff", &staff, *for_staff),
-            ("admin", &admin, *for_admin),
-        ] {
-            let response = if *method == "GET" {
-                portal.get(browser, path).await
-            } else {
-                portal.post(browser, path, form).await
-            };
-            assert_eq!(
-                response.status, expected,
-                "{method} {path} as {who}: {}",
-                response.body
-            );
-            if matches!(who, "anonymous" | "disabled") {
-                assert!(
-                    response.location().starts_with("/portal/login?next="),
-                    "{method} {path} as {who} goes to sign-in, not {:?}",
-                    response.location()
-                );
-            }
-        }
-    }
+    check_routes(&portal, &routes, [&anonymous, &disabled, &staff, &admin]).await;
     // The admin's delete went through; the staff member's changes did too.
     let mut conn = portal.store().acquire().await.unwrap();
     assert!(tasks::get(&mut conn, by_admin).await.is_err());
