@@ -6,7 +6,8 @@ use axum::http::StatusCode;
 use maildesk::store::{tasks, unix_now, users};
 
 use crate::portal::{
-    check_routes, customer_mail, field_value, Browser, Portal, Route, ADMIN, DISABLED, STAFF,
+    check_routes, customer_mail, field_value, Browser, Fields, Portal, Route, ADMIN, DISABLED,
+    STAFF,
 };
 
 async fn user_id(portal: &Portal, email: &str) -> i64 {
@@ -229,7 +230,7 @@ async fn bad_input_is_refused_with_the_field_named_and_the_input_kept() {
     let long_title = "x".repeat(201);
     let long_description = "y".repeat(20_001);
     let source_ref = source.to_string();
-    let cases: Vec<(Vec<(&str, &str)>, &str, &str)> = vec![
+    let cases: Vec<(Fields, &str, &str)> = vec![
         (vec![("title", "  ")], "title", "a title is required"),
         (
             vec![("title", long_title.as_str())],
