@@ -53,6 +53,14 @@ async fn staff_create_and_finish_a_task_from_a_ticket() {
     let browser = Browser::start().await;
     browser.sign_in(&base, STAFF, PASSWORD).await;
 
+    // No tasks yet: the list says so.
+    browser.goto(&format!("{base}/portal/tasks")).await;
+    assert!(browser
+        .text("p.empty")
+        .await
+        .contains("No tasks match this view."));
+    browser.screenshot("tasks-empty.png").await;
+
     // The ticket page: no tasks yet, the small form open.
     browser.goto(&format!("{base}/portal/tickets/1")).await;
     assert_eq!(ticket_on_screen(&browser).await, 1);
@@ -89,6 +97,30 @@ async fn staff_create_and_finish_a_task_from_a_ticket() {
     browser
         .goto(&format!("{base}/portal/tasks/new?ticket=1"))
         .await;
+    // A blank title (spaces pass the browser's `required`) comes back named, the rest kept.
+    type_into(&browser, "input[name=title]", "   ").await;
+    set_date(&browser, "input[name=due]", "2020-01-15").await;
+    browser
+        .click_and_wait("form.task-form button[type=submit]")
+        .await;
+    assert_eq!(
+        browser.text("label .field-error").await,
+        "a title is required"
+    );
+    let kept = browser
+        .execute(
+            "return document.querySelector('input[name=due]').value + '|' + document.querySelector('input[name=ticket]').value;",
+            vec![],
+        )
+        .await;
+    assert_eq!(kept.as_str(), Some("2020-01-15|1"), "input kept");
+    browser.screenshot("task-new-errors.png").await;
+    browser
+        .wait_for("input[name=title]")
+        .await
+        .clear()
+        .await
+        .expect("clear the title");
     type_into(&browser, "input[name=title]", "Call the scanner vendor").await;
     type_into(
         &browser,
