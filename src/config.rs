@@ -314,6 +314,8 @@ pub struct OutboundConfig {
     pub reply_notifications: bool,
     /// A staff member assigned by someone else hears of it.
     pub assignment_notifications: bool,
+    /// A staff member someone else gave a task to hears of it.
+    pub task_notifications: bool,
     /// Staff replies by e-mail are relayed to the customer (else they stay internal).
     pub staff_replies: bool,
     /// The customer hears when their ticket is resolved.
@@ -341,6 +343,7 @@ impl Default for OutboundConfig {
             new_ticket_notifications: true,
             reply_notifications: true,
             assignment_notifications: true,
+            task_notifications: true,
             staff_replies: true,
             resolved_notices: true,
             bounce_suppress_days: 7,

@@ -17,6 +17,7 @@ pub mod progress;
 pub mod secret;
 pub mod smtp;
 pub mod store;
+pub mod tasks;
 pub mod tickets;
 pub mod timefmt;
 pub mod users;

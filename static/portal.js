@@ -23,7 +23,7 @@ document.addEventListener("DOMContentLoaded", () => {
 });
 
 // Live updates: a page that says what it shows (<main data-live="ticket task"
-// data-live-ticket="12">) listens to /portal/events and, when something it shows changes,
+// data-live-ticket="12">, or data-live-task="7") listens to /portal/events and, when something it shows changes,
 // fetches itself again and swaps in its [data-live-region] parts. Forms outside those
 // parts are left alone, so a draft being typed is never lost; inside them, ticked boxes
 // and chosen options are carried over.
@@ -32,9 +32,12 @@ document.addEventListener("DOMContentLoaded", () => {
   if (!main || !window.EventSource || !window.fetch || !window.DOMParser) return;
   const kinds = main.dataset.live.split(" ");
   const ticket = main.dataset.liveTicket ? Number(main.dataset.liveTicket) : null;
+  const task = main.dataset.liveTask ? Number(main.dataset.liveTask) : null;
   const shows = (change) =>
     change.kind === "resync" ||
-    (kinds.includes(change.kind) && (ticket === null || change.ticket === ticket));
+    (kinds.includes(change.kind) &&
+      (ticket === null || change.ticket === ticket) &&
+      (task === null || change.task === task));
 
   let busy = false, again = false;
   const refresh = async () => {

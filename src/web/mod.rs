@@ -14,6 +14,7 @@ pub mod mailhtml;
 mod quarantine;
 mod queue;
 mod security;
+mod tasks;
 mod ticket;
 mod users;
 mod view;
@@ -124,6 +125,11 @@ pub fn router(state: AppState) -> Router {
         .route("/portal/quarantine/{id}/raw", get(quarantine::raw))
         .route("/portal/quarantine/{id}/retry", post(quarantine::retry))
         .route("/portal/quarantine/{id}/discard", post(quarantine::discard))
+        .route("/portal/tasks", get(tasks::list).post(tasks::create))
+        .route("/portal/tasks/new", get(tasks::new_form))
+        .route("/portal/tasks/{id}", get(tasks::show).post(tasks::edit))
+        .route("/portal/tasks/{id}/status", post(tasks::set_status))
+        .route("/portal/tasks/{id}/delete", post(tasks::delete))
         .route("/portal/account", get(account::show))
         .route("/portal/account/password", post(account::change_password))
         .route("/portal/account/sessions/end", post(account::end_session))

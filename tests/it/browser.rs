@@ -22,7 +22,7 @@ pub(crate) const ADMIN: &str = "ada@example.com";
 pub(crate) const ADMIN_NAME: &str = "Ada Admin";
 pub(crate) const PASSWORD: &str = "correct horse battery staple";
 
-fn customer_mail(id: &str, subject: &str, body: &str) -> String {
+pub(crate) fn customer_mail(id: &str, subject: &str, body: &str) -> String {
     format!("From: Ann Lee <{ANN}>\r\nTo: {SUPPORT}\r\nSubject: {subject}\r\nMessage-ID: <{id}>\r\nDate: Mon, 2 Jan 2023 10:00:00 +0000\r\n\r\n{body}\r\n")
 }
 
@@ -50,7 +50,7 @@ pub(crate) fn add_user(env: &TestEnv, email: &str, name: &str, role: &str) {
     );
 }
 
-fn ingest(env: &TestEnv, raw: &[u8]) -> String {
+pub(crate) fn ingest(env: &TestEnv, raw: &[u8]) -> String {
     let out = env.cli(&["ingest"], Some(raw));
     assert!(
         out.status.success(),
@@ -96,7 +96,7 @@ pub(crate) async fn serve(env: &TestEnv) -> (Spawned, String) {
 }
 
 /// The ticket number of the ticket page the browser shows.
-async fn ticket_on_screen(browser: &Browser) -> i64 {
+pub(crate) async fn ticket_on_screen(browser: &Browser) -> i64 {
     let url = browser.url().await;
     url.path()
         .strip_prefix("/portal/tickets/")

@@ -7,6 +7,7 @@ mod dovecot;
 mod harness;
 
 mod browser;
+mod browser_tasks;
 mod browser_users;
 mod cli;
 mod corpus;
@@ -17,5 +18,6 @@ mod live;
 mod mutation;
 mod outbound;
 mod portal;
+mod tasks;
 mod threading;
 mod users;

@@ -231,24 +231,20 @@ pub type Fields<'a> = Vec<(&'a str, &'a str)>;
 /// (method, path, form, what staff get, what admins get).
 pub type Route<'a> = (&'a str, String, Fields<'a>, StatusCode, StatusCode);
 
-/// A browser for each role: nobody, a user disabled after signing in, staff, an admin.
-pub struct Roles<'a> {
-    pub anonymous: &'a Browser,
-    pub disabled: &'a Browser,
-    pub staff: &'a Browser,
-    pub admin: &'a Browser,
-}
+/// (path, form, status, what the page says).
+type Case<'a> = (String, Fields<'a>, StatusCode, &'a str);
 
-/// Requests every route as every role: anonymous and disabled users are sent to the
-/// sign-in page, staff and admins get what the route says.
-pub async fn check_routes(portal: &Portal, routes: &[Route<'_>], roles: &Roles<'_>) {
+/// Requests every route as each of (anonymous, disabled, staff, admin) and checks the
+/// status each gets; anonymous and disabled users are always sent to the sign-in page.
+pub async fn check_routes(portal: &Portal, routes: &[Route<'_>], browsers: [&Browser; 4]) {
+    let [anonymous, disabled, staff, admin] = browsers;
     let see = StatusCode::SEE_OTHER;
     for (method, path, form, for_staff, for_admin) in routes {
         for (who, browser, expected) in [
-            ("anonymous", roles.anonymous, see),
-            ("disabled", roles.disabled, see),
-            ("staff", roles.staff, *for_staff),
-            ("admin", roles.admin, *for_admin),
+            ("anonymous", anonymous, see),
+            ("disabled", disabled, see),
+            ("staff", staff, *for_staff),
+            ("admin", admin, *for_admin),
         ] {
             let response = if *method == "GET" {
                 portal.get(browser, path).await
@@ -270,8 +266,6 @@ pub async fn check_routes(portal: &Portal, routes: &[Route<'_>], roles: &Roles<'
         }
     }
 }
-/// (path, form, status, what the page says).
-type Case<'a> = (String, Fields<'a>, StatusCode, &'a str);
 
 pub fn customer_mail(from: &str, id: &str, subject: &str, body: &str) -> String {
     format!("From: Cora Customer <{from}>\r\nTo: support@example.com\r\nSubject: {subject}\r\nMessage-ID: <{id}>\r\nDate: Mon, 2 Jan 2023 10:00:00 +0000\r\n\r\n{body}\r\n")
@@ -424,13 +418,7 @@ async fn every_route_checks_the_role() {
             see,
         ),
     ];
-    let signed_in = Roles {
-        anonymous: &anonymous,
-        disabled: &disabled,
-        staff: &staff,
-        admin: &admin,
-    };
-    check_routes(&portal, &routes, &signed_in).await;
+    check_routes(&portal, &routes, [&anonymous, &disabled, &staff, &admin]).await;
     // The public routes.
     for path in [
         "/portal/login",

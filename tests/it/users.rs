@@ -9,7 +9,7 @@ use maildesk::store::{unix_now, users, Store};
 
 use crate::portal::{
     add_user, check_routes, customer_mail, field_value, session_cookie, set_cookie, Browser,
-    Portal, Response, Roles, Route, ADMIN, DISABLED, PASSWORD, STAFF,
+    Portal, Response, Route, ADMIN, DISABLED, PASSWORD, STAFF,
 };
 
 const NEW_PASSWORD: &str = "a fresh password 9";
@@ -220,13 +220,7 @@ async fn every_users_route_checks_the_role() {
             see,
         ),
     ];
-    let roles = Roles {
-        anonymous: &anonymous,
-        disabled: &disabled,
-        staff: &staff,
-        admin: &admin,
-    };
-    check_routes(&portal, &routes, &roles).await;
+    check_routes(&portal, &routes, [&anonymous, &disabled, &staff, &admin]).await;
     // What the admin did happened, and nothing the staff member tried did.
     assert_eq!(
         user(portal.store(), "tara@example.com").await.name,
