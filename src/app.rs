@@ -61,7 +61,13 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
         ));
     }
 
-    let state = web::AppState::new(config.clone(), ingestor, outbox_wake);
+    let state = web::AppState::serving(config.clone(), ingestor, outbox_wake, shutdown.clone());
+    tasks.spawn(crate::live::run_feed(
+        store.clone(),
+        config.database.url.expose().to_string(),
+        state.live.clone(),
+        shutdown.clone(),
+    ));
     let web_token = shutdown.clone();
     tasks.spawn(async move {
         let app = web::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();

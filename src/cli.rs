@@ -11,7 +11,7 @@ use crate::config::{Config, ConfigError, Sources};
 use crate::domain::Role;
 use crate::ingest::{Counts, Ingestor, Origin, Outcome};
 use crate::store::{self, Store, StoreError};
-use crate::{app, password, tickets, timefmt};
+use crate::{app, tickets, timefmt};
 
 /// EX_TEMPFAIL: the MTA keeps the message and retries later.
 pub const EXIT_TEMPFAIL: u8 = 75;
@@ -197,6 +197,19 @@ pub enum CliError {
     Io(#[from] std::io::Error),
     #[error("{0}")]
     Other(String),
+}
+
+/// A refused value is a usage error ("name: enter a name", 64); a refusal because of
+/// what is stored ("… already exists", "the last active admin") exits 1.
+impl From<crate::actions::ActionError> for CliError {
+    fn from(e: crate::actions::ActionError) -> Self {
+        use crate::actions::ActionError;
+        match e {
+            ActionError::Store(e) => CliError::Store(e),
+            ActionError::Conflict { message, .. } => CliError::Other(message),
+            other => CliError::Usage(other.to_string()),
+        }
+    }
 }
 
 impl CliError {
@@ -752,6 +765,7 @@ async fn quarantine(config: &Config, command: QuarantineCommand) -> Result<u8, C
 }
 
 async fn user(config: &Config, command: UserCommand) -> Result<u8, CliError> {
+    use crate::users::By;
     let store = open_store(config).await?;
     let mut conn = store.acquire().await?;
     match command {
@@ -761,25 +775,20 @@ async fn user(config: &Config, command: UserCommand) -> Result<u8, CliError> {
             role,
             password_file,
         } => {
-            let email = crate::domain::address::normalize(&email);
-            if !crate::domain::address::is_valid(&email) {
-                return Err(CliError::Usage(format!(
-                    "{email:?} is not an e-mail address"
-                )));
-            }
-            if name.trim().is_empty() {
-                return Err(CliError::Usage("--name must not be empty".into()));
-            }
+            let email = crate::users::clean_email(&email)?;
+            let name = crate::users::clean_name(&name)?;
             let password = read_password(password_file.as_deref())?;
-            let password_hash =
-                password::hash(&password).map_err(|e| CliError::Usage(e.to_string()))?;
-            let user = store::users::NewUser {
+            let password_hash = crate::users::hash_password(&password, None).await?;
+            let account = crate::users::NewAccount {
+                name: &name,
                 email: &email,
-                name: name.trim(),
                 role,
                 password_hash: &password_hash,
             };
-            let id = store::users::insert(&mut conn, &user, store::unix_now()).await?;
+            let mut tx = store.begin().await?;
+            let id =
+                crate::users::create(&mut tx, By::Operator, &account, store::unix_now()).await?;
+            tx.commit().await.map_err(store::StoreError::from)?;
             println!("user {id} added: {email} ({role})");
         }
         UserCommand::List { json } => {
@@ -801,7 +810,10 @@ async fn user(config: &Config, command: UserCommand) -> Result<u8, CliError> {
         }
         UserCommand::Disable { email } => {
             let user = find_user(&mut conn, &email).await?;
-            store::users::set_active(&mut conn, user.id, false, store::unix_now()).await?;
+            let mut tx = store.begin().await?;
+            crate::users::set_active(&mut tx, By::Operator, user.id, false, store::unix_now())
+                .await?;
+            tx.commit().await.map_err(store::StoreError::from)?;
             println!(
                 "user {} disabled: {}; their sessions ended",
                 user.id, user.email
@@ -809,7 +821,10 @@ async fn user(config: &Config, command: UserCommand) -> Result<u8, CliError> {
         }
         UserCommand::Enable { email } => {
             let user = find_user(&mut conn, &email).await?;
-            store::users::set_active(&mut conn, user.id, true, store::unix_now()).await?;
+            let mut tx = store.begin().await?;
+            crate::users::set_active(&mut tx, By::Operator, user.id, true, store::unix_now())
+                .await?;
+            tx.commit().await.map_err(store::StoreError::from)?;
             println!("user {} enabled: {}", user.id, user.email);
         }
         UserCommand::Passwd {
@@ -818,12 +833,17 @@ async fn user(config: &Config, command: UserCommand) -> Result<u8, CliError> {
         } => {
             let user = find_user(&mut conn, &email).await?;
             let password = read_password(password_file.as_deref())?;
-            let password_hash =
-                password::hash(&password).map_err(|e| CliError::Usage(e.to_string()))?;
+            let password_hash = crate::users::hash_password(&password, None).await?;
             let mut tx = store.begin().await?;
-            store::users::set_password_hash(&mut tx, user.id, &password_hash, store::unix_now())
-                .await?;
-            let ended = store::sessions::delete_for_user(&mut tx, user.id, None).await?;
+            let ended = crate::users::set_password(
+                &mut tx,
+                By::Operator,
+                user.id,
+                &password_hash,
+                None,
+                store::unix_now(),
+            )
+            .await?;
             tx.commit().await.map_err(store::StoreError::from)?;
             println!(
                 "password of {} changed; {ended} session(s) ended",

@@ -73,6 +73,8 @@ pub struct WebConfig {
     pub public_window_minutes: u32,
     /// How long the link to a customer's own ticket page (in our mail) works.
     pub customer_link_days: u32,
+    /// How long an invitation link to register as staff stays valid.
+    pub invitation_hours: u32,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -325,6 +327,8 @@ pub struct OutboundConfig {
     pub reply_notifications: bool,
     /// A staff member assigned by someone else hears of it.
     pub assignment_notifications: bool,
+    /// A staff member someone else gave a task to hears of it.
+    pub task_notifications: bool,
     /// Staff replies by e-mail are relayed to the customer (else they stay internal).
     pub staff_replies: bool,
     /// The customer hears when their ticket is resolved.
@@ -352,6 +356,7 @@ impl Default for OutboundConfig {
             new_ticket_notifications: true,
             reply_notifications: true,
             assignment_notifications: true,
+            task_notifications: true,
             staff_replies: true,
             resolved_notices: true,
             bounce_suppress_days: 7,
@@ -387,6 +392,7 @@ impl Default for WebConfig {
             public_per_client: 20,
             public_window_minutes: 60,
             customer_link_days: 30,
+            invitation_hours: 72,
         }
     }
 }
@@ -641,6 +647,7 @@ impl Config {
             ("web.public_per_client", self.web.public_per_client),
             ("web.public_window_minutes", self.web.public_window_minutes),
             ("web.customer_link_days", self.web.customer_link_days),
+            ("web.invitation_hours", self.web.invitation_hours),
         ] {
             if value == 0 {
                 return Err(key_error(key, "must be at least 1"));

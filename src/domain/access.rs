@@ -13,14 +13,21 @@ pub enum Action {
     ManageQuarantine,
     ManageUsers,
     DeleteTickets,
+    /// Create internal tasks, edit any task, change its status (its creator may delete it).
+    WorkTasks,
+    /// Delete a task someone else created.
+    DeleteAnyTask,
 }
 
 pub fn may(role: Role, action: Action) -> bool {
     match action {
-        Action::ViewTickets | Action::WorkTickets | Action::MergeTickets => true,
-        Action::ManageQuarantine | Action::ManageUsers | Action::DeleteTickets => {
-            role == Role::Admin
+        Action::ViewTickets | Action::WorkTickets | Action::MergeTickets | Action::WorkTasks => {
+            true
         }
+        Action::ManageQuarantine
+        | Action::ManageUsers
+        | Action::DeleteTickets
+        | Action::DeleteAnyTask => role == Role::Admin,
     }
 }
 
@@ -34,6 +41,7 @@ mod tests {
             Action::ViewTickets,
             Action::WorkTickets,
             Action::MergeTickets,
+            Action::WorkTasks,
         ] {
             assert!(may(Role::Staff, action) && may(Role::Admin, action));
         }
@@ -41,6 +49,7 @@ mod tests {
             Action::ManageQuarantine,
             Action::ManageUsers,
             Action::DeleteTickets,
+            Action::DeleteAnyTask,
         ] {
             assert!(!may(Role::Staff, action) && may(Role::Admin, action));
         }

@@ -5,6 +5,8 @@
 pub mod backup;
 pub mod events;
 pub mod imap;
+pub mod invitations;
+pub mod live;
 pub mod messages;
 pub mod outbox;
 pub mod quarantine;
@@ -12,6 +14,7 @@ pub mod queue;
 pub mod raw;
 pub mod sessions;
 pub mod settings;
+pub mod tasks;
 pub mod throttle;
 pub mod tickets;
 pub mod upgrade;

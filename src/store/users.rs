@@ -116,3 +116,137 @@ pub async fn set_active(conn: &mut Conn, id: i64, active: bool, now: i64) -> Res
     }
     Ok(())
 }
+
+/// A user as the users page lists them.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Overview {
+    pub id: i64,
+    pub email: String,
+    pub name: String,
+    pub role: String,
+    pub active: i64,
+    pub last_login_at: Option<i64>,
+    /// Active tickets assigned to them.
+    pub open_tickets: i64,
+}
+
+pub async fn overview(conn: &mut Conn) -> Result<Vec<Overview>> {
+    Ok(sqlx::query_as(
+        "SELECT u.id, u.email, u.name, u.role, u.active, u.last_login_at,
+                (SELECT COUNT(*) FROM tickets t WHERE t.assignee_id = u.id
+                   AND t.status IN ('open', 'in_progress', 'waiting')
+                   AND t.merged_into_id IS NULL) AS open_tickets
+         FROM users u ORDER BY u.active DESC, u.name, u.email",
+    )
+    .fetch_all(conn)
+    .await?)
+}
+
+pub async fn set_last_login(conn: &mut Conn, id: i64, now: i64) -> Result<()> {
+    sqlx::query("UPDATE users SET last_login_at = $1 WHERE id = $2")
+        .bind(now)
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Sets name, address and role.
+pub async fn update(
+    conn: &mut Conn,
+    id: i64,
+    name: &str,
+    email: &str,
+    role: Role,
+    now: i64,
+) -> Result<()> {
+    let done = sqlx::query(
+        "UPDATE users SET name = $1, email = $2, role = $3, updated_at = $4 WHERE id = $5",
+    )
+    .bind(name)
+    .bind(email)
+    .bind(role.as_str())
+    .bind(now)
+    .bind(id)
+    .execute(conn)
+    .await
+    .map_err(StoreError::from);
+    match done {
+        Err(StoreError::Conflict(_)) => Err(StoreError::Conflict(format!(
+            "a user with e-mail {email} already exists"
+        ))),
+        Err(e) => Err(e),
+        Ok(d) if d.rows_affected() == 0 => Err(StoreError::NotFound(format!("user {id}"))),
+        Ok(_) => Ok(()),
+    }
+}
+
+/// Locks the active admins' rows until the transaction ends (PostgreSQL `FOR UPDATE`;
+/// SQLite write transactions are serial already) and returns their ids, so "is this the
+/// last active admin?" cannot be answered the same way by two concurrent changes.
+pub async fn lock_active_admins(conn: &mut Conn) -> Result<Vec<i64>> {
+    let lock = if conn.backend_name().eq_ignore_ascii_case("postgresql") {
+        " FOR UPDATE"
+    } else {
+        ""
+    };
+    let sql = format!("SELECT id FROM users WHERE role = 'admin' AND active = 1 ORDER BY id{lock}");
+    Ok(sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+        .fetch_all(conn)
+        .await?)
+}
+
+/// What refers to a user and would lose its author or owner if they went: `(what, how
+/// many)`, only the non-zero ones. Sessions and invitations they sent do not count.
+pub async fn owned(conn: &mut Conn, id: i64) -> Result<Vec<(&'static str, i64)>> {
+    const OWNED: [(&str, &str); 5] = [
+        (
+            "assigned tickets",
+            "SELECT COUNT(*) FROM tickets WHERE assignee_id = $1",
+        ),
+        (
+            "messages written",
+            "SELECT COUNT(*) FROM messages WHERE author_user_id = $1",
+        ),
+        (
+            "tasks created",
+            "SELECT COUNT(*) FROM tasks WHERE creator_id = $1",
+        ),
+        (
+            "tasks assigned",
+            "SELECT COUNT(*) FROM tasks WHERE assignee_id = $1",
+        ),
+        (
+            "ticket history entries",
+            "SELECT COUNT(*) FROM ticket_events WHERE user_id = $1",
+        ),
+    ];
+    let mut found = Vec::new();
+    for (what, sql) in OWNED {
+        let n: i64 = sqlx::query_scalar(sql)
+            .bind(id)
+            .fetch_one(&mut *conn)
+            .await?;
+        if n > 0 {
+            found.push((what, n));
+        }
+    }
+    Ok(found)
+}
+
+/// Deletes a user and their sessions; invitations they sent forget who sent them.
+pub async fn delete(conn: &mut Conn, id: i64) -> Result<()> {
+    super::sessions::delete_for_user(conn, id, None).await?;
+    sqlx::query("UPDATE invitations SET invited_by = NULL WHERE invited_by = $1")
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    let done = sqlx::query("DELETE FROM users WHERE id = $1")
+        .bind(id)
+        .execute(conn)
+        .await?;
+    if done.rows_affected() == 0 {
+        return Err(StoreError::NotFound(format!("user {id}")));
+    }
+    Ok(())
+}

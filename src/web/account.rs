@@ -1,4 +1,4 @@
-//! `/portal/account`: one's own password and sessions.
+//! `/portal/account`: one's own name, address, password and sessions.
 
 use askama::Template;
 use axum::extract::State;
@@ -6,13 +6,14 @@ use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum_extra::extract::{Form, Query};
 use serde::Deserialize;
-use tracing::info;
 
 use super::auth::Staff;
 use super::error::{WebError, WebResult};
 use super::view::{self, Nav};
 use super::AppState;
-use crate::store::{sessions, unix_now, users};
+use crate::actions::ActionError;
+use crate::store::{sessions, unix_now};
+use crate::users::{self as users_rules, By};
 
 struct SessionLine {
     id: String,
@@ -33,6 +34,8 @@ struct AccountPage {
     sessions: Vec<SessionLine>,
     notice: Option<String>,
     error: Option<String>,
+    /// The profile form as typed, with the field refused (if any).
+    profile: super::users::FormState,
     csrf: String,
 }
 
@@ -57,11 +60,30 @@ pub async fn show(
     .await
 }
 
+fn own_profile(staff: &Staff) -> super::users::FormState {
+    super::users::FormState {
+        name: staff.user().name.clone(),
+        email: staff.user().email.clone(),
+        ..Default::default()
+    }
+}
+
 async fn render(
     state: &AppState,
     staff: &Staff,
     notice: Option<String>,
     error: Option<String>,
+    status: StatusCode,
+) -> WebResult<Response> {
+    render_with(state, staff, notice, error, own_profile(staff), status).await
+}
+
+async fn render_with(
+    state: &AppState,
+    staff: &Staff,
+    notice: Option<String>,
+    error: Option<String>,
+    profile: super::users::FormState,
     status: StatusCode,
 ) -> WebResult<Response> {
     let now = unix_now();
@@ -85,6 +107,7 @@ async fn render(
             .collect(),
         notice,
         error,
+        profile,
         csrf: staff.csrf.clone(),
     };
     Ok((status, Html(page.render()?)).into_response())
@@ -115,35 +138,103 @@ pub async fn change_password(
             StatusCode::UNPROCESSABLE_ENTITY,
         )
     };
-    if form.new != form.confirm {
-        return refuse("new password: the two entries differ").await;
-    }
-    let stored = staff.user().password_hash.clone();
-    let current = form.current.clone();
-    let verified = tokio::task::spawn_blocking(move || crate::password::verify(&current, &stored))
-        .await
-        .unwrap_or(false);
-    if !verified {
+    if !users_rules::verify_password(staff.user(), &form.current).await {
         return refuse("current password: that is not your current password").await;
     }
-    let new = form.new.clone();
-    let hash = match tokio::task::spawn_blocking(move || crate::password::hash(&new)).await {
-        Ok(Ok(hash)) => hash,
-        Ok(Err(e)) => return refuse(&format!("new password: {e}")).await,
-        Err(e) => return Err(WebError::Internal(e.to_string())),
+    let result = async {
+        let hash = users_rules::hash_password(&form.new, Some(&form.confirm)).await?;
+        let mut tx = state.store.begin().await?;
+        let id = staff.user().id;
+        let ended = users_rules::set_password(
+            &mut tx,
+            By::User(&staff.actor),
+            id,
+            &hash,
+            Some(&staff.session_hash),
+            unix_now(),
+        )
+        .await?;
+        tx.commit().await.map_err(crate::store::StoreError::from)?;
+        Ok::<_, ActionError>(ended)
+    }
+    .await;
+    match result {
+        Ok(ended) => Ok(view::done(
+            "/portal/account",
+            &format!("Password changed. {ended} other session(s) ended."),
+        )
+        .into_response()),
+        Err(ActionError::Invalid { message, .. }) => {
+            refuse(&format!("new password: {message}")).await
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ProfileForm {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    email: String,
+    /// Needed to change the address (it is the sign-in name).
+    #[serde(default)]
+    current: String,
+}
+
+/// One's own name and address (the role stays; admins change roles on /portal/users).
+pub async fn change_profile(
+    State(state): State<AppState>,
+    staff: Staff,
+    Form(form): Form<ProfileForm>,
+) -> WebResult<Response> {
+    let typed = super::users::FormState {
+        name: form.name.clone(),
+        email: form.email.clone(),
+        ..Default::default()
     };
-    let mut tx = state.store.begin().await?;
-    let now = unix_now();
-    users::set_password_hash(&mut tx, staff.user().id, &hash, now).await?;
-    let ended =
-        sessions::delete_for_user(&mut tx, staff.user().id, Some(&staff.session_hash)).await?;
-    tx.commit().await.map_err(crate::store::StoreError::from)?;
-    info!(user = %staff.user().email, ended, "password changed; other sessions ended");
-    Ok(view::done(
-        "/portal/account",
-        &format!("Password changed. {ended} other session(s) ended."),
-    )
-    .into_response())
+    let result = async {
+        let password_verified = !form.current.is_empty()
+            && users_rules::verify_password(staff.user(), &form.current).await;
+        if !form.current.is_empty() && !password_verified {
+            return Err(ActionError::Invalid {
+                field: "current",
+                message: "that is not your current password".into(),
+            });
+        }
+        let mut tx = state.store.begin().await?;
+        let edit = users_rules::Edit {
+            name: &form.name,
+            email: &form.email,
+            role: None,
+            password_verified,
+        };
+        let id = staff.user().id;
+        users_rules::update(&mut tx, By::User(&staff.actor), id, &edit, unix_now()).await?;
+        tx.commit().await.map_err(crate::store::StoreError::from)?;
+        Ok(())
+    }
+    .await;
+    match result {
+        Ok(()) => Ok(view::done("/portal/account", "Profile saved.").into_response()),
+        Err(e) => {
+            let (field, message) = super::users::refusal(e)?;
+            let profile = super::users::FormState {
+                field,
+                message,
+                ..typed
+            };
+            render_with(
+                &state,
+                &staff,
+                None,
+                None,
+                profile,
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]

@@ -61,7 +61,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Staff {
 
 /// Whether the browser reached us over https: `web.public_url`, or a trusted proxy's
 /// `X-Forwarded-Proto`. Cookies are then `Secure` with the `__Host-` prefix.
-pub(crate) fn is_https(state: &AppState, headers: &HeaderMap) -> bool {
+pub(super) fn is_https(state: &AppState, headers: &HeaderMap) -> bool {
     if let Some(url) = &state.config.web.public_url {
         return url.starts_with("https://");
     }
@@ -217,14 +217,40 @@ fn login_response(
         email,
         error,
     };
-    let cookie = Cookie::build((LOGIN_COOKIE, csrf.clone()))
-        .path("/portal/login")
+    let jar = CookieJar::new().add(form_cookie(
+        state,
+        headers,
+        LOGIN_COOKIE,
+        "/portal/login",
+        csrf.clone(),
+    ));
+    Ok((status, jar, Html(page.render()?)).into_response())
+}
+
+/// The cookie half of a public form's double-submit token (sign-in, registration): the
+/// form carries the same random value, and only this site's pages can read it to put it
+/// there. Scoped to the form's path, for 30 minutes.
+pub(super) fn form_cookie(
+    state: &AppState,
+    headers: &HeaderMap,
+    name: &'static str,
+    path: &'static str,
+    token: String,
+) -> Cookie<'static> {
+    Cookie::build((name, token))
+        .path(path)
         .http_only(true)
         .same_site(SameSite::Strict)
         .secure(is_https(state, headers))
-        .max_age(time_minutes(30));
-    let jar = CookieJar::new().add(cookie);
-    Ok((status, jar, Html(page.render()?)).into_response())
+        .max_age(time_minutes(30))
+        .build()
+}
+
+/// Whether a public form's token matches its cookie.
+pub(super) fn form_token_ok(headers: &HeaderMap, name: &str, sent: &str) -> bool {
+    CookieJar::from_headers(headers)
+        .get(name)
+        .is_some_and(|c| constant_time_eq(c.value().as_bytes(), sent.as_bytes()))
 }
 
 fn time_minutes(minutes: i64) -> cookie::time::Duration {
@@ -261,10 +287,8 @@ pub async fn login(State(state): State<AppState>, request: Request) -> WebResult
         .await
         .map_err(|_| WebError::BadRequest("the form is too large".into()))?;
     let form: LoginForm = parse_form(&bytes)?;
-    let jar = CookieJar::from_headers(&headers);
     let email = crate::domain::address::normalize(form.email.trim());
-    let expected = jar.get(LOGIN_COOKIE).map(|c| c.value().to_string());
-    if !expected.is_some_and(|e| constant_time_eq(e.as_bytes(), form.csrf.as_bytes())) {
+    if !form_token_ok(&headers, LOGIN_COOKIE, &form.csrf) {
         return login_response(
             &state,
             &headers,
@@ -329,6 +353,21 @@ pub async fn login(State(state): State<AppState>, request: Request) -> WebResult
     sessions::clear_failures(&mut conn, &email).await?;
     let idle = i64::from(web.session_idle_minutes) * 60;
     sessions::purge_stale(&mut conn, now, idle, window).await?;
+    let jar = start_session(&state, &headers, &mut conn, &user, &client, now)
+        .await?
+        .remove(Cookie::build(LOGIN_COOKIE).path("/portal/login"));
+    Ok((jar, Redirect::to(safe_next(&form.next))).into_response())
+}
+
+/// Signs `user` in: a new session row and the cookie that carries its token.
+pub(super) async fn start_session(
+    state: &AppState,
+    headers: &HeaderMap,
+    conn: &mut crate::store::Conn,
+    user: &users::User,
+    client: &str,
+    now: i64,
+) -> WebResult<CookieJar> {
     let token = crate::secret::random_token();
     let user_agent: String = headers
         .get(header::USER_AGENT)
@@ -337,35 +376,33 @@ pub async fn login(State(state): State<AppState>, request: Request) -> WebResult
         .chars()
         .take(200)
         .collect();
-    let max_age = i64::from(web.session_max_hours) * 3600;
+    let max_age = i64::from(state.config.web.session_max_hours) * 3600;
     sessions::create(
-        &mut conn,
+        conn,
         &sessions::NewSession {
             id_hash: &sha256_hex(token.as_bytes()),
             user_id: user.id,
             csrf_token: &crate::secret::random_token(),
             expires_at: now + max_age,
-            client_addr: &client,
+            client_addr: client,
             user_agent: &user_agent,
         },
         now,
     )
     .await?;
+    users::set_last_login(conn, user.id, now).await?;
     info!(user = %user.email, client, "signed in");
-    let secure = is_https(&state, &headers);
+    let secure = is_https(state, headers);
     let cookie = Cookie::build((session_cookie_name(secure), token))
         .path("/")
         .http_only(true)
         .same_site(SameSite::Lax)
         .secure(secure)
         .max_age(cookie::time::Duration::seconds(max_age));
-    let jar = CookieJar::new()
-        .add(cookie)
-        .remove(Cookie::build(LOGIN_COOKIE).path("/portal/login"));
-    Ok((jar, Redirect::to(safe_next(&form.next))).into_response())
+    Ok(CookieJar::new().add(cookie))
 }
 
-fn parse_form<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> WebResult<T> {
+pub(super) fn parse_form<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> WebResult<T> {
     serde_html_form::from_bytes(bytes).map_err(|e| WebError::BadRequest(format!("bad form: {e}")))
 }
 

@@ -11,7 +11,10 @@ use super::AppState;
 use crate::domain::access::{self, Action};
 use crate::domain::TicketStatus;
 use crate::store::queue::{self, Filter, Sort};
-use crate::store::{quarantine, unix_now};
+use crate::store::{quarantine, tasks, unix_now};
+
+/// Overdue tasks listed on the dashboard (the task list shows them all).
+const OVERDUE_SHOWN: i64 = 20;
 
 #[derive(Template)]
 #[template(path = "web/dashboard.html")]
@@ -20,6 +23,11 @@ struct Dashboard {
     counts: queue::Counts,
     oldest: Vec<queue::Row>,
     quarantined: Option<i64>,
+    /// My tasks not done yet; overdue tasks (mine first) and how many there are.
+    my_tasks: i64,
+    overdue_tasks: Vec<crate::store::tasks::Task>,
+    overdue_count: i64,
+    me: i64,
     now: i64,
 }
 
@@ -43,12 +51,22 @@ pub async fn show(State(state): State<AppState>, staff: Staff) -> WebResult<Html
     } else {
         None
     };
+    let now = unix_now();
+    let today = crate::tasks::today(now);
+    let me = staff.user().id;
+    let my_tasks = tasks::count_open_for(&mut conn, me).await?;
+    let overdue_tasks = tasks::overdue(&mut conn, &today, me, OVERDUE_SHOWN).await?;
+    let overdue_count = tasks::count_overdue(&mut conn, &today).await?;
     let page = Dashboard {
         nav: Some(Nav::new(&state, &staff, "dashboard")),
         counts,
         oldest,
         quarantined,
-        now: unix_now(),
+        my_tasks,
+        overdue_tasks,
+        overdue_count,
+        me,
+        now,
     };
     Ok(Html(page.render()?))
 }

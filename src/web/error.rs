@@ -19,6 +19,9 @@ pub enum WebError {
     BadRequest(String),
     #[error("{0}")]
     Conflict(String),
+    /// A link that worked once and no longer does (invitations).
+    #[error("{0}")]
+    Gone(String),
     #[error("{0}")]
     Unavailable(String),
     #[error("internal error: {0}")]
@@ -77,6 +80,7 @@ impl IntoResponse for WebError {
             WebError::Forbidden(_) => (StatusCode::FORBIDDEN, "Not allowed"),
             WebError::BadRequest(_) => (StatusCode::BAD_REQUEST, "Cannot do that"),
             WebError::Conflict(_) => (StatusCode::CONFLICT, "Changed meanwhile"),
+            WebError::Gone(_) => (StatusCode::GONE, "Link not valid"),
             WebError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "Try again shortly"),
             WebError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong"),
         };

@@ -9,12 +9,15 @@ mod dashboard;
 pub mod error;
 mod files;
 mod health;
+mod live;
 pub mod mailhtml;
 mod public;
 mod quarantine;
 mod queue;
 mod security;
+mod tasks;
 mod ticket;
+mod users;
 mod view;
 
 use std::sync::Arc;
@@ -22,9 +25,11 @@ use std::sync::Arc;
 use axum::routing::{get, post};
 use axum::Router;
 use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 use crate::ingest::Ingestor;
+use crate::live::LiveHub;
 use crate::outbound::OutboundOptions;
 use crate::store::Store;
 
@@ -44,6 +49,10 @@ pub struct Inner {
     pub decoy_hash: String,
     /// When this process started (a mailbox gets its window for a first sync).
     pub started_at: i64,
+    /// The database's changes, for open pages (fed by `crate::live::run_feed`).
+    pub live: LiveHub,
+    /// Cancelled when the server shuts down: long-lived responses (the live feed) end.
+    pub shutdown: CancellationToken,
 }
 
 impl std::ops::Deref for AppState {
@@ -55,6 +64,16 @@ impl std::ops::Deref for AppState {
 
 impl AppState {
     pub fn new(config: Config, ingestor: Ingestor, outbox_wake: Arc<Notify>) -> AppState {
+        Self::serving(config, ingestor, outbox_wake, CancellationToken::new())
+    }
+
+    /// The state of a server that stops when `shutdown` is cancelled.
+    pub fn serving(
+        config: Config,
+        ingestor: Ingestor,
+        outbox_wake: Arc<Notify>,
+        shutdown: CancellationToken,
+    ) -> AppState {
         let decoy_hash = crate::password::hash(&crate::secret::random_token())
             .expect("hashing a random password");
         AppState {
@@ -65,6 +84,8 @@ impl AppState {
                 outbox_wake,
                 decoy_hash,
                 started_at: crate::store::unix_now(),
+                live: LiveHub::default(),
+                shutdown,
             }),
         }
     }
@@ -109,6 +130,11 @@ pub fn router(state: AppState) -> Router {
         .route("/portal/quarantine/{id}/raw", get(quarantine::raw))
         .route("/portal/quarantine/{id}/retry", post(quarantine::retry))
         .route("/portal/quarantine/{id}/discard", post(quarantine::discard))
+        .route("/portal/tasks", get(tasks::list).post(tasks::create))
+        .route("/portal/tasks/new", get(tasks::new_form))
+        .route("/portal/tasks/{id}", get(tasks::show).post(tasks::edit))
+        .route("/portal/tasks/{id}/status", post(tasks::set_status))
+        .route("/portal/tasks/{id}/delete", post(tasks::delete))
         .route("/portal/account", get(account::show))
         .route("/portal/account/password", post(account::change_password))
         .route("/portal/account/sessions/end", post(account::end_session))
@@ -116,6 +142,23 @@ pub fn router(state: AppState) -> Router {
             "/portal/account/sessions/end-others",
             post(account::end_other_sessions),
         )
+        .route("/portal/events", get(live::events))
+        .route("/portal/account/profile", post(account::change_profile))
+        .route("/portal/users", get(users::list).post(users::create))
+        .route("/portal/users/invite", post(users::invite))
+        .route(
+            "/portal/users/invitations/{id}/resend",
+            post(users::resend_invitation),
+        )
+        .route(
+            "/portal/users/invitations/{id}/revoke",
+            post(users::revoke_invitation),
+        )
+        .route("/portal/users/{id}", get(users::show).post(users::update))
+        .route("/portal/users/{id}/disable", post(users::disable))
+        .route("/portal/users/{id}/enable", post(users::enable))
+        .route("/portal/users/{id}/password", post(users::reset_password))
+        .route("/portal/users/{id}/delete", post(users::delete))
         .route("/portal/logout", post(auth::logout))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -125,6 +168,10 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/portal/login", get(auth::login_page).post(auth::login))
+        .route(
+            "/portal/register",
+            get(users::register_page).post(users::register),
+        )
         .route("/static/{file}", get(assets::serve))
         .merge(portal)
         .merge(public::router(&state))

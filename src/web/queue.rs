@@ -171,7 +171,14 @@ impl QueuePage {
 #[derive(Debug, Deserialize, Default)]
 pub struct Notice {
     #[serde(default)]
-    done: String,
+    pub done: String,
+}
+
+impl Notice {
+    /// The notice to show, if any.
+    pub fn text(self) -> Option<String> {
+        Some(self.done).filter(|d| !d.is_empty())
+    }
 }
 
 pub async fn show(
@@ -214,7 +221,7 @@ pub async fn show(
         back,
         query,
         now: unix_now(),
-        notice: Some(notice.done).filter(|d| !d.is_empty()),
+        notice: notice.text(),
     };
     Ok(Html(page.render()?))
 }

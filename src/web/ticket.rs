@@ -84,6 +84,9 @@ struct TicketPage {
     last_message: i64,
     merged_from: Vec<i64>,
     can_reply: bool,
+    /// The ticket's internal tasks, and today (UTC) to tell which are overdue.
+    tasks: Vec<crate::store::tasks::Task>,
+    today: String,
     csrf: String,
 }
 
@@ -94,6 +97,10 @@ impl TicketPage {
         } else {
             ""
         }
+    }
+
+    fn task_status(&self, status: &str) -> String {
+        crate::tasks::status_label(status)
     }
 
     fn assignee_value(&self) -> String {
@@ -166,6 +173,7 @@ async fn render(
     let users = user_choices(&mut conn).await?;
     let history = events::for_ticket(&mut conn, id).await?;
     let merged_from = crate::store::tickets::merged_sources(&mut conn, id).await?;
+    let tasks = crate::store::tasks::for_ticket(&mut conn, id).await?;
     drop(conn);
     let now = unix_now();
     let remote_for = query.images;
@@ -209,6 +217,8 @@ async fn render(
         last_message,
         merged_from,
         can_reply: state.outbound().is_some(),
+        tasks,
+        today: crate::tasks::today(now),
         csrf: staff.csrf.clone(),
     };
     let mut response = (status, Html(page.render()?)).into_response();
@@ -228,6 +238,7 @@ fn describe(field: &str, old: Option<&str>, new: Option<&str>) -> String {
         "merge" => format!("merged {} into {}", old.unwrap_or("?"), new.unwrap_or("?")),
         "assignee" if new.is_none() => "unassigned the ticket".into(),
         "assignee" => format!("assigned it to {}", show(new)),
+        "task" => new.unwrap_or("changed a task").to_string(),
         _ => format!("changed the {field} from {} to {}", show(old), show(new)),
     }
 }

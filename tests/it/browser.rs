@@ -18,11 +18,11 @@ pub(crate) const ANN: &str = "ann@customer.example";
 pub(crate) const ANN_PW: &str = "ann-pw";
 pub(crate) const STAFF: &str = "sam@example.com";
 pub(crate) const STAFF_NAME: &str = "Sam Staff";
-const ADMIN: &str = "ada@example.com";
-const ADMIN_NAME: &str = "Ada Admin";
+pub(crate) const ADMIN: &str = "ada@example.com";
+pub(crate) const ADMIN_NAME: &str = "Ada Admin";
 pub(crate) const PASSWORD: &str = "correct horse battery staple";
 
-fn customer_mail(id: &str, subject: &str, body: &str) -> String {
+pub(crate) fn customer_mail(id: &str, subject: &str, body: &str) -> String {
     format!("From: Ann Lee <{ANN}>\r\nTo: {SUPPORT}\r\nSubject: {subject}\r\nMessage-ID: <{id}>\r\nDate: Mon, 2 Jan 2023 10:00:00 +0000\r\n\r\n{body}\r\n")
 }
 
@@ -50,7 +50,7 @@ pub(crate) fn add_user(env: &TestEnv, email: &str, name: &str, role: &str) {
     );
 }
 
-fn ingest(env: &TestEnv, raw: &[u8]) -> String {
+pub(crate) fn ingest(env: &TestEnv, raw: &[u8]) -> String {
     let out = env.cli(&["ingest"], Some(raw));
     assert!(
         out.status.success(),
@@ -91,7 +91,7 @@ pub(crate) async fn mail_world() -> (Dovecot, SmtpRelay, TestEnv) {
 }
 
 /// `maildesk serve` on a free port, up (its `/healthz` answers); and the portal's base URL.
-async fn serve(env: &TestEnv) -> (Spawned, String) {
+pub(crate) async fn serve(env: &TestEnv) -> (Spawned, String) {
     serve_with(env, &[]).await
 }
 
@@ -124,7 +124,7 @@ pub(crate) async fn serve_with(env: &TestEnv, settings: &[&str]) -> (Spawned, St
 }
 
 /// The ticket number of the ticket page the browser shows.
-async fn ticket_on_screen(browser: &Browser) -> i64 {
+pub(crate) async fn ticket_on_screen(browser: &Browser) -> i64 {
     let url = browser.url().await;
     url.path()
         .strip_prefix("/portal/tickets/")
@@ -759,5 +759,92 @@ async fn hostile_html_runs_nothing_and_loads_nothing_remote() {
     eprintln!(
         "hostile_html_runs_nothing_and_loads_nothing_remote: {:.1} s",
         started.elapsed().as_secs_f64()
+    );
+}
+
+/// Live updates in a real browser: with a ticket page and the queue open, mail piped in
+/// by another process appears within seconds without a reload, and a reply being typed
+/// stays as it was.
+#[tokio::test]
+async fn an_open_ticket_and_queue_show_new_mail_without_a_reload() {
+    let env = TestEnv::new().await;
+    add_user(&env, STAFF, STAFF_NAME, "staff");
+    ingest(
+        &env,
+        customer_mail("live-1@customer.example", "Scanner jams", "Page 2 jams.").as_bytes(),
+    );
+    let (_server, base) = serve(&env).await;
+    let browser = Browser::start().await;
+    browser.sign_in(&base, STAFF, PASSWORD).await;
+
+    browser.goto(&format!("{base}/portal/tickets")).await;
+    browser.click_and_wait("td.subject a").await;
+    let id = ticket_on_screen(&browser).await;
+    browser.wait_for("main[data-live-ready='1']").await;
+    browser.execute("window.notReloaded = true;", vec![]).await;
+    type_into(&browser, "textarea[name=body]", "Half-typed answer").await;
+
+    let reply = format!(
+        "From: Ann Lee <{ANN}>\r\nTo: {SUPPORT}\r\nSubject: Re: Scanner jams\r\nMessage-ID: <live-2@customer.example>\r\nIn-Reply-To: <live-1@customer.example>\r\n\r\nNow page 3 jams as well.\r\n"
+    );
+    ingest(&env, reply.as_bytes());
+    let shown = eventually(Duration::from_secs(10), || async {
+        browser
+            .text("[data-live-region=thread]")
+            .await
+            .contains("page 3 jams")
+    })
+    .await;
+    assert!(
+        shown,
+        "the reply did not appear on the open page; log:\n{}",
+        env.log()
+    );
+    let still = browser
+        .execute("return window.notReloaded === true;", vec![])
+        .await;
+    assert_eq!(
+        still,
+        serde_json::Value::Bool(true),
+        "the page was not reloaded"
+    );
+    let draft = browser
+        .execute(
+            "return document.querySelector('textarea[name=body]').value;",
+            vec![],
+        )
+        .await;
+    assert_eq!(
+        draft,
+        serde_json::json!("Half-typed answer"),
+        "the draft survived"
+    );
+    browser.screenshot("ticket-live.png").await;
+    assert_eq!(ticket_on_screen(&browser).await, id);
+
+    // The queue: a new ticket appears at the top while the page stays open.
+    browser.goto(&format!("{base}/portal/tickets")).await;
+    browser.wait_for("main[data-live-ready='1']").await;
+    browser.execute("window.notReloaded = true;", vec![]).await;
+    ingest(
+        &env,
+        customer_mail("live-3@customer.example", "Projector dead", "No picture.").as_bytes(),
+    );
+    let listed = eventually(Duration::from_secs(10), || async {
+        browser
+            .texts("td.subject a")
+            .await
+            .iter()
+            .any(|t| t == "Projector dead")
+    })
+    .await;
+    assert!(listed, "the new ticket did not appear in the open queue");
+    let still = browser
+        .execute("return window.notReloaded === true;", vec![])
+        .await;
+    assert_eq!(
+        still,
+        serde_json::Value::Bool(true),
+        "the queue was not reloaded"
     );
 }

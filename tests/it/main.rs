@@ -8,13 +8,18 @@ mod harness;
 
 mod browser;
 mod browser_public;
+mod browser_tasks;
+mod browser_users;
 mod cli;
 mod corpus;
 mod dedup;
 mod hostile;
 mod imap;
+mod live;
 mod mutation;
 mod outbound;
 mod portal;
 mod public;
+mod tasks;
 mod threading;
+mod users;

@@ -14,10 +14,10 @@ use tower::ServiceExt;
 
 use crate::harness::{ingest_text, TestEnv};
 
-const PASSWORD: &str = "correct horse battery";
-const ADMIN: &str = "ada@example.com";
-const STAFF: &str = "sam@example.com";
-const DISABLED: &str = "dis@example.com";
+pub const PASSWORD: &str = "correct horse battery";
+pub const ADMIN: &str = "ada@example.com";
+pub const STAFF: &str = "sam@example.com";
+pub const DISABLED: &str = "dis@example.com";
 
 /// A local SMTP port nobody listens on: mail is queued, never sent, in these tests.
 const SMTP: &str = "[smtp]\nhost = \"127.0.0.1\"\nport = 9\nsecurity = \"plain\"\n";
@@ -25,6 +25,7 @@ const SMTP: &str = "[smtp]\nhost = \"127.0.0.1\"\nport = 9\nsecurity = \"plain\"
 pub struct Portal {
     pub env: TestEnv,
     pub ingestor: Ingestor,
+    pub state: AppState,
     pub app: axum::Router,
     pub wake: Arc<tokio::sync::Notify>,
 }
@@ -36,17 +37,6 @@ pub struct Response {
 }
 
 impl Response {
-    /// `name=value` of the cookie this response sets under `name`.
-    pub fn cookie(&self, name: &str) -> Option<String> {
-        let prefix = format!("{name}=");
-        self.headers
-            .get_all(header::SET_COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .find(|v| v.starts_with(&prefix))
-            .map(|v| v.split(';').next().unwrap().to_string())
-    }
-
     pub fn location(&self) -> &str {
         self.headers
             .get(header::LOCATION)
@@ -81,7 +71,8 @@ impl Portal {
         let wake = Arc::new(tokio::sync::Notify::new());
         let state = AppState::new(env.config.clone(), ingestor.clone(), wake.clone());
         Portal {
-            app: web::router(state),
+            app: web::router(state.clone()),
+            state,
             env,
             ingestor,
             wake,
@@ -157,7 +148,7 @@ impl Portal {
 
     pub async fn try_sign_in(&self, email: &str, password: &str) -> Response {
         let page = self.get(&Browser::default(), "/portal/login").await;
-        let login_cookie = page.cookie("maildesk_login").expect("login cookie");
+        let login_cookie = set_cookie(&page, "maildesk_login").expect("login cookie");
         let csrf = field_value(&page.body, "csrf").expect("login csrf");
         let browser = Browser {
             cookie: login_cookie,
@@ -205,7 +196,19 @@ pub async fn add_user(store: &Store, email: &str, name: &str, role: Role) -> i64
     .unwrap()
 }
 
-fn session_cookie(response: &Response) -> Option<String> {
+/// The `name=value` of a cookie the response sets.
+pub fn set_cookie(response: &Response, name: &str) -> Option<String> {
+    let prefix = format!("{name}=");
+    response
+        .headers
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with(&prefix))
+        .map(|v| v.split(';').next().unwrap().to_string())
+}
+
+pub fn session_cookie(response: &Response) -> Option<String> {
     response
         .headers
         .get_all(header::SET_COOKIE)
@@ -224,11 +227,45 @@ pub fn field_value(html: &str, name: &str) -> Option<String> {
 }
 
 /// A form's fields.
-type Fields<'a> = Vec<(&'a str, &'a str)>;
+pub type Fields<'a> = Vec<(&'a str, &'a str)>;
 /// (method, path, form, what staff get, what admins get).
-type Route<'a> = (&'a str, String, Fields<'a>, StatusCode, StatusCode);
+pub type Route<'a> = (&'a str, String, Fields<'a>, StatusCode, StatusCode);
+
 /// (path, form, status, what the page says).
 type Case<'a> = (String, Fields<'a>, StatusCode, &'a str);
+
+/// Requests every route as each of (anonymous, disabled, staff, admin) and checks the
+/// status each gets; anonymous and disabled users are always sent to the sign-in page.
+pub async fn check_routes(portal: &Portal, routes: &[Route<'_>], browsers: [&Browser; 4]) {
+    let [anonymous, disabled, staff, admin] = browsers;
+    let see = StatusCode::SEE_OTHER;
+    for (method, path, form, for_staff, for_admin) in routes {
+        for (who, browser, expected) in [
+            ("anonymous", anonymous, see),
+            ("disabled", disabled, see),
+            ("staff", staff, *for_staff),
+            ("admin", admin, *for_admin),
+        ] {
+            let response = if *method == "GET" {
+                portal.get(browser, path).await
+            } else {
+                portal.post(browser, path, form).await
+            };
+            assert_eq!(
+                response.status, expected,
+                "{method} {path} as {who}: {}",
+                response.body
+            );
+            if matches!(who, "anonymous" | "disabled") {
+                assert!(
+                    response.location().starts_with("/portal/login?next="),
+                    "{method} {path} as {who} goes to sign-in, not {:?}",
+                    response.location()
+                );
+            }
+        }
+    }
+}
 
 pub fn customer_mail(from: &str, id: &str, subject: &str, body: &str) -> String {
     format!("From: Cora Customer <{from}>\r\nTo: support@example.com\r\nSubject: {subject}\r\nMessage-ID: <{id}>\r\nDate: Mon, 2 Jan 2023 10:00:00 +0000\r\n\r\n{body}\r\n")
@@ -388,32 +425,7 @@ async fn every_route_checks_the_role() {
             see,
         ),
     ];
-    for (method, path, form, for_staff, for_admin) in &routes {
-        for (who, browser, expected) in [
-            ("anonymous", &anonymous, see),
-            ("disabled", &disabled, see),
-            ("staff", &staff, *for_staff),
-            ("admin", &admin, *for_admin),
-        ] {
-            let response = if *method == "GET" {
-                portal.get(browser, path).await
-            } else {
-                portal.post(browser, path, form).await
-            };
-            assert_eq!(
-                response.status, expected,
-                "{method} {path} as {who}: {}",
-                response.body
-            );
-            if matches!(who, "anonymous" | "disabled") {
-                assert!(
-                    response.location().starts_with("/portal/login?next="),
-                    "{method} {path} as {who} goes to sign-in, not {:?}",
-                    response.location()
-                );
-            }
-        }
-    }
+    check_routes(&portal, &routes, [&anonymous, &disabled, &staff, &admin]).await;
     // The public routes.
     for path in [
         "/portal/login",
@@ -1581,7 +1593,8 @@ async fn the_migration_indexes_mail_stored_before_it_for_search() {
         Arc::new(tokio::sync::Notify::new()),
     );
     let portal = Portal {
-        app: web::router(state),
+        app: web::router(state.clone()),
+        state,
         env,
         ingestor,
         wake: Arc::new(tokio::sync::Notify::new()),

@@ -7,7 +7,7 @@ use axum::http::{header, Request, StatusCode};
 use maildesk::domain::signing::{self, CustomerLink};
 use maildesk::store::{tickets, unix_now};
 
-use crate::portal::{customer_mail, field_value, Browser, Portal, Response};
+use crate::portal::{customer_mail, field_value, set_cookie, Browser, Portal, Response};
 
 const SECRET: &str = "test-secret-0123456789abcdef";
 const BASE: &str = "http://help.example.test";
@@ -25,9 +25,7 @@ async fn public_portal(extra: &str) -> Portal {
 async fn visitor(portal: &Portal, path: &str) -> Browser {
     let page = portal.get(&Browser::default(), path).await;
     assert_eq!(page.status, StatusCode::OK, "{path}: {}", page.body);
-    let cookie = page
-        .cookie("maildesk_public")
-        .expect("the public CSRF cookie");
+    let cookie = set_cookie(&page, "maildesk_public").expect("the public CSRF cookie");
     let csrf = field_value(&page.body, "csrf").expect("csrf field");
     Browser { cookie, csrf }
 }

@@ -1,0 +1,103 @@
+//! `/portal/events`: the live feed for open portal pages (server-sent events). Each event
+//! `changes` carries a JSON array of [`Change`]s; the page's script refreshes the parts
+//! of the page that show them. Pages work without it (a reload shows the same).
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use futures_util::stream::{self, Stream};
+use tokio::sync::broadcast::error::{RecvError, TryRecvError};
+use tokio::sync::broadcast::Receiver;
+use tokio::time::Instant;
+
+use super::auth::Staff;
+use super::AppState;
+use crate::live::Change;
+use crate::store::{sessions, unix_now};
+
+/// A signed-out or disabled user's open feed ends within this time.
+const SESSION_CHECK: Duration = Duration::from_secs(30);
+/// Comments keep proxies from closing an idle stream.
+const KEEP_ALIVE: Duration = Duration::from_secs(20);
+/// Browsers wait this long before reconnecting after the stream ends.
+const RETRY: Duration = Duration::from_secs(3);
+
+struct Feed {
+    changes: Receiver<Change>,
+    state: AppState,
+    session_hash: String,
+    next_check: Instant,
+    first: bool,
+}
+
+pub async fn events(
+    State(state): State<AppState>,
+    staff: Staff,
+) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    let feed = Feed {
+        changes: state.live.subscribe(),
+        session_hash: staff.session_hash,
+        next_check: Instant::now() + SESSION_CHECK,
+        first: true,
+        state,
+    };
+    Sse::new(stream::unfold(feed, next_event)).keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
+}
+
+/// The next event for this browser: the changes waiting for it (each once), a resync
+/// when it fell behind, or the end of the stream when the session ended or the server
+/// shuts down.
+async fn next_event(mut feed: Feed) -> Option<(Result<Event, Infallible>, Feed)> {
+    if feed.first {
+        // Tells the page the feed is open (tests and the bench wait for it).
+        feed.first = false;
+        let hello = Event::default().event("ready").retry(RETRY).data("{}");
+        return Some((Ok(hello), feed));
+    }
+    loop {
+        tokio::select! {
+            _ = feed.state.shutdown.cancelled() => return None,
+            _ = tokio::time::sleep_until(feed.next_check) => {
+                if !session_alive(&feed).await {
+                    return None;
+                }
+                feed.next_check = Instant::now() + SESSION_CHECK;
+            }
+            received = feed.changes.recv() => {
+                let batch = match received {
+                    Ok(change) => drain(&mut feed.changes, change),
+                    Err(RecvError::Lagged(_)) => vec![Change::resync()],
+                    Err(RecvError::Closed) => return None,
+                };
+                let data = serde_json::to_string(&batch).unwrap_or_else(|_| "[]".into());
+                return Some((Ok(Event::default().event("changes").data(data)), feed));
+            }
+        }
+    }
+}
+
+/// `first` and whatever else is already waiting, each change once.
+fn drain(changes: &mut Receiver<Change>, first: Change) -> Vec<Change> {
+    let mut batch = vec![first];
+    loop {
+        match changes.try_recv() {
+            Ok(change) if !batch.contains(&change) => batch.push(change),
+            Ok(_) => {}
+            Err(TryRecvError::Lagged(_)) => return vec![Change::resync()],
+            Err(_) => return batch,
+        }
+    }
+}
+
+async fn session_alive(feed: &Feed) -> bool {
+    let idle = i64::from(feed.state.config.web.session_idle_minutes) * 60;
+    let Ok(mut conn) = feed.state.store.acquire().await else {
+        return true; // the database is away: the session may well be fine
+    };
+    !matches!(
+        sessions::find_live(&mut conn, &feed.session_hash, unix_now(), idle).await,
+        Ok(None)
+    )
+}
