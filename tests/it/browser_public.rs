@@ -29,27 +29,26 @@ async fn fill_form(browser: &Browser, email: &str, name: &str, subject: &str, bo
     }
 }
 
-/// Waits until the staff ticket page at `url` shows `text` in a customer message. For
-/// now the page is reloaded until it does; once the ticket page updates live, this
-/// becomes "wait without reloading".
-async fn staff_page_shows(browser: &Browser, url: &str, text: &str) -> bool {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        browser.goto(url).await;
-        browser.wait_for("h1.ticket-title").await;
-        if browser
+/// Waits until the staff ticket page open in `browser` shows `text` in a customer
+/// message, without a reload: the page updates itself (live updates).
+async fn staff_page_shows(browser: &Browser, text: &str) -> bool {
+    let shown = eventually(Duration::from_secs(15), || async {
+        browser
             .texts("article.msg.customer .body")
             .await
             .iter()
             .any(|t| t.contains(text))
-        {
-            return true;
-        }
-        if Instant::now() > deadline {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    })
+    .await;
+    let not_reloaded = browser
+        .execute("return window.notReloaded === true;", vec![])
+        .await;
+    assert_eq!(
+        not_reloaded,
+        serde_json::Value::Bool(true),
+        "the staff page was reloaded instead of updating itself"
+    );
+    shown
 }
 
 /// The link to the customer's page in a mail (`{base}/t/…`).
@@ -160,6 +159,11 @@ async fn a_customer_submits_follows_the_link_and_replies() {
         .click_and_wait("form[action$='/reply'] button[type=submit]")
         .await;
     assert!(notice(&browser).await.contains("Reply queued"));
+    // The staff member keeps the ticket open while the customer answers elsewhere.
+    browser.wait_for("main[data-live-ready='1']").await;
+    browser.execute("window.notReloaded = true;", vec![]).await;
+    let staff = browser;
+    let browser = Browser::start().await;
 
     // Her page: the thread, a reply box, "this is solved".
     browser.goto(&link).await;
@@ -196,7 +200,7 @@ async fn a_customer_submits_follows_the_link_and_replies() {
 
     // Staff see it on the ticket.
     assert!(
-        staff_page_shows(&browser, &staff_url, reply).await,
+        staff_page_shows(&staff, reply).await,
         "staff never saw the customer's reply; maildesk log:\n{}",
         env.log()
     );
