@@ -10,6 +10,7 @@ pub mod outbox;
 pub mod quarantine;
 pub mod queue;
 pub mod raw;
+pub mod reports;
 pub mod sessions;
 pub mod settings;
 pub mod tickets;
