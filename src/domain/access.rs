@@ -13,11 +13,16 @@ pub enum Action {
     ManageQuarantine,
     ManageUsers,
     DeleteTickets,
+    /// Reports over a period (counts, response times, backlog), downloads included.
+    ViewReports,
 }
 
 pub fn may(role: Role, action: Action) -> bool {
     match action {
-        Action::ViewTickets | Action::WorkTickets | Action::MergeTickets => true,
+        Action::ViewTickets
+        | Action::WorkTickets
+        | Action::MergeTickets
+        | Action::ViewReports => true,
         Action::ManageQuarantine | Action::ManageUsers | Action::DeleteTickets => {
             role == Role::Admin
         }
@@ -34,6 +39,7 @@ mod tests {
             Action::ViewTickets,
             Action::WorkTickets,
             Action::MergeTickets,
+            Action::ViewReports,
         ] {
             assert!(may(Role::Staff, action) && may(Role::Admin, action));
         }

@@ -4,7 +4,8 @@
 
 use super::{Conn, Result};
 
-/// A ticket created in the period: who it belongs to and when it was first answered.
+/// A ticket created in the period (not merged into another: it counts once, as that
+/// one): who it belongs to and when it was first answered.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Created {
     pub created_at: i64,
@@ -50,7 +51,7 @@ pub struct Backlog {
 pub async fn created(conn: &mut Conn, start: i64, end: i64) -> Result<Vec<Created>> {
     Ok(sqlx::query_as(
         "SELECT created_at, category, mailbox, assignee_id, first_response_at, first_responder_id
-         FROM tickets WHERE created_at >= $1 AND created_at < $2",
+         FROM tickets WHERE created_at >= $1 AND created_at < $2 AND merged_into_id IS NULL",
     )
     .bind(start)
     .bind(end)

@@ -12,6 +12,7 @@ mod health;
 pub mod mailhtml;
 mod quarantine;
 mod queue;
+mod reports;
 mod security;
 mod ticket;
 mod view;
@@ -104,6 +105,8 @@ pub fn router(state: AppState) -> Router {
         .route("/portal/quarantine/{id}/raw", get(quarantine::raw))
         .route("/portal/quarantine/{id}/retry", post(quarantine::retry))
         .route("/portal/quarantine/{id}/discard", post(quarantine::discard))
+        .route("/portal/reports", get(reports::show))
+        .route("/portal/reports/{file}", get(reports::csv))
         .route("/portal/account", get(account::show))
         .route("/portal/account/password", post(account::change_password))
         .route("/portal/account/sessions/end", post(account::end_session))

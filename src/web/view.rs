@@ -9,7 +9,7 @@ pub struct Nav {
     pub user_name: String,
     pub is_admin: bool,
     pub csrf: String,
-    /// Which section is open: `dashboard`, `tickets`, `quarantine`, `account`.
+    /// Which section is open: `dashboard`, `tickets`, `reports`, `quarantine`, `account`.
     pub section: &'static str,
 }
 

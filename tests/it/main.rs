@@ -15,4 +15,5 @@ mod imap;
 mod mutation;
 mod outbound;
 mod portal;
+mod reports;
 mod threading;
