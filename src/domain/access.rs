@@ -19,10 +19,9 @@ pub enum Action {
 
 pub fn may(role: Role, action: Action) -> bool {
     match action {
-        Action::ViewTickets
-        | Action::WorkTickets
-        | Action::MergeTickets
-        | Action::ViewReports => true,
+        Action::ViewTickets | Action::WorkTickets | Action::MergeTickets | Action::ViewReports => {
+            true
+        }
         Action::ManageQuarantine | Action::ManageUsers | Action::DeleteTickets => {
             role == Role::Admin
         }

@@ -15,7 +15,9 @@ use crate::store::tickets::ReferenceOwner;
 
 pub mod mbox;
 mod staff;
-use crate::store::{self, events, messages, quarantine, tickets, unix_now, users, Store, StoreError, Tx};
+use crate::store::{
+    self, events, messages, quarantine, tickets, unix_now, users, Store, StoreError, Tx,
+};
 
 /// What became of a message.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

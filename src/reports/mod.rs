@@ -423,8 +423,8 @@ pub fn csv(header: &[&str], rows: &[Vec<String>]) -> String {
 }
 
 fn csv_cell(value: &str) -> String {
-    let formula = value.starts_with(['=', '+', '-', '@', '\t', '\r'])
-        && value.parse::<f64>().is_err();
+    let formula =
+        value.starts_with(['=', '+', '-', '@', '\t', '\r']) && value.parse::<f64>().is_err();
     let value = if formula {
         format!("'{value}")
     } else {
@@ -451,7 +451,10 @@ mod tests {
         assert_eq!(p.days(), 7);
         assert_eq!(p.to_date(), "2023-01-01");
         let p = Period::parse("2022-12-01", "2022-12-31", "", TODAY).unwrap();
-        assert_eq!((p.from_date(), p.to_date(), p.days()), ("2022-12-01".into(), "2022-12-31".into(), 31));
+        assert_eq!(
+            (p.from_date(), p.to_date(), p.days()),
+            ("2022-12-01".into(), "2022-12-31".into(), 31)
+        );
         assert_eq!(p.end() - p.start(), 31 * DAY);
         let one = Period::parse("2022-12-05", "2022-12-05", "", TODAY).unwrap();
         assert_eq!(one.days(), 1);
@@ -490,7 +493,12 @@ mod tests {
         assert_eq!(duration(Some(9 * DAY)), "9 d");
     }
 
-    fn created(at: i64, category: &str, assignee: Option<i64>, response: Option<(i64, i64)>) -> Created {
+    fn created(
+        at: i64,
+        category: &str,
+        assignee: Option<i64>,
+        response: Option<(i64, i64)>,
+    ) -> Created {
         Created {
             created_at: at,
             category: category.into(),
@@ -524,18 +532,45 @@ mod tests {
             assignee_id: Some(1),
         }];
         let rows = summary(&c, &r, &o, &names);
-        let row = |d, n: &str| rows.iter().find(|r| r.dimension == d && r.name == n).unwrap().clone();
+        let row = |d, n: &str| {
+            rows.iter()
+                .find(|r| r.dimension == d && r.name == n)
+                .unwrap()
+                .clone()
+        };
         let all = row(Dimension::All, "All tickets");
         assert_eq!((all.created, all.resolved, all.reopened), (3, 1, 1));
         assert_eq!(all.first_response.median, Some(1200));
         assert_eq!(all.resolution.p90, Some(7200));
         let network = row(Dimension::Category, "network");
-        assert_eq!((network.created, network.reopened, network.first_response.count), (2, 1, 2));
+        assert_eq!(
+            (
+                network.created,
+                network.reopened,
+                network.first_response.count
+            ),
+            (2, 1, 2)
+        );
         assert_eq!(row(Dimension::Mailbox, "(no mailbox)").resolved, 1);
         let ann = row(Dimension::Staff, "Ann");
-        assert_eq!((ann.created, ann.resolved, ann.reopened, ann.first_response.count), (2, 1, 1, 0));
+        assert_eq!(
+            (
+                ann.created,
+                ann.resolved,
+                ann.reopened,
+                ann.first_response.count
+            ),
+            (2, 1, 1, 0)
+        );
         let bob = row(Dimension::Staff, "Bob");
-        assert_eq!((bob.created, bob.first_response.count, bob.first_response.p90), (0, 2, Some(1680)));
+        assert_eq!(
+            (
+                bob.created,
+                bob.first_response.count,
+                bob.first_response.p90
+            ),
+            (0, 2, Some(1680))
+        );
         assert_eq!(row(Dimension::Staff, "(unassigned)").created, 1);
     }
 
@@ -552,9 +587,15 @@ mod tests {
         assert_eq!(grid[0][9], 2);
         assert_eq!(grid[1][23], 1);
         assert_eq!(per_hour(&grid)[9], 2);
-        let period = Period { first_day: 19_359, last_day: 19_361 };
+        let period = Period {
+            first_day: 19_359,
+            last_day: 19_361,
+        };
         let days = daily(&period, &c, &[]);
-        assert_eq!(days.iter().map(|d| d.created).collect::<Vec<_>>(), [2, 1, 0]);
+        assert_eq!(
+            days.iter().map(|d| d.created).collect::<Vec<_>>(),
+            [2, 1, 0]
+        );
         assert_eq!(days[0].date, "2023-01-02");
     }
 

@@ -135,7 +135,13 @@ pub fn lines(id: &str, title: &str, days: &[String], series: &[(&str, &str, Vec<
     } else {
         0.0
     };
-    let x = |i: usize| if n > 1 { x0 + step * i as f64 } else { (x0 + x1) / 2.0 };
+    let x = |i: usize| {
+        if n > 1 {
+            x0 + step * i as f64
+        } else {
+            (x0 + x1) / 2.0
+        }
+    };
     let y = |v: i64| y1 - (y1 - y0) * v as f64 / top as f64;
     let every = label_every(n, step.max(1.0) * 1.6);
     for (i, day) in days.iter().enumerate() {
@@ -184,7 +190,13 @@ pub fn lines(id: &str, title: &str, days: &[String], series: &[(&str, &str, Vec<
 }
 
 /// A grid of cells shaded by value: rows (weekdays) × columns (hours).
-pub fn heatmap(id: &str, title: &str, rows: &[&str], columns: &[String], values: &[Vec<i64>]) -> String {
+pub fn heatmap(
+    id: &str,
+    title: &str,
+    rows: &[&str],
+    columns: &[String],
+    values: &[Vec<i64>],
+) -> String {
     let mut out = String::new();
     let max = values.iter().flatten().copied().max().unwrap_or(0);
     let total: i64 = values.iter().flatten().sum();
@@ -196,7 +208,11 @@ pub fn heatmap(id: &str, title: &str, rows: &[&str], columns: &[String], values:
         &mut out,
         id,
         title,
-        &format!("{} rows by {} columns, {total} in all, at most {max} in one cell", rows.len(), columns.len()),
+        &format!(
+            "{} rows by {} columns, {total} in all, at most {max} in one cell",
+            rows.len(),
+            columns.len()
+        ),
         width,
         height,
     );
@@ -212,7 +228,11 @@ pub fn heatmap(id: &str, title: &str, rows: &[&str], columns: &[String], values:
         for (c, column) in columns.iter().enumerate() {
             let value = values.get(r).and_then(|v| v.get(c)).copied().unwrap_or(0);
             // Empty cells stay faint; the busiest is full colour.
-            let opacity = if max == 0 { 0.0 } else { 0.08 + 0.92 * value as f64 / max as f64 };
+            let opacity = if max == 0 {
+                0.0
+            } else {
+                0.08 + 0.92 * value as f64 / max as f64
+            };
             let _ = write!(
                 out,
                 r#"<rect class="cell" x="{}" y="{y}" width="{}" height="{}" fill-opacity="{opacity:.2}"><title>{row} {}: {value}</title></rect>"#,
@@ -272,11 +292,22 @@ mod tests {
     #[test]
     fn lines_and_heatmap_have_one_shape_per_value() {
         let days: Vec<String> = (1..=3).map(|d| format!("2023-01-0{d}")).collect();
-        let chart = lines("d", "Per day", &days, &[("created", "created", vec![1, 2, 3])]);
+        let chart = lines(
+            "d",
+            "Per day",
+            &days,
+            &[("created", "created", vec![1, 2, 3])],
+        );
         assert_eq!(chart.matches("<circle").count(), 3);
         assert!(chart.contains("2023-01-03: 3 created"));
         let hours: Vec<String> = (0..24).map(|h| format!("{h:02}")).collect();
-        let map = heatmap("h", "Hours", &["Mon", "Tue"], &hours, &[vec![1; 24], vec![0; 24]]);
+        let map = heatmap(
+            "h",
+            "Hours",
+            &["Mon", "Tue"],
+            &hours,
+            &[vec![1; 24], vec![0; 24]],
+        );
         assert_eq!(map.matches("<rect class=\"cell\"").count(), 48);
     }
 }

@@ -42,8 +42,13 @@ struct Report {
 async fn report(state: &AppState, staff: &Staff, query: &ReportQuery) -> WebResult<Report> {
     staff.actor.require(Action::ViewReports, "view reports")?;
     let now = unix_now();
-    let period = Period::parse(&query.from, &query.to, &query.days, now.div_euclid(reports::DAY))
-        .map_err(|e| WebError::BadRequest(e.to_string()))?;
+    let period = Period::parse(
+        &query.from,
+        &query.to,
+        &query.days,
+        now.div_euclid(reports::DAY),
+    )
+    .map_err(|e| WebError::BadRequest(e.to_string()))?;
     let (start, end) = (period.start(), period.end());
     let mut conn = state.store.acquire().await?;
     let created = facts::created(&mut conn, start, end).await?;
@@ -144,8 +149,16 @@ pub async fn show(
             "Tickets created and resolved per day (UTC)",
             &days,
             &[
-                ("created", "created", r.daily.iter().map(|d| d.created).collect()),
-                ("resolved", "resolved", r.daily.iter().map(|d| d.resolved).collect()),
+                (
+                    "created",
+                    "created",
+                    r.daily.iter().map(|d| d.created).collect(),
+                ),
+                (
+                    "resolved",
+                    "resolved",
+                    r.daily.iter().map(|d| d.resolved).collect(),
+                ),
             ],
         ),
         hours_chart: svg::bars(
@@ -176,7 +189,10 @@ pub async fn show(
             svg::bars(
                 "chart-backlog-categories",
                 "Open tickets by category",
-                &by_category.iter().map(|b| b.name.clone()).collect::<Vec<_>>(),
+                &by_category
+                    .iter()
+                    .map(|b| b.name.clone())
+                    .collect::<Vec<_>>(),
                 &by_category.iter().map(|b| b.total()).collect::<Vec<_>>(),
             )
         },

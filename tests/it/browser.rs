@@ -16,17 +16,17 @@ const SUPPORT: &str = "support@example.com";
 const SUPPORT_PW: &str = "secret";
 const ANN: &str = "ann@customer.example";
 const ANN_PW: &str = "ann-pw";
-const STAFF: &str = "sam@example.com";
-const STAFF_NAME: &str = "Sam Staff";
-const ADMIN: &str = "ada@example.com";
-const ADMIN_NAME: &str = "Ada Admin";
-const PASSWORD: &str = "correct horse battery staple";
+pub(crate) const STAFF: &str = "sam@example.com";
+pub(crate) const STAFF_NAME: &str = "Sam Staff";
+pub(crate) const ADMIN: &str = "ada@example.com";
+pub(crate) const ADMIN_NAME: &str = "Ada Admin";
+pub(crate) const PASSWORD: &str = "correct horse battery staple";
 
 fn customer_mail(id: &str, subject: &str, body: &str) -> String {
     format!("From: Ann Lee <{ANN}>\r\nTo: {SUPPORT}\r\nSubject: {subject}\r\nMessage-ID: <{id}>\r\nDate: Mon, 2 Jan 2023 10:00:00 +0000\r\n\r\n{body}\r\n")
 }
 
-fn add_user(env: &TestEnv, email: &str, name: &str, role: &str) {
+pub(crate) fn add_user(env: &TestEnv, email: &str, name: &str, role: &str) {
     let file = env.dir.path().join(format!("{role}-password"));
     std::fs::write(&file, format!("{PASSWORD}\n")).unwrap();
     let out = env.cli(
@@ -77,7 +77,7 @@ async fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
 }
 
 /// `maildesk serve` on a free port, up (its `/healthz` answers); and the portal's base URL.
-async fn serve(env: &TestEnv) -> (Spawned, String) {
+pub(crate) async fn serve(env: &TestEnv) -> (Spawned, String) {
     let port = free_port();
     let listen = format!("web.listen=127.0.0.1:{port}");
     let mut server = env.spawn(&["--set", &listen, "serve"]);

@@ -7,6 +7,7 @@ mod dovecot;
 mod harness;
 
 mod browser;
+mod browser_reports;
 mod cli;
 mod corpus;
 mod dedup;

@@ -19,7 +19,10 @@ const PERIOD: &str = "from=2023-03-01&to=2023-03-07";
 async fn actor(portal: &Portal, email: &str) -> Actor {
     let mut conn = portal.store().acquire().await.unwrap();
     Actor {
-        user: users::find_by_email(&mut conn, email).await.unwrap().unwrap(),
+        user: users::find_by_email(&mut conn, email)
+            .await
+            .unwrap()
+            .unwrap(),
     }
 }
 
@@ -58,7 +61,15 @@ async fn new_ticket(tx: &mut Tx, n: u32, category: &str, mailbox: Option<&str>, 
     id
 }
 
-async fn set(portal: &Portal, tx: &mut Tx, who: &Actor, id: i64, field: Field, value: &str, at: i64) {
+async fn set(
+    portal: &Portal,
+    tx: &mut Tx,
+    who: &Actor,
+    id: i64,
+    field: Field,
+    value: &str,
+    at: i64,
+) {
     let changed = actions::change_field(
         tx,
         &ctx(portal, at),
@@ -94,23 +105,95 @@ async fn seed(portal: &Portal) {
     let (sam_id, ada_id) = (sam.user.id.to_string(), ada.user.id.to_string());
     let mut tx = portal.store().begin().await.unwrap();
     let a = new_ticket(&mut tx, 1, "network", Some("support"), t + 9 * H).await;
-    set(portal, &mut tx, &sam, a, Field::Assignee, &sam_id, t + 9 * H).await;
+    set(
+        portal,
+        &mut tx,
+        &sam,
+        a,
+        Field::Assignee,
+        &sam_id,
+        t + 9 * H,
+    )
+    .await;
     reply(portal, &mut tx, &sam, a, t + 10 * H).await;
-    set(portal, &mut tx, &sam, a, Field::Status, "resolved", t + 14 * H).await;
+    set(
+        portal,
+        &mut tx,
+        &sam,
+        a,
+        Field::Status,
+        "resolved",
+        t + 14 * H,
+    )
+    .await;
     let b = new_ticket(&mut tx, 2, "network", Some("support"), t + 9 * H + 1800).await;
-    set(portal, &mut tx, &ada, b, Field::Assignee, &ada_id, t + 9 * H + 1800).await;
+    set(
+        portal,
+        &mut tx,
+        &ada,
+        b,
+        Field::Assignee,
+        &ada_id,
+        t + 9 * H + 1800,
+    )
+    .await;
     reply(portal, &mut tx, &ada, b, t + 12 * H + 1800).await;
     // A second reply does not move the first response.
     reply(portal, &mut tx, &sam, b, t + 13 * H).await;
-    set(portal, &mut tx, &ada, b, Field::Status, "resolved", t + D + 9 * H + 1800).await;
+    set(
+        portal,
+        &mut tx,
+        &ada,
+        b,
+        Field::Status,
+        "resolved",
+        t + D + 9 * H + 1800,
+    )
+    .await;
     new_ticket(&mut tx, 3, HOSTILE, None, t + D + 14 * H).await;
     let d = new_ticket(&mut tx, 4, "billing", Some("support"), t + 2 * D + 9 * H).await;
-    set(portal, &mut tx, &sam, d, Field::Assignee, &sam_id, t + 2 * D + 9 * H).await;
+    set(
+        portal,
+        &mut tx,
+        &sam,
+        d,
+        Field::Assignee,
+        &sam_id,
+        t + 2 * D + 9 * H,
+    )
+    .await;
     reply(portal, &mut tx, &sam, d, t + 2 * D + 9 * H + 1800).await;
-    set(portal, &mut tx, &sam, d, Field::Status, "resolved", t + 2 * D + 11 * H).await;
-    set(portal, &mut tx, &sam, d, Field::Status, "open", t + 2 * D + 12 * H).await;
+    set(
+        portal,
+        &mut tx,
+        &sam,
+        d,
+        Field::Status,
+        "resolved",
+        t + 2 * D + 11 * H,
+    )
+    .await;
+    set(
+        portal,
+        &mut tx,
+        &sam,
+        d,
+        Field::Status,
+        "open",
+        t + 2 * D + 12 * H,
+    )
+    .await;
     let e = new_ticket(&mut tx, 5, "network", Some("support"), t + 10 * D).await;
-    set(portal, &mut tx, &sam, e, Field::Status, "resolved", t + 10 * D + H).await;
+    set(
+        portal,
+        &mut tx,
+        &sam,
+        e,
+        Field::Status,
+        "resolved",
+        t + 10 * D + H,
+    )
+    .await;
     let f = new_ticket(&mut tx, 6, "network", Some("support"), t - 2 * D).await;
     set(portal, &mut tx, &ada, f, Field::Status, "resolved", t + D).await;
     tx.commit().await.unwrap();
@@ -140,7 +223,18 @@ async fn figures_of_a_known_period_are_exact() {
     // Resolutions 5 h, 1 d, 3 d: median 1 d, p90 86,400 + 0.8 × 172,800.
     assert_eq!(
         csv_row(csv, "All tickets,All tickets,"),
-        ["All tickets", "All tickets", "4", "3", "1", "3", "3600", "9360", "86400", "224640"]
+        [
+            "All tickets",
+            "All tickets",
+            "4",
+            "3",
+            "1",
+            "3",
+            "3600",
+            "9360",
+            "86400",
+            "224640"
+        ]
     );
     assert_eq!(
         csv_row(csv, "Category,network,"),
@@ -155,31 +249,81 @@ async fn figures_of_a_known_period_are_exact() {
         .lines()
         .find(|l| l.starts_with("Category,\"'=1+2"))
         .unwrap_or_else(|| panic!("hostile category row defused in\n{csv}"));
-    assert_eq!(hostile, "Category,\"'=1+2\"\"<svg onload=alert(1)>&\",1,0,0,0,,,,");
+    assert_eq!(
+        hostile,
+        "Category,\"'=1+2\"\"<svg onload=alert(1)>&\",1,0,0,0,,,,"
+    );
     assert_eq!(
         csv_row(csv, "Mailbox,(no mailbox),"),
-        ["Mailbox", "(no mailbox)", "1", "0", "0", "0", "", "", "", ""]
+        [
+            "Mailbox",
+            "(no mailbox)",
+            "1",
+            "0",
+            "0",
+            "0",
+            "",
+            "",
+            "",
+            ""
+        ]
     );
     // Sam: assigned A and D (A resolved, D reopened); answered A (1 h) and D (30 min).
     assert_eq!(
         csv_row(csv, "Staff,Sam Staff,"),
-        ["Staff", "Sam Staff", "2", "1", "1", "2", "2700", "3420", "18000", "18000"]
+        [
+            "Staff",
+            "Sam Staff",
+            "2",
+            "1",
+            "1",
+            "2",
+            "2700",
+            "3420",
+            "18000",
+            "18000"
+        ]
     );
     assert_eq!(
         csv_row(csv, "Staff,Ada Admin,"),
-        ["Staff", "Ada Admin", "1", "1", "0", "1", "10800", "10800", "86400", "86400"]
+        [
+            "Staff",
+            "Ada Admin",
+            "1",
+            "1",
+            "0",
+            "1",
+            "10800",
+            "10800",
+            "86400",
+            "86400"
+        ]
     );
     assert_eq!(
         csv_row(csv, "Staff,(unassigned),"),
-        ["Staff", "(unassigned)", "1", "1", "0", "0", "", "", "259200", "259200"]
+        [
+            "Staff",
+            "(unassigned)",
+            "1",
+            "1",
+            "0",
+            "0",
+            "",
+            "",
+            "259200",
+            "259200"
+        ]
     );
     assert_eq!(
         summary.headers[header::CONTENT_TYPE],
         "text/csv; charset=utf-8"
     );
-    let disposition = summary.headers[header::CONTENT_DISPOSITION].to_str().unwrap();
+    let disposition = summary.headers[header::CONTENT_DISPOSITION]
+        .to_str()
+        .unwrap();
     assert!(
-        disposition.starts_with("attachment; filename=\"maildesk-summary-2023-03-01-to-2023-03-07.csv\""),
+        disposition
+            .starts_with("attachment; filename=\"maildesk-summary-2023-03-01-to-2023-03-07.csv\""),
         "{disposition}"
     );
 
@@ -236,25 +380,40 @@ async fn figures_of_a_known_period_are_exact() {
     );
 
     // The page: the same figures, readable, escaped, with well-formed charts.
-    let page = portal.get(&staff, &format!("/portal/reports?{PERIOD}")).await;
+    let page = portal
+        .get(&staff, &format!("/portal/reports?{PERIOD}"))
+        .await;
     assert_eq!(page.status, StatusCode::OK);
     let body = &page.body;
     assert!(body.contains("2023-03-01 to 2023-03-07 (7 days)"), "{body}");
     assert!(body.contains("UTC"));
-    assert!(body.contains("<td class=\"num\">1 h</td><td class=\"num\">2 h 36 min</td>"), "{body}");
+    assert!(
+        body.contains("<td class=\"num\">1 h</td><td class=\"num\">2 h 36 min</td>"),
+        "{body}"
+    );
     assert!(!body.contains("<svg onload"), "hostile category unescaped");
-    assert!(body.contains("=1+2&#34;&#60;svg onload=alert(1)&#62;&#38;") || body.contains("=1+2&quot;&lt;svg onload=alert(1)&gt;&amp;"), "{body}");
+    assert!(
+        body.contains("=1+2&#34;&#60;svg onload=alert(1)&#62;&#38;")
+            || body.contains("=1+2&quot;&lt;svg onload=alert(1)&gt;&amp;"),
+        "{body}"
+    );
     let charts = svgs(body);
     assert_eq!(charts.len(), 5, "five charts");
     for chart in &charts {
         well_formed(chart);
-        assert!(chart.contains("role=\"img\"") && chart.contains("<title id="), "{chart}");
+        assert!(
+            chart.contains("role=\"img\"") && chart.contains("<title id="),
+            "{chart}"
+        );
     }
     let categories = charts
         .iter()
         .find(|c| c.contains("chart-backlog-categories"))
         .unwrap();
-    assert!(categories.contains("=1+2&quot;&lt;svg onload=alert(1)&gt;&amp;: 1"), "{categories}");
+    assert!(
+        categories.contains("=1+2&quot;&lt;svg onload=alert(1)&gt;&amp;: 1"),
+        "{categories}"
+    );
     for table in ["summary", "backlog", "hours", "daily"] {
         assert!(
             body.contains(&format!(
@@ -299,7 +458,9 @@ fn well_formed(xml: &str) {
             let name = tag.split_whitespace().next().expect("tag name");
             let mut attrs = &tag[name.len()..];
             while !attrs.trim().is_empty() {
-                let eq = attrs.find("=\"").unwrap_or_else(|| panic!("unquoted attribute in <{tag}>"));
+                let eq = attrs
+                    .find("=\"")
+                    .unwrap_or_else(|| panic!("unquoted attribute in <{tag}>"));
                 let close = attrs[eq + 2..].find('"').expect("attribute closed") + eq + 2;
                 check_text(&attrs[eq + 2..close], xml);
                 attrs = &attrs[close + 1..];
@@ -314,7 +475,10 @@ fn well_formed(xml: &str) {
 }
 
 fn check_text(text: &str, xml: &str) {
-    assert!(!text.contains('<') && !text.contains('>'), "raw < or > in {text:?}");
+    assert!(
+        !text.contains('<') && !text.contains('>'),
+        "raw < or > in {text:?}"
+    );
     for (i, _) in text.match_indices('&') {
         let entity = &text[i..];
         assert!(
@@ -358,19 +522,35 @@ async fn who_may_see_reports() {
             ("admin", &admin, StatusCode::OK),
         ] {
             let response = portal.get(browser, &path).await;
-            assert_eq!(response.status, expected, "{who} GET {path}: {}", response.body);
+            assert_eq!(
+                response.status, expected,
+                "{who} GET {path}: {}",
+                response.body
+            );
             if expected == StatusCode::SEE_OTHER {
-                assert!(response.location().starts_with("/portal/login"), "{who} {path}");
+                assert!(
+                    response.location().starts_with("/portal/login"),
+                    "{who} {path}"
+                );
             }
         }
     }
     // The empty state: no tickets, every table still there.
     let page = portal.get(&staff, "/portal/reports").await;
     assert!(page.body.contains("(30 days)"), "{}", page.body);
-    assert!(page.body.contains("aria-current=\"page\">Reports</a>") || page.body.contains("href=\"/portal/reports\" aria-current=\"page\""));
+    assert!(
+        page.body.contains("aria-current=\"page\">Reports</a>")
+            || page
+                .body
+                .contains("href=\"/portal/reports\" aria-current=\"page\"")
+    );
     assert_eq!(svgs(&page.body).len(), 5);
     let summary = portal.get(&staff, "/portal/reports/summary.csv").await;
-    assert!(summary.body.contains("All tickets,All tickets,0,0,0,0,,,,"), "{}", summary.body);
+    assert!(
+        summary.body.contains("All tickets,All tickets,0,0,0,0,,,,"),
+        "{}",
+        summary.body
+    );
 
     // Bad periods: 400, naming the field.
     for (query, field) in [
@@ -385,7 +565,11 @@ async fn who_may_see_reports() {
         for path in ["/portal/reports", "/portal/reports/summary.csv"] {
             let response = portal.get(&staff, &format!("{path}?{query}")).await;
             assert_eq!(response.status, StatusCode::BAD_REQUEST, "{path}?{query}");
-            assert!(response.body.contains(&format!("{field}: ")), "{path}?{query}: {}", response.body);
+            assert!(
+                response.body.contains(&format!("{field}: ")),
+                "{path}?{query}: {}",
+                response.body
+            );
         }
     }
     let unknown = portal.get(&staff, "/portal/reports/passwords.csv").await;
@@ -408,16 +592,29 @@ async fn replies_merges_and_customer_reopens_keep_the_figures() {
     let sam = actor(&portal, "sam@example.com").await;
     // A portal reply sets the first response; a note does not.
     let id = portal
-        .ingest(&customer_mail("cora@example.net", "r1@x", "VPN", "It drops."))
+        .ingest(&customer_mail(
+            "cora@example.net",
+            "r1@x",
+            "VPN",
+            "It drops.",
+        ))
         .await;
     let note = portal
-        .post(&staff, &format!("/portal/tickets/{id}/note"), &[("body", "checking")])
+        .post(
+            &staff,
+            &format!("/portal/tickets/{id}/note"),
+            &[("body", "checking")],
+        )
         .await;
     assert_eq!(note.status, StatusCode::SEE_OTHER, "{}", note.body);
     assert_eq!(first_response(&portal, id).await, (None, None));
     let before = unix_now();
     let sent = portal
-        .post(&staff, &format!("/portal/tickets/{id}/reply"), &[("body", "Try again now.")])
+        .post(
+            &staff,
+            &format!("/portal/tickets/{id}/reply"),
+            &[("body", "Try again now.")],
+        )
         .await;
     assert_eq!(sent.status, StatusCode::SEE_OTHER, "{}", sent.body);
     let (at, who) = first_response(&portal, id).await;
@@ -435,7 +632,10 @@ async fn replies_merges_and_customer_reopens_keep_the_figures() {
         .await
         .unwrap();
     tx.commit().await.unwrap();
-    assert_eq!(first_response(&portal, target).await, (Some(t - 9 * H), Some(sam.user.id)));
+    assert_eq!(
+        first_response(&portal, target).await,
+        (Some(t - 9 * H), Some(sam.user.id))
+    );
 
     // A customer reply to a resolved ticket reopens it, and the history says so: the
     // reports count it as reopened.
@@ -448,10 +648,9 @@ async fn replies_merges_and_customer_reopens_keep_the_figures() {
         .await;
     assert_eq!(resolved.status, StatusCode::SEE_OTHER, "{}", resolved.body);
     assert_eq!(portal.ticket(id).await.status, "resolved");
-    let again = format!(
-        "From: Cora Customer <cora@example.net>\r\nTo: support@example.com\r\nSubject: Re: VPN\r\nMessage-ID: <r2@x>\r\nIn-Reply-To: <r1@x>\r\nReferences: <r1@x>\r\n\r\nIt drops again.\r\n"
-    );
-    assert_eq!(portal.ingest(&again).await, id);
+    let again =
+        "From: Cora Customer <cora@example.net>\r\nTo: support@example.com\r\nSubject: Re: VPN\r\nMessage-ID: <r2@x>\r\nIn-Reply-To: <r1@x>\r\nReferences: <r1@x>\r\n\r\nIt drops again.\r\n";
+    assert_eq!(portal.ingest(again).await, id);
     assert_eq!(portal.ticket(id).await.status, "open");
     let history = {
         let mut conn = portal.store().acquire().await.unwrap();
@@ -459,10 +658,17 @@ async fn replies_merges_and_customer_reopens_keep_the_figures() {
     };
     let reopen = history.last().expect("a history entry");
     assert_eq!(
-        (reopen.user_id, reopen.field.as_str(), reopen.old_value.as_deref(), reopen.new_value.as_deref()),
+        (
+            reopen.user_id,
+            reopen.field.as_str(),
+            reopen.old_value.as_deref(),
+            reopen.new_value.as_deref()
+        ),
         (None, "status", Some("resolved"), Some("open"))
     );
-    let csv = portal.get(&staff, "/portal/reports/summary.csv?days=7").await;
+    let csv = portal
+        .get(&staff, "/portal/reports/summary.csv?days=7")
+        .await;
     let all = csv_row(&csv.body, "All tickets,");
     assert_eq!(&all[2..6], ["2", "0", "1", "2"], "{}", csv.body);
 }
