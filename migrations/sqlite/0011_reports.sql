@@ -18,8 +18,7 @@ UPDATE tickets SET first_responder_id = (
 
 CREATE INDEX tickets_resolved ON tickets (resolved_at);
 CREATE INDEX tickets_closed ON tickets (closed_at);
--- Work still to do, by age: only the tickets that are not done (and not merged away).
-CREATE INDEX tickets_backlog ON tickets (status, category, created_at)
-    WHERE merged_into_id IS NULL AND status IN ('open', 'in_progress', 'waiting');
+-- Work still to do, by age and group: read from this index alone.
+CREATE INDEX tickets_backlog ON tickets (status, category, mailbox, assignee_id, created_at, merged_into_id);
 -- Status changes in a period (reopens).
 CREATE INDEX ticket_events_field ON ticket_events (field, created_at);

@@ -15,9 +15,9 @@ use tower::ServiceExt;
 use crate::harness::{ingest_text, TestEnv};
 
 const PASSWORD: &str = "correct horse battery";
-const ADMIN: &str = "ada@example.com";
-const STAFF: &str = "sam@example.com";
-const DISABLED: &str = "dis@example.com";
+pub const ADMIN: &str = "ada@example.com";
+pub const STAFF: &str = "sam@example.com";
+pub const DISABLED: &str = "dis@example.com";
 
 /// A local SMTP port nobody listens on: mail is queued, never sent, in these tests.
 const SMTP: &str = "[smtp]\nhost = \"127.0.0.1\"\nport = 9\nsecurity = \"plain\"\n";
@@ -144,6 +144,21 @@ impl Portal {
         browser
     }
 
+    /// A browser signed in as `email`, whose account is then disabled (its session must
+    /// stop working at once).
+    pub async fn sign_in_then_disable(&self, email: &str) -> Browser {
+        let browser = self.sign_in(email).await;
+        let mut conn = self.store().acquire().await.unwrap();
+        let user = users::find_by_email(&mut conn, email)
+            .await
+            .unwrap()
+            .unwrap();
+        users::set_active(&mut conn, user.id, false, unix_now())
+            .await
+            .unwrap();
+        browser
+    }
+
     pub async fn try_sign_in(&self, email: &str, password: &str) -> Response {
         let page = self.get(&Browser::default(), "/portal/login").await;
         let login_cookie = page
@@ -249,17 +264,7 @@ async fn every_route_checks_the_role() {
     };
     let admin = portal.sign_in(ADMIN).await;
     let staff = portal.sign_in(STAFF).await;
-    let disabled = portal.sign_in(DISABLED).await;
-    {
-        let mut conn = portal.store().acquire().await.unwrap();
-        let user = users::find_by_email(&mut conn, DISABLED)
-            .await
-            .unwrap()
-            .unwrap();
-        users::set_active(&mut conn, user.id, false, unix_now())
-            .await
-            .unwrap();
-    }
+    let disabled = portal.sign_in_then_disable(DISABLED).await;
     let anonymous = Browser::default();
     let message = {
         let mut conn = portal.store().acquire().await.unwrap();

@@ -9,7 +9,7 @@ use maildesk::store::tickets::{self, Field};
 use maildesk::store::{events, unix_now, users, Tx};
 use maildesk::timefmt::parse_day;
 
-use crate::portal::{customer_mail, Browser, Portal};
+use crate::portal::{customer_mail, Browser, Portal, ADMIN, DISABLED, STAFF};
 
 const H: i64 = 3600;
 const D: i64 = 86_400;
@@ -100,8 +100,8 @@ async fn reply(portal: &Portal, tx: &mut Tx, who: &Actor, id: i64, at: i64) {
 /// F created two days before, resolved Thu 00:00 (3 d): resolved, not created.
 async fn seed(portal: &Portal) {
     let t = parse_day("2023-03-01").unwrap() * D;
-    let sam = actor(portal, "sam@example.com").await;
-    let ada = actor(portal, "ada@example.com").await;
+    let sam = actor(portal, STAFF).await;
+    let ada = actor(portal, ADMIN).await;
     let (sam_id, ada_id) = (sam.user.id.to_string(), ada.user.id.to_string());
     let mut tx = portal.store().begin().await.unwrap();
     let a = new_ticket(&mut tx, 1, "network", Some("support"), t + 9 * H).await;
@@ -212,7 +212,7 @@ fn csv_row<'a>(csv: &'a str, prefix: &str) -> Vec<&'a str> {
 async fn figures_of_a_known_period_are_exact() {
     let portal = Portal::new().await;
     seed(&portal).await;
-    let staff = portal.sign_in("sam@example.com").await;
+    let staff = portal.sign_in(STAFF).await;
     let summary = portal
         .get(&staff, &format!("/portal/reports/summary.csv?{PERIOD}"))
         .await;
@@ -493,19 +493,9 @@ fn check_text(text: &str, xml: &str) {
 #[tokio::test]
 async fn who_may_see_reports() {
     let portal = Portal::new().await;
-    let admin = portal.sign_in("ada@example.com").await;
-    let staff = portal.sign_in("sam@example.com").await;
-    let disabled = portal.sign_in("dis@example.com").await;
-    {
-        let mut conn = portal.store().acquire().await.unwrap();
-        let user = users::find_by_email(&mut conn, "dis@example.com")
-            .await
-            .unwrap()
-            .unwrap();
-        users::set_active(&mut conn, user.id, false, unix_now())
-            .await
-            .unwrap();
-    }
+    let admin = portal.sign_in(ADMIN).await;
+    let staff = portal.sign_in(STAFF).await;
+    let disabled = portal.sign_in_then_disable(DISABLED).await;
     let anonymous = Browser::default();
     for path in [
         "/portal/reports".to_string(),
@@ -588,8 +578,8 @@ async fn first_response(portal: &Portal, id: i64) -> (Option<i64>, Option<i64>) 
 #[tokio::test]
 async fn replies_merges_and_customer_reopens_keep_the_figures() {
     let portal = Portal::new().await;
-    let staff = portal.sign_in("sam@example.com").await;
-    let sam = actor(&portal, "sam@example.com").await;
+    let staff = portal.sign_in(STAFF).await;
+    let sam = actor(&portal, STAFF).await;
     // A portal reply sets the first response; a note does not.
     let id = portal
         .ingest(&customer_mail(
