@@ -1,11 +1,13 @@
 //! Seeds a database for `bench/portal` (not a test): N tickets with 5 messages each
 //! (customer mail, staff replies, a note), written through the store layer in large
 //! transactions. Ticket i's last activity is `BASE + i`, so the bench can name the
-//! cursor of any queue page without asking the database.
+//! cursor of any queue page without asking the database. For the reports, tickets are
+//! created over the year before `BASE` (one every 315 s), answered by a staff member
+//! within hours, resolved or closed within days, and one in twenty was reopened.
 //!     cargo run --release --example portal-seed -- DATABASE_URL [TICKETS]
 
-use maildesk::domain::{Direction, MessageKind, Priority, TicketStatus};
-use maildesk::store::{messages, tickets, Store};
+use maildesk::domain::{Direction, MessageKind, Priority, Role, TicketStatus};
+use maildesk::store::{events, messages, tickets, users, Store};
 
 pub const BASE: i64 = 1_700_000_000;
 /// Everyday words (in most tickets) ...
@@ -57,6 +59,17 @@ async fn main() {
     ];
     let categories = ["network", "hardware", "software", "other"];
     let mut tx = store.begin().await.expect("begin");
+    let mut agents = Vec::new();
+    for k in 0..5 {
+        let email = format!("agent{k}@example.com");
+        let user = users::NewUser {
+            email: &email,
+            name: &format!("Agent {k}"),
+            role: Role::Staff,
+            password_hash: "!",
+        };
+        agents.push(users::insert(&mut tx, &user, BASE).await.expect("agent"));
+    }
     for i in 1..=n {
         let sentence = |next: &mut dyn FnMut() -> u64, words: usize| {
             (0..words)
@@ -75,6 +88,10 @@ async fn main() {
         let subject = sentence(&mut next, 5);
         let customer = format!("customer{}@example.org", next() % 20_000);
         let now = BASE + i;
+        let created = BASE - (n - i) * 315;
+        let agent = agents[(next() % agents.len() as u64) as usize];
+        let answered = created + 300 + (next() % (8 * 3600)) as i64;
+        let done = answered + (next() % (5 * 86_400)) as i64;
         let id = tickets::insert(
             &mut tx,
             &tickets::NewTicket {
@@ -85,7 +102,7 @@ async fn main() {
                 requester_name: Some("A Customer"),
                 linked_ticket_id: None,
             },
-            now,
+            created,
         )
         .await
         .expect("ticket");
@@ -102,6 +119,12 @@ async fn main() {
                 ),
                 4 => (Direction::Inbound, MessageKind::Note, "agent@example.com"),
                 _ => (Direction::Inbound, MessageKind::Public, customer.as_str()),
+            };
+            let (at, author) = match m {
+                0 => (created, None),
+                1 => (answered, Some(agent)),
+                3 => (done.min(now), Some(agent)),
+                _ => (answered + 60, None),
             };
             let message_id = format!("seed-{i}-{m}@example.org");
             messages::insert(
@@ -126,19 +149,37 @@ async fn main() {
                     content_sha256: &message_id,
                     mailbox: Some("support"),
                     source: "seed",
-                    sent_at: Some(now),
-                    author_user_id: None,
+                    sent_at: Some(at),
+                    author_user_id: author,
                     unverified: false,
                 },
-                now,
+                at,
             )
             .await
             .expect("message");
         }
         let status = statuses[(next() % 5) as usize];
-        tickets::set_status(&mut tx, id, status, now)
+        tickets::set_status(&mut tx, id, status, done)
             .await
             .expect("status");
+        if i % 20 == 0 {
+            let reopen = events::NewEvent {
+                ticket_id: id,
+                user_id: None,
+                field: "status",
+                old_value: Some("resolved"),
+                new_value: Some("open"),
+            };
+            events::record(&mut tx, &reopen, done - 3600)
+                .await
+                .expect("reopen");
+        }
+        sqlx::query("UPDATE tickets SET assignee_id = $1 WHERE id = $2")
+            .bind(agent)
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .expect("assignee");
         let priority = Priority::ALL[(next() % 4) as usize];
         tickets::set_priority(&mut tx, id, priority, now)
             .await

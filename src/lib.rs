@@ -15,6 +15,7 @@ pub mod mail;
 pub mod outbound;
 pub mod password;
 pub mod progress;
+pub mod reports;
 pub mod secret;
 pub mod smtp;
 pub mod store;

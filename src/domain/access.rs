@@ -17,13 +17,17 @@ pub enum Action {
     WorkTasks,
     /// Delete a task someone else created.
     DeleteAnyTask,
+    /// Reports over a period (counts, response times, backlog), downloads included.
+    ViewReports,
 }
 
 pub fn may(role: Role, action: Action) -> bool {
     match action {
-        Action::ViewTickets | Action::WorkTickets | Action::MergeTickets | Action::WorkTasks => {
-            true
-        }
+        Action::ViewTickets
+        | Action::WorkTickets
+        | Action::MergeTickets
+        | Action::WorkTasks
+        | Action::ViewReports => true,
         Action::ManageQuarantine
         | Action::ManageUsers
         | Action::DeleteTickets
@@ -42,6 +46,7 @@ mod tests {
             Action::WorkTickets,
             Action::MergeTickets,
             Action::WorkTasks,
+            Action::ViewReports,
         ] {
             assert!(may(Role::Staff, action) && may(Role::Admin, action));
         }

@@ -15,7 +15,9 @@ use crate::store::tickets::ReferenceOwner;
 
 pub mod mbox;
 mod staff;
-use crate::store::{self, messages, quarantine, tickets, unix_now, users, Store, StoreError, Tx};
+use crate::store::{
+    self, events, messages, quarantine, tickets, unix_now, users, Store, StoreError, Tx,
+};
 
 /// What became of a message.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -396,6 +398,7 @@ impl Ingestor {
         }
         let sender = Sender::of(mail);
         let candidate = self.find_candidate(tx, mail, &sender).await?;
+        let old_status = candidate.map(|(facts, _)| facts.status);
         let decision = threading::decide(
             candidate,
             Inbound {
@@ -426,7 +429,19 @@ impl Ingestor {
                 ..
             } => {
                 match new_status {
-                    Some(status) => tickets::set_status(tx, ticket_id, status, now).await?,
+                    Some(status) => {
+                        tickets::set_status(tx, ticket_id, status, now).await?;
+                        // The history says the customer's reply moved it (a reopen, in
+                        // the reports, when it was resolved or closed).
+                        let event = events::NewEvent {
+                            ticket_id,
+                            user_id: None,
+                            field: "status",
+                            old_value: old_status.map(|s| s.as_str()),
+                            new_value: Some(status.as_str()),
+                        };
+                        events::record(tx, &event, now).await?;
+                    }
                     None => tickets::touch(tx, ticket_id, now).await?,
                 }
                 (ticket_id, false)

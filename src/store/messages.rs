@@ -95,7 +95,7 @@ pub async fn find_duplicate(
 }
 
 pub async fn insert(conn: &mut Conn, m: &NewMessage<'_>, now: i64) -> Result<i64> {
-    Ok(sqlx::query_scalar(
+    let id: i64 = sqlx::query_scalar(
         "INSERT INTO messages (ticket_id, direction, kind, automatic_reason, from_email, from_name,
              to_addrs, cc_addrs, reply_to, subject, message_id, in_reply_to, references_ids,
              text_body, html_body, raw_sha256, content_sha256, mailbox, source, sent_at, created_at,
@@ -126,8 +126,26 @@ pub async fn insert(conn: &mut Conn, m: &NewMessage<'_>, now: i64) -> Result<i64
     .bind(now)
     .bind(m.author_user_id)
     .bind(i64::from(m.unverified))
-    .fetch_one(conn)
-    .await?)
+    .fetch_one(&mut *conn)
+    .await?;
+    if is_staff_response(m) {
+        sqlx::query(
+            "UPDATE tickets SET first_response_at = $1, first_responder_id = $2
+             WHERE id = $3 AND first_response_at IS NULL",
+        )
+        .bind(now)
+        .bind(m.author_user_id)
+        .bind(m.ticket_id)
+        .execute(conn)
+        .await?;
+    }
+    Ok(id)
+}
+
+/// A response to the customer by a staff member (a portal reply, relayed staff mail):
+/// the first one on a ticket is its first response (reports).
+fn is_staff_response(m: &NewMessage<'_>) -> bool {
+    m.kind == MessageKind::Public && m.author_user_id.is_some() && !m.unverified
 }
 
 pub async fn insert_attachment(

@@ -12,6 +12,7 @@ pub mod outbox;
 pub mod quarantine;
 pub mod queue;
 pub mod raw;
+pub mod reports;
 pub mod sessions;
 pub mod settings;
 pub mod tasks;

@@ -380,6 +380,17 @@ pub async fn merge(conn: &mut Conn, source: i64, target: i64, now: i64) -> Resul
         .execute(&mut *conn)
         .await?;
     }
+    // The target's first response is now the earlier of the two threads'.
+    sqlx::query(
+        "UPDATE tickets SET first_response_at = s.first_response_at, first_responder_id = s.first_responder_id
+         FROM (SELECT first_response_at, first_responder_id FROM tickets WHERE id = $2) AS s
+         WHERE tickets.id = $1 AND s.first_response_at IS NOT NULL
+           AND (tickets.first_response_at IS NULL OR s.first_response_at < tickets.first_response_at)",
+    )
+    .bind(target)
+    .bind(source)
+    .execute(&mut *conn)
+    .await?;
     sqlx::query(
         "UPDATE tickets SET merged_into_id = $1, updated_at = $3 WHERE merged_into_id = $2",
     )

@@ -199,7 +199,7 @@ pub async fn lock_active_admins(conn: &mut Conn) -> Result<Vec<i64>> {
 /// What refers to a user and would lose its author or owner if they went: `(what, how
 /// many)`, only the non-zero ones. Sessions and invitations they sent do not count.
 pub async fn owned(conn: &mut Conn, id: i64) -> Result<Vec<(&'static str, i64)>> {
-    const OWNED: [(&str, &str); 5] = [
+    const OWNED: [(&str, &str); 6] = [
         (
             "assigned tickets",
             "SELECT COUNT(*) FROM tickets WHERE assignee_id = $1",
@@ -215,6 +215,10 @@ pub async fn owned(conn: &mut Conn, id: i64) -> Result<Vec<(&'static str, i64)>>
         (
             "tasks assigned",
             "SELECT COUNT(*) FROM tasks WHERE assignee_id = $1",
+        ),
+        (
+            "first responses",
+            "SELECT COUNT(*) FROM tickets WHERE first_responder_id = $1",
         ),
         (
             "ticket history entries",

@@ -14,6 +14,7 @@ pub mod mailhtml;
 mod public;
 mod quarantine;
 mod queue;
+mod reports;
 mod security;
 mod tasks;
 mod ticket;
@@ -135,6 +136,8 @@ pub fn router(state: AppState) -> Router {
         .route("/portal/tasks/{id}", get(tasks::show).post(tasks::edit))
         .route("/portal/tasks/{id}/status", post(tasks::set_status))
         .route("/portal/tasks/{id}/delete", post(tasks::delete))
+        .route("/portal/reports", get(reports::show))
+        .route("/portal/reports/{file}", get(reports::csv))
         .route("/portal/account", get(account::show))
         .route("/portal/account/password", post(account::change_password))
         .route("/portal/account/sessions/end", post(account::end_session))

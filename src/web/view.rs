@@ -9,7 +9,7 @@ pub struct Nav {
     pub user_name: String,
     pub is_admin: bool,
     pub csrf: String,
-    /// Which section is open: `dashboard`, `tickets`, `quarantine`, `users`, `account`.
+    /// Which section is open: `dashboard`, `tickets`, `tasks`, `reports`, `quarantine`, `users`, `account`.
     pub section: &'static str,
 }
 

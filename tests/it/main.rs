@@ -8,6 +8,7 @@ mod harness;
 
 mod browser;
 mod browser_public;
+mod browser_reports;
 mod browser_tasks;
 mod browser_users;
 mod cli;
@@ -20,6 +21,7 @@ mod mutation;
 mod outbound;
 mod portal;
 mod public;
+mod reports;
 mod tasks;
 mod threading;
 mod users;

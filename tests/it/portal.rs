@@ -146,6 +146,21 @@ impl Portal {
         browser
     }
 
+    /// A browser signed in as `email`, whose account is then disabled (its session must
+    /// stop working at once).
+    pub async fn sign_in_then_disable(&self, email: &str) -> Browser {
+        let browser = self.sign_in(email).await;
+        let mut conn = self.store().acquire().await.unwrap();
+        let user = users::find_by_email(&mut conn, email)
+            .await
+            .unwrap()
+            .unwrap();
+        users::set_active(&mut conn, user.id, false, unix_now())
+            .await
+            .unwrap();
+        browser
+    }
+
     pub async fn try_sign_in(&self, email: &str, password: &str) -> Response {
         let page = self.get(&Browser::default(), "/portal/login").await;
         let login_cookie = set_cookie(&page, "maildesk_login").expect("login cookie");
@@ -290,17 +305,7 @@ async fn every_route_checks_the_role() {
     };
     let admin = portal.sign_in(ADMIN).await;
     let staff = portal.sign_in(STAFF).await;
-    let disabled = portal.sign_in(DISABLED).await;
-    {
-        let mut conn = portal.store().acquire().await.unwrap();
-        let user = users::find_by_email(&mut conn, DISABLED)
-            .await
-            .unwrap()
-            .unwrap();
-        users::set_active(&mut conn, user.id, false, unix_now())
-            .await
-            .unwrap();
-    }
+    let disabled = portal.sign_in_then_disable(DISABLED).await;
     let anonymous = Browser::default();
     let message = {
         let mut conn = portal.store().acquire().await.unwrap();
