@@ -82,11 +82,20 @@ document.addEventListener("DOMContentLoaded", () => {
     }
   };
 
-  const source = new EventSource("/portal/events");
-  source.addEventListener("ready", () => { main.dataset.liveReady = "1"; });
-  source.addEventListener("changes", (event) => {
-    let changes = [];
-    try { changes = JSON.parse(event.data); } catch (_) { return; }
-    if (changes.some(shows)) refresh();
-  });
+  // Browsers allow few connections per server: a page being left closes its stream at
+  // once (not when it is finally torn down), and one restored from the back-forward
+  // cache opens a new one and catches up.
+  let source = null;
+  const connect = () => {
+    source = new EventSource("/portal/events");
+    source.addEventListener("ready", () => { main.dataset.liveReady = "1"; });
+    source.addEventListener("changes", (event) => {
+      let changes = [];
+      try { changes = JSON.parse(event.data); } catch (_) { return; }
+      if (changes.some(shows)) refresh();
+    });
+  };
+  window.addEventListener("pagehide", () => { if (source) { source.close(); source = null; } });
+  window.addEventListener("pageshow", (event) => { if (event.persisted && !source) { connect(); refresh(); } });
+  connect();
 });
