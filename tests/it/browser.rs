@@ -789,10 +789,15 @@ async fn an_open_ticket_and_queue_show_new_mail_without_a_reload() {
     );
     ingest(&env, reply.as_bytes());
     let shown = eventually(Duration::from_secs(10), || async {
+        // Read in one script: the region may be swapped between finding and reading it.
         browser
-            .text("[data-live-region=thread]")
+            .execute(
+                "return document.querySelector('[data-live-region=thread]').innerText;",
+                vec![],
+            )
             .await
-            .contains("page 3 jams")
+            .as_str()
+            .is_some_and(|text| text.contains("page 3 jams"))
     })
     .await;
     assert!(

@@ -181,7 +181,15 @@ impl Browser {
 
     /// The visible text of the first element matching `css`.
     pub async fn text(&self, css: &str) -> String {
-        self.wait_for(css).await.text().await.expect("element text")
+        let deadline = Instant::now() + WAIT;
+        loop {
+            match self.wait_for(css).await.text().await {
+                Ok(text) => return text,
+                // A live update replaced it between finding and reading: find it again.
+                Err(e) if e.is_stale_element_reference() && Instant::now() < deadline => {}
+                Err(e) => panic!("text of {css}: {e}"),
+            }
+        }
     }
 
     /// Every element matching `css`, now (no waiting).
@@ -201,23 +209,21 @@ impl Browser {
         out
     }
 
-    /// Clicks `css` and waits until the browser has left `before` (a form posted and
-    /// redirected, a link followed) and the new page has a body.
+    /// Clicks `css` and waits until the browser has left the page (a form posted and
+    /// redirected, a link followed) and the new page has a body. An element that a live
+    /// update replaced just as it was found is found again.
     pub async fn click_and_wait(&self, css: &str) {
         let before = self.url_string().await;
-        let element = self.wait_for(css).await;
-        self.click_element_and_wait(element, &before).await;
-    }
-
-    pub async fn click_element_and_wait(
-        &self,
-        element: fantoccini::elements::Element,
-        before: &str,
-    ) {
         // The page's <html> element goes stale once the next document replaces it.
         let old_root = self.wait_for("html").await;
-        element.click().await.expect("click");
         let deadline = Instant::now() + WAIT;
+        loop {
+            match self.wait_for(css).await.click().await {
+                Ok(_) => break,
+                Err(e) if e.is_stale_element_reference() && Instant::now() < deadline => {}
+                Err(e) => panic!("click {css}: {e}"),
+            }
+        }
         loop {
             let stale =
                 matches!(old_root.tag_name().await, Err(e) if e.is_stale_element_reference());
