@@ -577,7 +577,9 @@ async fn users_who_own_something_are_not_deleted() {
     assert_eq!(response.status, StatusCode::UNPROCESSABLE_ENTITY);
 }
 
-#[tokio::test]
+// A blocking CLI call must not stall the runtime: a refused change rolls its
+// transaction back on a pool task, and the CLI would wait for that lock (deadlock).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_last_active_admin_cannot_be_demoted_disabled_or_deleted() {
     let portal = Portal::new().await;
     let admin = portal.sign_in(ADMIN).await;
@@ -1114,7 +1116,9 @@ async fn everyone_edits_their_own_name_and_address() {
         .contains("new password: at least 8 characters"));
 }
 
-#[tokio::test]
+// A blocking CLI call must not stall the runtime: a refused change rolls its
+// transaction back on a pool task, and the CLI would wait for that lock (deadlock).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_command_line_uses_the_same_rules() {
     let portal = Portal::new().await;
     let pw = portal.env.dir.path().join("pw");
