@@ -96,8 +96,7 @@ impl QueueQuery {
 
     /// This view's query string without the page cursor.
     pub fn without_cursor(&self) -> String {
-        let mut out = form_urlencoded::Serializer::new(String::new());
-        for (key, value) in [
+        view::filter_query(&[
             ("status", &self.status),
             ("assignee", &self.assignee),
             ("category", &self.category),
@@ -105,12 +104,8 @@ impl QueueQuery {
             ("priority", &self.priority),
             ("q", &self.q),
             ("sort", &self.sort),
-        ] {
-            if !value.is_empty() {
-                out.append_pair(key, value);
-            }
-        }
-        out.finish()
+        ])
+        .finish()
     }
 }
 

@@ -146,18 +146,13 @@ impl ListQuery {
 
     /// This view's address on page `page`.
     fn link(&self, page: i64) -> String {
-        let mut out = form_urlencoded::Serializer::new(String::new());
-        for (key, value) in [
+        let mut out = view::filter_query(&[
             ("status", &self.status),
             ("assignee", &self.assignee),
             ("priority", &self.priority),
             ("overdue", &self.overdue),
             ("sort", &self.sort),
-        ] {
-            if !value.is_empty() {
-                out.append_pair(key, value);
-            }
-        }
+        ]);
         if page > 1 {
             out.append_pair("page", &page.to_string());
         }

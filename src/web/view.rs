@@ -75,6 +75,18 @@ pub fn done(page: &str, message: &str) -> axum::response::Redirect {
     axum::response::Redirect::to(&format!("{page}{joiner}done={}", url_encode(message)))
 }
 
+/// A query string of a page's filters: the pairs with a value, in order (empty filters
+/// stay out of the address). Callers may append more (a page number) before `finish`.
+pub fn filter_query(pairs: &[(&str, &str)]) -> form_urlencoded::Serializer<'static, String> {
+    let mut out = form_urlencoded::Serializer::new(String::new());
+    for (key, value) in pairs {
+        if !value.is_empty() {
+            out.append_pair(key, value);
+        }
+    }
+    out
+}
+
 /// Percent-encodes a query value.
 pub fn url_encode(value: &str) -> String {
     form_urlencoded::byte_serialize(value.as_bytes()).collect()
