@@ -201,12 +201,23 @@ impl Browser {
     }
 
     /// The texts of every element matching `css`.
+    /// Read in one script, so a live update swapping the elements in between cannot
+    /// turn a text into "" (seen: a delivery state refreshing the thread).
     pub async fn texts(&self, css: &str) -> Vec<String> {
-        let mut out = Vec::new();
-        for element in self.all(css).await {
-            out.push(element.text().await.unwrap_or_default());
-        }
-        out
+        let texts = self
+            .execute(
+                "return Array.from(document.querySelectorAll(arguments[0]), e => e.innerText);",
+                vec![Value::String(css.to_string())],
+            )
+            .await;
+        texts
+            .as_array()
+            .map(|all| {
+                all.iter()
+                    .map(|t| t.as_str().unwrap_or_default().to_string())
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     /// Clicks `css` and waits until the browser has left the page (a form posted and
