@@ -56,7 +56,9 @@ pub enum TransferError {
     TargetNotEmpty { table: String, rows: i64 },
     #[error("the table {table} exists on {engine} only and the move does not know what to do with it (store::transfer::NOT_COPIED)")]
     UnknownTable { table: String, engine: &'static str },
-    #[error("the table {table} differs between the two databases: column {column} is on {engine} only")]
+    #[error(
+        "the table {table} differs between the two databases: column {column} is on {engine} only"
+    )]
     ColumnMismatch {
         table: String,
         column: String,
@@ -76,7 +78,9 @@ pub enum TransferError {
     },
     #[error("the tables {0} refer to each other; no order to copy them in")]
     Cycle(String),
-    #[error("{table}: {source_rows} rows in SQLite but {target_rows} written; nothing was committed")]
+    #[error(
+        "{table}: {source_rows} rows in SQLite but {target_rows} written; nothing was committed"
+    )]
     CountMismatch {
         table: String,
         source_rows: i64,
@@ -201,8 +205,7 @@ async fn postgres_columns(
     Ok(rows
         .into_iter()
         .map(|(name, data_type, generated, identity, default)| {
-            let sequenced = identity == "YES"
-                || default.is_some_and(|d| d.starts_with("nextval("));
+            let sequenced = identity == "YES" || default.is_some_and(|d| d.starts_with("nextval("));
             (name, data_type, generated == "ALWAYS", sequenced)
         })
         .collect())
@@ -435,7 +438,9 @@ pub async fn read_table(
 ) -> std::result::Result<Vec<Vec<Value>>, StoreError> {
     let list: Vec<String> = columns.iter().map(|c| quote(c)).collect();
     let sql = format!("SELECT {} FROM {}", list.join(", "), quote(table));
-    let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_all(conn).await?;
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .fetch_all(conn)
+        .await?;
     rows.iter()
         .map(|row| {
             (0..columns.len())
@@ -509,7 +514,7 @@ pub async fn sqlite_to_postgres(source: &Store, target: &Store) -> Result<Transf
     }
     let mut src = source.pool().begin().await.map_err(StoreError::from)?;
     let mut dst = target.begin().await?;
-    let plan = plan(&mut *src, &mut *dst).await?;
+    let plan = plan(&mut src, &mut dst).await?;
     for table in &plan.tables {
         if REPLACED.contains(&table.name.as_str()) {
             continue;
@@ -523,7 +528,7 @@ pub async fn sqlite_to_postgres(source: &Store, target: &Store) -> Result<Transf
         }
     }
     let sqlite_sequence: HashMap<String, i64> =
-        if sqlite_tables(&mut *src).await?.contains("sqlite_sequence") {
+        if sqlite_tables(&mut src).await?.contains("sqlite_sequence") {
             sqlx::query_as("SELECT name, seq FROM sqlite_sequence")
                 .fetch_all(&mut *src)
                 .await
@@ -585,6 +590,9 @@ pub async fn sqlite_to_postgres(source: &Store, target: &Store) -> Result<Transf
     Ok(report)
 }
 
+/// A row's primary key, and the values of its columns that refer to its own table.
+type Deferred = (Vec<Value>, Vec<(usize, Value)>);
+
 /// Copies one table's rows; columns referring to the same table are set afterwards.
 async fn copy_table(
     src: &mut AnyConnection,
@@ -611,7 +619,8 @@ async fn copy_table(
         .iter()
         .filter_map(|k| table.columns.iter().position(|c| &c.name == k))
         .collect();
-    let mut later: Vec<(Vec<Value>, Vec<(usize, Value)>)> = Vec::new();
+    // (primary key values, (column index, value) set after the table's rows)
+    let mut later: Vec<Deferred> = Vec::new();
     let mut copied = 0;
     let mut rows = sqlx::query(sqlx::AssertSqlSafe(select)).fetch(&mut *src);
     while let Some(row) = rows.try_next().await.map_err(StoreError::from)? {

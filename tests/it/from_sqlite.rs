@@ -73,9 +73,16 @@ async fn filled_sqlite_installation() -> (Portal, crate::portal::Browser, i64) {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     // One too big for the limit of the day: quarantined whole.
     let big = customer_mail("erin@example.net", "big@x", "Scan", &"scan ".repeat(400));
+    let big_file = env.dir.path().join("big.eml");
+    std::fs::write(&big_file, big).unwrap();
     let out = env.cli(
-        &["--set", "ingest.max_message_bytes=1000", "ingest"],
-        Some(big.as_bytes()),
+        &[
+            "--set",
+            "ingest.max_message_bytes=1024",
+            "ingest",
+            big_file.to_str().unwrap(),
+        ],
+        None,
     );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 
@@ -104,8 +111,14 @@ async fn filled_sqlite_installation() -> (Portal, crate::portal::Browser, i64) {
             ticket_path(newer, "update"),
             vec![("status", "in_progress"), ("was_status", "open")],
         ),
-        (ticket_path(newer, "reply"), vec![("body", "We ordered a new drum.")]),
-        (ticket_path(newer, "note"), vec![("body", "Drum ordered from ACME.")]),
+        (
+            ticket_path(newer, "reply"),
+            vec![("body", "We ordered a new drum.")],
+        ),
+        (
+            ticket_path(newer, "note"),
+            vec![("body", "Drum ordered from ACME.")],
+        ),
         (
             ticket_path(newer, "update"),
             vec![("assignee", "2"), ("was_assignee", "")],
@@ -147,7 +160,11 @@ async fn an_sqlite_installation_moves_to_postgresql_whole() {
         env.store().await;
         let out = env.cli(&["migrate", "from-sqlite", &env.database_url], None);
         assert_eq!(out.status.code(), Some(64), "{}", stderr(&out));
-        assert!(stderr(&out).contains("must be PostgreSQL"), "{}", stderr(&out));
+        assert!(
+            stderr(&out).contains("must be PostgreSQL"),
+            "{}",
+            stderr(&out)
+        );
         return;
     }
     let (old, ada, ticket) = filled_sqlite_installation().await;
@@ -200,14 +217,18 @@ async fn an_sqlite_installation_moves_to_postgresql_whole() {
         "ticket_events",
         "throttle_events",
     ] {
-        assert!(copied.get(table).is_some_and(|&n| n > 0), "{table}: {copied:?}");
+        assert!(
+            copied.get(table).is_some_and(|&n| n > 0),
+            "{table}: {copied:?}"
+        );
     }
 
     // Every table of either schema is copied or named as not copied, and every copied
     // table holds the same rows on both sides.
-    let target_schema = transfer::schema(&mut connect(&target.database_url).await, Backend::Postgres)
-        .await
-        .unwrap();
+    let target_schema =
+        transfer::schema(&mut connect(&target.database_url).await, Backend::Postgres)
+            .await
+            .unwrap();
     let source_schema = transfer::schema(&mut connect(&source_url).await, Backend::Sqlite)
         .await
         .unwrap();
@@ -252,9 +273,18 @@ async fn an_sqlite_installation_moves_to_postgresql_whole() {
     let moved = portal.ticket(ticket).await;
     assert_eq!(moved.subject, "Printer again");
     let next = portal
-        .ingest(&customer_mail("new@example.net", "after-move@x", "New", "Hello"))
+        .ingest(&customer_mail(
+            "new@example.net",
+            "after-move@x",
+            "New",
+            "Hello",
+        ))
         .await;
-    assert_eq!(next, copied["tickets"] + 1, "sequences set past the copied ids");
+    assert_eq!(
+        next,
+        copied["tickets"] + 1,
+        "sequences set past the copied ids"
+    );
     let mut conn = portal.store().acquire().await.unwrap();
     assert_eq!(tickets::count(&mut conn).await.unwrap(), next);
     drop(conn);
