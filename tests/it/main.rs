@@ -26,4 +26,5 @@ mod reports;
 mod serve_lock;
 mod tasks;
 mod threading;
+mod upgrade;
 mod users;
