@@ -674,3 +674,43 @@ async fn copy_table(
     }
     Ok(copied)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn column(kind: Kind) -> Column {
+        Column {
+            name: "c".into(),
+            kind,
+        }
+    }
+
+    #[test]
+    fn loosely_typed_sqlite_values_take_the_target_type() {
+        let int = column(Kind::Int);
+        assert_eq!(
+            convert("t", &int, Value::Text(" 42".into())).unwrap(),
+            Value::Int(42)
+        );
+        assert!(convert("t", &int, Value::Text("x".into())).is_err());
+        assert!(convert("t", &int, Value::Bytes(vec![1])).is_err());
+        let text = column(Kind::Text);
+        assert_eq!(
+            convert("t", &text, Value::Int(7)).unwrap(),
+            Value::Text("7".into())
+        );
+        assert!(convert("t", &text, Value::Bytes(vec![0xff])).is_err());
+        assert_eq!(
+            convert("t", &column(Kind::Bytes), Value::Text("ab".into())).unwrap(),
+            Value::Bytes(b"ab".to_vec())
+        );
+        assert_eq!(convert("t", &text, Value::Null).unwrap(), Value::Null);
+    }
+
+    #[test]
+    fn identifiers_are_quoted() {
+        assert_eq!(quote("tickets"), "\"tickets\"");
+        assert_eq!(quote("a\"b"), "\"a\"\"b\"");
+    }
+}

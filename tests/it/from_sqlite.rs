@@ -297,9 +297,6 @@ async fn an_sqlite_installation_moves_to_postgresql_whole() {
 
 #[tokio::test]
 async fn a_table_the_move_does_not_know_stops_it() {
-    if !is_postgres() {
-        return; // needs a PostgreSQL target: the PostgreSQL pass runs it
-    }
     let source = TestEnv::with_engine(false, "", "").await;
     let store = source.store().await;
     sqlx::query("CREATE TABLE later_feature (id INTEGER PRIMARY KEY, note TEXT)")
