@@ -19,6 +19,8 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 pub enum ServeError {
     #[error("{0}")]
     Store(#[from] crate::store::StoreError),
+    #[error("{0}")]
+    AlreadyRunning(#[from] crate::store::serve_lock::ServeLockError),
     #[error("outgoing mail: {0}")]
     Outbound(String),
     #[error("cannot listen on {address}: {source}")]
@@ -34,6 +36,11 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
         config.database.max_connections,
     )
     .await?;
+    // Before migrating: a second daemon on the same SQLite file changes nothing.
+    let _serve_lock = match store.sqlite_file() {
+        Some(file) => Some(crate::store::serve_lock::acquire(file)?),
+        None => None,
+    };
     store.migrate().await?;
     let listener = tokio::net::TcpListener::bind(&config.web.listen)
         .await

@@ -48,8 +48,11 @@ pub struct Cli {
 enum Command {
     /// Run the daemon (database migrations, then workers and the web server)
     Serve,
-    /// Apply database migrations and exit
-    Migrate,
+    /// Apply database migrations and exit (or move a SQLite installation to PostgreSQL)
+    Migrate {
+        #[command(subcommand)]
+        from: Option<MigrateCommand>,
+    },
     /// Validate the configuration and open the database
     Check,
     /// Store messages from files, standard input or an mbox (exit 75: retry later)
@@ -82,6 +85,20 @@ enum Command {
     Backup {
         /// The new file (it must not exist)
         path: PathBuf,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum MigrateCommand {
+    /// Copy everything from a SQLite database into the configured PostgreSQL database,
+    /// which must be new (stop `serve` first)
+    FromSqlite {
+        /// The SQLite database: sqlite://PATH or PATH
+        #[arg(value_name = "SQLITE_URL")]
+        source: String,
+        /// Print the counts as JSON
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -195,6 +212,10 @@ pub enum CliError {
     Usage(String),
     #[error("{0}")]
     Io(#[from] std::io::Error),
+    /// Held by another process (a second `serve` on one SQLite file): try again once it
+    /// has stopped, so EX_TEMPFAIL, which lets systemd's `Restart=on-failure` retry.
+    #[error("{0}")]
+    Busy(String),
     #[error("{0}")]
     Other(String),
 }
@@ -217,6 +238,7 @@ impl CliError {
         match self {
             CliError::Config(_) => EXIT_CONFIG,
             CliError::Usage(_) => EXIT_USAGE,
+            CliError::Busy(_) => EXIT_TEMPFAIL,
             CliError::Store(StoreError::Connect {
                 failure: store::ConnectFailure::CannotCreate,
                 ..
@@ -321,12 +343,18 @@ async fn run(cli: Cli) -> Result<u8, CliError> {
     let config = load_config(&cli)?;
     match cli.command {
         Command::Serve => {
-            app::serve(config)
-                .await
-                .map_err(|e| CliError::Other(e.to_string()))?;
+            app::serve(config).await.map_err(|e| match e {
+                app::ServeError::AlreadyRunning(
+                    e @ store::serve_lock::ServeLockError::Held { .. },
+                ) => CliError::Busy(e.to_string()),
+                other => CliError::Other(other.to_string()),
+            })?;
             Ok(0)
         }
-        Command::Migrate => {
+        Command::Migrate {
+            from: Some(MigrateCommand::FromSqlite { source, json }),
+        } => migrate_from_sqlite(&config, &source, json).await,
+        Command::Migrate { from: None } => {
             open_store(&config).await?;
             println!("database is up to date");
             Ok(0)
@@ -869,6 +897,51 @@ async fn backup(config: &Config, path: &std::path::Path) -> Result<u8, CliError>
         report.messages,
         report.bytes
     );
+    Ok(0)
+}
+
+async fn migrate_from_sqlite(config: &Config, source: &str, json: bool) -> Result<u8, CliError> {
+    use store::transfer::{self, TransferError};
+    if config.backend() != store::Backend::Postgres {
+        return Err(CliError::Usage("`migrate from-sqlite` copies into the configured database, which must be PostgreSQL: run it with the PostgreSQL configuration (or --database-url postgres://…)".into()));
+    }
+    let path = crate::config::sqlite_file(source).unwrap_or_else(|| PathBuf::from(source));
+    if !path.is_file() {
+        return Err(CliError::Usage(format!(
+            "no SQLite database at {}",
+            path.display()
+        )));
+    }
+    // Nothing may be fetched or sent from the old database while it is copied, nor after.
+    let _serve_lock = store::serve_lock::acquire(&path).map_err(|e| match e {
+        store::serve_lock::ServeLockError::Held { .. } => CliError::Busy(format!(
+            "`maildesk serve` is running on {}: stop it (and mail delivery into it) before moving its database",
+            path.display()
+        )),
+        other => CliError::Other(other.to_string()),
+    })?;
+    let source_store = Store::connect(&format!("sqlite://{}?mode=rw", path.display()), 2).await?;
+    source_store.migrate().await?;
+    let target = open_store(config).await?;
+    let report = transfer::sqlite_to_postgres(&source_store, &target)
+        .await
+        .map_err(|e| match e {
+            TransferError::Store(e) => CliError::Store(e),
+            TransferError::TargetNotPostgres => CliError::Usage(e.to_string()),
+            other => CliError::Other(other.to_string()),
+        })?;
+    if json {
+        println!("{}", to_json(&report));
+        return Ok(0);
+    }
+    println!("copied from {} (row counts checked):", path.display());
+    for (table, rows) in &report.tables {
+        println!("  {table:<20} {rows:>9}");
+    }
+    for (table, why) in &report.skipped {
+        println!("  not copied: {table}: {why}");
+    }
+    println!("point database.url at PostgreSQL for good, then start `maildesk serve`");
     Ok(0)
 }
 

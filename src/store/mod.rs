@@ -13,11 +13,13 @@ pub mod quarantine;
 pub mod queue;
 pub mod raw;
 pub mod reports;
+pub mod serve_lock;
 pub mod sessions;
 pub mod settings;
 pub mod tasks;
 pub mod throttle;
 pub mod tickets;
+pub mod transfer;
 pub mod upgrade;
 pub mod users;
 

@@ -50,8 +50,14 @@ impl TestEnv {
 
     /// Like [`TestEnv::with_config`], with `helpdesk` lines added to the `[helpdesk]` table.
     pub async fn with_helpdesk(helpdesk: &str, extra: &str) -> TestEnv {
+        Self::with_engine(is_postgres(), helpdesk, extra).await
+    }
+
+    /// [`TestEnv::with_helpdesk`] on the given engine, whatever MAILDESK_TEST_DB says
+    /// (moving a database from one engine to the other needs both).
+    pub async fn with_engine(postgres: bool, helpdesk: &str, extra: &str) -> TestEnv {
         let dir = tempfile::tempdir().expect("temp dir");
-        let (database_url, pg_database) = if is_postgres() {
+        let (database_url, pg_database) = if postgres {
             let name = format!(
                 "maildesk_test_{}_{}_{}",
                 std::process::id(),

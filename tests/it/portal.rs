@@ -67,6 +67,11 @@ impl Portal {
         ] {
             add_user(&store, email, name, role).await;
         }
+        Self::over(env, store).await
+    }
+
+    /// A portal over `env`'s database as it is (an upgraded or moved one).
+    pub async fn over(env: TestEnv, store: Store) -> Portal {
         let ingestor = Ingestor::open(&env.config, store).await.expect("ingestor");
         let wake = Arc::new(tokio::sync::Notify::new());
         let state = AppState::new(env.config.clone(), ingestor.clone(), wake.clone());
