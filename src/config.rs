@@ -321,6 +321,9 @@ pub struct OutboundConfig {
     pub max_attempts: u32,
     /// First retry after a temporary SMTP failure; doubles per attempt (capped at an hour).
     pub retry_seconds: u64,
+    /// A sending instance holds each mail this long past the moment it hands it to SMTP;
+    /// when it dies, another instance sends the mail after at most this long.
+    pub claim_lease_seconds: u32,
     /// Staff hear of new tickets (the mailbox's `notify` list, else every active user).
     pub new_ticket_notifications: bool,
     /// The assignee (or, unassigned, the staff list) hears of customer replies.
@@ -353,6 +356,7 @@ impl Default for OutboundConfig {
             plus_address_reply_to: true,
             max_attempts: 8,
             retry_seconds: 30,
+            claim_lease_seconds: 120,
             new_ticket_notifications: true,
             reply_notifications: true,
             assignment_notifications: true,
@@ -711,6 +715,12 @@ impl Config {
             return Err(key_error(
                 "outbound.rate_window_minutes",
                 "must be at least 1",
+            ));
+        }
+        if self.outbound.claim_lease_seconds < 5 {
+            return Err(key_error(
+                "outbound.claim_lease_seconds",
+                "must be at least 5 (an SMTP conversation must fit in it)",
             ));
         }
         if self.outbound.max_attempts == 0 {

@@ -26,8 +26,6 @@ pub struct SendReport {
     pub failed: u64,
 }
 
-/// How long a claimed mail is ours before another worker may take it over (a crash).
-const LEASE_SECONDS: i64 = 300;
 const CLAIM_BATCH: i64 = 50;
 const IDLE_POLL: Duration = Duration::from_secs(1);
 
@@ -38,6 +36,8 @@ pub struct OutboxWorker {
     smtp: crate::smtp::SmtpClient,
     max_attempts: u32,
     retry_seconds: u64,
+    /// How long a claimed mail is ours before another worker may take it over (a crash).
+    lease_seconds: i64,
 }
 
 impl OutboxWorker {
@@ -53,6 +53,7 @@ impl OutboxWorker {
                 .map_err(|e| OutboxError::Config(e.to_string()))?,
             max_attempts: limits.max_attempts,
             retry_seconds: limits.retry_seconds,
+            lease_seconds: i64::from(limits.claim_lease_seconds),
         })
     }
 
@@ -74,7 +75,7 @@ impl OutboxWorker {
                     &mut conn,
                     self.store.backend(),
                     pass_started,
-                    LEASE_SECONDS,
+                    self.lease_seconds,
                     CLAIM_BATCH,
                 )
                 .await?
@@ -102,6 +103,24 @@ impl OutboxWorker {
                 return Ok(());
             }
         };
+        {
+            let mut conn = self.store.acquire().await?;
+            let ours = outbox::renew_claim(
+                &mut conn,
+                mail.id,
+                mail.attempts,
+                unix_now(),
+                self.lease_seconds,
+            )
+            .await?;
+            if !ours {
+                info!(
+                    outbox_id = mail.id,
+                    "mail taken over by another worker; skipped"
+                );
+                return Ok(());
+            }
+        }
         let result = self.smtp.send(&envelope, &mail.raw).await;
         let mut conn = self.store.acquire().await?;
         match result {

@@ -134,6 +134,29 @@ pub async fn claim_due(
     Ok(claimed)
 }
 
+/// Extends a claim just before its mail goes to SMTP, if it is still ours: `attempts`
+/// counts claims, so a changed count means the lease ran out and another worker took the
+/// mail over (then it is theirs to send, and we skip it). Claiming a batch with one long
+/// lease made a crashed instance's whole batch wait out the lease; renewing mail by mail
+/// keeps the lease short.
+pub async fn renew_claim(
+    conn: &mut Conn,
+    id: i64,
+    attempts: i64,
+    now: i64,
+    lease: i64,
+) -> Result<bool> {
+    let renewed = sqlx::query(
+        "UPDATE outbox SET locked_until = $1 WHERE id = $2 AND status = 'sending' AND attempts = $3",
+    )
+    .bind(now + lease)
+    .bind(id)
+    .bind(attempts)
+    .execute(conn)
+    .await?;
+    Ok(renewed.rows_affected() == 1)
+}
+
 pub async fn mark_sent(conn: &mut Conn, id: i64, now: i64) -> Result<()> {
     sqlx::query("UPDATE outbox SET status = 'sent', sent_at = $1, locked_until = NULL, last_error = NULL WHERE id = $2")
         .bind(now)

@@ -240,10 +240,16 @@ impl TestEnv {
 
     /// [`TestEnv::spawn`] with extra environment variables.
     pub fn spawn_with_env(&self, args: &[&str], env: &[(&str, &str)]) -> Spawned {
+        self.spawn_logging_to(&self.log_path(), args, env)
+    }
+
+    /// [`TestEnv::spawn_with_env`] with the output in a log file of its own (several
+    /// instances, each telling what it does).
+    pub fn spawn_logging_to(&self, log: &Path, args: &[&str], env: &[(&str, &str)]) -> Spawned {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
-            .open(self.log_path())
+            .open(log)
             .expect("log file");
         let mut command = Command::new(env!("CARGO_BIN_EXE_maildesk"));
         command

@@ -14,6 +14,7 @@ mod browser_users;
 mod cli;
 mod corpus;
 mod dedup;
+mod failover;
 mod from_sqlite;
 mod hostile;
 mod imap;
