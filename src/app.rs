@@ -34,6 +34,7 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
         config.database.max_connections,
     )
     .await?;
+    crate::systemd::status("migrating the database");
     store.migrate().await?;
     let listener = tokio::net::TcpListener::bind(&config.web.listen)
         .await
@@ -77,8 +78,17 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
         }
     });
 
+    tasks.spawn(crate::systemd::watchdog(store.clone(), shutdown.clone()));
+    // Migrations ran and the listener is bound: connections are accepted from here on.
+    crate::systemd::ready(&format!(
+        "serving on {}, {} IMAP mailbox(es)",
+        config.web.listen,
+        config.mailboxes.iter().filter(|m| m.is_imap()).count()
+    ));
+
     wait_for_signal().await;
     info!("shutting down");
+    crate::systemd::stopping();
     shutdown.cancel();
     let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
         while tasks.join_next().await.is_some() {}

@@ -318,12 +318,21 @@ async fn open_store(config: &Config) -> Result<Store, CliError> {
 }
 
 async fn run(cli: Cli) -> Result<u8, CliError> {
-    let config = load_config(&cli)?;
+    let mut config = load_config(&cli)?;
+    if matches!(
+        cli.command,
+        Command::Serve | Command::Fetch { .. } | Command::Send { .. }
+    ) {
+        config.load_connection_secrets()?;
+    }
     match cli.command {
         Command::Serve => {
-            app::serve(config)
-                .await
-                .map_err(|e| CliError::Other(e.to_string()))?;
+            // Database errors keep their exit codes: systemd's RestartPreventExitStatus=
+            // must see a configuration error (78) as one, not as a generic failure.
+            app::serve(config).await.map_err(|e| match e {
+                app::ServeError::Store(e) => CliError::Store(e),
+                other => CliError::Other(other.to_string()),
+            })?;
             Ok(0)
         }
         Command::Migrate => {
@@ -355,6 +364,12 @@ async fn check(config: &Config) -> Result<u8, CliError> {
         config.helpdesk.support_addresses.len(),
         config.mailboxes.len()
     );
+    // The IMAP and SMTP passwords may be credentials only the service can read.
+    let mut code = 0;
+    if let Err(e) = config.clone().load_connection_secrets() {
+        code = 1;
+        println!("secrets: {e} (run as the service's user; systemd credentials are readable only by the service)");
+    }
     let store = open_store(config).await?;
     store.ping().await?;
     let mut conn = store.acquire().await?;
@@ -367,7 +382,6 @@ async fn check(config: &Config) -> Result<u8, CliError> {
         println!("outbox: {queued} waiting, {failed} failed (see `maildesk ticket show` for each)");
     }
     let states = store::imap::states(&mut conn).await?;
-    let mut code = 0;
     for mailbox in config.mailboxes.iter().filter(|m| m.is_imap()) {
         let state = states.iter().find(|s| s.mailbox == mailbox.name);
         let success = state

@@ -558,6 +558,14 @@ impl Config {
         if let Some(path) = &self.database.url_file {
             self.database.url = Secret(read_secret_file("database.url_file", path)?);
         }
+        self.resolve_signing_secret_file()
+    }
+
+    /// Reads the IMAP and SMTP passwords from their `*_file` keys. Only what talks to
+    /// those servers (`serve`, `fetch`, `send`, `check`) calls this: the files may be
+    /// systemd credentials (`LoadCredential=`) that only the service can read, and the
+    /// MTA's `maildesk ingest` or an admin's `maildesk user add` must still work.
+    pub fn load_connection_secrets(&mut self) -> Result<(), ConfigError> {
         if let Some(smtp) = &mut self.smtp {
             if let Some(path) = &smtp.password_file {
                 smtp.password = Some(Secret(read_secret_file("smtp.password_file", path)?));
@@ -571,6 +579,10 @@ impl Config {
                 )?));
             }
         }
+        Ok(())
+    }
+
+    fn resolve_signing_secret_file(&mut self) -> Result<(), ConfigError> {
         if let Some(path) = &self.helpdesk.signing_secret_file {
             if self.helpdesk.signing_secret.is_some() {
                 return Err(key_error(
@@ -688,7 +700,7 @@ impl Config {
                 ),
             ));
         }
-        if smtp.password.is_some() && smtp.username.is_none() {
+        if (smtp.password.is_some() || smtp.password_file.is_some()) && smtp.username.is_none() {
             return Err(key_error("smtp.username", "is required with a password"));
         }
         if let Some(from) = &smtp.from {

@@ -19,6 +19,7 @@ pub mod reports;
 pub mod secret;
 pub mod smtp;
 pub mod store;
+pub mod systemd;
 pub mod tasks;
 pub mod tickets;
 pub mod timefmt;
