@@ -78,6 +78,9 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
         }
     });
 
+    if let Some(days) = config.retention.raw_days {
+        tasks.spawn(crate::retention::run(store.clone(), days, shutdown.clone()));
+    }
     tasks.spawn(crate::systemd::watchdog(store.clone(), shutdown.clone()));
     // Migrations ran and the listener is bound: connections are accepted from here on.
     crate::systemd::ready(&format!(

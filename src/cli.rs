@@ -83,6 +83,18 @@ enum Command {
         /// The new file (it must not exist)
         path: PathBuf,
     },
+    /// Purge the originals (.eml) of tickets closed longer than retention.raw_days
+    Purge {
+        /// Only show what would go (counts and bytes); change nothing
+        #[arg(long)]
+        dry_run: bool,
+        /// List each ticket whose originals go
+        #[arg(long, short)]
+        verbose: bool,
+        /// Print JSON instead of text
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -348,6 +360,11 @@ async fn run(cli: Cli) -> Result<u8, CliError> {
         Command::Quarantine(command) => quarantine(&config, command).await,
         Command::User(command) => user(&config, command).await,
         Command::Backup { path } => backup(&config, &path).await,
+        Command::Purge {
+            dry_run,
+            verbose,
+            json,
+        } => purge(&config, dry_run, verbose, json).await,
     }
 }
 
@@ -671,6 +688,9 @@ fn print_ticket(detail: &tickets::TicketDetail) {
             timefmt::utc_minutes(m.date.unwrap_or(m.created_at))
         );
         println!("subject: {}", safe(&m.subject));
+        if let Some(at) = m.raw_purged_at {
+            println!("original: purged {} (retention)", timefmt::utc_minutes(at));
+        }
         for a in &m.attachments {
             println!(
                 "attachment: {} ({}, {} bytes)",
@@ -883,6 +903,58 @@ async fn backup(config: &Config, path: &std::path::Path) -> Result<u8, CliError>
         report.messages,
         report.bytes
     );
+    Ok(0)
+}
+
+async fn purge(config: &Config, dry_run: bool, verbose: bool, json: bool) -> Result<u8, CliError> {
+    let days = config.retention.raw_days.ok_or_else(|| {
+        CliError::Usage(
+            "retention.raw_days is not set: originals are kept forever (set it in the configuration, or pass --set retention.raw_days=N)".into(),
+        )
+    })?;
+    let store = open_store(config).await?;
+    let cutoff = crate::retention::cutoff(days, store::unix_now());
+    let (tickets, planned) = crate::retention::plan(&store, cutoff).await?;
+    let report = if dry_run {
+        planned
+    } else {
+        let token = tokio_util::sync::CancellationToken::new();
+        let on_signal = token.clone();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                eprintln!("maildesk: stopping after the current batch");
+                on_signal.cancel();
+            }
+        });
+        crate::retention::purge(&store, cutoff, &token).await?
+    };
+    if json {
+        let value = serde_json::json!({
+            "dry_run": dry_run,
+            "raw_days": days,
+            "report": report,
+            "tickets": if verbose { serde_json::to_value(&tickets).unwrap_or_default() } else { serde_json::Value::Null },
+        });
+        println!("{}", to_json(&value));
+        return Ok(0);
+    }
+    if verbose {
+        println!(
+            "{:>8}  {:<16}  {:>8}  {:>12}",
+            "TICKET", "CLOSED", "MESSAGES", "BYTES"
+        );
+        for t in &tickets {
+            println!(
+                "{:>8}  {:<16}  {:>8}  {:>12}",
+                format!("#{}", t.ticket_id),
+                t.closed_at.map(timefmt::utc_minutes).unwrap_or_default(),
+                t.messages,
+                t.bytes
+            );
+        }
+    }
+    let verb = if dry_run { "would purge" } else { "purged" };
+    println!("{verb} (tickets closed more than {days} days ago): {report}");
     Ok(0)
 }
 

@@ -12,7 +12,15 @@ use serde::{Deserialize, Serialize};
 use crate::domain::address;
 
 /// Top-level sections, also the prefixes `MAILDESK_<SECTION>_<KEY>` maps onto.
-const SECTIONS: &[&str] = &["database", "web", "helpdesk", "ingest", "smtp", "outbound"];
+const SECTIONS: &[&str] = &[
+    "database",
+    "web",
+    "helpdesk",
+    "ingest",
+    "smtp",
+    "outbound",
+    "retention",
+];
 
 /// Environment variables with the `MAILDESK_` prefix that are not configuration keys.
 const NON_KEY_VARIABLES: &[&str] = &["MAILDESK_CONFIG", "MAILDESK_LOG"];
@@ -31,6 +39,16 @@ pub struct Config {
     pub mailboxes: Vec<MailboxConfig>,
     pub smtp: Option<SmtpConfig>,
     pub outbound: OutboundConfig,
+    pub retention: RetentionConfig,
+}
+
+/// How long data is kept. Unset: forever.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetentionConfig {
+    /// The original bytes of the messages of a ticket closed longer than this many days
+    /// are purged (the parsed message stays); `serve` does it hourly, `maildesk purge` now.
+    pub raw_days: Option<u32>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -622,6 +640,12 @@ impl Config {
             ));
         }
         self.validate_smtp()?;
+        if self.retention.raw_days == Some(0) {
+            return Err(key_error(
+                "retention.raw_days",
+                "must be at least 1 (leave it out to keep originals forever)",
+            ));
+        }
         self.validate_mailboxes()
     }
 

@@ -16,6 +16,7 @@ pub mod outbound;
 pub mod password;
 pub mod progress;
 pub mod reports;
+pub mod retention;
 pub mod secret;
 pub mod smtp;
 pub mod store;

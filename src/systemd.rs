@@ -59,9 +59,9 @@ pub async fn watchdog(store: Store, token: CancellationToken) {
                 }
                 send(&[NotifyState::Watchdog]);
             }
-            Err(_) => warn!(
-                "watchdog: no answer from the database pool within {deadline:?}; not pinging"
-            ),
+            Err(_) => {
+                warn!("watchdog: no answer from the database pool within {deadline:?}; not pinging")
+            }
         }
         let next = period.saturating_sub(started.elapsed());
         tokio::select! {

@@ -22,6 +22,7 @@ mod outbound;
 mod portal;
 mod public;
 mod reports;
+mod retention;
 mod systemd;
 mod tasks;
 mod threading;

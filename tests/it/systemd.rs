@@ -104,7 +104,11 @@ fn the_unit_is_rated_ok_or_better_by_systemd_analyze_security() {
         .find(|l| l.contains("Overall exposure level"))
         .unwrap_or_else(|| panic!("no overall exposure level in:\n{text}"));
     println!("{}", line.trim());
-    let mut words = line.rsplit(':').next().unwrap_or_default().split_whitespace();
+    let mut words = line
+        .rsplit(':')
+        .next()
+        .unwrap_or_default()
+        .split_whitespace();
     let score: f64 = words
         .next()
         .and_then(|w| w.parse().ok())
@@ -117,7 +121,12 @@ fn the_unit_is_rated_ok_or_better_by_systemd_analyze_security() {
 }
 
 /// Receives the next notification, at most `limit` from now.
-fn receive(socket: &UnixDatagram, limit: Duration, serve: &mut std::process::Child, env: &TestEnv) -> String {
+fn receive(
+    socket: &UnixDatagram,
+    limit: Duration,
+    serve: &mut std::process::Child,
+    env: &TestEnv,
+) -> String {
     let deadline = Instant::now() + limit;
     let mut buf = [0u8; 4096];
     loop {
@@ -227,7 +236,11 @@ async fn serve_notifies_ready_after_migrations_and_listener_then_pings_and_says_
     // The moment READY=1 arrives, the portal answers at the first attempt and the
     // schema is complete: what `systemctl start` promises the units ordered after it.
     let (status, body) = http_get_once(port, "/healthz");
-    assert_eq!((status, body.trim()), (200, "ok"), "/healthz right at READY=1");
+    assert_eq!(
+        (status, body.trim()),
+        (200, "ok"),
+        "/healthz right at READY=1"
+    );
     assert_eq!(
         applied_migrations(&env).await,
         migration_files(),
@@ -260,7 +273,10 @@ async fn serve_notifies_ready_after_migrations_and_listener_then_pings_and_says_
 
     terminate(&mut serve, Duration::from_secs(20))
         .unwrap_or_else(|| panic!("serve did not stop on SIGTERM; its log:\n{}", env.log()));
-    assert!(serve.try_wait().unwrap().is_some_and(|s| s.success()), "serve exits 0");
+    assert!(
+        serve.try_wait().unwrap().is_some_and(|s| s.success()),
+        "serve exits 0"
+    );
     // Everything it sent is queued in the socket; STOPPING=1 is among the last.
     socket.set_nonblocking(true).unwrap();
     let mut rest = Vec::new();
