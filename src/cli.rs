@@ -914,7 +914,12 @@ async fn purge(config: &Config, dry_run: bool, verbose: bool, json: bool) -> Res
     })?;
     let store = open_store(config).await?;
     let cutoff = crate::retention::cutoff(days, store::unix_now());
-    let (tickets, planned) = crate::retention::plan(&store, cutoff).await?;
+    // The plan is a read over every closed ticket: only when it is asked for.
+    let (tickets, planned) = if dry_run || verbose {
+        crate::retention::plan(&store, cutoff).await?
+    } else {
+        Default::default()
+    };
     let report = if dry_run {
         planned
     } else {

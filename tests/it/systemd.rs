@@ -303,3 +303,40 @@ async fn serve_exits_78_on_a_configuration_error_so_systemd_does_not_restart_it(
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+/// IMAP and SMTP passwords may be systemd credentials, readable only inside the service:
+/// the MTA's `ingest` and the admin commands work without them; what needs them says so.
+#[tokio::test]
+async fn connection_password_files_are_read_only_by_what_connects() {
+    let env = TestEnv::with_config(
+        "[[mailbox]]\nname = \"support\"\nhost = \"127.0.0.1\"\nport = 1\nsecurity = \"plain\"\nusername = \"support\"\npassword_file = \"/run/credentials/maildesk.service/imap-support\"\n\n[smtp]\nhost = \"127.0.0.1\"\nport = 9\nsecurity = \"plain\"\nusername = \"support\"\npassword_file = \"/run/credentials/maildesk.service/smtp\"\n",
+    )
+    .await;
+    let stdout = |o: &std::process::Output| String::from_utf8_lossy(&o.stdout).into_owned();
+    let stderr = |o: &std::process::Output| String::from_utf8_lossy(&o.stderr).into_owned();
+    let ingest = env.cli(
+        &["ingest", "--mailbox", "support"],
+        Some(b"From: a@example.org\r\nSubject: hi\r\nMessage-ID: <c@example.org>\r\n\r\nhello\r\n"),
+    );
+    assert_eq!(ingest.status.code(), Some(0), "{}", stderr(&ingest));
+    let list = env.cli(&["ticket", "list"], None);
+    assert_eq!(list.status.code(), Some(0), "{}", stderr(&list));
+    for command in [&["fetch", "--once"][..], &["send", "--once"][..]] {
+        let output = env.cli(command, None);
+        assert_eq!(
+            output.status.code(),
+            Some(78),
+            "{command:?}: {}",
+            stderr(&output)
+        );
+        assert!(
+            stderr(&output)
+                .contains("password_file: cannot read /run/credentials/maildesk.service/"),
+            "{command:?}: {}",
+            stderr(&output)
+        );
+    }
+    let check = env.cli(&["check"], None);
+    assert_eq!(check.status.code(), Some(1), "{}", stdout(&check));
+    assert!(stdout(&check).contains("secrets: "), "{}", stdout(&check));
+}
