@@ -41,6 +41,7 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
         Some(file) => Some(crate::store::serve_lock::acquire(file)?),
         None => None,
     };
+    crate::systemd::status("migrating the database");
     store.migrate().await?;
     let listener = tokio::net::TcpListener::bind(&config.web.listen)
         .await
@@ -84,8 +85,20 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
         }
     });
 
+    if let Some(days) = config.retention.raw_days {
+        tasks.spawn(crate::retention::run(store.clone(), days, shutdown.clone()));
+    }
+    tasks.spawn(crate::systemd::watchdog(store.clone(), shutdown.clone()));
+    // Migrations ran and the listener is bound: connections are accepted from here on.
+    crate::systemd::ready(&format!(
+        "serving on {}, {} IMAP mailbox(es)",
+        config.web.listen,
+        config.mailboxes.iter().filter(|m| m.is_imap()).count()
+    ));
+
     wait_for_signal().await;
     info!("shutting down");
+    crate::systemd::stopping();
     shutdown.cancel();
     let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
         while tasks.join_next().await.is_some() {}

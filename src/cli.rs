@@ -86,6 +86,18 @@ enum Command {
         /// The new file (it must not exist)
         path: PathBuf,
     },
+    /// Purge the originals (.eml) of tickets closed longer than retention.raw_days
+    Purge {
+        /// Only show what would go (counts and bytes); change nothing
+        #[arg(long)]
+        dry_run: bool,
+        /// List each ticket whose originals go
+        #[arg(long, short)]
+        verbose: bool,
+        /// Print JSON instead of text
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -340,13 +352,22 @@ async fn open_store(config: &Config) -> Result<Store, CliError> {
 }
 
 async fn run(cli: Cli) -> Result<u8, CliError> {
-    let config = load_config(&cli)?;
+    let mut config = load_config(&cli)?;
+    if matches!(
+        cli.command,
+        Command::Serve | Command::Fetch { .. } | Command::Send { .. }
+    ) {
+        config.load_connection_secrets()?;
+    }
     match cli.command {
         Command::Serve => {
+            // Database errors keep their exit codes: systemd's RestartPreventExitStatus=
+            // must see a configuration error (78) as one, not as a generic failure.
             app::serve(config).await.map_err(|e| match e {
                 app::ServeError::AlreadyRunning(
                     e @ store::serve_lock::ServeLockError::Held { .. },
                 ) => CliError::Busy(e.to_string()),
+                app::ServeError::Store(e) => CliError::Store(e),
                 other => CliError::Other(other.to_string()),
             })?;
             Ok(0)
@@ -367,6 +388,11 @@ async fn run(cli: Cli) -> Result<u8, CliError> {
         Command::Quarantine(command) => quarantine(&config, command).await,
         Command::User(command) => user(&config, command).await,
         Command::Backup { path } => backup(&config, &path).await,
+        Command::Purge {
+            dry_run,
+            verbose,
+            json,
+        } => purge(&config, dry_run, verbose, json).await,
     }
 }
 
@@ -383,6 +409,12 @@ async fn check(config: &Config) -> Result<u8, CliError> {
         config.helpdesk.support_addresses.len(),
         config.mailboxes.len()
     );
+    // The IMAP and SMTP passwords may be credentials only the service can read.
+    let mut code = 0;
+    if let Err(e) = config.clone().load_connection_secrets() {
+        code = 1;
+        println!("secrets: {e} (run as the service's user; systemd credentials are readable only by the service)");
+    }
     let store = open_store(config).await?;
     store.ping().await?;
     let mut conn = store.acquire().await?;
@@ -395,7 +427,6 @@ async fn check(config: &Config) -> Result<u8, CliError> {
         println!("outbox: {queued} waiting, {failed} failed (see `maildesk ticket show` for each)");
     }
     let states = store::imap::states(&mut conn).await?;
-    let mut code = 0;
     for mailbox in config.mailboxes.iter().filter(|m| m.is_imap()) {
         let state = states.iter().find(|s| s.mailbox == mailbox.name);
         let success = state
@@ -685,6 +716,9 @@ fn print_ticket(detail: &tickets::TicketDetail) {
             timefmt::utc_minutes(m.date.unwrap_or(m.created_at))
         );
         println!("subject: {}", safe(&m.subject));
+        if let Some(at) = m.raw_purged_at {
+            println!("original: purged {} (retention)", timefmt::utc_minutes(at));
+        }
         for a in &m.attachments {
             println!(
                 "attachment: {} ({}, {} bytes)",
@@ -942,6 +976,63 @@ async fn migrate_from_sqlite(config: &Config, source: &str, json: bool) -> Resul
         println!("  not copied: {table}: {why}");
     }
     println!("point database.url at PostgreSQL for good, then start `maildesk serve`");
+    Ok(0)
+}
+
+async fn purge(config: &Config, dry_run: bool, verbose: bool, json: bool) -> Result<u8, CliError> {
+    let days = config.retention.raw_days.ok_or_else(|| {
+        CliError::Usage(
+            "retention.raw_days is not set: originals are kept forever (set it in the configuration, or pass --set retention.raw_days=N)".into(),
+        )
+    })?;
+    let store = open_store(config).await?;
+    let cutoff = crate::retention::cutoff(days, store::unix_now());
+    // The plan is a read over every closed ticket: only when it is asked for.
+    let (tickets, planned) = if dry_run || verbose {
+        crate::retention::plan(&store, cutoff).await?
+    } else {
+        Default::default()
+    };
+    let report = if dry_run {
+        planned
+    } else {
+        let token = tokio_util::sync::CancellationToken::new();
+        let on_signal = token.clone();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                eprintln!("maildesk: stopping after the current batch");
+                on_signal.cancel();
+            }
+        });
+        crate::retention::purge(&store, cutoff, &token).await?
+    };
+    if json {
+        let value = serde_json::json!({
+            "dry_run": dry_run,
+            "raw_days": days,
+            "report": report,
+            "tickets": if verbose { serde_json::to_value(&tickets).unwrap_or_default() } else { serde_json::Value::Null },
+        });
+        println!("{}", to_json(&value));
+        return Ok(0);
+    }
+    if verbose {
+        println!(
+            "{:>8}  {:<16}  {:>8}  {:>12}",
+            "TICKET", "CLOSED", "MESSAGES", "BYTES"
+        );
+        for t in &tickets {
+            println!(
+                "{:>8}  {:<16}  {:>8}  {:>12}",
+                format!("#{}", t.ticket_id),
+                t.closed_at.map(timefmt::utc_minutes).unwrap_or_default(),
+                t.messages,
+                t.bytes
+            );
+        }
+    }
+    let verb = if dry_run { "would purge" } else { "purged" };
+    println!("{verb} (tickets closed more than {days} days ago): {report}");
     Ok(0)
 }
 

@@ -12,7 +12,15 @@ use serde::{Deserialize, Serialize};
 use crate::domain::address;
 
 /// Top-level sections, also the prefixes `MAILDESK_<SECTION>_<KEY>` maps onto.
-const SECTIONS: &[&str] = &["database", "web", "helpdesk", "ingest", "smtp", "outbound"];
+const SECTIONS: &[&str] = &[
+    "database",
+    "web",
+    "helpdesk",
+    "ingest",
+    "smtp",
+    "outbound",
+    "retention",
+];
 
 /// Environment variables with the `MAILDESK_` prefix that are not configuration keys.
 const NON_KEY_VARIABLES: &[&str] = &["MAILDESK_CONFIG", "MAILDESK_LOG"];
@@ -31,6 +39,16 @@ pub struct Config {
     pub mailboxes: Vec<MailboxConfig>,
     pub smtp: Option<SmtpConfig>,
     pub outbound: OutboundConfig,
+    pub retention: RetentionConfig,
+}
+
+/// How long data is kept. Unset: forever.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetentionConfig {
+    /// The original bytes of the messages of a ticket closed longer than this many days
+    /// are purged (the parsed message stays); `serve` does it hourly, `maildesk purge` now.
+    pub raw_days: Option<u32>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -562,6 +580,14 @@ impl Config {
         if let Some(path) = &self.database.url_file {
             self.database.url = Secret(read_secret_file("database.url_file", path)?);
         }
+        self.resolve_signing_secret_file()
+    }
+
+    /// Reads the IMAP and SMTP passwords from their `*_file` keys. Only what talks to
+    /// those servers (`serve`, `fetch`, `send`, `check`) calls this: the files may be
+    /// systemd credentials (`LoadCredential=`) that only the service can read, and the
+    /// MTA's `maildesk ingest` or an admin's `maildesk user add` must still work.
+    pub fn load_connection_secrets(&mut self) -> Result<(), ConfigError> {
         if let Some(smtp) = &mut self.smtp {
             if let Some(path) = &smtp.password_file {
                 smtp.password = Some(Secret(read_secret_file("smtp.password_file", path)?));
@@ -575,6 +601,10 @@ impl Config {
                 )?));
             }
         }
+        Ok(())
+    }
+
+    fn resolve_signing_secret_file(&mut self) -> Result<(), ConfigError> {
         if let Some(path) = &self.helpdesk.signing_secret_file {
             if self.helpdesk.signing_secret.is_some() {
                 return Err(key_error(
@@ -614,6 +644,12 @@ impl Config {
             ));
         }
         self.validate_smtp()?;
+        if self.retention.raw_days == Some(0) {
+            return Err(key_error(
+                "retention.raw_days",
+                "must be at least 1 (leave it out to keep originals forever)",
+            ));
+        }
         self.validate_mailboxes()
     }
 
@@ -692,7 +728,7 @@ impl Config {
                 ),
             ));
         }
-        if smtp.password.is_some() && smtp.username.is_none() {
+        if (smtp.password.is_some() || smtp.password_file.is_some()) && smtp.username.is_none() {
             return Err(key_error("smtp.username", "is required with a password"));
         }
         if let Some(from) = &smtp.from {

@@ -56,6 +56,8 @@ pub struct MessageView {
     pub visible_text: String,
     pub html: Option<String>,
     pub raw_sha256: Option<String>,
+    /// When retention purged the original (`retention.raw_days`); the parsed message stays.
+    pub raw_purged_at: Option<i64>,
     pub source: String,
     /// The staff user who wrote it, when that is proven (verified staff mail).
     pub author_user_id: Option<i64>,
@@ -159,6 +161,7 @@ fn message_view(m: messages::Message, attachments: Vec<AttachmentView>) -> Messa
         text: m.text_body,
         html: m.html_body,
         raw_sha256: m.raw_sha256,
+        raw_purged_at: m.raw_purged_at,
         source: m.source,
         author_user_id: m.author_user_id,
         unverified: m.unverified != 0,

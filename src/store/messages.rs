@@ -59,6 +59,8 @@ pub struct Message {
     pub text_body: String,
     pub html_body: Option<String>,
     pub raw_sha256: Option<String>,
+    /// When retention purged the original bytes (`raw_sha256` is then empty).
+    pub raw_purged_at: Option<i64>,
     pub mailbox: Option<String>,
     pub source: String,
     pub sent_at: Option<i64>,
@@ -172,7 +174,7 @@ pub async fn insert_attachment(
 const MESSAGE_COLUMNS: &str =
     "id, ticket_id, direction, kind, automatic_reason, from_email, from_name,
     to_addrs, cc_addrs, subject, message_id, in_reply_to, references_ids, text_body, html_body,
-    raw_sha256, mailbox, source, sent_at, created_at, author_user_id, unverified";
+    raw_sha256, raw_purged_at, mailbox, source, sent_at, created_at, author_user_id, unverified";
 
 pub async fn for_ticket(conn: &mut Conn, ticket_id: i64) -> Result<Vec<Message>> {
     let sql = format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE ticket_id = $1 ORDER BY id");

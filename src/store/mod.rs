@@ -13,6 +13,7 @@ pub mod quarantine;
 pub mod queue;
 pub mod raw;
 pub mod reports;
+pub mod retention;
 pub mod serve_lock;
 pub mod sessions;
 pub mod settings;

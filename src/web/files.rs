@@ -157,9 +157,13 @@ pub async fn raw_message(
     let message = messages::get(&mut conn, id)
         .await?
         .ok_or_else(|| WebError::NotFound(format!("message {id} not found")))?;
-    let sha = message
-        .raw_sha256
-        .ok_or_else(|| WebError::NotFound("this message has no original".into()))?;
+    let sha = message.raw_sha256.ok_or_else(|| {
+        WebError::NotFound(if message.raw_purged_at.is_some() {
+            "the original of this message was purged (retention.raw_days)".into()
+        } else {
+            "this message has no original".into()
+        })
+    })?;
     let data = raw::get_raw(&mut conn, &sha)
         .await?
         .ok_or_else(|| WebError::NotFound("the original is gone".into()))?;

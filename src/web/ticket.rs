@@ -39,6 +39,8 @@ struct Item {
     /// Our own notification to staff: folded, it only repeats the thread.
     folded: bool,
     has_raw: bool,
+    /// "" or when retention purged the original.
+    raw_purged: String,
     attachments: Vec<Attachment>,
     deliveries: Vec<Delivery>,
     to: String,
@@ -362,6 +364,7 @@ fn item(
         remote_shown,
         folded: m.direction == "out" && m.kind == "note",
         has_raw: m.raw_sha256.is_some(),
+        raw_purged: m.raw_purged_at.map(view::time).unwrap_or_default(),
         attachments: m
             .attachments
             .into_iter()
