@@ -309,6 +309,8 @@ async fn queue(
             raw: own_copy.as_deref().unwrap_or(&composed.raw),
         };
         outbox::enqueue(tx, &mail, now).await?;
+        // Counted before the commit: a transaction rolled back (rare) still counts.
+        crate::metrics::get().outbox_queued.inc();
     }
     Ok(allowed.len())
 }
@@ -561,6 +563,7 @@ pub async fn mail_person(
                 raw: &composed.raw,
             };
             outbox::enqueue(tx, &mail, now).await?;
+            crate::metrics::get().outbox_queued.inc();
             Ok(1)
         }
         Err(e) => {
