@@ -486,7 +486,7 @@ impl Ingestor {
             mail.hard_bounced.is_empty(),
             &self.options.outbound,
         ) {
-            crate::outbound::record_bounce(tx, outbound, mail, now).await?;
+            crate::outbound::record_bounce(tx, outbound, ticket_id, mail, now).await?;
         }
         if let (None, Some(outbound)) = (&mail.automatic, &self.options.outbound) {
             crate::outbound::on_customer_mail(tx, outbound, ticket_id, mail, created, now).await?;
