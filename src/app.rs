@@ -49,7 +49,19 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
             address: config.web.listen.clone(),
             source,
         })?;
-    info!(listen = %config.web.listen, backend = ?config.backend(), "maildesk started");
+    let metrics_listener = match config.metrics.listen.as_deref() {
+        Some(address) if config.metrics.enabled => Some(
+            tokio::net::TcpListener::bind(address)
+                .await
+                .map_err(|source| ServeError::Listen {
+                    address: address.to_string(),
+                    source,
+                })?,
+        ),
+        _ => None,
+    };
+    crate::metrics::register_mailboxes(&config);
+    info!(listen = %config.web.listen, metrics = ?config.metrics.listen, backend = ?config.backend(), "maildesk started");
 
     let shutdown = CancellationToken::new();
     let mut tasks = tokio::task::JoinSet::new();
@@ -76,6 +88,17 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
         state.live.clone(),
         shutdown.clone(),
     ));
+    if let Some(listener) = metrics_listener {
+        let app = web::metrics_router(state.clone())
+            .into_make_service_with_connect_info::<std::net::SocketAddr>();
+        let token = shutdown.clone();
+        tasks.spawn(async move {
+            let server = axum::serve(listener, app).with_graceful_shutdown(token.cancelled_owned());
+            if let Err(e) = server.await {
+                error!(error = %e, "metrics listener stopped");
+            }
+        });
+    }
     let web_token = shutdown.clone();
     tasks.spawn(async move {
         let app = web::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
@@ -134,6 +157,7 @@ async fn supervise_mailbox(mailbox: MailboxConfig, ingestor: Ingestor, token: Ca
         },
         move |reason| {
             let (store, name) = (store.clone(), name.clone());
+            crate::metrics::imap_error(&name);
             async move {
                 let recorded = async {
                     let mut conn = store.acquire().await?;

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::config::{Config, ConfigError, Sources};
+use crate::config::{Config, ConfigError, LogFormat, Sources};
 use crate::domain::Role;
 use crate::ingest::{Counts, Ingestor, Origin, Outcome};
 use crate::store::{self, Store, StoreError};
@@ -279,7 +279,11 @@ pub fn main() -> ExitCode {
         }
     };
     let is_serve = matches!(cli.command, Command::Serve);
-    init_tracing(if is_serve { "info" } else { "warn" });
+    // The log's format is configuration, so the configuration comes first; its own
+    // errors are said plainly below (there is no log yet, and they are for a person).
+    let config = load_config(&cli);
+    let format = config.as_ref().map_or(LogFormat::Text, |c| c.log.format);
+    init_tracing(if is_serve { "info" } else { "warn" }, format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -291,10 +295,14 @@ pub fn main() -> ExitCode {
         }
     };
     let is_ingest = matches!(cli.command, Command::Ingest(_));
-    match runtime.block_on(run(cli)) {
+    match runtime.block_on(async { run(cli, config?).await }) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            eprintln!("maildesk: {e}");
+            if JSON_LOG.load(std::sync::atomic::Ordering::Relaxed) {
+                tracing::error!(error = %e, "command failed");
+            } else {
+                eprintln!("maildesk: {e}");
+            }
             // Whatever kept a piped message from being stored, the MTA must keep it.
             ExitCode::from(if is_ingest {
                 EXIT_TEMPFAIL
@@ -305,14 +313,45 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn init_tracing(default_level: &str) {
+/// Set once the log writes JSON: the command's own messages then go through it too, so
+/// every line on standard error is one JSON object.
+static JSON_LOG: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+fn init_tracing(default_level: &str, format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("MAILDESK_LOG").unwrap_or_else(|_| {
         tracing_subscriber::EnvFilter::new(format!("{default_level},sqlx=warn"))
     });
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+        .with_writer(std::io::stderr);
+    let installed = match format {
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .try_init(),
+        LogFormat::Text => builder.with_ansi(colour_wanted()).try_init(),
+    };
+    if installed.is_ok() && format == LogFormat::Json {
+        JSON_LOG.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// Colour only for a person at a terminal (not a pipe, a file or the journal), and not
+/// when `NO_COLOR` asks for none.
+fn colour_wanted() -> bool {
+    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
+/// A message of the command to its user: `maildesk: …` on standard error, or a log
+/// event when the log is JSON.
+fn say(message: &str) {
+    if JSON_LOG.load(std::sync::atomic::Ordering::Relaxed) {
+        tracing::warn!("{message}");
+    } else {
+        eprintln!("maildesk: {message}");
+    }
 }
 
 fn load_config(cli: &Cli) -> Result<Config, CliError> {
@@ -351,8 +390,7 @@ async fn open_store(config: &Config) -> Result<Store, CliError> {
     Ok(store)
 }
 
-async fn run(cli: Cli) -> Result<u8, CliError> {
-    let mut config = load_config(&cli)?;
+async fn run(cli: Cli, mut config: Config) -> Result<u8, CliError> {
     if matches!(
         cli.command,
         Command::Serve | Command::Fetch { .. } | Command::Send { .. }
@@ -466,7 +504,7 @@ async fn fetch_once(config: &Config, only: Option<&str>) -> Result<u8, CliError>
     let on_signal = token.clone();
     tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {
-            eprintln!("maildesk: stopping after the current batch");
+            say("stopping after the current batch");
             on_signal.cancel();
         }
     });
@@ -482,7 +520,7 @@ async fn fetch_once(config: &Config, only: Option<&str>) -> Result<u8, CliError>
                 worker.name()
             ),
             Err(e) => {
-                eprintln!("maildesk: mailbox {}: {e}", worker.name());
+                say(&format!("mailbox {}: {e}", worker.name()));
                 code = EXIT_TEMPFAIL;
             }
         }
@@ -519,7 +557,7 @@ async fn ingest(config: &Config, args: IngestArgs) -> Result<u8, CliError> {
         }
     }
     if let Some(refusal) = refuse_input(&args) {
-        eprintln!("maildesk: {}", refusal.1);
+        say(&refusal.1);
         return Ok(refusal.0);
     }
     let store = open_store(config).await?;
@@ -535,7 +573,7 @@ async fn ingest(config: &Config, args: IngestArgs) -> Result<u8, CliError> {
         {
             Ok(counts) => counts,
             Err(e) => {
-                eprintln!("maildesk: {e}");
+                say(&e.to_string());
                 return Ok(EXIT_TEMPFAIL);
             }
         },
@@ -616,7 +654,7 @@ async fn ingest_files(ingestor: &Ingestor, args: &IngestArgs) -> Result<Counts, 
                 .take(limit.saturating_add(1))
                 .read_to_end(&mut raw)?;
             if raw.len() as u64 > limit {
-                eprintln!("maildesk: the message on standard input is over the limit of {limit} bytes (ingest.max_message_bytes): refused, nothing stored");
+                say(&format!("the message on standard input is over the limit of {limit} bytes (ingest.max_message_bytes): refused, nothing stored"));
                 counts.refused += 1;
                 continue;
             }
@@ -625,7 +663,7 @@ async fn ingest_files(ingestor: &Ingestor, args: &IngestArgs) -> Result<Counts, 
             match std::fs::read(file) {
                 Ok(raw) => (raw, format!("file:{file}")),
                 Err(e) => {
-                    eprintln!("maildesk: {file}: {e}");
+                    say(&format!("{file}: {e}"));
                     counts.failed += 1;
                     continue;
                 }
@@ -633,12 +671,9 @@ async fn ingest_files(ingestor: &Ingestor, args: &IngestArgs) -> Result<Counts, 
         };
         let origin = Origin::new(source, args.mailbox.clone());
         let outcome = ingestor.ingest(&raw, &origin).await;
-        match &outcome {
-            Err(e) => eprintln!("maildesk: {file}: {e}"),
-            Ok(Outcome::Quarantined {
-                entry_id, reason, ..
-            }) => eprintln!("maildesk: {file}: quarantined as entry {entry_id}: {reason}"),
-            Ok(_) => {}
+        // A quarantine is logged where it happens, once, with its ids.
+        if let Err(e) = &outcome {
+            say(&format!("{file}: {e}"));
         }
         counts.record(&outcome);
         progress.inc(1);

@@ -20,6 +20,8 @@ const SECTIONS: &[&str] = &[
     "smtp",
     "outbound",
     "retention",
+    "metrics",
+    "log",
 ];
 
 /// Environment variables with the `MAILDESK_` prefix that are not configuration keys.
@@ -40,6 +42,8 @@ pub struct Config {
     pub smtp: Option<SmtpConfig>,
     pub outbound: OutboundConfig,
     pub retention: RetentionConfig,
+    pub metrics: MetricsConfig,
+    pub log: LogConfig,
 }
 
 /// How long data is kept. Unset: forever.
@@ -49,6 +53,48 @@ pub struct RetentionConfig {
     /// The original bytes of the messages of a ticket closed longer than this many days
     /// are purged (the parsed message stays); `serve` does it hourly, `maildesk purge` now.
     pub raw_days: Option<u32>,
+}
+
+/// `/metrics` (Prometheus text format). It names mailboxes and counts mail, so it is not
+/// for everyone: without a token only a client on this machine (not through a proxy)
+/// may read it; with one, every scraper must send `Authorization: Bearer <token>`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    pub enabled: bool,
+    /// An address of its own (e.g. `127.0.0.1:9187`); `/metrics` is then not on the
+    /// portal's listener.
+    pub listen: Option<String>,
+    pub token: Option<Secret>,
+    pub token_file: Option<PathBuf>,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        MetricsConfig {
+            enabled: true,
+            listen: None,
+            token: None,
+            token_file: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    pub format: LogFormat,
+}
+
+/// How log lines are written to standard error.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// For people: coloured only on a terminal.
+    #[default]
+    Text,
+    /// One JSON object per line, for a log collector.
+    Json,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -601,6 +647,15 @@ impl Config {
                 )?));
             }
         }
+        if let Some(path) = &self.metrics.token_file {
+            if self.metrics.token.is_some() {
+                return Err(key_error(
+                    "metrics.token_file",
+                    "set either token or token_file, not both",
+                ));
+            }
+            self.metrics.token = Some(Secret(read_secret_file("metrics.token_file", path)?));
+        }
         Ok(())
     }
 
@@ -650,7 +705,31 @@ impl Config {
                 "must be at least 1 (leave it out to keep originals forever)",
             ));
         }
+        self.validate_metrics()?;
         self.validate_mailboxes()
+    }
+
+    fn validate_metrics(&self) -> Result<(), ConfigError> {
+        if let Some(listen) = &self.metrics.listen {
+            if !is_listen_address(listen) {
+                return Err(key_error(
+                    "metrics.listen",
+                    format!("{listen:?} is not an address:port or host:port (e.g. 127.0.0.1:9187)"),
+                ));
+            }
+            if *listen == self.web.listen {
+                return Err(key_error(
+                    "metrics.listen",
+                    "must differ from web.listen (leave it unset to serve /metrics there)",
+                ));
+            }
+        }
+        if let Some(token) = &self.metrics.token {
+            if token.expose().len() < 16 {
+                return Err(key_error("metrics.token", "must be at least 16 characters"));
+            }
+        }
+        Ok(())
     }
 
     fn validate_web(&self) -> Result<(), ConfigError> {
@@ -1200,6 +1279,39 @@ mod tests {
             "0123456789abcdef0123"
         );
         assert!(!format!("{config:?}").contains("0123456789"));
+    }
+
+    #[test]
+    fn metrics_and_log_keys() {
+        let config = load_text("", &[]).unwrap();
+        assert!(config.metrics.enabled && config.metrics.listen.is_none());
+        assert_eq!(config.log.format, LogFormat::Text);
+        let dir = tempfile::tempdir().unwrap();
+        let token = dir.path().join("token");
+        std::fs::write(&token, "scrape-token-0123456789\n").unwrap();
+        let config = load_text(
+            &format!("[metrics]\nlisten = \"127.0.0.1:9187\"\ntoken_file = {token:?}\n"),
+            &[("MAILDESK_LOG_FORMAT", "json")],
+        )
+        .unwrap();
+        assert_eq!(config.log.format, LogFormat::Json);
+        assert_eq!(
+            config.metrics.token.as_ref().unwrap().expose(),
+            "scrape-token-0123456789"
+        );
+        assert!(!format!("{config:?}").contains("scrape-token"));
+        for (text, key) in [
+            ("[metrics]\nlisten = \"nowhere\"\n", "metrics.listen:"),
+            (
+                "[metrics]\nlisten = \"127.0.0.1:8080\"\n",
+                "metrics.listen:",
+            ),
+            ("[metrics]\ntoken = \"short\"\n", "metrics.token:"),
+            ("[log]\nformat = \"xml\"\n", "log.format:"),
+        ] {
+            let err = load_text(text, &[]).unwrap_err();
+            assert!(err.to_string().starts_with(key), "{text}: {err}");
+        }
     }
 
     #[test]

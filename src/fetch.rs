@@ -439,6 +439,7 @@ impl MailboxWorker {
             )
         })
         .await?;
+        crate::metrics::messages_fetched(&self.mailbox.name, fetched.len());
         let name = self.mailbox.name.clone();
         let options = self.ingestor.options().clone();
         let items: Vec<BatchItem> = tokio::task::spawn_blocking(move || {
@@ -583,6 +584,9 @@ impl MailboxWorker {
     }
 
     async fn record<T>(&self, result: &Result<T, FetchError>) {
+        if result.is_err() {
+            crate::metrics::imap_error(&self.mailbox.name);
+        }
         let now = unix_now();
         let Ok(mut conn) = self.ingestor.store().acquire().await else {
             return;

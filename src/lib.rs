@@ -12,6 +12,7 @@ pub mod fetch;
 pub mod ingest;
 pub mod live;
 pub mod mail;
+pub mod metrics;
 pub mod outbound;
 pub mod password;
 pub mod progress;

@@ -192,7 +192,6 @@ impl Ingestor {
 
     /// Stores one raw message. `Ok` means it is safely in the database (as a ticket
     /// message, a duplicate of one, or in quarantine); `Err` means nothing was stored.
-    #[tracing::instrument(name = "ingest", skip_all, fields(source = %origin.source))]
     pub async fn ingest(&self, raw: &[u8], origin: &Origin) -> Result<Outcome, IngestError> {
         self.ingest_inner(raw, origin, None).await
     }
@@ -223,12 +222,15 @@ impl Ingestor {
         retry_of: Option<i64>,
     ) -> Result<Outcome, IngestError> {
         let prepared = prepare(&self.options, raw);
-        self.ingest_prepared(raw, prepared, origin, retry_of).await
+        let outcome = self.ingest_prepared(raw, prepared, origin, retry_of).await;
+        crate::metrics::message_outcome(origin.mailbox.as_deref(), &outcome);
+        outcome
     }
 
-    /// The database half of [`Ingestor::ingest`], for callers that parse ahead on
-    /// another thread.
-    pub async fn ingest_prepared(
+    /// The database half of [`Ingestor::ingest`] (not counted in the metrics: its
+    /// callers count).
+    #[tracing::instrument(name = "message", skip_all, fields(source = %origin.source))]
+    async fn ingest_prepared(
         &self,
         raw: &[u8],
         prepared: Prepared,
@@ -246,8 +248,8 @@ impl Ingestor {
         match unwind_safe(attempt).await {
             Ok(Ok(outcome)) => Ok(outcome),
             Ok(Err(e)) => self.recover(raw, &prepared, origin, retry_of, e).await,
+            // Logged once, as the quarantine (its reason says what happened).
             Err(panic) => {
-                tracing::error!(panic, source = %origin.source, "storing this message panicked; quarantining it");
                 let reason =
                     format!("storing it failed with an internal error (please report it): {panic}");
                 self.quarantine_now(raw, origin, retry_of, &reason).await
@@ -260,12 +262,26 @@ impl Ingestor {
     /// fails, the whole batch is rolled back and its messages are stored one by one, so
     /// one bad message costs time but never blocks or loses the others.
     pub async fn ingest_batch(&self, batch: &[BatchItem]) -> Vec<Result<Outcome, IngestError>> {
+        let outcomes = self.ingest_batch_uncounted(batch).await;
+        for (item, outcome) in batch.iter().zip(&outcomes) {
+            crate::metrics::message_outcome(item.origin.mailbox.as_deref(), outcome);
+        }
+        outcomes
+    }
+
+    async fn ingest_batch_uncounted(
+        &self,
+        batch: &[BatchItem],
+    ) -> Vec<Result<Outcome, IngestError>> {
+        use tracing::Instrument;
         let attempt = async {
             let mut tx = self.store.begin().await?;
             let mut outcomes = Vec::with_capacity(batch.len());
             for item in batch {
+                let span = tracing::info_span!("message", source = %item.origin.source);
                 outcomes.push(
                     self.store_in(&mut tx, &item.raw, &item.prepared, &item.origin, None)
+                        .instrument(span)
                         .await?,
                 );
             }
@@ -349,7 +365,7 @@ impl Ingestor {
                 return Ok(outcome);
             }
         }
-        warn!(error = %error, source = %origin.source, "message could not be stored; quarantining it");
+        // Logged once, as the quarantine (the reason carries the error).
         self.quarantine_now(
             raw,
             origin,
@@ -470,7 +486,7 @@ impl Ingestor {
             mail.hard_bounced.is_empty(),
             &self.options.outbound,
         ) {
-            crate::outbound::record_bounce(tx, outbound, mail, now).await?;
+            crate::outbound::record_bounce(tx, outbound, ticket_id, mail, now).await?;
         }
         if let (None, Some(outbound)) = (&mail.automatic, &self.options.outbound) {
             crate::outbound::on_customer_mail(tx, outbound, ticket_id, mail, created, now).await?;
@@ -812,7 +828,13 @@ async fn quarantine_in(
         mailbox: origin.mailbox.as_deref(),
     };
     let entry_id = quarantine::insert(tx, &entry, now).await?;
-    warn!(entry_id, reason, source = %origin.source, "message quarantined");
+    // The source is the span's (`message`), which every path runs in.
+    warn!(
+        quarantine_id = entry_id,
+        reason,
+        mailbox = origin.mailbox.as_deref(),
+        "message quarantined"
+    );
     Ok(Outcome::Quarantined {
         entry_id,
         reason: reason.to_string(),

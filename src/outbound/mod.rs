@@ -309,6 +309,8 @@ async fn queue(
             raw: own_copy.as_deref().unwrap_or(&composed.raw),
         };
         outbox::enqueue(tx, &mail, now).await?;
+        // Counted before the commit: a transaction rolled back (rare) still counts.
+        crate::metrics::get().outbox_queued.inc();
     }
     Ok(allowed.len())
 }
@@ -447,6 +449,7 @@ async fn notify_staff(
 pub async fn record_bounce(
     tx: &mut Tx,
     options: &OutboundOptions,
+    ticket_id: i64,
     mail: &InboundMail,
     now: i64,
 ) -> Result<(), StoreError> {
@@ -458,17 +461,17 @@ pub async fn record_bounce(
         .filter(|id| signing::verify_message_id(secret, id).is_some())
         .collect();
     if ours.is_empty() {
-        info!(report = %mail.message_id, "delivery report about mail we did not send: nothing suppressed");
+        info!(ticket_id, report = %mail.message_id, "delivery report about mail we did not send: nothing suppressed");
         return Ok(());
     }
     let recipients = outbox::recipients_of(tx, &ours).await?;
     let until = now + i64::from(options.limits.bounce_suppress_days) * 86_400;
     for address in &mail.hard_bounced {
         if !recipients.contains(address) {
-            warn!(address, report = %mail.message_id, "delivery report names an address the returned mail was not sent to: ignored");
+            warn!(ticket_id, address, report = %mail.message_id, "delivery report names an address the returned mail was not sent to: ignored");
             continue;
         }
-        warn!(address, "hard bounce: suppressing mail to this address");
+        warn!(ticket_id, address, report = %mail.message_id, "hard bounce: suppressing mail to this address");
         outbox::suppress(
             tx,
             address,
@@ -543,8 +546,8 @@ pub async fn mail_person(
     }
     if outbox::is_suppressed(tx, &recipient, now).await? {
         info!(
-            recipient,
-            kind, "not sent: the address hard-bounced recently"
+            ticket_id,
+            recipient, kind, "not sent: the address hard-bounced recently"
         );
         return Ok(0);
     }
@@ -561,11 +564,12 @@ pub async fn mail_person(
                 raw: &composed.raw,
             };
             outbox::enqueue(tx, &mail, now).await?;
+            crate::metrics::get().outbox_queued.inc();
             Ok(1)
         }
         Err(e) => {
             let reason = e.to_string();
-            warn!(kind, error = %reason, "mail not composed; recorded as failed");
+            warn!(ticket_id, kind, error = %reason, "mail not composed; recorded as failed");
             let failed = outbox::FailedMail {
                 ticket_id,
                 kind,

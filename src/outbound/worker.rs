@@ -97,8 +97,10 @@ impl OutboxWorker {
         let envelope = match envelope(&mail.envelope_from, &mail.recipient) {
             Ok(envelope) => envelope,
             Err(e) => {
+                warn!(outbox_id = mail.id, ticket_id = mail.ticket_id, recipient = %mail.recipient, error = %e, "mail failed for good");
                 let mut conn = self.store.acquire().await?;
                 outbox::mark_failed(&mut conn, mail.id, &e).await?;
+                crate::metrics::get().outbox_failed.inc();
                 report.failed += 1;
                 return Ok(());
             }
@@ -126,6 +128,7 @@ impl OutboxWorker {
         match result {
             Ok(_) => {
                 outbox::mark_sent(&mut conn, mail.id, unix_now()).await?;
+                crate::metrics::outbox_sent(since_commit(mail.created_at));
                 info!(outbox_id = mail.id, ticket_id = mail.ticket_id, recipient = %mail.recipient, "mail sent");
                 report.sent += 1;
             }
@@ -133,11 +136,12 @@ impl OutboxWorker {
                 let reason = format!("{e}");
                 warn!(outbox_id = mail.id, ticket_id = mail.ticket_id, recipient = %mail.recipient, error = %reason, "mail failed for good");
                 outbox::mark_failed(&mut conn, mail.id, &reason).await?;
+                crate::metrics::get().outbox_failed.inc();
                 report.failed += 1;
             }
             Err(e) => {
                 let delay = retry_delay(self.retry_seconds, mail.attempts as u32);
-                warn!(outbox_id = mail.id, recipient = %mail.recipient, error = %e, retry_in = ?delay, "mail not sent; will retry");
+                warn!(outbox_id = mail.id, ticket_id = mail.ticket_id, recipient = %mail.recipient, error = %e, retry_in = ?delay, "mail not sent; will retry");
                 outbox::mark_retry(
                     &mut conn,
                     mail.id,
@@ -145,6 +149,7 @@ impl OutboxWorker {
                     &e.to_string(),
                 )
                 .await?;
+                crate::metrics::get().outbox_retries.inc();
                 report.retried += 1;
             }
         }
@@ -166,6 +171,14 @@ impl OutboxWorker {
         }
         info!("outbox stopped");
     }
+}
+
+/// How long ago a mail was committed to the outbox (`created_at` is in whole seconds).
+fn since_commit(created_at: i64) -> Duration {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    now.saturating_sub(Duration::from_secs(created_at.max(0) as u64))
 }
 
 fn envelope(from: &str, to: &str) -> Result<lettre::address::Envelope, String> {

@@ -137,6 +137,14 @@ fn is_transient_code(code: Option<&str>, message: &str) -> bool {
 
 pub type Result<T> = std::result::Result<T, StoreError>;
 
+/// A snapshot of the connection pool (for `/metrics`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolUse {
+    pub open: u32,
+    pub idle: usize,
+    pub max: u32,
+}
+
 /// The database: a pool plus which engine it is.
 #[derive(Clone, Debug)]
 pub struct Store {
@@ -204,6 +212,15 @@ impl Store {
 
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// The pool's open connections, how many of them are idle, and its limit.
+    pub fn pool_use(&self) -> PoolUse {
+        PoolUse {
+            open: self.pool.size(),
+            idle: self.pool.num_idle(),
+            max: self.pool.options().get_max_connections(),
+        }
     }
 
     pub fn sqlite_file(&self) -> Option<&std::path::Path> {

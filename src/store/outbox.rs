@@ -101,6 +101,8 @@ pub struct Claimed {
     pub envelope_from: String,
     pub raw: Vec<u8>,
     pub attempts: i64,
+    /// When the mail was queued (its transaction's time): delivery latency.
+    pub created_at: i64,
 }
 
 /// Claims up to `limit` due mails for `lease` seconds: queued ones whose time has come,
@@ -122,7 +124,7 @@ pub async fn claim_due(
          WHERE id IN (SELECT id FROM outbox
                       WHERE (status = 'queued' AND next_attempt_at <= $2) OR (status = 'sending' AND locked_until < $2)
                       ORDER BY id LIMIT $3 {lock})
-         RETURNING id, ticket_id, recipient, envelope_from, raw, attempts"
+         RETURNING id, ticket_id, recipient, envelope_from, raw, attempts, created_at"
     );
     let mut claimed: Vec<Claimed> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(now + lease)

@@ -197,6 +197,15 @@ pub async fn count(conn: &mut Conn) -> Result<i64> {
         .await?)
 }
 
+/// How many tickets have each status (statuses without tickets are missing): `/metrics`.
+pub async fn count_by_status(conn: &mut Conn) -> Result<Vec<(String, i64)>> {
+    Ok(
+        sqlx::query_as("SELECT status, COUNT(*) FROM tickets GROUP BY status")
+            .fetch_all(conn)
+            .await?,
+    )
+}
+
 /// A stored message that owns a referenced Message-ID.
 #[derive(Debug, Clone)]
 pub struct ReferenceOwner {

@@ -11,6 +11,7 @@ mod files;
 mod health;
 mod live;
 pub mod mailhtml;
+pub mod metrics;
 mod public;
 mod quarantine;
 mod queue;
@@ -167,8 +168,12 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             auth::require_session,
         ));
-    Router::new()
-        .route("/healthz", get(health::healthz))
+    let metrics_here = state.config.metrics.enabled && state.config.metrics.listen.is_none();
+    let mut app = Router::new();
+    if metrics_here {
+        app = app.route("/metrics", get(metrics::show));
+    }
+    app.route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/portal/login", get(auth::login_page).post(auth::login))
         .route(
@@ -181,6 +186,17 @@ pub fn router(state: AppState) -> Router {
         .fallback(error::not_found)
         .layer(axum::extract::DefaultBodyLimit::max(FORM_LIMIT))
         .layer(axum::middleware::from_fn(security::headers))
+        .layer(axum::middleware::from_fn(metrics::track))
+        .with_state(state)
+}
+
+/// `/metrics` alone, for its own listener (`metrics.listen`).
+pub fn metrics_router(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics::show))
+        .fallback(error::not_found)
+        .layer(axum::middleware::from_fn(security::headers))
+        .layer(axum::middleware::from_fn(metrics::track))
         .with_state(state)
 }
 

@@ -20,6 +20,7 @@ mod hostile;
 mod imap;
 mod live;
 mod mutation;
+mod observe;
 mod outbound;
 mod portal;
 mod public;
