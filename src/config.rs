@@ -629,8 +629,9 @@ impl Config {
         self.resolve_signing_secret_file()
     }
 
-    /// Reads the IMAP and SMTP passwords from their `*_file` keys. Only what talks to
-    /// those servers (`serve`, `fetch`, `send`, `check`) calls this: the files may be
+    /// Reads the IMAP and SMTP passwords and the metrics token from their `*_file` keys.
+    /// Only what talks to those servers or serves `/metrics` (`serve`, `fetch`, `send`,
+    /// `check`) calls this: the files may be
     /// systemd credentials (`LoadCredential=`) that only the service can read, and the
     /// MTA's `maildesk ingest` or an admin's `maildesk user add` must still work.
     pub fn load_connection_secrets(&mut self) -> Result<(), ConfigError> {
@@ -655,6 +656,7 @@ impl Config {
                 ));
             }
             self.metrics.token = Some(Secret(read_secret_file("metrics.token_file", path)?));
+            self.validate_metrics()?;
         }
         Ok(())
     }
@@ -1295,6 +1297,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!(config.log.format, LogFormat::Json);
+        // Like the IMAP and SMTP password files: read only by what serves it.
+        assert!(config.metrics.token.is_none());
+        let mut config = config;
+        config.load_connection_secrets().unwrap();
         assert_eq!(
             config.metrics.token.as_ref().unwrap().expose(),
             "scrape-token-0123456789"
