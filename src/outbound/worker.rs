@@ -97,12 +97,8 @@ impl OutboxWorker {
         let envelope = match envelope(&mail.envelope_from, &mail.recipient) {
             Ok(envelope) => envelope,
             Err(e) => {
-                warn!(outbox_id = mail.id, ticket_id = mail.ticket_id, recipient = %mail.recipient, error = %e, "mail failed for good");
                 let mut conn = self.store.acquire().await?;
-                outbox::mark_failed(&mut conn, mail.id, &e).await?;
-                crate::metrics::get().outbox_failed.inc();
-                report.failed += 1;
-                return Ok(());
+                return fail_for_good(&mut conn, mail, &e, report).await;
             }
         };
         {
@@ -133,11 +129,7 @@ impl OutboxWorker {
                 report.sent += 1;
             }
             Err(e) if e.is_permanent() || mail.attempts >= i64::from(self.max_attempts) => {
-                let reason = format!("{e}");
-                warn!(outbox_id = mail.id, ticket_id = mail.ticket_id, recipient = %mail.recipient, error = %reason, "mail failed for good");
-                outbox::mark_failed(&mut conn, mail.id, &reason).await?;
-                crate::metrics::get().outbox_failed.inc();
-                report.failed += 1;
+                fail_for_good(&mut conn, mail, &e.to_string(), report).await?;
             }
             Err(e) => {
                 let delay = retry_delay(self.retry_seconds, mail.attempts as u32);
@@ -171,6 +163,21 @@ impl OutboxWorker {
         }
         info!("outbox stopped");
     }
+}
+
+/// Gives a mail up: marked failed on its ticket, logged and counted once, whether its
+/// address was unusable or the SMTP server refused it for good.
+async fn fail_for_good(
+    conn: &mut crate::store::Conn,
+    mail: &outbox::Claimed,
+    reason: &str,
+    report: &mut SendReport,
+) -> Result<(), OutboxError> {
+    warn!(outbox_id = mail.id, ticket_id = mail.ticket_id, recipient = %mail.recipient, error = %reason, "mail failed for good");
+    outbox::mark_failed(conn, mail.id, reason).await?;
+    crate::metrics::get().outbox_failed.inc();
+    report.failed += 1;
+    Ok(())
 }
 
 /// How long ago a mail was committed to the outbox (`created_at` is in whole seconds).
