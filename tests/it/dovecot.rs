@@ -25,6 +25,13 @@ pub struct TestCa {
     pub key: PathBuf,
 }
 
+/// A header of a delivered message, as our mail writes it (`Name: value`, unfolded).
+pub fn header<'a>(raw: &'a str, name: &str) -> Option<&'a str> {
+    let head = raw.split("\r\n\r\n").next().unwrap_or_default();
+    head.split("\r\n")
+        .find_map(|line| line.strip_prefix(&format!("{name}: ")))
+}
+
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .expect("bind")

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::dovecot::{Dovecot, SmtpRelay};
+use crate::dovecot::{header, Dovecot, SmtpRelay};
 use crate::harness::{eventually, is_postgres, kill, terminate, Spawned, TestEnv};
 use maildesk::store::Store;
 
@@ -185,12 +185,7 @@ async fn losing_the_mailbox_holder_twice_loses_and_doubles_nothing() {
     let mut delivered: HashMap<String, usize> = HashMap::new();
     for i in 0..CUSTOMERS {
         for raw in dovecot.messages(&customer(i), PASSWORD, "INBOX").await {
-            let id = raw
-                .split("\r\n")
-                .find_map(|l| {
-                    l.strip_prefix("Message-ID: ")
-                        .or_else(|| l.strip_prefix("Message-Id: "))
-                })
+            let id = header(&raw, "Message-ID")
                 .unwrap_or_else(|| panic!("a delivered mail without Message-ID:\n{raw}"))
                 .trim()
                 .to_string();

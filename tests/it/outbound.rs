@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::dovecot::{Dovecot, SmtpRelay};
+use crate::dovecot::{header, Dovecot, SmtpRelay};
 use crate::harness::TestEnv;
 
 const SUPPORT: &str = "support@example.com";
@@ -44,12 +44,6 @@ async fn to_support(dovecot: &Dovecot, raw: impl Into<Vec<u8>>) {
     dovecot
         .append(SUPPORT, SUPPORT_PW, "INBOX", &[raw.into()], None)
         .await;
-}
-
-fn header<'a>(raw: &'a str, name: &str) -> Option<&'a str> {
-    let head = raw.split("\r\n\r\n").next().unwrap_or_default();
-    head.split("\r\n")
-        .find_map(|line| line.strip_prefix(&format!("{name}: ")))
 }
 
 fn stdout(output: &std::process::Output) -> String {
