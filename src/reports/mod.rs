@@ -1,12 +1,13 @@
 //! Reports over a period: counts, response and resolution times, backlog by age and
-//! busiest hours, per category, mailbox and staff member. Pure: the store fetches the
-//! facts ([`crate::store::reports`]), this module counts them. Times are UTC.
+//! busiest hours, per category, mailbox and staff member. Pure: the store counts the
+//! facts per group ([`crate::store::reports`]), this module adds the groups up into the
+//! report's cuts and takes percentiles. Times are UTC.
 
 pub mod svg;
 
 use std::collections::{BTreeMap, HashMap};
 
-use crate::store::reports::{Backlog, Created, Reopened, Resolved};
+use crate::store::reports::{Backlog, DayCount, Group, HourCount};
 use crate::timefmt;
 
 pub const DAY: i64 = 86_400;
@@ -225,58 +226,45 @@ struct Tally {
     resolution: Vec<i64>,
 }
 
-/// The summary: everything, then per category, mailbox and staff member.
-pub fn summary(
-    created: &[Created],
-    resolved: &[Resolved],
-    reopened: &[Reopened],
-    names: &Names<'_>,
-) -> Vec<SummaryRow> {
+/// The groups a report needs for its summary, as the store counted them.
+#[derive(Debug, Clone, Default)]
+pub struct Facts {
+    /// Tickets created in the period, by assignee.
+    pub created: Vec<Group>,
+    /// Their first responses, by responder.
+    pub first_responses: Vec<Group>,
+    /// Tickets resolved in the period, by assignee.
+    pub resolved: Vec<Group>,
+    /// Reopens in the period, by assignee.
+    pub reopened: Vec<Group>,
+}
+
+/// The summary: everything, then per category, mailbox and staff member. Created
+/// counts go to the assignee, response times to whoever responded.
+pub fn summary(facts: &Facts, names: &Names<'_>) -> Vec<SummaryRow> {
     let mut groups: BTreeMap<(Dimension, String), Tally> = BTreeMap::new();
-    let mut add = |keys: [(Dimension, String); 4], f: &dyn Fn(&mut Tally)| {
-        for key in keys {
-            f(groups.entry(key).or_default());
-        }
-    };
-    let keys = |category: &str, mailbox: &Option<String>, staff: String| {
-        [
-            (Dimension::All, String::new()),
-            (Dimension::Category, category.to_string()),
-            (Dimension::Mailbox, mailbox_name(mailbox)),
-            (Dimension::Staff, staff),
-        ]
-    };
-    for t in created {
-        // Created counts go to the assignee; response times to whoever responded.
-        add(
-            keys(&t.category, &t.mailbox, names.staff(t.assignee_id)),
-            &|g: &mut Tally| g.created += 1,
-        );
-        if let Some(at) = t.first_response_at {
-            let d = (at - t.created_at).max(0);
-            add(
-                keys(&t.category, &t.mailbox, names.staff(t.first_responder_id)),
-                &|g: &mut Tally| g.first_response.push(d),
-            );
-        }
-    }
-    for t in resolved {
-        let d = (t.done_at - t.created_at).max(0);
-        add(
-            keys(&t.category, &t.mailbox, names.staff(t.assignee_id)),
-            &|g: &mut Tally| {
-                g.resolved += 1;
-                g.resolution.push(d);
-            },
-        );
-    }
-    for t in reopened {
-        add(
-            keys(&t.category, &t.mailbox, names.staff(t.assignee_id)),
-            &|g: &mut Tally| g.reopened += 1,
-        );
-    }
     groups.entry((Dimension::All, String::new())).or_default();
+    let mut add = |groups_of: &[Group], f: &dyn Fn(&mut Tally, &Group)| {
+        for g in groups_of {
+            for key in [
+                (Dimension::All, String::new()),
+                (Dimension::Category, g.category.clone()),
+                (Dimension::Mailbox, mailbox_name(&g.mailbox)),
+                (Dimension::Staff, names.staff(g.staff_id)),
+            ] {
+                f(groups.entry(key).or_default(), g);
+            }
+        }
+    };
+    add(&facts.created, &|t, g| t.created += g.count);
+    add(&facts.first_responses, &|t, g| {
+        t.first_response.extend(g.durations())
+    });
+    add(&facts.resolved, &|t, g| {
+        t.resolved += g.count;
+        t.resolution.extend(g.durations());
+    });
+    add(&facts.reopened, &|t, g| t.reopened += g.count);
     groups
         .into_iter()
         .map(|((dimension, name), t)| SummaryRow {
@@ -345,14 +333,14 @@ pub fn backlog(groups: &[Backlog], names: &Names<'_>) -> Vec<BacklogRow> {
 pub const WEEKDAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
 
 /// Tickets created per weekday (Monday first) and hour of the day, UTC.
-pub fn busiest_hours(created: &[Created]) -> [[i64; 24]; 7] {
+pub fn busiest_hours(counts: &[HourCount]) -> [[i64; 24]; 7] {
     let mut grid = [[0i64; 24]; 7];
-    for t in created {
-        let day = t.created_at.div_euclid(DAY);
-        // 1970-01-01 was a Thursday.
-        let weekday = (day + 3).rem_euclid(7) as usize;
-        let hour = (t.created_at.rem_euclid(DAY) / 3600) as usize;
-        grid[weekday][hour] += 1;
+    for c in counts {
+        if let (Ok(day @ 0..=6), Ok(hour @ 0..=23)) =
+            (usize::try_from(c.weekday), usize::try_from(c.hour))
+        {
+            grid[day][hour] += c.count;
+        }
     }
     grid
 }
@@ -375,22 +363,22 @@ pub struct DayRow {
     pub resolved: i64,
 }
 
-/// Created and resolved per day of the period.
-pub fn daily(period: &Period, created: &[Created], resolved: &[Resolved]) -> Vec<DayRow> {
+/// Created and resolved per day of the period (days outside it are left out).
+pub fn daily(period: &Period, created: &[DayCount], resolved: &[DayCount]) -> Vec<DayRow> {
     let days = period.days() as usize;
     let mut counts = vec![(0i64, 0i64); days];
-    let index = |t: i64| {
-        let i = t.div_euclid(DAY) - period.first_day;
+    let index = |day: i64| {
+        let i = day - period.first_day;
         (0..days as i64).contains(&i).then_some(i as usize)
     };
-    for t in created {
-        if let Some(i) = index(t.created_at) {
-            counts[i].0 += 1;
+    for c in created {
+        if let Some(i) = index(c.day) {
+            counts[i].0 += c.count;
         }
     }
-    for t in resolved {
-        if let Some(i) = index(t.done_at) {
-            counts[i].1 += 1;
+    for c in resolved {
+        if let Some(i) = index(c.day) {
+            counts[i].1 += c.count;
         }
     }
     counts
@@ -493,45 +481,38 @@ mod tests {
         assert_eq!(duration(Some(9 * DAY)), "9 d");
     }
 
-    fn created(
-        at: i64,
-        category: &str,
-        assignee: Option<i64>,
-        response: Option<(i64, i64)>,
-    ) -> Created {
-        Created {
-            created_at: at,
+    fn group(category: &str, mailbox: Option<&str>, staff: Option<i64>, count: i64) -> Group {
+        Group {
             category: category.into(),
-            mailbox: Some("support".into()),
-            assignee_id: assignee,
-            first_response_at: response.map(|(after, _)| at + after),
-            first_responder_id: response.map(|(_, who)| who),
+            mailbox: mailbox.map(String::from),
+            staff_id: staff,
+            count,
+            durations: None,
         }
+    }
+
+    fn timed(mut g: Group, durations: &str) -> Group {
+        g.durations = Some(durations.into());
+        g
     }
 
     #[test]
     fn summary_counts_per_group_and_responder() {
         let users: HashMap<i64, String> = [(1, "Ann".to_string()), (2, "Bob".to_string())].into();
         let names = Names { users: &users };
-        let c = [
-            created(1000, "network", Some(1), Some((600, 2))),
-            created(2000, "network", None, Some((1800, 2))),
-            created(3000, "billing", Some(1), None),
-        ];
-        let r = [Resolved {
-            created_at: 0,
-            done_at: 7200,
-            category: "billing".into(),
-            mailbox: None,
-            assignee_id: Some(1),
-        }];
-        let o = [Reopened {
-            created_at: 5,
-            category: "network".into(),
-            mailbox: Some("support".into()),
-            assignee_id: Some(1),
-        }];
-        let rows = summary(&c, &r, &o, &names);
+        let support = Some("support");
+        let facts = Facts {
+            created: vec![
+                group("network", support, Some(1), 1),
+                group("network", support, None, 1),
+                group("billing", support, Some(1), 1),
+            ],
+            // Two network tickets answered by Bob after 10 and 30 minutes.
+            first_responses: vec![timed(group("network", support, Some(2), 2), "600,1800")],
+            resolved: vec![timed(group("billing", None, Some(1), 1), "7200")],
+            reopened: vec![group("network", support, Some(1), 1)],
+        };
+        let rows = summary(&facts, &names);
         let row = |d, n: &str| {
             rows.iter()
                 .find(|r| r.dimension == d && r.name == n)
@@ -575,26 +556,72 @@ mod tests {
     }
 
     #[test]
+    fn an_empty_period_still_has_its_all_row() {
+        let users = HashMap::new();
+        let rows = summary(&Facts::default(), &Names { users: &users });
+        assert_eq!(rows.len(), 1);
+        assert_eq!((rows[0].created, rows[0].first_response.median), (0, None));
+    }
+
+    #[test]
+    fn durations_parse_and_clamp_clock_skew() {
+        let g = timed(group("a", None, None, 3), "5,-20, 7");
+        assert_eq!(g.durations().collect::<Vec<_>>(), [5, 0, 7]);
+        assert_eq!(group("a", None, None, 1).durations().count(), 0);
+    }
+
+    #[test]
     fn hours_weekdays_and_days() {
-        // 2023-01-02 was a Monday.
-        let monday = 19_359 * DAY;
-        let c = [
-            created(monday + 9 * 3600, "a", None, None),
-            created(monday + 9 * 3600 + 59 * 60, "a", None, None),
-            created(monday + DAY + 23 * 3600, "a", None, None),
+        let hours = [
+            HourCount {
+                weekday: 0,
+                hour: 9,
+                count: 2,
+            },
+            HourCount {
+                weekday: 1,
+                hour: 23,
+                count: 1,
+            },
+            HourCount {
+                weekday: 7,
+                hour: 0,
+                count: 5,
+            }, // not a weekday: ignored
         ];
-        let grid = busiest_hours(&c);
+        let grid = busiest_hours(&hours);
         assert_eq!(grid[0][9], 2);
         assert_eq!(grid[1][23], 1);
         assert_eq!(per_hour(&grid)[9], 2);
+        assert_eq!(per_hour(&grid).iter().sum::<i64>(), 3);
         let period = Period {
             first_day: 19_359,
             last_day: 19_361,
         };
-        let days = daily(&period, &c, &[]);
+        let created = [
+            DayCount {
+                day: 19_359,
+                count: 2,
+            },
+            DayCount {
+                day: 19_360,
+                count: 1,
+            },
+            DayCount {
+                day: 19_400,
+                count: 9,
+            }, // after the period
+        ];
+        let resolved = [DayCount {
+            day: 19_361,
+            count: 4,
+        }];
+        let days = daily(&period, &created, &resolved);
         assert_eq!(
-            days.iter().map(|d| d.created).collect::<Vec<_>>(),
-            [2, 1, 0]
+            days.iter()
+                .map(|d| (d.created, d.resolved))
+                .collect::<Vec<_>>(),
+            [(2, 0), (1, 0), (0, 4)]
         );
         assert_eq!(days[0].date, "2023-01-02");
     }

@@ -51,9 +51,15 @@ async fn report(state: &AppState, staff: &Staff, query: &ReportQuery) -> WebResu
     .map_err(|e| WebError::BadRequest(e.to_string()))?;
     let (start, end) = (period.start(), period.end());
     let mut conn = state.store.acquire().await?;
-    let created = facts::created(&mut conn, start, end).await?;
-    let resolved = facts::resolved(&mut conn, start, end).await?;
-    let reopened = facts::reopened(&mut conn, start, end).await?;
+    let groups = reports::Facts {
+        created: facts::created(&mut conn, start, end).await?,
+        first_responses: facts::first_responses(&mut conn, start, end).await?,
+        resolved: facts::resolved(&mut conn, start, end).await?,
+        reopened: facts::reopened(&mut conn, start, end).await?,
+    };
+    let created_per_day = facts::created_per_day(&mut conn, start, end).await?;
+    let resolved_per_day = facts::resolved_per_day(&mut conn, start, end).await?;
+    let per_hour = facts::created_per_hour(&mut conn, start, end).await?;
     let backlog = facts::backlog(&mut conn, now).await?;
     let users: HashMap<i64, String> = users::list(&mut conn)
         .await?
@@ -63,10 +69,10 @@ async fn report(state: &AppState, staff: &Staff, query: &ReportQuery) -> WebResu
     drop(conn);
     let names = Names { users: &users };
     Ok(Report {
-        summary: reports::summary(&created, &resolved, &reopened, &names),
+        summary: reports::summary(&groups, &names),
         backlog: reports::backlog(&backlog, &names),
-        hours: reports::busiest_hours(&created),
-        daily: reports::daily(&period, &created, &resolved),
+        hours: reports::busiest_hours(&per_hour),
+        daily: reports::daily(&period, &created_per_day, &resolved_per_day),
         period,
     })
 }
