@@ -153,16 +153,38 @@ pub fn prepare(options: &IngestOptions, raw: &[u8]) -> Prepared {
     }
 }
 
-/// Runs one storing attempt, turning a panic inside it into an error that names it: the
-/// transaction is dropped (rolled back) and the message is quarantined instead.
-async fn unwind_safe<T>(
-    attempt: impl std::future::Future<Output = Result<T, StoreError>>,
-) -> Result<Result<T, StoreError>, String> {
+/// How often a transaction the database aborted as a deadlock victim (or could not
+/// serialize) is run again before the failure goes to the caller as temporary.
+const ABORT_RETRIES: u32 = 4;
+
+/// Runs a storing attempt, turning a panic inside it into an error that names it (the
+/// transaction is dropped, rolled back, and the message is quarantined instead). An
+/// attempt PostgreSQL aborted as a deadlock victim kept nothing and is run again after
+/// a short random pause: batches from several mailboxes (one instance or several)
+/// lock the same tickets in different orders, and tearing the IMAP session down for
+/// that cost seconds of backoff.
+async fn unwind_safe<T, F, Fut>(mut attempt: F) -> Result<Result<T, StoreError>, String>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, StoreError>>,
+{
     use futures_util::FutureExt;
-    std::panic::AssertUnwindSafe(attempt)
-        .catch_unwind()
-        .await
-        .map_err(|payload| crate::mail::compose::panic_message(&*payload))
+    let mut aborts = 0;
+    loop {
+        let result = std::panic::AssertUnwindSafe(attempt())
+            .catch_unwind()
+            .await
+            .map_err(|payload| crate::mail::compose::panic_message(&*payload));
+        match result {
+            Ok(Err(e)) if e.is_aborted_transaction() && aborts < ABORT_RETRIES => {
+                aborts += 1;
+                let pause = 5 + rand::random::<u64>() % (25 * u64::from(aborts));
+                info!(error = %e, aborts, pause_ms = pause, "transaction aborted by the database; running it again");
+                tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
+            }
+            other => return other,
+        }
+    }
 }
 
 #[derive(Clone)]
@@ -237,17 +259,18 @@ impl Ingestor {
         origin: &Origin,
         retry_of: Option<i64>,
     ) -> Result<Outcome, IngestError> {
-        let attempt = async {
+        let prepared = &prepared;
+        let attempt = || async move {
             let mut tx = self.store.begin().await?;
             let outcome = self
-                .store_in(&mut tx, raw, &prepared, origin, retry_of)
+                .store_in(&mut tx, raw, prepared, origin, retry_of)
                 .await?;
             tx.commit().await?;
             Ok::<_, StoreError>(outcome)
         };
         match unwind_safe(attempt).await {
             Ok(Ok(outcome)) => Ok(outcome),
-            Ok(Err(e)) => self.recover(raw, &prepared, origin, retry_of, e).await,
+            Ok(Err(e)) => self.recover(raw, prepared, origin, retry_of, e).await,
             // Logged once, as the quarantine (its reason says what happened).
             Err(panic) => {
                 let reason =
@@ -274,7 +297,7 @@ impl Ingestor {
         batch: &[BatchItem],
     ) -> Vec<Result<Outcome, IngestError>> {
         use tracing::Instrument;
-        let attempt = async {
+        let attempt = || async move {
             let mut tx = self.store.begin().await?;
             let mut outcomes = Vec::with_capacity(batch.len());
             for item in batch {

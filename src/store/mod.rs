@@ -83,6 +83,17 @@ impl StoreError {
         )
     }
 
+    /// PostgreSQL aborted the transaction as a deadlock victim or a serialization
+    /// failure: nothing of it was kept, and running it again at once normally succeeds.
+    pub fn is_aborted_transaction(&self) -> bool {
+        match self {
+            StoreError::Unavailable(sqlx::Error::Database(db)) => {
+                matches!(db.code().as_deref(), Some("40001" | "40P01"))
+            }
+            _ => false,
+        }
+    }
+
     pub fn is_unique_violation(&self) -> bool {
         matches!(self, StoreError::Conflict(_))
     }

@@ -12,6 +12,7 @@ mod browser_reports;
 mod browser_tasks;
 mod browser_users;
 mod cli;
+mod contention;
 mod corpus;
 mod dedup;
 mod failover;
