@@ -172,7 +172,7 @@ pub async fn change_field(
     Ok(true)
 }
 
-fn current_value(ticket: &tickets::Ticket, field: Field) -> Option<String> {
+pub fn current_value(ticket: &tickets::Ticket, field: Field) -> Option<String> {
     match field {
         Field::Status => Some(ticket.status.clone()),
         Field::Priority => Some(ticket.priority.clone()),

@@ -2,6 +2,7 @@
 //! `Any` driver (`$1` placeholders work on both); backend-specific SQL only where the
 //! engines truly differ. Times are Unix seconds, flags 0/1 integers (what `Any` decodes).
 
+pub mod api_tokens;
 pub mod backup;
 pub mod events;
 pub mod imap;

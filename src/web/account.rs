@@ -42,7 +42,7 @@ struct AccountPage {
 #[derive(Debug, Deserialize, Default)]
 pub struct Done {
     #[serde(default)]
-    done: String,
+    pub done: String,
 }
 
 pub async fn show(

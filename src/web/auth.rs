@@ -117,29 +117,13 @@ pub async fn require_session(
 
 async fn authenticate(state: &AppState, request: Request) -> WebResult<Request> {
     let (mut parts, body) = request.into_parts();
-    let jar = CookieJar::from_headers(&parts.headers);
     let next = parts
         .uri
         .path_and_query()
         .map_or("/portal".into(), |p| p.as_str().to_string());
-    let sign_in = || WebError::SignIn { next: next.clone() };
-    let token = session_token(&jar).ok_or_else(sign_in)?;
-    let id_hash = sha256_hex(token.as_bytes());
-    let now = unix_now();
-    let idle = i64::from(state.config.web.session_idle_minutes) * 60;
-    let mut conn = state.store.acquire().await?;
-    let found = sessions::find_live(&mut conn, &id_hash, now, idle)
+    let staff = session_staff(state, &parts.headers)
         .await?
-        .ok_or_else(sign_in)?;
-    if now - found.last_seen_at >= TOUCH_EVERY_SECS {
-        sessions::touch(&mut conn, &id_hash, now).await?;
-    }
-    drop(conn);
-    let staff = Staff {
-        actor: Actor { user: found.user() },
-        session_hash: id_hash,
-        csrf: found.csrf_token,
-    };
+        .ok_or(WebError::SignIn { next })?;
     let body = if parts.method == Method::GET || parts.method == Method::HEAD {
         body
     } else {
@@ -162,6 +146,32 @@ async fn authenticate(state: &AppState, request: Request) -> WebResult<Request> 
     };
     parts.extensions.insert(staff);
     Ok(Request::from_parts(parts, body))
+}
+
+/// The staff member whose live session the request's cookie names, if any (the portal
+/// and the API's browser clients).
+pub(super) async fn session_staff(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> WebResult<Option<Staff>> {
+    let Some(token) = session_token(&CookieJar::from_headers(headers)) else {
+        return Ok(None);
+    };
+    let id_hash = sha256_hex(token.as_bytes());
+    let now = unix_now();
+    let idle = i64::from(state.config.web.session_idle_minutes) * 60;
+    let mut conn = state.store.acquire().await?;
+    let Some(found) = sessions::find_live(&mut conn, &id_hash, now, idle).await? else {
+        return Ok(None);
+    };
+    if now - found.last_seen_at >= TOUCH_EVERY_SECS {
+        sessions::touch(&mut conn, &id_hash, now).await?;
+    }
+    Ok(Some(Staff {
+        actor: Actor { user: found.user() },
+        session_hash: id_hash,
+        csrf: found.csrf_token,
+    }))
 }
 
 fn form_value(body: &[u8], name: &str) -> Option<String> {

@@ -3,6 +3,7 @@
 //! code the mail side uses, and render. Errors are mapped once, in [`error`].
 
 mod account;
+pub mod api;
 mod assets;
 pub mod auth;
 mod dashboard;
@@ -19,6 +20,7 @@ mod reports;
 mod security;
 mod tasks;
 mod ticket;
+mod tokens;
 mod users;
 mod view;
 
@@ -148,6 +150,11 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/portal/events", get(live::events))
         .route("/portal/account/profile", post(account::change_profile))
+        .route(
+            "/portal/account/tokens",
+            get(tokens::list).post(tokens::create),
+        )
+        .route("/portal/account/tokens/{id}/revoke", post(tokens::revoke))
         .route("/portal/users", get(users::list).post(users::create))
         .route("/portal/users/invite", post(users::invite))
         .route(
@@ -182,6 +189,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/static/{file}", get(assets::serve))
         .merge(portal)
+        .merge(api::router())
         .merge(public::router(&state))
         .fallback(error::not_found)
         .layer(axum::extract::DefaultBodyLimit::max(FORM_LIMIT))

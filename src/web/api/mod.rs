@@ -1,0 +1,330 @@
+//! The JSON API, `/api/v1`: the same rules and store code as the portal (the API adds
+//! no second set of rules). Callers are staff, by personal API token (`Authorization:
+//! Bearer …`) or by their portal session (browser clients, which must then send the
+//! session's CSRF token in `X-CSRF-Token` with every change). A token acts with at most
+//! its scope: `read` for GET, `write` to change, `admin` for admin resources, and never
+//! beyond its user's role. Errors are `application/problem+json` ([`problem`]).
+
+pub mod problem;
+mod tickets;
+
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use super::auth::{constant_time_eq, session_staff};
+use super::AppState;
+use crate::actions::Actor;
+use crate::domain::Role;
+use crate::mail::hash::sha256_hex;
+use crate::store::{api_tokens, unix_now};
+pub use problem::{ApiError, ApiResult};
+
+/// What a token may do, each including the ones before it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scope {
+    Read,
+    Write,
+    Admin,
+}
+
+impl Scope {
+    pub const ALL: [Scope; 3] = [Scope::Read, Scope::Write, Scope::Admin];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Read => "read",
+            Scope::Write => "write",
+            Scope::Admin => "admin",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Scope> {
+        Scope::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+}
+
+/// The prefix of every personal token (so a leaked one is recognisable in a scan).
+pub const TOKEN_PREFIX: &str = "mdk_";
+/// A token's last-used time is written at most this often.
+const TOUCH_EVERY_SECS: i64 = 60;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Via {
+    Token,
+    Session,
+}
+
+/// The staff member calling, and how far this request may go.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub actor: Actor,
+    pub scope: Scope,
+    pub via: Via,
+}
+
+impl Caller {
+    /// Refuses a request beyond the token's scope (the role is checked by the rules).
+    pub fn require(&self, scope: Scope) -> ApiResult<()> {
+        if self.scope >= scope {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden(format!(
+                "this token's scope is {}; this needs {}",
+                self.scope.as_str(),
+                scope.as_str()
+            )))
+        }
+    }
+
+    /// Admin resources: an admin, with an admin-scoped token (or a session).
+    pub fn require_admin(&self) -> ApiResult<()> {
+        self.require(Scope::Admin)?;
+        if self.actor.role() == Role::Admin {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden("only admins may do this"))
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> ApiResult<Caller> {
+        let caller = match bearer(parts)? {
+            Some(token) => by_token(state, &token).await?,
+            None => by_session(state, parts).await?,
+        };
+        // Reading needs `read`; everything else changes something.
+        let needed = if matches!(parts.method, Method::GET | Method::HEAD) {
+            Scope::Read
+        } else {
+            Scope::Write
+        };
+        caller.require(needed)?;
+        Ok(caller)
+    }
+}
+
+fn bearer(parts: &Parts) -> ApiResult<Option<String>> {
+    let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let value = value.to_str().unwrap_or_default();
+    match value.split_once(' ') {
+        Some((kind, token)) if kind.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() => {
+            Ok(Some(token.trim().to_string()))
+        }
+        _ => Err(unauthorized(
+            "the Authorization header is not `Bearer <token>`",
+        )),
+    }
+}
+
+fn unauthorized(detail: &str) -> ApiError {
+    ApiError::unauthorized(detail)
+}
+
+async fn by_token(state: &AppState, token: &str) -> ApiResult<Caller> {
+    let invalid = || {
+        unauthorized(
+            "the token is not valid (unknown, expired or revoked, or its user is disabled)",
+        )
+    };
+    if !token.starts_with(TOKEN_PREFIX) {
+        return Err(invalid());
+    }
+    let now = unix_now();
+    let mut conn = state.store.acquire().await?;
+    let found = api_tokens::find_usable(&mut conn, &sha256_hex(token.as_bytes()), now)
+        .await?
+        .ok_or_else(invalid)?;
+    if found
+        .last_used_at
+        .is_none_or(|t| now - t >= TOUCH_EVERY_SECS)
+    {
+        api_tokens::touch(&mut conn, found.token_id, now).await?;
+    }
+    let scope = Scope::parse(&found.scope).unwrap_or(Scope::Read);
+    Ok(Caller {
+        actor: Actor { user: found.user() },
+        scope,
+        via: Via::Token,
+    })
+}
+
+async fn by_session(state: &AppState, parts: &Parts) -> ApiResult<Caller> {
+    let staff = session_staff(state, &parts.headers).await?.ok_or_else(|| {
+        unauthorized(
+            "sign in first: send `Authorization: Bearer <token>` or a portal session cookie",
+        )
+    })?;
+    if !matches!(parts.method, Method::GET | Method::HEAD) {
+        let sent = parts
+            .headers
+            .get("x-csrf-token")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        if !constant_time_eq(sent.as_bytes(), staff.csrf.as_bytes()) {
+            return Err(ApiError::forbidden(
+                "a change made with a session cookie needs the session's CSRF token in X-CSRF-Token",
+            ));
+        }
+    }
+    Ok(Caller {
+        actor: staff.actor,
+        scope: Scope::Admin,
+        via: Via::Session,
+    })
+}
+
+/// A JSON request body: `application/json`, every member known (unknown ones are
+/// refused), and a refusal that names the member.
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> ApiResult<Self> {
+        let is_json = request
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
+        if !is_json {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "send the body as application/json",
+            ));
+        }
+        let bytes = axum::body::Bytes::from_request(request, state)
+            .await
+            .map_err(|e| ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, e.body_text()))?;
+        let mut deserializer = serde_json::Deserializer::from_slice(&bytes);
+        serde_path_to_error::deserialize(&mut deserializer)
+            .map(ApiJson)
+            .map_err(|e| refused_field(&e.path().to_string(), &e.inner().to_string()))
+    }
+}
+
+/// Query parameters, every one known.
+pub struct ApiQuery<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> ApiResult<Self> {
+        let query = parts.uri.query().unwrap_or_default();
+        serde_html_form::from_str(query)
+            .map(ApiQuery)
+            .map_err(|e| refused_field(".", &e.to_string()))
+    }
+}
+
+/// A refusal naming the member: the path serde reached, or the unknown member's name.
+fn refused_field(path: &str, message: &str) -> ApiError {
+    let unknown = message
+        .strip_prefix("unknown field `")
+        .and_then(|rest| rest.split('`').next());
+    let missing = message
+        .strip_prefix("missing field `")
+        .and_then(|rest| rest.split('`').next());
+    // serde's path names an unknown member already; a missing one, only its parent.
+    let field = match (unknown.or(missing), path) {
+        (Some(name), "." | "") => name.to_string(),
+        (Some(name), parent) if missing.is_some() => format!("{parent}.{name}"),
+        (_, path) => path.to_string(),
+    };
+    if field == "." || field.is_empty() {
+        ApiError::new(StatusCode::BAD_REQUEST, message)
+    } else {
+        ApiError::field(StatusCode::UNPROCESSABLE_ENTITY, field, message)
+    }
+}
+
+/// A JSON response with the given status.
+pub fn json<T: Serialize>(status: StatusCode, value: &T) -> Response {
+    match serde_json::to_vec(value) {
+        Ok(body) => {
+            let mut response = (status, body).into_response();
+            response.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+            response
+        }
+        Err(e) => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+    }
+}
+
+#[derive(Serialize)]
+struct Verified {
+    user: crate::store::users::User,
+    via: Via,
+    scope: Scope,
+}
+
+/// `GET /api/v1/auth/verify`: who is calling, with which role and scope.
+async fn verify(caller: Caller) -> Response {
+    json(
+        StatusCode::OK,
+        &Verified {
+            user: caller.actor.user,
+            via: caller.via,
+            scope: caller.scope,
+        },
+    )
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found("there is no API resource at this address")
+}
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/auth/verify", get(verify))
+        .route("/api/v1/tickets", get(tickets::list))
+        .route(
+            "/api/v1/tickets/{reference}",
+            get(tickets::show).patch(tickets::update),
+        )
+        .route("/api/v1/tickets/{reference}/replies", post(tickets::reply))
+        .route("/api/v1/tickets/{reference}/notes", post(tickets::note))
+        .route("/api/v1/{*rest}", axum::routing::any(not_found))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scopes_include_the_lesser_ones() {
+        assert!(Scope::Admin > Scope::Write && Scope::Write > Scope::Read);
+        assert_eq!(Scope::parse("write"), Some(Scope::Write));
+        assert_eq!(Scope::parse("root"), None);
+    }
+
+    #[test]
+    fn refusals_name_the_member() {
+        let e = refused_field("colour", "unknown field `colour`, expected one of `status`");
+        assert_eq!(e.field.as_deref(), Some("colour"));
+        let e = refused_field(".", "missing field `body`");
+        assert_eq!(e.field.as_deref(), Some("body"));
+        assert_eq!(e.status, StatusCode::UNPROCESSABLE_ENTITY);
+        let e = refused_field("assignee", "invalid type: string \"x\", expected i64");
+        assert_eq!(e.field.as_deref(), Some("assignee"));
+        assert_eq!(
+            refused_field(".", "EOF while parsing").status,
+            StatusCode::BAD_REQUEST
+        );
+    }
+}

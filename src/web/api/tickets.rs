@@ -1,0 +1,283 @@
+//! `/api/v1/tickets`: the queue (same filters, search and keyset pages as the portal),
+//! one ticket with its messages, participants, tasks and history, and changes through
+//! the same rules as the portal. A change needs `If-Match` with the ticket's ETag, so
+//! two clients cannot overwrite each other unknowingly.
+
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::Response;
+use serde::{Deserialize, Deserializer, Serialize};
+
+use super::{json, ApiError, ApiJson, ApiQuery, ApiResult, Caller};
+use crate::actions::{self, Expected};
+use crate::mail::hash::sha256_hex;
+use crate::store::tickets::{self as ticket_store, Field, Ticket};
+use crate::store::{events, queue, tasks, StoreError};
+use crate::web::queue::QueueQuery;
+use crate::web::AppState;
+
+/// The most rows one page returns.
+const MAX_LIMIT: i64 = 200;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    #[serde(default)]
+    status: String,
+    #[serde(default)]
+    assignee: String,
+    #[serde(default)]
+    category: String,
+    #[serde(default)]
+    mailbox: String,
+    #[serde(default)]
+    priority: String,
+    #[serde(default)]
+    q: String,
+    #[serde(default)]
+    sort: String,
+    /// The `next` of the previous page.
+    #[serde(default)]
+    after: String,
+    #[serde(default)]
+    limit: Option<i64>,
+}
+
+#[derive(Serialize)]
+struct Page {
+    tickets: Vec<queue::Row>,
+    /// Pass as `after` for the next page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next: Option<String>,
+}
+
+/// `GET /api/v1/tickets`
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(query): ApiQuery<ListQuery>,
+) -> ApiResult<Response> {
+    caller
+        .actor
+        .require(crate::domain::access::Action::ViewTickets, "see tickets")?;
+    let limit = query.limit.unwrap_or(crate::web::queue::PAGE_SIZE);
+    if !(1..=MAX_LIMIT).contains(&limit) {
+        return Err(ApiError::invalid(
+            "limit",
+            format!("limit must be from 1 to {MAX_LIMIT}"),
+        ));
+    }
+    let filter = QueueQuery {
+        status: query.status,
+        assignee: query.assignee,
+        category: query.category,
+        mailbox: query.mailbox,
+        priority: query.priority,
+        q: query.q,
+        sort: query.sort,
+        after: query.after,
+    }
+    .filter(caller.actor.user.id)?;
+    let mut conn = state.store.acquire().await?;
+    let (tickets, more) = queue::page(&mut conn, state.store.backend(), &filter, limit).await?;
+    let next = more
+        .then(|| tickets.last().map(|t| t.cursor(filter.sort).encode()))
+        .flatten();
+    Ok(json(StatusCode::OK, &Page { tickets, next }))
+}
+
+fn reference(text: &str) -> ApiResult<i64> {
+    crate::tickets::parse_ref(text)
+        .ok_or_else(|| ApiError::not_found(format!("there is no ticket {text:?}")))
+}
+
+/// The ticket's version: it changes with every field a client can change and with
+/// every new message, so `If-Match` catches any change made since the client read it.
+pub fn etag(t: &Ticket) -> String {
+    let state = format!(
+        "{}|{}|{}|{}|{:?}|{:?}|{}|{}",
+        t.id,
+        t.status,
+        t.priority,
+        t.category,
+        t.assignee_id,
+        t.merged_into_id,
+        t.message_count,
+        t.updated_at
+    );
+    format!("\"{}\"", &sha256_hex(state.as_bytes())[..20])
+}
+
+#[derive(Serialize)]
+struct Full {
+    #[serde(flatten)]
+    detail: crate::tickets::TicketDetail,
+    tasks: Vec<tasks::Task>,
+    history: Vec<events::Event>,
+}
+
+async fn full(state: &AppState, id: i64, status: StatusCode) -> ApiResult<Response> {
+    let detail = crate::tickets::load(&state.store, id).await?;
+    let mut conn = state.store.acquire().await?;
+    let tasks = tasks::for_ticket(&mut conn, id).await?;
+    let history = events::for_ticket(&mut conn, id).await?;
+    drop(conn);
+    let tag = etag(&detail.ticket);
+    let mut response = json(
+        status,
+        &Full {
+            detail,
+            tasks,
+            history,
+        },
+    );
+    if let Ok(value) = HeaderValue::from_str(&tag) {
+        response.headers_mut().insert(header::ETAG, value);
+    }
+    Ok(response)
+}
+
+/// `GET /api/v1/tickets/{ref}`
+pub async fn show(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(reference_text): Path<String>,
+) -> ApiResult<Response> {
+    caller
+        .actor
+        .require(crate::domain::access::Action::ViewTickets, "see tickets")?;
+    full(&state, reference(&reference_text)?, StatusCode::OK).await
+}
+
+/// Present and `null` (unassign) told apart from absent (leave as it is).
+fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
+    T::deserialize(d).map(Some)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TicketChange {
+    #[serde(default)]
+    status: Option<String>,
+    #[serde(default)]
+    priority: Option<String>,
+    #[serde(default)]
+    category: Option<String>,
+    /// A user id, or `null` for nobody.
+    #[serde(default, deserialize_with = "present")]
+    assignee: Option<Option<i64>>,
+}
+
+fn if_match(headers: &HeaderMap) -> ApiResult<String> {
+    headers
+        .get(header::IF_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.trim().trim_start_matches("W/").to_string())
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::PRECONDITION_REQUIRED,
+                "send If-Match with the ticket's ETag (from GET), so that a change made meanwhile is not overwritten",
+            )
+        })
+}
+
+/// `PATCH /api/v1/tickets/{ref}`: status, priority, category, assignee.
+pub async fn update(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(reference_text): Path<String>,
+    headers: HeaderMap,
+    ApiJson(change): ApiJson<TicketChange>,
+) -> ApiResult<Response> {
+    let id = reference(&reference_text)?;
+    let expected_tag = if_match(&headers)?;
+    let assignee = change.assignee.map(|a| a.map(|id| id.to_string()));
+    let fields = [
+        (Field::Status, change.status.map(Some)),
+        (Field::Priority, change.priority.map(Some)),
+        (Field::Category, change.category.map(Some)),
+        (Field::Assignee, assignee),
+    ];
+    let ctx = state.action_context();
+    let mut tx = state.store.begin().await?;
+    let ticket = ticket_store::get(&mut tx, id).await?;
+    if expected_tag != "*" && expected_tag != etag(&ticket) {
+        return Err(ApiError::new(
+            StatusCode::PRECONDITION_FAILED,
+            "the ticket changed since you read it: GET it again and decide anew",
+        ));
+    }
+    for (field, new) in fields {
+        let Some(new) = new else { continue };
+        let expected = Expected::Value(actions::current_value(&ticket, field));
+        actions::change_field(
+            &mut tx,
+            &ctx,
+            &caller.actor,
+            id,
+            field,
+            expected,
+            new.as_deref(),
+        )
+        .await?;
+    }
+    tx.commit().await.map_err(StoreError::from)?;
+    state.outbox_wake.notify_one();
+    full(&state, id, StatusCode::OK).await
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewReply {
+    body: String,
+    /// More addresses to copy (they become participants).
+    #[serde(default)]
+    cc: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct Queued {
+    queued: usize,
+}
+
+/// `POST /api/v1/tickets/{ref}/replies`: a public reply, mailed through the outbox.
+pub async fn reply(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(reference_text): Path<String>,
+    ApiJson(new): ApiJson<NewReply>,
+) -> ApiResult<Response> {
+    let id = reference(&reference_text)?;
+    let ctx = state.action_context();
+    let mut tx = state.store.begin().await?;
+    let queued = actions::reply(&mut tx, &ctx, &caller.actor, id, &new.body, &new.cc).await?;
+    tx.commit().await.map_err(StoreError::from)?;
+    state.outbox_wake.notify_one();
+    Ok(json(StatusCode::CREATED, &Queued { queued }))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewNote {
+    body: String,
+}
+
+#[derive(Serialize)]
+struct Created {
+    id: i64,
+}
+
+/// `POST /api/v1/tickets/{ref}/notes`: an internal note.
+pub async fn note(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(reference_text): Path<String>,
+    ApiJson(new): ApiJson<NewNote>,
+) -> ApiResult<Response> {
+    let id = reference(&reference_text)?;
+    let ctx = state.action_context();
+    let mut tx = state.store.begin().await?;
+    let message = actions::note(&mut tx, &ctx, &caller.actor, id, &new.body).await?;
+    tx.commit().await.map_err(StoreError::from)?;
+    Ok(json(StatusCode::CREATED, &Created { id: message }))
+}

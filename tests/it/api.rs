@@ -1,0 +1,577 @@
+//! The JSON API (`/api/v1`) through the router against the real database: personal
+//! tokens made in the portal, every route × anonymous / token scopes / session / admin,
+//! revocation at once, problem+json naming the field, `If-Match`, keyset pages.
+
+use axum::body::Body;
+use axum::http::{header, Request, StatusCode};
+use serde_json::{json, Value};
+
+use crate::portal::{customer_mail, Browser, Portal, Response, ADMIN, DISABLED, STAFF};
+
+/// How a request authenticates.
+#[derive(Clone)]
+enum Auth {
+    Nobody,
+    Token(String),
+    /// A portal session; `true` sends its CSRF token.
+    Session(Browser, bool),
+}
+
+async fn call(
+    portal: &Portal,
+    method: &str,
+    path: &str,
+    auth: &Auth,
+    body: Option<Value>,
+    if_match: Option<&str>,
+) -> Response {
+    let mut request = Request::builder().method(method).uri(path);
+    match auth {
+        Auth::Nobody => {}
+        Auth::Token(token) => {
+            request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
+        }
+        Auth::Session(browser, csrf) => {
+            request = request.header(header::COOKIE, &browser.cookie);
+            if *csrf {
+                request = request.header("x-csrf-token", &browser.csrf);
+            }
+        }
+    }
+    if let Some(tag) = if_match {
+        request = request.header(header::IF_MATCH, tag);
+    }
+    let body = match body {
+        Some(value) => {
+            request = request.header(header::CONTENT_TYPE, "application/json");
+            Body::from(value.to_string())
+        }
+        None => Body::empty(),
+    };
+    portal.send(request.body(body).unwrap()).await
+}
+
+fn parsed(response: &Response) -> Value {
+    serde_json::from_str(&response.body)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", response.body))
+}
+
+/// Checks a problem+json answer and returns it.
+fn problem(response: &Response, status: StatusCode) -> Value {
+    assert_eq!(response.status, status, "{}", response.body);
+    assert_eq!(
+        response.headers[header::CONTENT_TYPE],
+        "application/problem+json"
+    );
+    let body = parsed(response);
+    assert_eq!(body["status"], status.as_u16());
+    body
+}
+
+/// Makes a token in the portal as `browser` and returns it (shown once, on that page).
+async fn make_token(portal: &Portal, browser: &Browser, scope: &str) -> String {
+    let page = portal
+        .post(
+            browser,
+            "/portal/account/tokens",
+            &[
+                ("name", &format!("{scope} script")),
+                ("scope", scope),
+                ("days", "30"),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    let marker = "id=\"token-value\" readonly value=\"";
+    let start = page.body.find(marker).expect("the new token on the page") + marker.len();
+    let token = page.body[start..start + 68].to_string();
+    assert!(token.starts_with("mdk_"), "{token}");
+    token
+}
+
+/// (method, path, body, six callers with the status each gets).
+type Case<'a> = (&'a str, String, Option<Value>, [(Auth, StatusCode); 6]);
+
+async fn etag(portal: &Portal, auth: &Auth, id: i64) -> String {
+    let response = call(
+        portal,
+        "GET",
+        &format!("/api/v1/tickets/{id}"),
+        auth,
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(response.status, StatusCode::OK, "{}", response.body);
+    response.headers[header::ETAG].to_str().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn every_route_checks_token_scope_session_and_role() {
+    let portal = Portal::new().await;
+    let id = portal
+        .ingest(&customer_mail(
+            "cora@example.net",
+            "api1@x",
+            "VPN down",
+            "It dropped.",
+        ))
+        .await;
+    let staff = portal.sign_in(STAFF).await;
+    let admin = portal.sign_in(ADMIN).await;
+    let read = Auth::Token(make_token(&portal, &staff, "read").await);
+    let write = Auth::Token(make_token(&portal, &staff, "write").await);
+    let admin_token = Auth::Token(make_token(&portal, &admin, "admin").await);
+    // A staff member cannot mint an admin token.
+    let refused = portal
+        .post(
+            &staff,
+            "/portal/account/tokens",
+            &[("name", "x"), ("scope", "admin")],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(refused.body.contains("only admins"), "{}", refused.body);
+
+    let t = format!("/api/v1/tickets/{id}");
+    let note = || Some(json!({"body": "checked the logs"}));
+    let unauthorized = StatusCode::UNAUTHORIZED;
+    let forbidden = StatusCode::FORBIDDEN;
+    let created = StatusCode::CREATED;
+    let ok = StatusCode::OK;
+    let cases: Vec<Case> = vec![
+        (
+            "GET",
+            "/api/v1/auth/verify".into(),
+            None,
+            [
+                (Auth::Nobody, unauthorized),
+                (Auth::Token("mdk_not-a-token".into()), unauthorized),
+                (read.clone(), ok),
+                (write.clone(), ok),
+                (Auth::Session(staff.clone(), false), ok),
+                (admin_token.clone(), ok),
+            ],
+        ),
+        (
+            "GET",
+            "/api/v1/tickets".into(),
+            None,
+            [
+                (Auth::Nobody, unauthorized),
+                (Auth::Token("mdk_not-a-token".into()), unauthorized),
+                (read.clone(), ok),
+                (write.clone(), ok),
+                (Auth::Session(staff.clone(), false), ok),
+                (admin_token.clone(), ok),
+            ],
+        ),
+        (
+            "GET",
+            t.clone(),
+            None,
+            [
+                (Auth::Nobody, unauthorized),
+                (Auth::Token("mdk_not-a-token".into()), unauthorized),
+                (read.clone(), ok),
+                (write.clone(), ok),
+                (Auth::Session(staff.clone(), false), ok),
+                (admin_token.clone(), ok),
+            ],
+        ),
+        (
+            "POST",
+            format!("{t}/notes"),
+            note(),
+            [
+                (Auth::Nobody, unauthorized),
+                (read.clone(), forbidden),
+                // A session without its CSRF token is refused; with it, allowed.
+                (Auth::Session(staff.clone(), false), forbidden),
+                (Auth::Session(staff.clone(), true), created),
+                (write.clone(), created),
+                (admin_token.clone(), created),
+            ],
+        ),
+    ];
+    for (method, path, body, callers) in &cases {
+        for (n, (auth, expected)) in callers.iter().enumerate() {
+            let response = call(&portal, method, path, auth, body.clone(), None).await;
+            assert_eq!(
+                response.status, *expected,
+                "{method} {path} as caller {n}: {}",
+                response.body
+            );
+            if !expected.is_success() {
+                problem(&response, *expected);
+            }
+        }
+    }
+    // Unknown addresses under the API answer in JSON too.
+    problem(
+        &call(&portal, "GET", "/api/v1/nothing", &read, None, None).await,
+        StatusCode::NOT_FOUND,
+    );
+
+    let me = parsed(&call(&portal, "GET", "/api/v1/auth/verify", &write, None, None).await);
+    assert_eq!(
+        (
+            me["user"]["email"].as_str(),
+            me["scope"].as_str(),
+            me["via"].as_str()
+        ),
+        (Some(STAFF), Some("write"), Some("token"))
+    );
+    assert!(me["user"].get("password_hash").is_none());
+
+    // A disabled user's tokens stop working at once.
+    let disabled_browser = portal.sign_in(DISABLED).await;
+    let disabled = Auth::Token(make_token(&portal, &disabled_browser, "read").await);
+    assert_eq!(
+        call(&portal, "GET", "/api/v1/tickets", &disabled, None, None)
+            .await
+            .status,
+        ok
+    );
+    let users_page = portal.get(&admin, "/portal/users").await;
+    assert_eq!(users_page.status, ok);
+    let dis_id = {
+        let mut conn = portal.store().acquire().await.unwrap();
+        maildesk::store::users::find_by_email(&mut conn, DISABLED)
+            .await
+            .unwrap()
+            .unwrap()
+            .id
+    };
+    let done = portal
+        .post(&admin, &format!("/portal/users/{dis_id}/disable"), &[])
+        .await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
+    problem(
+        &call(&portal, "GET", "/api/v1/tickets", &disabled, None, None).await,
+        unauthorized,
+    );
+}
+
+#[tokio::test]
+async fn a_revoked_token_stops_at_once_and_the_list_says_so() {
+    let portal = Portal::new().await;
+    let staff = portal.sign_in(STAFF).await;
+    let token = Auth::Token(make_token(&portal, &staff, "write").await);
+    assert_eq!(
+        call(&portal, "GET", "/api/v1/auth/verify", &token, None, None)
+            .await
+            .status,
+        StatusCode::OK
+    );
+    let page = portal.get(&staff, "/portal/account/tokens").await;
+    assert!(
+        page.body.contains("write script") && page.body.contains("just now"),
+        "{}",
+        page.body
+    );
+    let marker = "/portal/account/tokens/";
+    let start = page.body.find(marker).unwrap() + marker.len();
+    let id: String = page.body[start..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    // Someone else cannot revoke it.
+    let admin = portal.sign_in(ADMIN).await;
+    let path = format!("/portal/account/tokens/{id}/revoke");
+    assert_eq!(
+        portal.post(&admin, &path, &[]).await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        portal.post(&staff, &path, &[]).await.status,
+        StatusCode::SEE_OTHER
+    );
+    let refused = call(&portal, "GET", "/api/v1/auth/verify", &token, None, None).await;
+    problem(&refused, StatusCode::UNAUTHORIZED);
+    let page = portal.get(&staff, "/portal/account/tokens").await;
+    assert!(page.body.contains("revoked"), "{}", page.body);
+}
+
+#[tokio::test]
+async fn changes_need_the_current_etag_and_name_the_refused_field() {
+    let portal = Portal::new().await;
+    let id = portal
+        .ingest(&customer_mail(
+            "cora@example.net",
+            "api2@x",
+            "Printer jam",
+            "Again.",
+        ))
+        .await;
+    let staff = portal.sign_in(STAFF).await;
+    let first = Auth::Token(make_token(&portal, &staff, "write").await);
+    let second = Auth::Token(make_token(&portal, &staff, "write").await);
+    let path = format!("/api/v1/tickets/{id}");
+    let tag = etag(&portal, &first, id).await;
+    let change = || Some(json!({"status": "in_progress", "priority": "high"}));
+
+    let missing = call(&portal, "PATCH", &path, &first, change(), None).await;
+    problem(&missing, StatusCode::PRECONDITION_REQUIRED);
+
+    let unknown = call(
+        &portal,
+        "PATCH",
+        &path,
+        &first,
+        Some(json!({"colour": "red"})),
+        Some(&tag),
+    )
+    .await;
+    assert_eq!(
+        problem(&unknown, StatusCode::UNPROCESSABLE_ENTITY)["field"],
+        "colour"
+    );
+    let wrong_type = call(
+        &portal,
+        "PATCH",
+        &path,
+        &first,
+        Some(json!({"assignee": "sam"})),
+        Some(&tag),
+    )
+    .await;
+    assert_eq!(
+        problem(&wrong_type, StatusCode::UNPROCESSABLE_ENTITY)["field"],
+        "assignee"
+    );
+    let bad_value = call(
+        &portal,
+        "PATCH",
+        &path,
+        &first,
+        Some(json!({"status": "done"})),
+        Some(&tag),
+    )
+    .await;
+    assert_eq!(
+        problem(&bad_value, StatusCode::UNPROCESSABLE_ENTITY)["field"],
+        "status"
+    );
+    let not_json = portal
+        .send(
+            Request::patch(&path)
+                .header(
+                    header::AUTHORIZATION,
+                    match &first {
+                        Auth::Token(t) => format!("Bearer {t}"),
+                        _ => unreachable!(),
+                    },
+                )
+                .header(header::CONTENT_TYPE, "text/plain")
+                .body(Body::from("status=open"))
+                .unwrap(),
+        )
+        .await;
+    problem(&not_json, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+
+    // The first client changes it; the second, holding the same ETag, is refused.
+    let done = call(&portal, "PATCH", &path, &first, change(), Some(&tag)).await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.body);
+    let body = parsed(&done);
+    assert_eq!(
+        (body["status"].as_str(), body["priority"].as_str()),
+        (Some("in_progress"), Some("high"))
+    );
+    let new_tag = done.headers[header::ETAG].to_str().unwrap().to_string();
+    assert_ne!(new_tag, tag);
+    let stale = call(
+        &portal,
+        "PATCH",
+        &path,
+        &second,
+        Some(json!({"status": "waiting"})),
+        Some(&tag),
+    )
+    .await;
+    problem(&stale, StatusCode::PRECONDITION_FAILED);
+    assert_eq!(portal.ticket(id).await.status, "in_progress");
+
+    // Assign, then unassign with null; the history records both.
+    let sam = parsed(&call(&portal, "GET", "/api/v1/auth/verify", &second, None, None).await)
+        ["user"]["id"]
+        .as_i64()
+        .unwrap();
+    let assigned = call(
+        &portal,
+        "PATCH",
+        &path,
+        &second,
+        Some(json!({"assignee": sam})),
+        Some(&new_tag),
+    )
+    .await;
+    assert_eq!(assigned.status, StatusCode::OK, "{}", assigned.body);
+    assert_eq!(portal.ticket(id).await.assignee_id, Some(sam));
+    let tag = assigned.headers[header::ETAG].to_str().unwrap().to_string();
+    let unassigned = call(
+        &portal,
+        "PATCH",
+        &path,
+        &second,
+        Some(json!({"assignee": null})),
+        Some(&tag),
+    )
+    .await;
+    assert_eq!(unassigned.status, StatusCode::OK, "{}", unassigned.body);
+    assert_eq!(portal.ticket(id).await.assignee_id, None);
+    let history = parsed(&unassigned)["history"].as_array().unwrap().len();
+    assert!(
+        history >= 4,
+        "status, priority, assigned, unassigned: {history}"
+    );
+
+    // Replies go out through the outbox; an empty one names its field.
+    let reply = call(
+        &portal,
+        "POST",
+        &format!("{path}/replies"),
+        &second,
+        Some(json!({"body": "On it."})),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (reply.status, parsed(&reply)["queued"].as_i64()),
+        (StatusCode::CREATED, Some(1)),
+        "{}",
+        reply.body
+    );
+    let empty = call(
+        &portal,
+        "POST",
+        &format!("{path}/replies"),
+        &second,
+        Some(json!({"body": " "})),
+        None,
+    )
+    .await;
+    assert_eq!(
+        problem(&empty, StatusCode::UNPROCESSABLE_ENTITY)["field"],
+        "body"
+    );
+    let missing_body = call(
+        &portal,
+        "POST",
+        &format!("{path}/notes"),
+        &second,
+        Some(json!({})),
+        None,
+    )
+    .await;
+    assert_eq!(
+        problem(&missing_body, StatusCode::UNPROCESSABLE_ENTITY)["field"],
+        "body"
+    );
+    let shown = call(&portal, "GET", &path, &second, None, None).await;
+    assert!(
+        parsed(&shown)["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m.to_string().contains("On it.")),
+        "the reply is on the ticket: {}",
+        shown.body
+    );
+    problem(
+        &call(
+            &portal,
+            "GET",
+            "/api/v1/tickets/999999",
+            &second,
+            None,
+            None,
+        )
+        .await,
+        StatusCode::NOT_FOUND,
+    );
+}
+
+#[tokio::test]
+async fn the_ticket_list_pages_by_keyset_and_filters_like_the_queue() {
+    let portal = Portal::new().await;
+    for n in 0..5 {
+        portal
+            .ingest(&customer_mail(
+                &format!("c{n}@example.net"),
+                &format!("list{n}@x"),
+                &format!("Question {n}"),
+                if n == 3 {
+                    "the flux capacitor"
+                } else {
+                    "hello"
+                },
+            ))
+            .await;
+    }
+    let staff = portal.sign_in(STAFF).await;
+    let token = Auth::Token(make_token(&portal, &staff, "read").await);
+    let mut seen = Vec::new();
+    let mut path = "/api/v1/tickets?limit=2".to_string();
+    loop {
+        let page = parsed(&call(&portal, "GET", &path, &token, None, None).await);
+        for t in page["tickets"].as_array().unwrap() {
+            seen.push(t["subject"].as_str().unwrap().to_string());
+        }
+        match page["next"].as_str() {
+            Some(next) => path = format!("/api/v1/tickets?limit=2&after={next}"),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 5, "{seen:?}");
+    seen.dedup();
+    assert_eq!(seen.len(), 5, "no ticket twice");
+    let found = parsed(
+        &call(
+            &portal,
+            "GET",
+            "/api/v1/tickets?q=capacitor",
+            &token,
+            None,
+            None,
+        )
+        .await,
+    );
+    assert_eq!(found["tickets"].as_array().unwrap().len(), 1);
+    let limit = call(
+        &portal,
+        "GET",
+        "/api/v1/tickets?limit=0",
+        &token,
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(
+        problem(&limit, StatusCode::UNPROCESSABLE_ENTITY)["field"],
+        "limit"
+    );
+    let unknown = call(
+        &portal,
+        "GET",
+        "/api/v1/tickets?colour=red",
+        &token,
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(
+        problem(&unknown, StatusCode::UNPROCESSABLE_ENTITY)["field"],
+        "colour"
+    );
+    let status = call(
+        &portal,
+        "GET",
+        "/api/v1/tickets?status=done",
+        &token,
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(problem(&status, StatusCode::BAD_REQUEST)["field"], "status");
+}
