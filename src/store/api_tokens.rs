@@ -23,27 +23,8 @@ pub struct TokenUser {
     pub token_id: i64,
     pub scope: String,
     pub last_used_at: Option<i64>,
-    pub user_id: i64,
-    pub email: String,
-    pub name: String,
-    pub role: String,
-    pub password_hash: String,
-    pub active: i64,
-    pub created_at: i64,
-}
-
-impl TokenUser {
-    pub fn user(&self) -> User {
-        User {
-            id: self.user_id,
-            email: self.email.clone(),
-            name: self.name.clone(),
-            role: self.role.clone(),
-            password_hash: self.password_hash.clone(),
-            active: self.active,
-            created_at: self.created_at,
-        }
-    }
+    #[sqlx(flatten)]
+    pub user: User,
 }
 
 pub struct NewToken<'a> {
@@ -73,7 +54,7 @@ pub async fn create(conn: &mut Conn, t: &NewToken<'_>, now: i64) -> Result<i64> 
 /// token or a disabled user stops working with the next request.
 pub async fn find_usable(conn: &mut Conn, token_hash: &str, now: i64) -> Result<Option<TokenUser>> {
     Ok(sqlx::query_as(
-        "SELECT k.id AS token_id, k.scope, k.last_used_at, u.id AS user_id, u.email, u.name,
+        "SELECT k.id AS token_id, k.scope, k.last_used_at, u.id, u.email, u.name,
                 u.role, u.password_hash, u.active, u.created_at
          FROM api_tokens k JOIN users u ON u.id = k.user_id
          WHERE k.token_hash = $1 AND k.revoked_at IS NULL

@@ -155,7 +155,7 @@ async fn by_token(state: &AppState, token: &str) -> ApiResult<Caller> {
     }
     let scope = Scope::parse(&found.scope).unwrap_or(Scope::Read);
     Ok(Caller {
-        actor: Actor { user: found.user() },
+        actor: Actor { user: found.user },
         scope,
         via: Via::Token,
     })
