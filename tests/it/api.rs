@@ -575,3 +575,68 @@ async fn the_ticket_list_pages_by_keyset_and_filters_like_the_queue() {
     .await;
     assert_eq!(problem(&status, StatusCode::BAD_REQUEST)["field"], "status");
 }
+
+#[tokio::test]
+async fn merging_moves_the_mail_and_answers_with_the_target() {
+    let portal = Portal::new().await;
+    let source = portal
+        .ingest(&customer_mail(
+            "cora@example.net",
+            "m1@x",
+            "Wifi",
+            "No wifi.",
+        ))
+        .await;
+    let target = portal
+        .ingest(&customer_mail(
+            "cora@example.net",
+            "m2@x",
+            "Wifi again",
+            "Still none.",
+        ))
+        .await;
+    let staff = portal.sign_in(STAFF).await;
+    let write = Auth::Token(make_token(&portal, &staff, "write").await);
+    let read = Auth::Token(make_token(&portal, &staff, "read").await);
+    let path = format!("/api/v1/tickets/{source}/merge");
+    let body = || Some(json!({"target": format!("#{target}")}));
+    problem(
+        &call(&portal, "POST", &path, &read, body(), None).await,
+        StatusCode::FORBIDDEN,
+    );
+    let itself = call(
+        &portal,
+        "POST",
+        &path,
+        &write,
+        Some(json!({"target": source})),
+        None,
+    )
+    .await;
+    assert_eq!(
+        problem(&itself, StatusCode::UNPROCESSABLE_ENTITY)["field"],
+        "target"
+    );
+    let nonsense = call(
+        &portal,
+        "POST",
+        &path,
+        &write,
+        Some(json!({"target": [1]})),
+        None,
+    )
+    .await;
+    assert_eq!(
+        problem(&nonsense, StatusCode::UNPROCESSABLE_ENTITY)["field"],
+        "target"
+    );
+    let merged = call(&portal, "POST", &path, &write, body(), None).await;
+    assert_eq!(merged.status, StatusCode::OK, "{}", merged.body);
+    let merged = parsed(&merged);
+    assert_eq!(merged["id"].as_i64(), Some(target));
+    assert!(
+        merged.to_string().contains("No wifi."),
+        "the source's mail moved: {merged}"
+    );
+    assert_eq!(portal.ticket(source).await.merged_into_id, Some(target));
+}

@@ -299,6 +299,7 @@ pub fn router() -> Router<AppState> {
         )
         .route("/api/v1/tickets/{reference}/replies", post(tickets::reply))
         .route("/api/v1/tickets/{reference}/notes", post(tickets::note))
+        .route("/api/v1/tickets/{reference}/merge", post(tickets::merge))
         .route("/api/v1/{*rest}", axum::routing::any(not_found))
 }
 

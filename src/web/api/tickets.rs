@@ -281,3 +281,35 @@ pub async fn note(
     tx.commit().await.map_err(StoreError::from)?;
     Ok(json(StatusCode::CREATED, &Created { id: message }))
 }
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MergeInto {
+    /// The ticket this one is merged into (a number, or a reference like `#42`).
+    target: serde_json::Value,
+}
+
+/// `POST /api/v1/tickets/{ref}/merge`: this ticket's messages and people move to the
+/// target, which is returned.
+pub async fn merge(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(reference_text): Path<String>,
+    ApiJson(into): ApiJson<MergeInto>,
+) -> ApiResult<Response> {
+    let id = reference(&reference_text)?;
+    let target = match &into.target {
+        serde_json::Value::Number(n) => n.as_i64().filter(|n| *n > 0),
+        serde_json::Value::String(s) => crate::tickets::parse_ref(s),
+        _ => None,
+    }
+    .ok_or_else(|| {
+        ApiError::invalid("target", format!("{} is not a ticket number", into.target))
+    })?;
+    let ctx = state.action_context();
+    let mut tx = state.store.begin().await?;
+    actions::merge(&mut tx, &ctx, &caller.actor, id, target).await?;
+    tx.commit().await.map_err(StoreError::from)?;
+    state.outbox_wake.notify_one();
+    full(&state, target, StatusCode::OK).await
+}
