@@ -111,13 +111,15 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
     if let Some(days) = config.retention.raw_days {
         tasks.spawn(crate::retention::run(store.clone(), days, shutdown.clone()));
     }
-    tasks.spawn(crate::systemd::watchdog(store.clone(), shutdown.clone()));
     // Migrations ran and the listener is bound: connections are accepted from here on.
     crate::systemd::ready(&format!(
         "serving on {}, {} IMAP mailbox(es)",
         config.web.listen,
         config.mailboxes.iter().filter(|m| m.is_imap()).count()
     ));
+    // Pings only after READY=1 (spawned first, its first ping could overtake it: the
+    // systemd test saw WATCHDOG=1 before READY=1 once on a loaded machine).
+    tasks.spawn(crate::systemd::watchdog(store.clone(), shutdown.clone()));
 
     wait_for_signal().await;
     info!("shutting down");

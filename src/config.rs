@@ -139,6 +139,13 @@ pub struct WebConfig {
     pub customer_link_days: u32,
     /// How long an invitation link to register as staff stays valid.
     pub invitation_hours: u32,
+    /// Origins (`https://crm.example.com`) whose pages may call the API from a browser
+    /// with a token (CORS); none by default. Cookies are never sent cross-origin.
+    pub cors_origins: Vec<String>,
+    /// API requests allowed per token (or signed-in user) and per client address, per
+    /// minute, in each instance (0: no limit). Over it: 429 with Retry-After.
+    pub api_per_token_per_minute: u32,
+    pub api_per_client_per_minute: u32,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -461,6 +468,9 @@ impl Default for WebConfig {
             public_window_minutes: 60,
             customer_link_days: 30,
             invitation_hours: 72,
+            cors_origins: Vec::new(),
+            api_per_token_per_minute: 600,
+            api_per_client_per_minute: 1200,
         }
     }
 }
@@ -774,6 +784,14 @@ impl Config {
                 return Err(key_error(key, "must be at least 1"));
             }
         }
+        for origin in &self.web.cors_origins {
+            if !is_origin(origin) {
+                return Err(key_error(
+                    "web.cors_origins",
+                    format!("{origin:?} is not an origin: scheme://host[:port], no path (e.g. https://crm.example.com)"),
+                ));
+            }
+        }
         Ok(())
     }
 
@@ -1016,6 +1034,22 @@ fn read_file(sources: &Sources) -> Result<(toml::Table, Option<PathBuf>), Config
 
 /// `127.0.0.1:8080`, `[::1]:8080` or `localhost:8080` (a host name is resolved when the
 /// daemon binds).
+/// `https://host[:port]` (or `http://`), nothing after: what a browser sends as `Origin`.
+fn is_origin(text: &str) -> bool {
+    let Some(rest) = text
+        .strip_prefix("https://")
+        .or_else(|| text.strip_prefix("http://"))
+    else {
+        return false;
+    };
+    let (host, port) = rest.rsplit_once(':').unwrap_or((rest, "1"));
+    !host.is_empty()
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
+        && port.parse::<u16>().is_ok_and(|p| p > 0)
+}
+
 fn is_listen_address(text: &str) -> bool {
     if text.parse::<SocketAddr>().is_ok() {
         return true;
@@ -1137,6 +1171,33 @@ mod tests {
                 .collect(),
             overrides: vec![],
         })
+    }
+
+    #[test]
+    fn cors_origins_are_origins() {
+        for good in [
+            "https://crm.example.com",
+            "http://localhost:3000",
+            "https://a-b.example",
+        ] {
+            assert!(is_origin(good), "{good}");
+        }
+        for bad in [
+            "crm.example.com",
+            "https://crm.example.com/",
+            "https://x.example/path",
+            "*",
+            "https://:80",
+            "https://x.example:0",
+        ] {
+            assert!(!is_origin(bad), "{bad}");
+        }
+        let e = load_text(
+            "[web]\ncors_origins = [\"https://ok.example\", \"nope\"]\n",
+            &[],
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("web.cors_origins"), "{e}");
     }
 
     #[test]

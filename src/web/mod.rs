@@ -57,6 +57,8 @@ pub struct Inner {
     pub live: LiveHub,
     /// Cancelled when the server shuts down: long-lived responses (the live feed) end.
     pub shutdown: CancellationToken,
+    /// The API's request limits per token and per client address.
+    pub api_limits: api::limits::Limits,
 }
 
 impl std::ops::Deref for AppState {
@@ -80,8 +82,13 @@ impl AppState {
     ) -> AppState {
         let decoy_hash = crate::password::hash(&crate::secret::random_token())
             .expect("hashing a random password");
+        let api_limits = api::limits::Limits::new(
+            config.web.api_per_token_per_minute,
+            config.web.api_per_client_per_minute,
+        );
         AppState {
             inner: Arc::new(Inner {
+                api_limits,
                 store: ingestor.store().clone(),
                 config,
                 ingestor,
@@ -189,7 +196,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/static/{file}", get(assets::serve))
         .merge(portal)
-        .merge(api::router())
+        .merge(api::router(&state))
         .merge(public::router(&state))
         .fallback(error::not_found)
         .layer(axum::extract::DefaultBodyLimit::max(FORM_LIMIT))

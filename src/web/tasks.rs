@@ -32,7 +32,7 @@ impl From<TaskError> for WebError {
     }
 }
 
-fn context(state: &AppState) -> rules::Context<'_> {
+pub(super) fn context(state: &AppState) -> rules::Context<'_> {
     rules::Context {
         outbound: state.outbound(),
         portal_url: state.config.web.public_url.as_deref(),
@@ -96,7 +96,7 @@ pub struct ListQuery {
 }
 
 impl ListQuery {
-    fn filter(&self, me: i64, today: &str) -> WebResult<tasks::Filter> {
+    pub(super) fn filter(&self, me: i64, today: &str) -> WebResult<tasks::Filter> {
         let bad = |field: &str, value: &str| {
             WebError::BadRequest(format!("{field}: {value:?} is not a valid choice"))
         };

@@ -640,3 +640,250 @@ async fn merging_moves_the_mail_and_answers_with_the_target() {
     );
     assert_eq!(portal.ticket(source).await.merged_into_id, Some(target));
 }
+
+#[tokio::test]
+async fn limits_answer_429_with_retry_after_per_token_and_per_client() {
+    let portal =
+        Portal::with_config("[web]\napi_per_token_per_minute = 3\napi_per_client_per_minute = 5\n")
+            .await;
+    let staff = portal.sign_in(STAFF).await;
+    let first = Auth::Token(make_token(&portal, &staff, "read").await);
+    let second = Auth::Token(make_token(&portal, &staff, "read").await);
+    let verify = |auth: Auth| {
+        let portal = &portal;
+        async move { call(portal, "GET", "/api/v1/auth/verify", &auth, None, None).await }
+    };
+    for _ in 0..3 {
+        assert_eq!(verify(first.clone()).await.status, StatusCode::OK);
+    }
+    let limited = verify(first.clone()).await;
+    problem(&limited, StatusCode::TOO_MANY_REQUESTS);
+    let retry: u64 = limited.headers[header::RETRY_AFTER]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&retry), "Retry-After {retry}");
+    // Another token has its own allowance, until the client's (5 a minute; these
+    // router requests all come from one unknown address) runs out too.
+    assert_eq!(verify(second.clone()).await.status, StatusCode::OK);
+    let by_client = verify(second.clone()).await;
+    assert!(
+        problem(&by_client, StatusCode::TOO_MANY_REQUESTS)["detail"]
+            .as_str()
+            .unwrap()
+            .contains("address"),
+        "{}",
+        by_client.body
+    );
+    // Guessing tokens counts against the address as well.
+    problem(
+        &verify(Auth::Token("mdk_guess".into())).await,
+        StatusCode::TOO_MANY_REQUESTS,
+    );
+}
+
+#[tokio::test]
+async fn cors_answers_preflights_for_configured_origins_only() {
+    let preflight = |origin: &str| {
+        Request::builder()
+            .method("OPTIONS")
+            .uri("/api/v1/tickets/1")
+            .header(header::ORIGIN, origin)
+            .header(header::ACCESS_CONTROL_REQUEST_METHOD, "PATCH")
+            .header(
+                header::ACCESS_CONTROL_REQUEST_HEADERS,
+                "authorization, if-match, content-type",
+            )
+            .body(Body::empty())
+            .unwrap()
+    };
+    let allowed = |r: &Response| {
+        r.headers
+            .get(header::ACCESS_CONTROL_ALLOW_ORIGIN)
+            .map(|v| v.to_str().unwrap().to_string())
+    };
+    let closed = Portal::new().await;
+    assert_eq!(
+        allowed(&closed.send(preflight("https://crm.example.com")).await),
+        None
+    );
+
+    let open = Portal::with_config("[web]\ncors_origins = [\"https://crm.example.com\"]\n").await;
+    let answer = open.send(preflight("https://crm.example.com")).await;
+    assert!(answer.status.is_success(), "{}", answer.status);
+    assert_eq!(allowed(&answer).as_deref(), Some("https://crm.example.com"));
+    let methods = answer.headers[header::ACCESS_CONTROL_ALLOW_METHODS]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(methods.contains("PATCH"), "{methods}");
+    assert!(answer
+        .headers
+        .get(header::ACCESS_CONTROL_ALLOW_CREDENTIALS)
+        .is_none());
+    assert_eq!(
+        allowed(&open.send(preflight("https://evil.example")).await),
+        None
+    );
+    // The portal itself is not opened to other origins.
+    let portal_preflight = Request::builder()
+        .method("OPTIONS")
+        .uri("/portal/tickets")
+        .header(header::ORIGIN, "https://crm.example.com")
+        .header(header::ACCESS_CONTROL_REQUEST_METHOD, "POST")
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(allowed(&open.send(portal_preflight).await), None);
+}
+
+#[tokio::test]
+async fn tasks_are_made_changed_and_deleted_through_the_task_rules() {
+    let portal = Portal::new().await;
+    let ticket = portal
+        .ingest(&customer_mail(
+            "cora@example.net",
+            "t1@x",
+            "Laptop",
+            "Broken screen.",
+        ))
+        .await;
+    let staff = portal.sign_in(STAFF).await;
+    let admin = portal.sign_in(ADMIN).await;
+    let write = Auth::Token(make_token(&portal, &staff, "write").await);
+    let read = Auth::Token(make_token(&portal, &staff, "read").await);
+    let admin_write = Auth::Token(make_token(&portal, &admin, "write").await);
+    let me = parsed(&call(&portal, "GET", "/api/v1/auth/verify", &write, None, None).await)["user"]
+        ["id"]
+        .as_i64()
+        .unwrap();
+    let new_task = || {
+        Some(
+            json!({"title": "Order a screen", "priority": "high", "ticket": ticket,
+                    "assignee": me, "due": "2030-01-31"}),
+        )
+    };
+    problem(
+        &call(&portal, "POST", "/api/v1/tasks", &read, new_task(), None).await,
+        StatusCode::FORBIDDEN,
+    );
+    let untitled = call(
+        &portal,
+        "POST",
+        "/api/v1/tasks",
+        &write,
+        Some(json!({"title": " "})),
+        None,
+    )
+    .await;
+    assert_eq!(
+        problem(&untitled, StatusCode::UNPROCESSABLE_ENTITY)["field"],
+        "title"
+    );
+    let bad_due = call(
+        &portal,
+        "POST",
+        "/api/v1/tasks",
+        &write,
+        Some(json!({"title": "x", "due": "soon"})),
+        None,
+    )
+    .await;
+    assert_eq!(
+        problem(&bad_due, StatusCode::UNPROCESSABLE_ENTITY)["field"],
+        "due"
+    );
+
+    let made = call(&portal, "POST", "/api/v1/tasks", &write, new_task(), None).await;
+    assert_eq!(made.status, StatusCode::CREATED, "{}", made.body);
+    let task = parsed(&made);
+    let id = task["id"].as_i64().unwrap();
+    assert_eq!(
+        made.headers[header::LOCATION],
+        format!("/api/v1/tasks/{id}").as_str()
+    );
+    assert_eq!(
+        (
+            task["priority"].as_str(),
+            task["ticket_id"].as_i64(),
+            task["due_date"].as_str()
+        ),
+        (Some("high"), Some(ticket), Some("2030-01-31"))
+    );
+    let tag = made.headers[header::ETAG].to_str().unwrap().to_string();
+
+    let mine = parsed(
+        &call(
+            &portal,
+            "GET",
+            "/api/v1/tasks?assignee=mine",
+            &read,
+            None,
+            None,
+        )
+        .await,
+    );
+    assert_eq!(mine["tasks"].as_array().unwrap().len(), 1);
+    let bad = call(
+        &portal,
+        "GET",
+        "/api/v1/tasks?status=later",
+        &read,
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(problem(&bad, StatusCode::BAD_REQUEST)["field"], "status");
+
+    let path = format!("/api/v1/tasks/{id}");
+    let done = call(
+        &portal,
+        "PATCH",
+        &path,
+        &write,
+        Some(json!({"status": "done", "due": null})),
+        Some(&tag),
+    )
+    .await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.body);
+    assert_eq!(parsed(&done)["status"], "done");
+    assert!(parsed(&done)["due_date"].is_null());
+    let stale = call(
+        &portal,
+        "PATCH",
+        &path,
+        &admin_write,
+        Some(json!({"title": "Other"})),
+        Some(&tag),
+    )
+    .await;
+    problem(&stale, StatusCode::PRECONDITION_FAILED);
+    // The ticket's history tells of the task.
+    let history = parsed(
+        &call(
+            &portal,
+            "GET",
+            &format!("/api/v1/tickets/{ticket}"),
+            &read,
+            None,
+            None,
+        )
+        .await,
+    )["history"]
+        .to_string();
+    assert!(history.contains("Order a screen"), "{history}");
+
+    // Only its creator (or an admin) deletes it.
+    let other = portal.sign_in(crate::portal::DISABLED).await;
+    let other_write = Auth::Token(make_token(&portal, &other, "write").await);
+    problem(
+        &call(&portal, "DELETE", &path, &other_write, None, None).await,
+        StatusCode::FORBIDDEN,
+    );
+    let deleted = call(&portal, "DELETE", &path, &write, None, None).await;
+    assert_eq!(deleted.status, StatusCode::OK, "{}", deleted.body);
+    problem(
+        &call(&portal, "GET", &path, &read, None, None).await,
+        StatusCode::NOT_FOUND,
+    );
+}

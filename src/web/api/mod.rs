@@ -5,7 +5,9 @@
 //! its scope: `read` for GET, `write` to change, `admin` for admin resources, and never
 //! beyond its user's role. Errors are `application/problem+json` ([`problem`]).
 
+pub mod limits;
 pub mod problem;
+mod tasks;
 mod tickets;
 
 use axum::extract::{FromRequest, FromRequestParts, Request};
@@ -68,6 +70,8 @@ pub struct Caller {
     pub actor: Actor,
     pub scope: Scope,
     pub via: Via,
+    /// Whose allowance of requests this one counts against.
+    rate_key: String,
 }
 
 impl Caller {
@@ -99,10 +103,13 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> ApiResult<Caller> {
+        let address = super::auth::client_addr(state, &parts.headers, &parts.extensions);
+        state.api_limits.check_client(&address)?;
         let caller = match bearer(parts)? {
             Some(token) => by_token(state, &token).await?,
             None => by_session(state, parts).await?,
         };
+        state.api_limits.check_caller(&caller.rate_key)?;
         // Reading needs `read`; everything else changes something.
         let needed = if matches!(parts.method, Method::GET | Method::HEAD) {
             Scope::Read
@@ -155,6 +162,7 @@ async fn by_token(state: &AppState, token: &str) -> ApiResult<Caller> {
     }
     let scope = Scope::parse(&found.scope).unwrap_or(Scope::Read);
     Ok(Caller {
+        rate_key: format!("token:{}", found.token_id),
         actor: Actor { user: found.user },
         scope,
         via: Via::Token,
@@ -180,6 +188,7 @@ async fn by_session(state: &AppState, parts: &Parts) -> ApiResult<Caller> {
         }
     }
     Ok(Caller {
+        rate_key: format!("user:{}", staff.actor.user.id),
         actor: staff.actor,
         scope: Scope::Admin,
         via: Via::Session,
@@ -289,8 +298,33 @@ async fn not_found() -> ApiError {
     ApiError::not_found("there is no API resource at this address")
 }
 
-pub fn router() -> Router<AppState> {
-    Router::new()
+/// Which browser pages (other than ours) may call the API with a token: none unless
+/// `web.cors_origins` names them. No credentials: cookies stay same-site.
+fn cors(origins: &[String]) -> Option<tower_http::cors::CorsLayer> {
+    use tower_http::cors::{AllowOrigin, CorsLayer};
+    if origins.is_empty() {
+        return None;
+    }
+    let origins: Vec<HeaderValue> = origins
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o).ok())
+        .collect();
+    Some(
+        CorsLayer::new()
+            .allow_origin(AllowOrigin::list(origins))
+            .allow_methods([Method::GET, Method::POST, Method::PATCH, Method::DELETE])
+            .allow_headers([
+                header::AUTHORIZATION,
+                header::CONTENT_TYPE,
+                header::IF_MATCH,
+            ])
+            .expose_headers([header::ETAG, header::RETRY_AFTER, header::LOCATION])
+            .max_age(std::time::Duration::from_secs(600)),
+    )
+}
+
+pub fn router(state: &AppState) -> Router<AppState> {
+    let router = Router::new()
         .route("/api/v1/auth/verify", get(verify))
         .route("/api/v1/tickets", get(tickets::list))
         .route(
@@ -300,7 +334,16 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/tickets/{reference}/replies", post(tickets::reply))
         .route("/api/v1/tickets/{reference}/notes", post(tickets::note))
         .route("/api/v1/tickets/{reference}/merge", post(tickets::merge))
-        .route("/api/v1/{*rest}", axum::routing::any(not_found))
+        .route("/api/v1/tasks", get(tasks::list).post(tasks::create))
+        .route(
+            "/api/v1/tasks/{id}",
+            get(tasks::show).patch(tasks::update).delete(tasks::delete),
+        )
+        .route("/api/v1/{*rest}", axum::routing::any(not_found));
+    match cors(&state.config.web.cors_origins) {
+        Some(layer) => router.layer(layer),
+        None => router,
+    }
 }
 
 #[cfg(test)]

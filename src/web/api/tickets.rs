@@ -150,7 +150,9 @@ pub async fn show(
 }
 
 /// Present and `null` (unassign) told apart from absent (leave as it is).
-fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
+pub(super) fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<T>, D::Error> {
     T::deserialize(d).map(Some)
 }
 
@@ -168,7 +170,7 @@ pub struct TicketChange {
     assignee: Option<Option<i64>>,
 }
 
-fn if_match(headers: &HeaderMap) -> ApiResult<String> {
+pub(super) fn if_match(headers: &HeaderMap) -> ApiResult<String> {
     headers
         .get(header::IF_MATCH)
         .and_then(|v| v.to_str().ok())

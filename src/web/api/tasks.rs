@@ -1,0 +1,256 @@
+//! `/api/v1/tasks`: internal tasks through the same rules as the portal's task pages
+//! (validation, who may delete, history on the linked ticket, the assignee's mail).
+//! Changes need `If-Match` with the task's ETag.
+
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::Response;
+use serde::{Deserialize, Serialize};
+
+use super::{json, ApiError, ApiJson, ApiQuery, ApiResult, Caller};
+use crate::mail::hash::sha256_hex;
+use crate::store::tasks::{self, Task};
+use crate::store::{unix_now, StoreError};
+use crate::tasks::{self as rules, TaskError, TaskInput};
+use crate::web::tasks::{context, ListQuery as PortalListQuery};
+use crate::web::AppState;
+
+const MAX_LIMIT: i64 = 200;
+
+impl From<TaskError> for ApiError {
+    fn from(e: TaskError) -> Self {
+        match e {
+            TaskError::Invalid(errors) => {
+                let field = errors.first().map_or("task", |f| f.field);
+                ApiError::invalid(field, TaskError::Invalid(errors).to_string())
+            }
+            TaskError::Conflict(errors) => {
+                let field = errors.first().map_or("task", |f| f.field);
+                ApiError::field(
+                    StatusCode::PRECONDITION_FAILED,
+                    field,
+                    TaskError::Conflict(errors).to_string(),
+                )
+            }
+            TaskError::Action(e) => e.into(),
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    #[serde(default)]
+    status: String,
+    #[serde(default)]
+    assignee: String,
+    #[serde(default)]
+    priority: String,
+    /// `1`: only tasks overdue today.
+    #[serde(default)]
+    overdue: String,
+    #[serde(default)]
+    sort: String,
+    #[serde(default)]
+    offset: Option<i64>,
+    #[serde(default)]
+    limit: Option<i64>,
+}
+
+#[derive(Serialize)]
+struct Page {
+    tasks: Vec<Task>,
+    /// Pass as `offset` for the next page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_offset: Option<i64>,
+}
+
+/// `GET /api/v1/tasks`
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(query): ApiQuery<ListQuery>,
+) -> ApiResult<Response> {
+    let limit = query.limit.unwrap_or(50);
+    if !(1..=MAX_LIMIT).contains(&limit) {
+        return Err(ApiError::invalid(
+            "limit",
+            format!("limit must be from 1 to {MAX_LIMIT}"),
+        ));
+    }
+    let offset = query.offset.unwrap_or(0);
+    if offset < 0 {
+        return Err(ApiError::invalid("offset", "offset must not be negative"));
+    }
+    let filter = PortalListQuery {
+        status: query.status,
+        assignee: query.assignee,
+        priority: query.priority,
+        overdue: query.overdue,
+        sort: query.sort,
+        page: String::new(),
+    }
+    .filter(caller.actor.user.id, &rules::today(unix_now()))?;
+    let mut conn = state.store.acquire().await?;
+    let (tasks, more) = tasks::list(&mut conn, &filter, offset, limit).await?;
+    let next_offset = more.then_some(offset + limit);
+    Ok(json(StatusCode::OK, &Page { tasks, next_offset }))
+}
+
+/// The task's version, for `If-Match`.
+fn etag(task: &Task) -> String {
+    let state = format!(
+        "{}|{}|{}|{}|{}|{:?}|{:?}|{:?}|{}",
+        task.id,
+        task.title,
+        task.description,
+        task.priority,
+        task.status,
+        task.assignee_id,
+        task.ticket_id,
+        task.due_date,
+        task.updated_at
+    );
+    format!("\"{}\"", &sha256_hex(state.as_bytes())[..20])
+}
+
+async fn one(state: &AppState, id: i64, status: StatusCode) -> ApiResult<Response> {
+    let mut conn = state.store.acquire().await?;
+    let task = tasks::get(&mut conn, id).await?;
+    drop(conn);
+    let mut response = json(status, &task);
+    let headers = response.headers_mut();
+    if let Ok(tag) = HeaderValue::from_str(&etag(&task)) {
+        headers.insert(header::ETAG, tag);
+    }
+    if status == StatusCode::CREATED {
+        if let Ok(location) = HeaderValue::from_str(&format!("/api/v1/tasks/{id}")) {
+            headers.insert(header::LOCATION, location);
+        }
+    }
+    Ok(response)
+}
+
+/// A task's fields as a client sends them (all optional in a change; `null` clears
+/// assignee, ticket and due date).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TaskFields {
+    #[serde(default)]
+    title: Option<String>,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    priority: Option<String>,
+    #[serde(default)]
+    status: Option<String>,
+    #[serde(default, deserialize_with = "super::tickets::present")]
+    assignee: Option<Option<i64>>,
+    #[serde(default, deserialize_with = "super::tickets::present")]
+    ticket: Option<Option<i64>>,
+    /// `YYYY-MM-DD`.
+    #[serde(default, deserialize_with = "super::tickets::present")]
+    due: Option<Option<String>>,
+}
+
+impl TaskFields {
+    /// `base` with the fields this change names replaced.
+    fn over(self, mut base: TaskInput) -> TaskInput {
+        let id = |v: Option<i64>| v.map(|n| n.to_string()).unwrap_or_default();
+        if let Some(v) = self.title {
+            base.title = v;
+        }
+        if let Some(v) = self.description {
+            base.description = v;
+        }
+        if let Some(v) = self.priority {
+            base.priority = v;
+        }
+        if let Some(v) = self.status {
+            base.status = v;
+        }
+        if let Some(v) = self.assignee {
+            base.assignee = id(v);
+        }
+        if let Some(v) = self.ticket {
+            base.ticket = id(v);
+        }
+        if let Some(v) = self.due {
+            base.due = v.unwrap_or_default();
+        }
+        base
+    }
+}
+
+/// `POST /api/v1/tasks`
+pub async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(fields): ApiJson<TaskFields>,
+) -> ApiResult<Response> {
+    let input = fields.over(TaskInput::default());
+    let ctx = context(&state);
+    let mut tx = state.store.begin().await?;
+    let id = rules::create(&mut tx, &ctx, &caller.actor, &input).await?;
+    tx.commit().await.map_err(StoreError::from)?;
+    state.outbox_wake.notify_one();
+    one(&state, id, StatusCode::CREATED).await
+}
+
+fn task_id(text: &str) -> ApiResult<i64> {
+    text.trim_start_matches('#')
+        .parse::<i64>()
+        .ok()
+        .filter(|id| *id > 0)
+        .ok_or_else(|| ApiError::not_found(format!("there is no task {text:?}")))
+}
+
+/// `GET /api/v1/tasks/{id}`
+pub async fn show(
+    State(state): State<AppState>,
+    _caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    one(&state, task_id(&id)?, StatusCode::OK).await
+}
+
+/// `PATCH /api/v1/tasks/{id}`
+pub async fn update(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    ApiJson(fields): ApiJson<TaskFields>,
+) -> ApiResult<Response> {
+    let id = task_id(&id)?;
+    let expected_tag = super::tickets::if_match(&headers)?;
+    let ctx = context(&state);
+    let mut tx = state.store.begin().await?;
+    let task = tasks::get(&mut tx, id).await?;
+    if expected_tag != "*" && expected_tag != etag(&task) {
+        return Err(ApiError::new(
+            StatusCode::PRECONDITION_FAILED,
+            "the task changed since you read it: GET it again and decide anew",
+        ));
+    }
+    let was = TaskInput::from_task(&task);
+    let new = fields.over(was.clone());
+    rules::update(&mut tx, &ctx, &caller.actor, id, &rules::edits(&was, &new)).await?;
+    tx.commit().await.map_err(StoreError::from)?;
+    state.outbox_wake.notify_one();
+    one(&state, id, StatusCode::OK).await
+}
+
+/// `DELETE /api/v1/tasks/{id}`: its creator or an admin.
+pub async fn delete(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let id = task_id(&id)?;
+    let ctx = context(&state);
+    let mut tx = state.store.begin().await?;
+    rules::delete(&mut tx, &ctx, &caller.actor, id).await?;
+    tx.commit().await.map_err(StoreError::from)?;
+    Ok(json(StatusCode::OK, &serde_json::json!({ "deleted": id })))
+}
