@@ -118,6 +118,19 @@ pub async fn submit(
     message: &WebMessage<'_>,
     category: &str,
 ) -> Result<i64, WebMailError> {
+    open(ingestor, message, Some(category), SOURCE, true).await
+}
+
+/// A new ticket for a requester as if they had mailed it (so it threads, deduplicates
+/// and notifies like mail): the public form, or staff through the API (`source`),
+/// acknowledged unless `acknowledge` is false.
+pub async fn open(
+    ingestor: &Ingestor,
+    message: &WebMessage<'_>,
+    category: Option<&str>,
+    source: &str,
+    acknowledge: bool,
+) -> Result<i64, WebMailError> {
     let prefix = &ingestor.options().subject_prefix;
     // A subject tag typed into the form must not thread it onto an existing ticket.
     let bare = subject::strip_tags(message.subject, prefix);
@@ -126,8 +139,9 @@ pub async fn submit(
         ..*message
     };
     let raw = build(ingestor, &message, None)?;
-    let mut origin = Origin::new(SOURCE, None);
-    origin.category = Some(category.to_string());
+    let mut origin = Origin::new(source, None);
+    origin.category = category.map(str::to_string);
+    origin.acknowledge = acknowledge;
     match ingest(ingestor, &raw, &origin).await? {
         Outcome::Created { ticket_id, .. } => Ok(ticket_id),
         other => Err(WebMailError::NotTaken(format!(

@@ -456,6 +456,7 @@ impl MailboxWorker {
                             uid,
                         }),
                         category: None,
+                        acknowledge: true,
                     },
                     raw,
                 })

@@ -59,6 +59,9 @@ pub struct Origin {
     /// The category a new ticket gets when the writer chose one (the public form, which
     /// validated it); otherwise the mailbox's or the default.
     pub category: Option<String>,
+    /// Whether a new ticket is acknowledged to its requester (an API client may open one
+    /// without: the ticket is its own record of a call or an alert).
+    pub acknowledge: bool,
 }
 
 impl Origin {
@@ -68,6 +71,7 @@ impl Origin {
             mailbox,
             imap: None,
             category: None,
+            acknowledge: true,
         }
     }
 }
@@ -512,7 +516,17 @@ impl Ingestor {
             crate::outbound::record_bounce(tx, outbound, ticket_id, mail, now).await?;
         }
         if let (None, Some(outbound)) = (&mail.automatic, &self.options.outbound) {
-            crate::outbound::on_customer_mail(tx, outbound, ticket_id, mail, created, now).await?;
+            let acknowledge = created && origin.acknowledge;
+            crate::outbound::on_customer_mail(
+                tx,
+                outbound,
+                ticket_id,
+                mail,
+                created,
+                acknowledge,
+                now,
+            )
+            .await?;
         }
         finish(tx, retry_of, ticket_id, message_id, created, now).await
     }

@@ -101,10 +101,11 @@ pub async fn on_customer_mail(
     ticket_id: i64,
     mail: &InboundMail,
     new_ticket: bool,
+    send_acknowledgement: bool,
     now: i64,
 ) -> Result<(), StoreError> {
     let ctx = context(tx, ticket_id).await?;
-    if new_ticket {
+    if new_ticket && send_acknowledgement {
         acknowledge(tx, options, &ctx, mail, now).await?;
     }
     notify_staff(tx, options, &ctx, mail, new_ticket, now).await?;

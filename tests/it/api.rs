@@ -887,3 +887,92 @@ async fn tasks_are_made_changed_and_deleted_through_the_task_rules() {
         StatusCode::NOT_FOUND,
     );
 }
+
+#[tokio::test]
+async fn a_ticket_opened_for_a_requester_is_acknowledged_only_when_asked() {
+    let portal = Portal::new().await;
+    let staff = portal.sign_in(STAFF).await;
+    let write = Auth::Token(make_token(&portal, &staff, "write").await);
+    let read = Auth::Token(make_token(&portal, &staff, "read").await);
+    let open = |auth: Auth, body: Value| {
+        let portal = &portal;
+        async move { call(portal, "POST", "/api/v1/tickets", &auth, Some(body), None).await }
+    };
+    let alert = || {
+        json!({"requester": "ops@monitor.example", "requester_name": "Monitoring",
+                          "subject": "Disk full on db1", "body": "/var is at 99 %.",
+                          "category": "hardware", "acknowledge": false})
+    };
+    problem(&open(read.clone(), alert()).await, StatusCode::FORBIDDEN);
+    for (field, value) in [
+        ("requester", json!("not an address")),
+        ("requester", json!("support@example.com")),
+        ("subject", json!("  ")),
+        ("category", json!("plumbing")),
+    ] {
+        let mut body = alert();
+        body[field] = value;
+        let refused = open(write.clone(), body).await;
+        assert_eq!(
+            problem(&refused, StatusCode::UNPROCESSABLE_ENTITY)["field"],
+            field,
+            "{}",
+            refused.body
+        );
+    }
+    let mut extra = alert();
+    extra["severity"] = json!("high");
+    assert_eq!(
+        problem(
+            &open(write.clone(), extra).await,
+            StatusCode::UNPROCESSABLE_ENTITY
+        )["field"],
+        "severity"
+    );
+
+    let quiet = open(write.clone(), alert()).await;
+    assert_eq!(quiet.status, StatusCode::CREATED, "{}", quiet.body);
+    let ticket = parsed(&quiet);
+    let id = ticket["id"].as_i64().unwrap();
+    assert_eq!(
+        quiet.headers[header::LOCATION],
+        format!("/api/v1/tickets/{id}").as_str()
+    );
+    assert_eq!(
+        (
+            ticket["requester"].as_str(),
+            ticket["category"].as_str(),
+            ticket["subject"].as_str()
+        ),
+        (
+            Some("ops@monitor.example"),
+            Some("hardware"),
+            Some("Disk full on db1")
+        )
+    );
+    let kinds = |t: &Value| -> Vec<String> {
+        t["outbox"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| o["kind"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert!(
+        !kinds(&ticket).contains(&"acknowledgement".to_string()),
+        "{:?}",
+        kinds(&ticket)
+    );
+
+    let mut asked = alert();
+    asked["acknowledge"] = json!(true);
+    asked["subject"] = json!("Printer on fire");
+    asked["requester"] = json!("cora@example.net");
+    let acked = parsed(&open(write.clone(), asked).await);
+    assert!(
+        kinds(&acked).contains(&"acknowledgement".to_string()),
+        "{:?}",
+        kinds(&acked)
+    );
+    assert_ne!(acked["id"], ticket["id"]);
+}

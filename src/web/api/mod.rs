@@ -326,7 +326,7 @@ fn cors(origins: &[String]) -> Option<tower_http::cors::CorsLayer> {
 pub fn router(state: &AppState) -> Router<AppState> {
     let router = Router::new()
         .route("/api/v1/auth/verify", get(verify))
-        .route("/api/v1/tickets", get(tickets::list))
+        .route("/api/v1/tickets", get(tickets::list).post(tickets::create))
         .route(
             "/api/v1/tickets/{reference}",
             get(tickets::show).patch(tickets::update),

@@ -315,3 +315,130 @@ pub async fn merge(
     state.outbox_wake.notify_one();
     full(&state, target, StatusCode::OK).await
 }
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewTicket {
+    /// The requester's e-mail address: the ticket is theirs, as if they had mailed it.
+    requester: String,
+    #[serde(default)]
+    requester_name: Option<String>,
+    subject: String,
+    body: String,
+    /// One of the configured categories; absent: the default.
+    #[serde(default)]
+    category: Option<String>,
+    /// Mail the requester the usual acknowledgement (with the link to their page).
+    #[serde(default = "yes")]
+    acknowledge: bool,
+}
+
+const MAX_SUBJECT_CHARS: usize = 300;
+const MAX_BODY_CHARS: usize = 200_000;
+
+impl From<crate::customer::WebMailError> for ApiError {
+    fn from(e: crate::customer::WebMailError) -> Self {
+        use crate::customer::WebMailError as E;
+        match e {
+            E::Invalid { field, message } => {
+                ApiError::invalid(if field == "email" { "requester" } else { field }, message)
+            }
+            E::NotTaken(message) => ApiError::new(StatusCode::CONFLICT, message),
+            E::Store(e) => e.into(),
+        }
+    }
+}
+
+fn check_new(state: &AppState, new: &NewTicket) -> ApiResult<String> {
+    use crate::domain::address;
+    let email = address::normalize(&new.requester);
+    if !address::is_valid(&email) || email.chars().any(char::is_whitespace) {
+        return Err(ApiError::invalid(
+            "requester",
+            format!("{:?} is not an e-mail address", new.requester),
+        ));
+    }
+    if state
+        .config
+        .helpdesk
+        .support_addresses
+        .iter()
+        .any(|own| address::normalize(own) == email)
+    {
+        return Err(ApiError::invalid(
+            "requester",
+            "this is one of our own addresses",
+        ));
+    }
+    let text_field = |field: &str, value: &str, max: usize| {
+        let count = value.trim().chars().count();
+        if count == 0 {
+            Err(ApiError::invalid(field, format!("the {field} is empty")))
+        } else if count > max {
+            Err(ApiError::invalid(
+                field,
+                format!("at most {max} characters (this has {count})"),
+            ))
+        } else {
+            Ok(())
+        }
+    };
+    text_field("subject", &new.subject, MAX_SUBJECT_CHARS)?;
+    text_field("body", &new.body, MAX_BODY_CHARS)?;
+    if let Some(category) = &new.category {
+        if !state.config.helpdesk.categories.contains(category) {
+            return Err(ApiError::invalid(
+                "category",
+                format!(
+                    "{category:?} is not one of {}",
+                    state.config.helpdesk.categories.join(", ")
+                ),
+            ));
+        }
+    }
+    Ok(email)
+}
+
+/// `POST /api/v1/tickets`: a new ticket for a requester, taken in like their mail
+/// (threading, notifications), acknowledged unless `acknowledge` is false.
+pub async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(new): ApiJson<NewTicket>,
+) -> ApiResult<Response> {
+    caller
+        .actor
+        .require(crate::domain::access::Action::WorkTickets, "open tickets")?;
+    let email = check_new(&state, &new)?;
+    let message = crate::customer::WebMessage {
+        email: &email,
+        name: new
+            .requester_name
+            .as_deref()
+            .map(str::trim)
+            .filter(|n| !n.is_empty()),
+        subject: new.subject.trim(),
+        body: &new.body,
+        uploads: &[],
+    };
+    let source = format!("api:{}", caller.actor.user.email);
+    let id = crate::customer::open(
+        &state.ingestor,
+        &message,
+        new.category.as_deref(),
+        &source,
+        new.acknowledge,
+    )
+    .await?;
+    state.outbox_wake.notify_one();
+    tracing::info!(ticket_id = id, by = %caller.actor.user.email, "ticket opened through the API");
+    let mut response = full(&state, id, StatusCode::CREATED).await?;
+    if let Ok(location) = HeaderValue::from_str(&format!("/api/v1/tickets/{id}")) {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    Ok(response)
+}
