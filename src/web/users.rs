@@ -228,7 +228,7 @@ pub struct InviteForm {
     role: String,
 }
 
-fn invite_context(state: &AppState) -> rules::InviteContext<'_> {
+pub(super) fn invite_context(state: &AppState) -> rules::InviteContext<'_> {
     rules::InviteContext {
         outbound: state.outbound(),
         helpdesk: &state.config.helpdesk.name,

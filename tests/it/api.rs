@@ -976,3 +976,214 @@ async fn a_ticket_opened_for_a_requester_is_acknowledged_only_when_asked() {
     );
     assert_ne!(acked["id"], ticket["id"]);
 }
+
+#[tokio::test]
+async fn users_are_administered_by_admin_tokens_and_everyone_edits_themselves() {
+    let portal = Portal::new().await;
+    let staff = portal.sign_in(STAFF).await;
+    let admin = portal.sign_in(ADMIN).await;
+    let staff_write = Auth::Token(make_token(&portal, &staff, "write").await);
+    let admin_write = Auth::Token(make_token(&portal, &admin, "write").await);
+    let admin_token = Auth::Token(make_token(&portal, &admin, "admin").await);
+    let id_of = |v: Value| v["user"]["id"].as_i64().unwrap();
+    let sam = id_of(parsed(
+        &call(
+            &portal,
+            "GET",
+            "/api/v1/auth/verify",
+            &staff_write,
+            None,
+            None,
+        )
+        .await,
+    ));
+    let ada = id_of(parsed(
+        &call(
+            &portal,
+            "GET",
+            "/api/v1/auth/verify",
+            &admin_token,
+            None,
+            None,
+        )
+        .await,
+    ));
+
+    // The list and invitations: admins with an admin-scoped token only.
+    problem(
+        &call(&portal, "GET", "/api/v1/users", &staff_write, None, None).await,
+        StatusCode::FORBIDDEN,
+    );
+    problem(
+        &call(&portal, "GET", "/api/v1/users", &admin_write, None, None).await,
+        StatusCode::FORBIDDEN,
+    );
+    let list = parsed(&call(&portal, "GET", "/api/v1/users", &admin_token, None, None).await);
+    assert!(list["users"].as_array().unwrap().len() >= 3);
+    assert!(!list.to_string().contains("password_hash"));
+    let invited = call(
+        &portal,
+        "POST",
+        "/api/v1/users",
+        &admin_token,
+        Some(json!({"email": "new@example.com", "role": "staff"})),
+        None,
+    )
+    .await;
+    assert_eq!(invited.status, StatusCode::CREATED, "{}", invited.body);
+    let taken = call(
+        &portal,
+        "POST",
+        "/api/v1/users",
+        &admin_token,
+        Some(json!({"email": STAFF})),
+        None,
+    )
+    .await;
+    assert_eq!(
+        problem(&taken, StatusCode::UNPROCESSABLE_ENTITY)["field"],
+        "email"
+    );
+
+    // Oneself: read and rename; not others, not one's own role.
+    let me = call(
+        &portal,
+        "GET",
+        &format!("/api/v1/users/{sam}"),
+        &staff_write,
+        None,
+        None,
+    )
+    .await;
+    let tag = me.headers[header::ETAG].to_str().unwrap().to_string();
+    problem(
+        &call(
+            &portal,
+            "GET",
+            &format!("/api/v1/users/{ada}"),
+            &staff_write,
+            None,
+            None,
+        )
+        .await,
+        StatusCode::FORBIDDEN,
+    );
+    let promote = call(
+        &portal,
+        "PATCH",
+        &format!("/api/v1/users/{sam}"),
+        &staff_write,
+        Some(json!({"role": "admin"})),
+        Some(&tag),
+    )
+    .await;
+    problem(&promote, StatusCode::FORBIDDEN);
+    let renamed = call(
+        &portal,
+        "PATCH",
+        &format!("/api/v1/users/{sam}"),
+        &staff_write,
+        Some(json!({"name": "Samuel Staff"})),
+        Some(&tag),
+    )
+    .await;
+    assert_eq!(renamed.status, StatusCode::OK, "{}", renamed.body);
+    assert_eq!(parsed(&renamed)["name"], "Samuel Staff");
+    let stale = call(
+        &portal,
+        "PATCH",
+        &format!("/api/v1/users/{sam}"),
+        &staff_write,
+        Some(json!({"name": "Sam"})),
+        Some(&tag),
+    )
+    .await;
+    problem(&stale, StatusCode::PRECONDITION_FAILED);
+    let new_mail = call(
+        &portal,
+        "PATCH",
+        &format!("/api/v1/users/{sam}"),
+        &staff_write,
+        Some(json!({"email": "sam2@example.com", "current_password": "wrong"})),
+        Some("*"),
+    )
+    .await;
+    assert_eq!(
+        problem(&new_mail, StatusCode::UNPROCESSABLE_ENTITY)["field"],
+        "current_password"
+    );
+
+    // The last active admin cannot disable or demote themselves away.
+    let ada_tag = call(
+        &portal,
+        "GET",
+        &format!("/api/v1/users/{ada}"),
+        &admin_token,
+        None,
+        None,
+    )
+    .await
+    .headers[header::ETAG]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let demote = call(
+        &portal,
+        "PATCH",
+        &format!("/api/v1/users/{ada}"),
+        &admin_token,
+        Some(json!({"role": "staff"})),
+        Some(&ada_tag),
+    )
+    .await;
+    assert_eq!(
+        problem(&demote, StatusCode::UNPROCESSABLE_ENTITY)["field"],
+        "role"
+    );
+    // Disabling Sam ends his token at once; deleting him is refused while he owns things? He owns none: deleted.
+    let disabled = call(
+        &portal,
+        "PATCH",
+        &format!("/api/v1/users/{sam}"),
+        &admin_token,
+        Some(json!({"active": false})),
+        Some("*"),
+    )
+    .await;
+    assert_eq!(disabled.status, StatusCode::OK, "{}", disabled.body);
+    assert_eq!(parsed(&disabled)["active"], 0);
+    problem(
+        &call(
+            &portal,
+            "GET",
+            "/api/v1/auth/verify",
+            &staff_write,
+            None,
+            None,
+        )
+        .await,
+        StatusCode::UNAUTHORIZED,
+    );
+    let deleted = call(
+        &portal,
+        "DELETE",
+        &format!("/api/v1/users/{sam}"),
+        &admin_token,
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(deleted.status, StatusCode::OK, "{}", deleted.body);
+    problem(
+        &call(
+            &portal,
+            "GET",
+            &format!("/api/v1/users/{sam}"),
+            &admin_token,
+            None,
+            None,
+        )
+        .await,
+        StatusCode::NOT_FOUND,
+    );
+}

@@ -9,6 +9,7 @@ pub mod limits;
 pub mod problem;
 mod tasks;
 mod tickets;
+mod users;
 
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
@@ -334,6 +335,11 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/api/v1/tickets/{reference}/replies", post(tickets::reply))
         .route("/api/v1/tickets/{reference}/notes", post(tickets::note))
         .route("/api/v1/tickets/{reference}/merge", post(tickets::merge))
+        .route("/api/v1/users", get(users::list).post(users::invite))
+        .route(
+            "/api/v1/users/{id}",
+            get(users::show).patch(users::update).delete(users::delete),
+        )
         .route("/api/v1/tasks", get(tasks::list).post(tasks::create))
         .route(
             "/api/v1/tasks/{id}",

@@ -1,0 +1,208 @@
+//! `/api/v1/users`: admins list, invite, edit, disable and delete users (an admin-scoped
+//! token); everyone reads and edits themselves. The rules are `users.rs`'s, as in the
+//! portal (the last active admin stays, a user who owns something is disabled instead
+//! of deleted). Changes need `If-Match` with the user's ETag.
+
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::Response;
+use serde::{Deserialize, Serialize};
+
+use super::{json, ApiError, ApiJson, ApiResult, Caller, Scope};
+use crate::mail::hash::sha256_hex;
+use crate::store::users::{self as user_store, User};
+use crate::store::{unix_now, StoreError};
+use crate::users::{self as rules, By};
+use crate::web::users::invite_context;
+use crate::web::AppState;
+
+fn etag(user: &User) -> String {
+    let state = format!(
+        "{}|{}|{}|{}|{}",
+        user.id, user.email, user.name, user.role, user.active
+    );
+    format!("\"{}\"", &sha256_hex(state.as_bytes())[..20])
+}
+
+fn user_response(user: &User, status: StatusCode) -> Response {
+    let mut response = json(status, user);
+    if let Ok(tag) = HeaderValue::from_str(&etag(user)) {
+        response.headers_mut().insert(header::ETAG, tag);
+    }
+    response
+}
+
+fn user_id(text: &str) -> ApiResult<i64> {
+    text.parse::<i64>()
+        .ok()
+        .filter(|id| *id > 0)
+        .ok_or_else(|| ApiError::not_found(format!("there is no user {text:?}")))
+}
+
+/// Admins see anyone; everyone sees themselves.
+fn may_see(caller: &Caller, id: i64) -> ApiResult<()> {
+    if caller.actor.user.id == id {
+        Ok(())
+    } else {
+        caller.require_admin()
+    }
+}
+
+#[derive(Serialize)]
+struct List {
+    users: Vec<User>,
+}
+
+/// `GET /api/v1/users` (admin)
+pub async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Response> {
+    caller.require_admin()?;
+    let mut conn = state.store.acquire().await?;
+    let users = user_store::list(&mut conn).await?;
+    Ok(json(StatusCode::OK, &List { users }))
+}
+
+/// `GET /api/v1/users/{id}`
+pub async fn show(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let id = user_id(&id)?;
+    may_see(&caller, id)?;
+    let mut conn = state.store.acquire().await?;
+    let user = user_store::get(&mut conn, id).await?;
+    Ok(user_response(&user, StatusCode::OK))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewInvitation {
+    email: String,
+    /// `staff` (default) or `admin`.
+    #[serde(default)]
+    role: Option<String>,
+}
+
+#[derive(Serialize)]
+struct Invitation {
+    invitation_id: i64,
+    email: String,
+    mailed: bool,
+    /// The one-time link, only when it could not be mailed (no `[smtp]`): pass it on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    link: Option<String>,
+}
+
+/// `POST /api/v1/users` (admin): invites an address; the invitee registers by the link.
+pub async fn invite(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(new): ApiJson<NewInvitation>,
+) -> ApiResult<Response> {
+    caller.require_admin()?;
+    let role = rules::parse_role(new.role.as_deref().unwrap_or("staff"))?;
+    let ctx = invite_context(&state);
+    let mut tx = state.store.begin().await?;
+    let invited = rules::invite(&mut tx, &ctx, &caller.actor, &new.email, role).await?;
+    tx.commit().await.map_err(StoreError::from)?;
+    if invited.mailed {
+        state.outbox_wake.notify_one();
+    }
+    Ok(json(
+        StatusCode::CREATED,
+        &Invitation {
+            invitation_id: invited.id,
+            email: invited.email,
+            mailed: invited.mailed,
+            link: (!invited.mailed).then_some(invited.link),
+        },
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserChange {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    email: Option<String>,
+    #[serde(default)]
+    role: Option<String>,
+    #[serde(default)]
+    active: Option<bool>,
+    /// One's own current password: needed to change one's own e-mail address.
+    #[serde(default)]
+    current_password: Option<String>,
+}
+
+/// `PATCH /api/v1/users/{id}`: name and e-mail (oneself, or an admin), role and
+/// active (an admin).
+pub async fn update(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    ApiJson(change): ApiJson<UserChange>,
+) -> ApiResult<Response> {
+    let id = user_id(&id)?;
+    may_see(&caller, id)?;
+    if change.role.is_some() || change.active.is_some() {
+        caller.require(Scope::Admin)?;
+    }
+    let expected_tag = super::tickets::if_match(&headers)?;
+    let now = unix_now();
+    let password_verified = match &change.current_password {
+        Some(password) => {
+            if !rules::verify_password(&caller.actor.user, password).await {
+                return Err(ApiError::invalid(
+                    "current_password",
+                    "this is not your current password",
+                ));
+            }
+            true
+        }
+        None => false,
+    };
+    let mut tx = state.store.begin().await?;
+    let user = user_store::get(&mut tx, id).await?;
+    if expected_tag != "*" && expected_tag != etag(&user) {
+        return Err(ApiError::new(
+            StatusCode::PRECONDITION_FAILED,
+            "the user changed since you read it: GET it again and decide anew",
+        ));
+    }
+    let by = By::User(&caller.actor);
+    let role = change.role.as_deref().map(rules::parse_role).transpose()?;
+    if change.name.is_some() || change.email.is_some() || role.is_some() {
+        let edit = rules::Edit {
+            name: change.name.as_deref().unwrap_or(&user.name),
+            email: change.email.as_deref().unwrap_or(&user.email),
+            role: role.filter(|r| r.as_str() != user.role),
+            password_verified,
+        };
+        rules::update(&mut tx, By::User(&caller.actor), id, &edit, now).await?;
+    }
+    if let Some(active) = change.active.filter(|a| *a != (user.active == 1)) {
+        rules::set_active(&mut tx, by, id, active, now).await?;
+    }
+    let user = user_store::get(&mut tx, id).await?;
+    tx.commit().await.map_err(StoreError::from)?;
+    Ok(user_response(&user, StatusCode::OK))
+}
+
+/// `DELETE /api/v1/users/{id}` (admin): only a user who owns nothing.
+pub async fn delete(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    caller.require_admin()?;
+    let id = user_id(&id)?;
+    let mut tx = state.store.begin().await?;
+    let user = rules::delete(&mut tx, By::User(&caller.actor), id).await?;
+    tx.commit().await.map_err(StoreError::from)?;
+    Ok(json(
+        StatusCode::OK,
+        &serde_json::json!({ "deleted": user.id, "email": user.email }),
+    ))
+}
