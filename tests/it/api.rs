@@ -1187,3 +1187,126 @@ async fn users_are_administered_by_admin_tokens_and_everyone_edits_themselves() 
         StatusCode::NOT_FOUND,
     );
 }
+
+#[tokio::test]
+async fn attachments_download_and_admins_work_the_quarantine() {
+    let portal = Portal::with_config("[ingest]\nmax_message_bytes = 4000\n").await;
+    let with_file = "From: Cora <cora@example.net>\r\nTo: support@example.com\r\nSubject: Log\r\n\
+        Message-ID: <att1@x>\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n\
+        --b\r\nContent-Type: text/plain\r\n\r\nSee the log.\r\n\
+        --b\r\nContent-Type: text/plain; name=\"error.log\"\r\nContent-Disposition: attachment; filename=\"error.log\"\r\n\r\n\
+        disk full\r\n--b--\r\n";
+    let id = portal.ingest(with_file).await;
+    let mut big = customer_mail("big@example.net", "big@x", "Huge", "");
+    big.push_str(&"x".repeat(6000));
+    maildesk::ingest::Ingestor::ingest(
+        &portal.ingestor,
+        big.as_bytes(),
+        &maildesk::ingest::Origin::new("test", None),
+    )
+    .await
+    .unwrap();
+    let staff = portal.sign_in(STAFF).await;
+    let admin = portal.sign_in(ADMIN).await;
+    let read = Auth::Token(make_token(&portal, &staff, "read").await);
+    let admin_token = Auth::Token(make_token(&portal, &admin, "admin").await);
+
+    let ticket = parsed(
+        &call(
+            &portal,
+            "GET",
+            &format!("/api/v1/tickets/{id}"),
+            &read,
+            None,
+            None,
+        )
+        .await,
+    );
+    let attachment = ticket["messages"][0]["attachments"][0]["id"]
+        .as_i64()
+        .expect("an attachment");
+    let file = call(
+        &portal,
+        "GET",
+        &format!("/api/v1/attachments/{attachment}"),
+        &read,
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(file.status, StatusCode::OK);
+    assert_eq!(file.body.trim(), "disk full");
+    assert!(file.headers[header::CONTENT_DISPOSITION]
+        .to_str()
+        .unwrap()
+        .starts_with("attachment"));
+    problem(
+        &call(
+            &portal,
+            "GET",
+            "/api/v1/attachments/99999",
+            &read,
+            None,
+            None,
+        )
+        .await,
+        StatusCode::NOT_FOUND,
+    );
+
+    problem(
+        &call(&portal, "GET", "/api/v1/quarantine", &read, None, None).await,
+        StatusCode::FORBIDDEN,
+    );
+    let entries = parsed(
+        &call(
+            &portal,
+            "GET",
+            "/api/v1/quarantine",
+            &admin_token,
+            None,
+            None,
+        )
+        .await,
+    )["entries"]
+        .clone();
+    assert_eq!(entries.as_array().unwrap().len(), 1, "{entries}");
+    let entry = entries[0]["id"].as_i64().unwrap();
+    let shown = parsed(
+        &call(
+            &portal,
+            "GET",
+            &format!("/api/v1/quarantine/{entry}"),
+            &admin_token,
+            None,
+            None,
+        )
+        .await,
+    );
+    assert!(
+        shown["reason"].as_str().unwrap().contains("bytes"),
+        "{shown}"
+    );
+    let retried = call(
+        &portal,
+        "POST",
+        &format!("/api/v1/quarantine/{entry}/retry"),
+        &admin_token,
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(retried.status, StatusCode::OK, "{}", retried.body);
+    assert_eq!(parsed(&retried)["outcome"], "quarantined", "still too big");
+    problem(
+        &call(
+            &portal,
+            "POST",
+            "/api/v1/quarantine/999/retry",
+            &admin_token,
+            None,
+            None,
+        )
+        .await,
+        StatusCode::NOT_FOUND,
+    );
+}

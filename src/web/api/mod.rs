@@ -5,6 +5,7 @@
 //! its scope: `read` for GET, `write` to change, `admin` for admin resources, and never
 //! beyond its user's role. Errors are `application/problem+json` ([`problem`]).
 
+mod files;
 pub mod limits;
 pub mod problem;
 mod tasks;
@@ -340,6 +341,10 @@ pub fn router(state: &AppState) -> Router<AppState> {
             "/api/v1/users/{id}",
             get(users::show).patch(users::update).delete(users::delete),
         )
+        .route("/api/v1/attachments/{id}", get(files::attachment))
+        .route("/api/v1/quarantine", get(files::list))
+        .route("/api/v1/quarantine/{id}", get(files::show))
+        .route("/api/v1/quarantine/{id}/retry", post(files::retry))
         .route("/api/v1/tasks", get(tasks::list).post(tasks::create))
         .route(
             "/api/v1/tasks/{id}",

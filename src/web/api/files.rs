@@ -1,0 +1,98 @@
+//! `/api/v1/attachments/{id}` (a download, as in the portal: bytes, never interpreted)
+//! and `/api/v1/quarantine` (admins: the list, one entry, a retry).
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde::{Deserialize, Serialize};
+
+use super::{json, ApiError, ApiQuery, ApiResult, Caller};
+use crate::domain::access::Action;
+use crate::store::{messages, quarantine};
+use crate::web::AppState;
+
+fn id_of(text: &str, what: &str) -> ApiResult<i64> {
+    text.parse::<i64>()
+        .ok()
+        .filter(|id| *id > 0)
+        .ok_or_else(|| ApiError::not_found(format!("there is no {what} {text:?}")))
+}
+
+/// `GET /api/v1/attachments/{id}`
+pub async fn attachment(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    caller
+        .actor
+        .require(Action::ViewTickets, "see attachments")?;
+    let id = id_of(&id, "attachment")?;
+    let mut conn = state.store.acquire().await?;
+    let (a, data) = messages::attachment_with_data(&mut conn, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("attachment {id} not found")))?;
+    Ok(crate::web::files::file_response(data, None, &a.filename))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QuarantineQuery {
+    /// `true`: resolved entries too.
+    #[serde(default)]
+    all: Option<bool>,
+}
+
+#[derive(Serialize)]
+struct Entries {
+    entries: Vec<quarantine::Entry>,
+}
+
+fn require_quarantine(caller: &Caller) -> ApiResult<()> {
+    caller.require_admin()?;
+    Ok(caller
+        .actor
+        .require(Action::ManageQuarantine, "manage the quarantine")?)
+}
+
+/// `GET /api/v1/quarantine` (admin)
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(query): ApiQuery<QuarantineQuery>,
+) -> ApiResult<Response> {
+    require_quarantine(&caller)?;
+    let mut conn = state.store.acquire().await?;
+    let entries = quarantine::list(&mut conn, query.all.unwrap_or(false)).await?;
+    Ok(json(StatusCode::OK, &Entries { entries }))
+}
+
+/// `GET /api/v1/quarantine/{id}` (admin)
+pub async fn show(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    require_quarantine(&caller)?;
+    let id = id_of(&id, "quarantine entry")?;
+    let mut conn = state.store.acquire().await?;
+    Ok(json(StatusCode::OK, &quarantine::get(&mut conn, id).await?))
+}
+
+/// `POST /api/v1/quarantine/{id}/retry` (admin): the message is taken in again; the
+/// answer says what became of it.
+pub async fn retry(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    require_quarantine(&caller)?;
+    let id = id_of(&id, "quarantine entry")?;
+    let outcome = state
+        .ingestor
+        .retry_quarantined(id)
+        .await
+        .map_err(|e| ApiError::from(e.0))?;
+    state.outbox_wake.notify_one();
+    Ok(json(StatusCode::OK, &outcome))
+}
