@@ -309,64 +309,103 @@ pub async fn login(State(state): State<AppState>, request: Request) -> WebResult
         );
     }
     let now = unix_now();
+    let window_minutes = state.config.web.login_window_minutes;
+    let user = match check_credentials(&state, &client, &email, &form.password, now).await? {
+        Credentials::Throttled => {
+            let message = format!(
+                "Too many failed sign-ins for this account or from your network. Try again in {window_minutes} minutes."
+            );
+            let mut response = login_response(
+                &state,
+                &headers,
+                StatusCode::TOO_MANY_REQUESTS,
+                &form.next,
+                &email,
+                Some(&message),
+            )?;
+            response.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(u64::from(window_minutes) * 60),
+            );
+            return Ok(response);
+        }
+        Credentials::Wrong => {
+            return login_response(
+                &state,
+                &headers,
+                StatusCode::UNAUTHORIZED,
+                &form.next,
+                &email,
+                Some(WRONG),
+            )
+        }
+        Credentials::Valid(user) => user,
+    };
+    let mut conn = state.store.acquire().await?;
+    let jar = start_session(&state, &headers, &mut conn, &user, &client, now)
+        .await?
+        .jar
+        .remove(Cookie::build(LOGIN_COOKIE).path("/portal/login"));
+    Ok((jar, Redirect::to(safe_next(&form.next))).into_response())
+}
+
+/// What a sign-in attempt's address and password came to.
+pub(super) enum Credentials {
+    /// Too many failures for the account or from the client within the window.
+    Throttled,
+    /// Unknown, disabled or wrong (never said which): the failure is counted.
+    Wrong,
+    Valid(users::User),
+}
+
+/// Checks an address and password for the portal and the API alike: the throttle on
+/// failures per account and per client, the same work whether or not the account
+/// exists (no enumeration), failures counted and cleared.
+pub(super) async fn check_credentials(
+    state: &AppState,
+    client: &str,
+    email: &str,
+    password: &str,
+    now: i64,
+) -> WebResult<Credentials> {
     let web = &state.config.web;
     let window = i64::from(web.login_window_minutes) * 60;
     let mut conn = state.store.acquire().await?;
     let (by_account, by_client) =
-        sessions::failures_since(&mut conn, &email, &client, now - window).await?;
+        sessions::failures_since(&mut conn, email, client, now - window).await?;
     if by_account >= i64::from(web.login_failures_per_account)
         || by_client >= i64::from(web.login_failures_per_client)
     {
         warn!(account = %email, client, "sign-in throttled");
-        let message = format!(
-            "Too many failed sign-ins for this account or from your network. Try again in {} minutes.",
-            web.login_window_minutes
-        );
-        let mut response = login_response(
-            &state,
-            &headers,
-            StatusCode::TOO_MANY_REQUESTS,
-            &form.next,
-            &email,
-            Some(&message),
-        )?;
-        response.headers_mut().insert(
-            header::RETRY_AFTER,
-            HeaderValue::from_str(&window.to_string()).unwrap_or(HeaderValue::from_static("900")),
-        );
-        return Ok(response);
+        return Ok(Credentials::Throttled);
     }
-    let user = users::find_by_email(&mut conn, &email).await?;
+    let user = users::find_by_email(&mut conn, email).await?;
     drop(conn);
-    // The same work whether or not the account exists or is active: no enumeration.
     let (hash, usable) = match &user {
         Some(u) if u.active == 1 => (u.password_hash.clone(), true),
         _ => (state.decoy_hash.clone(), false),
     };
-    let password = form.password.clone();
+    let password = password.to_string();
     let verified = tokio::task::spawn_blocking(move || crate::password::verify(&password, &hash))
         .await
         .unwrap_or(false);
     let mut conn = state.store.acquire().await?;
     let Some(user) = user.filter(|_| usable && verified) else {
-        sessions::record_failure(&mut conn, &email, &client, now).await?;
+        sessions::record_failure(&mut conn, email, client, now).await?;
         info!(account = %email, client, "failed sign-in");
-        return login_response(
-            &state,
-            &headers,
-            StatusCode::UNAUTHORIZED,
-            &form.next,
-            &email,
-            Some(WRONG),
-        );
+        return Ok(Credentials::Wrong);
     };
-    sessions::clear_failures(&mut conn, &email).await?;
+    sessions::clear_failures(&mut conn, email).await?;
     let idle = i64::from(web.session_idle_minutes) * 60;
     sessions::purge_stale(&mut conn, now, idle, window).await?;
-    let jar = start_session(&state, &headers, &mut conn, &user, &client, now)
-        .await?
-        .remove(Cookie::build(LOGIN_COOKIE).path("/portal/login"));
-    Ok((jar, Redirect::to(safe_next(&form.next))).into_response())
+    Ok(Credentials::Valid(user))
+}
+
+/// A session just started: the cookie that carries it, its CSRF token and its end.
+pub(super) struct Started {
+    pub jar: CookieJar,
+    pub csrf: String,
+    pub expires_at: i64,
 }
 
 /// Signs `user` in: a new session row and the cookie that carries its token.
@@ -377,8 +416,9 @@ pub(super) async fn start_session(
     user: &users::User,
     client: &str,
     now: i64,
-) -> WebResult<CookieJar> {
+) -> WebResult<Started> {
     let token = crate::secret::random_token();
+    let csrf = crate::secret::random_token();
     let user_agent: String = headers
         .get(header::USER_AGENT)
         .and_then(|v| v.to_str().ok())
@@ -392,7 +432,7 @@ pub(super) async fn start_session(
         &sessions::NewSession {
             id_hash: &sha256_hex(token.as_bytes()),
             user_id: user.id,
-            csrf_token: &crate::secret::random_token(),
+            csrf_token: &csrf,
             expires_at: now + max_age,
             client_addr: client,
             user_agent: &user_agent,
@@ -409,7 +449,11 @@ pub(super) async fn start_session(
         .same_site(SameSite::Lax)
         .secure(secure)
         .max_age(cookie::time::Duration::seconds(max_age));
-    Ok(CookieJar::new().add(cookie))
+    Ok(Started {
+        jar: CookieJar::new().add(cookie),
+        csrf,
+        expires_at: now + max_age,
+    })
 }
 
 pub(super) fn parse_form<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> WebResult<T> {
@@ -431,7 +475,7 @@ pub async fn logout(
         .into_response())
 }
 
-fn clear_session_cookie(state: &AppState, headers: &HeaderMap) -> CookieJar {
+pub(super) fn clear_session_cookie(state: &AppState, headers: &HeaderMap) -> CookieJar {
     let secure = is_https(state, headers);
     CookieJar::new().remove(
         Cookie::build(session_cookie_name(secure))

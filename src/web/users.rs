@@ -726,7 +726,9 @@ pub async fn register(State(state): State<AppState>, request: Request) -> WebRes
     let user = rules::register(&mut tx, &form.token, &form.name, &hash, now)
         .await?
         .ok_or_else(gone)?;
-    let jar = auth::start_session(&state, &headers, &mut tx, &user, &client, now).await?;
+    let jar = auth::start_session(&state, &headers, &mut tx, &user, &client, now)
+        .await?
+        .jar;
     tx.commit().await.map_err(commit_error)?;
     let jar = jar.remove(Cookie::build(REGISTER_COOKIE).path(REGISTER_PATH));
     Ok((jar, Redirect::to("/portal")).into_response())

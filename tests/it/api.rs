@@ -1310,3 +1310,152 @@ async fn attachments_download_and_admins_work_the_quarantine() {
         StatusCode::NOT_FOUND,
     );
 }
+
+#[tokio::test]
+async fn browser_clients_sign_in_change_with_csrf_and_sign_out_and_invitees_register() {
+    let portal = Portal::new().await;
+    let id = portal
+        .ingest(&customer_mail(
+            "cora@example.net",
+            "auth1@x",
+            "Mouse",
+            "Dead.",
+        ))
+        .await;
+    let login = |email: &str, password: &str| {
+        let body = json!({"email": email, "password": password});
+        let portal = &portal;
+        async move {
+            call(
+                portal,
+                "POST",
+                "/api/v1/auth/login",
+                &Auth::Nobody,
+                Some(body),
+                None,
+            )
+            .await
+        }
+    };
+    problem(
+        &login(STAFF, "wrong password").await,
+        StatusCode::UNAUTHORIZED,
+    );
+    problem(
+        &login("nobody@example.com", "wrong password").await,
+        StatusCode::UNAUTHORIZED,
+    );
+    let signed_in = login(STAFF, crate::portal::PASSWORD).await;
+    assert_eq!(signed_in.status, StatusCode::OK, "{}", signed_in.body);
+    let cookie = crate::portal::session_cookie(&signed_in).expect("a session cookie");
+    let session = parsed(&signed_in);
+    assert_eq!(session["user"]["email"], STAFF);
+    let browser = Browser {
+        cookie,
+        csrf: session["csrf_token"].as_str().unwrap().to_string(),
+    };
+    let note = Some(json!({"body": "from the browser client"}));
+    let path = format!("/api/v1/tickets/{id}/notes");
+    problem(
+        &call(
+            &portal,
+            "POST",
+            &path,
+            &Auth::Session(browser.clone(), false),
+            note.clone(),
+            None,
+        )
+        .await,
+        StatusCode::FORBIDDEN,
+    );
+    let noted = call(
+        &portal,
+        "POST",
+        &path,
+        &Auth::Session(browser.clone(), true),
+        note,
+        None,
+    )
+    .await;
+    assert_eq!(noted.status, StatusCode::CREATED, "{}", noted.body);
+
+    let token = Auth::Token(make_token(&portal, &browser, "read").await);
+    problem(
+        &call(&portal, "POST", "/api/v1/auth/logout", &token, None, None).await,
+        StatusCode::FORBIDDEN,
+    );
+    let out = call(
+        &portal,
+        "POST",
+        "/api/v1/auth/logout",
+        &Auth::Session(browser.clone(), true),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(out.status, StatusCode::NO_CONTENT, "{}", out.body);
+    problem(
+        &call(
+            &portal,
+            "GET",
+            "/api/v1/auth/verify",
+            &Auth::Session(browser, false),
+            None,
+            None,
+        )
+        .await,
+        StatusCode::UNAUTHORIZED,
+    );
+
+    // An invitation, redeemed once.
+    let secret = "an-invitation-token-0123456789";
+    {
+        let mut conn = portal.store().acquire().await.unwrap();
+        let now = maildesk::store::unix_now();
+        maildesk::store::invitations::insert(
+            &mut conn,
+            &maildesk::mail::hash::sha256_hex(secret.as_bytes()),
+            "ivy@example.com",
+            maildesk::domain::Role::Staff,
+            None,
+            now,
+            now + 3600,
+        )
+        .await
+        .unwrap();
+    }
+    let register = |password: &str| {
+        let body = json!({"token": secret, "name": "Ivy Invited", "password": password});
+        let portal = &portal;
+        async move {
+            call(
+                portal,
+                "POST",
+                "/api/v1/auth/register",
+                &Auth::Nobody,
+                Some(body),
+                None,
+            )
+            .await
+        }
+    };
+    assert_eq!(
+        problem(&register("short").await, StatusCode::UNPROCESSABLE_ENTITY)["field"],
+        "password"
+    );
+    let registered = register("a long enough password").await;
+    assert_eq!(
+        registered.status,
+        StatusCode::CREATED,
+        "{}",
+        registered.body
+    );
+    assert_eq!(parsed(&registered)["email"], "ivy@example.com");
+    problem(&register("a long enough password").await, StatusCode::GONE);
+    assert_eq!(
+        login("ivy@example.com", "a long enough password")
+            .await
+            .status,
+        StatusCode::OK
+    );
+}

@@ -5,6 +5,7 @@
 //! its scope: `read` for GET, `write` to change, `admin` for admin resources, and never
 //! beyond its user's role. Errors are `application/problem+json` ([`problem`]).
 
+mod auth;
 mod files;
 pub mod limits;
 pub mod problem;
@@ -74,6 +75,8 @@ pub struct Caller {
     pub via: Via,
     /// Whose allowance of requests this one counts against.
     rate_key: String,
+    /// The portal session's id hash, for a session caller (to sign out).
+    session_hash: Option<String>,
 }
 
 impl Caller {
@@ -165,6 +168,7 @@ async fn by_token(state: &AppState, token: &str) -> ApiResult<Caller> {
     let scope = Scope::parse(&found.scope).unwrap_or(Scope::Read);
     Ok(Caller {
         rate_key: format!("token:{}", found.token_id),
+        session_hash: None,
         actor: Actor { user: found.user },
         scope,
         via: Via::Token,
@@ -191,6 +195,7 @@ async fn by_session(state: &AppState, parts: &Parts) -> ApiResult<Caller> {
     }
     Ok(Caller {
         rate_key: format!("user:{}", staff.actor.user.id),
+        session_hash: Some(staff.session_hash),
         actor: staff.actor,
         scope: Scope::Admin,
         via: Via::Session,
@@ -277,25 +282,6 @@ pub fn json<T: Serialize>(status: StatusCode, value: &T) -> Response {
     }
 }
 
-#[derive(Serialize)]
-struct Verified {
-    user: crate::store::users::User,
-    via: Via,
-    scope: Scope,
-}
-
-/// `GET /api/v1/auth/verify`: who is calling, with which role and scope.
-async fn verify(caller: Caller) -> Response {
-    json(
-        StatusCode::OK,
-        &Verified {
-            user: caller.actor.user,
-            via: caller.via,
-            scope: caller.scope,
-        },
-    )
-}
-
 async fn not_found() -> ApiError {
     ApiError::not_found("there is no API resource at this address")
 }
@@ -327,7 +313,10 @@ fn cors(origins: &[String]) -> Option<tower_http::cors::CorsLayer> {
 
 pub fn router(state: &AppState) -> Router<AppState> {
     let router = Router::new()
-        .route("/api/v1/auth/verify", get(verify))
+        .route("/api/v1/auth/verify", get(auth::verify))
+        .route("/api/v1/auth/login", post(auth::login))
+        .route("/api/v1/auth/logout", post(auth::logout))
+        .route("/api/v1/auth/register", post(auth::register))
         .route("/api/v1/tickets", get(tickets::list).post(tickets::create))
         .route(
             "/api/v1/tickets/{reference}",
