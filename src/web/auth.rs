@@ -72,7 +72,9 @@ pub(super) fn is_https(state: &AppState, headers: &HeaderMap) -> bool {
             .is_some_and(|v| v.trim().eq_ignore_ascii_case("https"))
 }
 
-/// The client's address: the connection's, or the first hop a trusted proxy names.
+/// The client's address: the connection's, or the one the trusted proxy added: the last
+/// `X-Forwarded-For` entry (earlier ones are whatever the client sent, forgeable; the
+/// API's per-client limit and the sign-in throttle key on this).
 pub fn client_addr(
     state: &AppState,
     headers: &HeaderMap,
@@ -82,7 +84,7 @@ pub fn client_addr(
         if let Some(forwarded) = headers
             .get("x-forwarded-for")
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(',').next())
+            .and_then(|v| v.rsplit(',').next())
             .map(str::trim)
             .filter(|v| !v.is_empty())
         {
