@@ -1459,3 +1459,38 @@ async fn browser_clients_sign_in_change_with_csrf_and_sign_out_and_invitees_regi
         StatusCode::OK
     );
 }
+
+#[tokio::test]
+async fn a_forged_forwarded_for_entry_does_not_escape_the_client_limit() {
+    let portal = Portal::with_config(
+        "[web]\ntrust_proxy_headers = true\napi_per_client_per_minute = 2\napi_per_token_per_minute = 0\n",
+    )
+    .await;
+    let staff = portal.sign_in(STAFF).await;
+    let token = make_token(&portal, &staff, "read").await;
+    let from = |forged: &str, real: &str| {
+        Request::get("/api/v1/auth/verify")
+            .header(header::AUTHORIZATION, format!("Bearer {token}"))
+            .header("x-forwarded-for", format!("{forged}, {real}"))
+            .body(Body::empty())
+            .unwrap()
+    };
+    // The client writes a different first entry each time; the proxy appends its address.
+    assert_eq!(
+        portal.send(from("1.1.1.1", "203.0.113.9")).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        portal.send(from("2.2.2.2", "203.0.113.9")).await.status,
+        StatusCode::OK
+    );
+    problem(
+        &portal.send(from("3.3.3.3", "203.0.113.9")).await,
+        StatusCode::TOO_MANY_REQUESTS,
+    );
+    // Another real client has its own allowance.
+    assert_eq!(
+        portal.send(from("1.1.1.1", "198.51.100.7")).await.status,
+        StatusCode::OK
+    );
+}
