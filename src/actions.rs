@@ -358,6 +358,24 @@ pub async fn note(
     Ok(id)
 }
 
+/// Deletes a ticket and what only it holds (admins; see `store::tickets::delete`). A
+/// ticket merged into another is deleted through its target, or on its own if asked.
+pub async fn delete_ticket(tx: &mut Tx, actor: &Actor, id: i64) -> Result<tickets::Deleted> {
+    actor.require(Action::DeleteTickets, "delete tickets")?;
+    let deleted = match tickets::delete(tx, id).await {
+        Err(StoreError::NotFound(_)) => return Err(ActionError::NotFound(format!("ticket #{id}"))),
+        other => other?,
+    };
+    tracing::info!(
+        ticket_id = id,
+        by = %actor.user.email,
+        tickets = ?deleted.tickets,
+        messages = deleted.messages,
+        "ticket deleted"
+    );
+    Ok(deleted)
+}
+
 /// Merges `source` into `target`: messages, participants, references and outgoing mail
 /// move; `source` is closed and points at `target`; both histories say so.
 pub async fn merge(

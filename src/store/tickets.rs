@@ -450,3 +450,129 @@ pub async fn revoke_customer_links(conn: &mut Conn, id: i64) -> Result<()> {
     }
     Ok(())
 }
+
+/// What deleting a ticket removed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Deleted {
+    /// The ticket and the tickets merged into it (empty shells that only led to it).
+    pub tickets: Vec<i64>,
+    pub messages: u64,
+    pub attachments: u64,
+    /// Outgoing mail of the ticket (sent or not: unsent mail is not sent any more).
+    pub outgoing: u64,
+    /// Tasks about the ticket stay, no longer linked to it.
+    pub tasks_unlinked: u64,
+    /// Stored originals and attachment contents nothing else refers to any more.
+    pub originals: usize,
+    pub contents: usize,
+}
+
+/// Deletes a ticket with what only it holds: its messages and their attachments, its
+/// participants, history and outgoing mail, the tickets merged into it, and the stored
+/// originals and contents no other message shares. Tasks about it are kept (they are
+/// staff's work, not the ticket's), unlinked; a later ticket linked to it loses the link.
+pub async fn delete(conn: &mut Conn, id: i64) -> Result<Deleted> {
+    get(&mut *conn, id).await?;
+    let mut tickets = vec![id];
+    tickets.extend(merged_sources(&mut *conn, id).await?);
+    let t = &tickets;
+    let originals = keys_of(
+        conn,
+        "SELECT DISTINCT raw_sha256 FROM messages WHERE ticket_id IN ({1}) AND raw_sha256 IS NOT NULL",
+        t,
+    )
+    .await?;
+    let contents = keys_of(
+        conn,
+        "SELECT DISTINCT a.sha256 FROM attachments a JOIN messages m ON m.id = a.message_id
+         WHERE m.ticket_id IN ({1})",
+        t,
+    )
+    .await?;
+    let tasks_unlinked = run_for(
+        conn,
+        "UPDATE tasks SET ticket_id = NULL WHERE ticket_id IN ({1})",
+        t,
+    )
+    .await?;
+    run_for(
+        conn,
+        "UPDATE tickets SET linked_ticket_id = NULL WHERE linked_ticket_id IN ({1})",
+        t,
+    )
+    .await?;
+    let outgoing = run_for(
+        conn,
+        "DELETE FROM outbox WHERE ticket_id IN ({1})
+         OR message_id IN (SELECT id FROM messages WHERE ticket_id IN ({2}))",
+        t,
+    )
+    .await?;
+    let attachments = run_for(
+        conn,
+        "DELETE FROM attachments WHERE message_id IN (SELECT id FROM messages WHERE ticket_id IN ({1}))",
+        t,
+    )
+    .await?;
+    let messages = run_for(conn, "DELETE FROM messages WHERE ticket_id IN ({1})", t).await?;
+    run_for(conn, "DELETE FROM participants WHERE ticket_id IN ({1})", t).await?;
+    run_for(
+        conn,
+        "DELETE FROM ticket_events WHERE ticket_id IN ({1})",
+        t,
+    )
+    .await?;
+    // The merged shells point at the ticket: unhook them before the rows go.
+    run_for(
+        conn,
+        "UPDATE tickets SET merged_into_id = NULL WHERE id IN ({1})",
+        t,
+    )
+    .await?;
+    run_for(conn, "DELETE FROM tickets WHERE id IN ({1})", t).await?;
+    let originals = super::retention::delete_unreferenced_raw(&mut *conn, &originals).await?;
+    let contents = super::retention::delete_unreferenced_blobs(&mut *conn, &contents).await?;
+    Ok(Deleted {
+        tickets,
+        messages,
+        attachments,
+        outgoing,
+        tasks_unlinked,
+        originals: originals.len(),
+        contents: contents.len(),
+    })
+}
+
+/// `sql` with each `{n}` replaced by a placeholder list for `ids` (numbered on), so a
+/// statement can name the same id list more than once.
+fn with_id_lists(sql: &str, count: usize) -> String {
+    let mut out = sql.to_string();
+    for n in 1..=2 {
+        out = out.replace(
+            &format!("{{{n}}}"),
+            &placeholders(1 + (n - 1) * count, count),
+        );
+    }
+    out
+}
+
+async fn run_for(conn: &mut Conn, sql: &str, ids: &[i64]) -> Result<u64> {
+    let lists = if sql.contains("{2}") { 2 } else { 1 };
+    let mut query =
+        sqlx::query(sqlx::AssertSqlSafe(with_id_lists(sql, ids.len()))).persistent(false);
+    for _ in 0..lists {
+        for id in ids {
+            query = query.bind(*id);
+        }
+    }
+    Ok(query.execute(conn).await?.rows_affected())
+}
+
+async fn keys_of(conn: &mut Conn, sql: &str, ids: &[i64]) -> Result<Vec<String>> {
+    let mut query =
+        sqlx::query_scalar(sqlx::AssertSqlSafe(with_id_lists(sql, ids.len()))).persistent(false);
+    for id in ids {
+        query = query.bind(*id);
+    }
+    Ok(query.fetch_all(conn).await?)
+}

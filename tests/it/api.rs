@@ -1494,3 +1494,173 @@ async fn a_forged_forwarded_for_entry_does_not_escape_the_client_limit() {
         StatusCode::OK
     );
 }
+
+#[tokio::test]
+async fn deleting_a_ticket_takes_what_only_it_holds_and_only_for_admin_tokens() {
+    let portal = Portal::new().await;
+    let with_file = "From: Cora <cora@example.net>\r\nTo: support@example.com\r\nSubject: Printer\r\n\
+        Message-ID: <del1@x>\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n\
+        --b\r\nContent-Type: text/plain\r\n\r\nIt jams.\r\n\
+        --b\r\nContent-Type: text/plain; name=\"jam.log\"\r\nContent-Disposition: attachment; filename=\"jam.log\"\r\n\r\n\
+        paper jam in tray 2\r\n--b--\r\n";
+    let doomed = portal.ingest(with_file).await;
+    let shell = portal
+        .ingest(&customer_mail(
+            "cora@example.net",
+            "del2@x",
+            "Printer again",
+            "Still jams.",
+        ))
+        .await;
+    let kept = portal
+        .ingest(&customer_mail(
+            "dan@example.net",
+            "del3@x",
+            "Scanner",
+            "Fine.",
+        ))
+        .await;
+    let staff = portal.sign_in(STAFF).await;
+    let admin = portal.sign_in(ADMIN).await;
+    let write = Auth::Token(make_token(&portal, &staff, "write").await);
+    let admin_write = Auth::Token(make_token(&portal, &admin, "write").await);
+    let admin_token = Auth::Token(make_token(&portal, &admin, "admin").await);
+    let merged = call(
+        &portal,
+        "POST",
+        &format!("/api/v1/tickets/{shell}/merge"),
+        &write,
+        Some(json!({"target": doomed})),
+        None,
+    )
+    .await;
+    assert_eq!(merged.status, StatusCode::OK, "{}", merged.body);
+    let task = call(
+        &portal,
+        "POST",
+        "/api/v1/tasks",
+        &write,
+        Some(json!({"title": "Order a new printer", "ticket": doomed})),
+        None,
+    )
+    .await;
+    assert_eq!(task.status, StatusCode::CREATED, "{}", task.body);
+    let task = parsed(&task)["id"].as_i64().unwrap();
+    let ticket = parsed(
+        &call(
+            &portal,
+            "GET",
+            &format!("/api/v1/tickets/{doomed}"),
+            &write,
+            None,
+            None,
+        )
+        .await,
+    );
+    let attachment = ticket["messages"][0]["attachments"][0]["id"]
+        .as_i64()
+        .expect("an attachment");
+    let original = maildesk::mail::hash::sha256_hex(with_file.as_bytes());
+    let stored = |sha: String| {
+        let store = portal.state.store.clone();
+        async move {
+            let mut conn = store.acquire().await.unwrap();
+            maildesk::store::raw::get_raw(&mut conn, &sha)
+                .await
+                .unwrap()
+                .is_some()
+        }
+    };
+    assert!(
+        stored(original.clone()).await,
+        "the original is kept before"
+    );
+
+    let path = format!("/api/v1/tickets/{doomed}");
+    // Staff may not; an admin's token needs the admin scope.
+    problem(
+        &call(&portal, "DELETE", &path, &write, None, None).await,
+        StatusCode::FORBIDDEN,
+    );
+    problem(
+        &call(&portal, "DELETE", &path, &admin_write, None, None).await,
+        StatusCode::FORBIDDEN,
+    );
+    problem(
+        &call(&portal, "DELETE", &path, &Auth::Nobody, None, None).await,
+        StatusCode::UNAUTHORIZED,
+    );
+    let gone = call(&portal, "DELETE", &path, &admin_token, None, None).await;
+    assert_eq!(gone.status, StatusCode::OK, "{}", gone.body);
+    let gone = parsed(&gone);
+    assert_eq!(gone["tickets"], json!([doomed, shell]), "{gone}");
+    // Two from the customer, plus the acknowledgements and notices sent on them.
+    assert!(gone["messages"].as_u64() >= Some(2), "{gone}");
+    assert_eq!(gone["attachments"], 1, "{gone}");
+    assert_eq!(gone["tasks_unlinked"], 1, "{gone}");
+    assert_eq!(gone["originals"], 2, "{gone}");
+
+    for id in [doomed, shell] {
+        problem(
+            &call(
+                &portal,
+                "GET",
+                &format!("/api/v1/tickets/{id}"),
+                &admin_token,
+                None,
+                None,
+            )
+            .await,
+            StatusCode::NOT_FOUND,
+        );
+    }
+    problem(
+        &call(&portal, "DELETE", &path, &admin_token, None, None).await,
+        StatusCode::NOT_FOUND,
+    );
+    problem(
+        &call(
+            &portal,
+            "GET",
+            &format!("/api/v1/attachments/{attachment}"),
+            &admin_token,
+            None,
+            None,
+        )
+        .await,
+        StatusCode::NOT_FOUND,
+    );
+    assert!(
+        !stored(original).await,
+        "the original went with its only message"
+    );
+    let task = parsed(
+        &call(
+            &portal,
+            "GET",
+            &format!("/api/v1/tasks/{task}"),
+            &write,
+            None,
+            None,
+        )
+        .await,
+    );
+    assert_eq!(
+        task["title"], "Order a new printer",
+        "the task stays: {task}"
+    );
+    assert!(task["ticket_id"].is_null(), "unlinked: {task}");
+    let other = call(
+        &portal,
+        "GET",
+        &format!("/api/v1/tickets/{kept}"),
+        &write,
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(other.status, StatusCode::OK, "other tickets stay");
+    // The same mail arriving again is a new ticket, not an error.
+    let again = portal.ingest(with_file).await;
+    assert!(again != doomed);
+}

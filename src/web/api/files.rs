@@ -6,17 +6,10 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
 
-use super::{json, ApiError, ApiQuery, ApiResult, Caller};
+use super::{json, parse_id, ApiError, ApiQuery, ApiResult, Caller};
 use crate::domain::access::Action;
 use crate::store::{messages, quarantine};
 use crate::web::AppState;
-
-fn id_of(text: &str, what: &str) -> ApiResult<i64> {
-    text.parse::<i64>()
-        .ok()
-        .filter(|id| *id > 0)
-        .ok_or_else(|| ApiError::not_found(format!("there is no {what} {text:?}")))
-}
 
 /// `GET /api/v1/attachments/{id}`
 pub async fn attachment(
@@ -27,7 +20,7 @@ pub async fn attachment(
     caller
         .actor
         .require(Action::ViewTickets, "see attachments")?;
-    let id = id_of(&id, "attachment")?;
+    let id = parse_id(&id, "attachment")?;
     let mut conn = state.store.acquire().await?;
     let (a, data) = messages::attachment_with_data(&mut conn, id)
         .await?
@@ -74,7 +67,7 @@ pub async fn show(
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
     require_quarantine(&caller)?;
-    let id = id_of(&id, "quarantine entry")?;
+    let id = parse_id(&id, "quarantine entry")?;
     let mut conn = state.store.acquire().await?;
     Ok(json(StatusCode::OK, &quarantine::get(&mut conn, id).await?))
 }
@@ -87,7 +80,7 @@ pub async fn retry(
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
     require_quarantine(&caller)?;
-    let id = id_of(&id, "quarantine entry")?;
+    let id = parse_id(&id, "quarantine entry")?;
     let outcome = state
         .ingestor
         .retry_quarantined(id)

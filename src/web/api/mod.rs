@@ -15,7 +15,7 @@ mod users;
 
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
-use axum::http::{header, HeaderValue, Method, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
@@ -282,6 +282,76 @@ pub fn json<T: Serialize>(status: StatusCode, value: &T) -> Response {
     }
 }
 
+/// A resource's numeric id from the path: a positive integer, else 404 naming the thing.
+pub fn parse_id(text: &str, what: &str) -> ApiResult<i64> {
+    text.parse::<i64>()
+        .ok()
+        .filter(|id| *id > 0)
+        .ok_or_else(|| ApiError::not_found(format!("there is no {what} {text:?}")))
+}
+
+/// An ETag over a resource's changeable state (each resource lists its own fields).
+pub fn etag_of(state: &str) -> String {
+    format!("\"{}\"", &sha256_hex(state.as_bytes())[..20])
+}
+
+/// Sets the `ETag` header.
+pub fn with_etag(mut response: Response, tag: &str) -> Response {
+    if let Ok(value) = HeaderValue::from_str(tag) {
+        response.headers_mut().insert(header::ETAG, value);
+    }
+    response
+}
+
+/// The `If-Match` a change must carry (428 without it).
+pub fn if_match(headers: &HeaderMap, what: &str) -> ApiResult<String> {
+    headers
+        .get(header::IF_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.trim().trim_start_matches("W/").to_string())
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::PRECONDITION_REQUIRED,
+                format!("send If-Match with the {what}'s ETag (from GET), so that a change made meanwhile is not overwritten"),
+            )
+        })
+}
+
+/// Refuses a change whose `If-Match` is not the resource's current ETag (412).
+pub fn require_current(expected: &str, current: &str, what: &str) -> ApiResult<()> {
+    if expected == "*" || expected == current {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::PRECONDITION_FAILED,
+            format!("the {what} changed since you read it: GET it again and decide anew"),
+        ))
+    }
+}
+
+/// The most rows one page returns.
+pub const MAX_PAGE: i64 = 200;
+
+/// A list's page size: `limit` if given (1 to [`MAX_PAGE`]), else `default`.
+pub fn page_limit(limit: Option<i64>, default: i64) -> ApiResult<i64> {
+    let limit = limit.unwrap_or(default);
+    if (1..=MAX_PAGE).contains(&limit) {
+        Ok(limit)
+    } else {
+        Err(ApiError::invalid(
+            "limit",
+            format!("limit must be from 1 to {MAX_PAGE}"),
+        ))
+    }
+}
+
+/// Present and `null` (clear) told apart from absent (leave as it is).
+pub(super) fn present<'de, D: serde::Deserializer<'de>, T: serde::Deserialize<'de>>(
+    d: D,
+) -> Result<Option<T>, D::Error> {
+    T::deserialize(d).map(Some)
+}
+
 async fn not_found() -> ApiError {
     ApiError::not_found("there is no API resource at this address")
 }
@@ -320,7 +390,9 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/api/v1/tickets", get(tickets::list).post(tickets::create))
         .route(
             "/api/v1/tickets/{reference}",
-            get(tickets::show).patch(tickets::update),
+            get(tickets::show)
+                .patch(tickets::update)
+                .delete(tickets::delete),
         )
         .route("/api/v1/tickets/{reference}/replies", post(tickets::reply))
         .route("/api/v1/tickets/{reference}/notes", post(tickets::note))

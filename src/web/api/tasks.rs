@@ -8,14 +8,11 @@ use axum::response::Response;
 use serde::{Deserialize, Serialize};
 
 use super::{json, ApiError, ApiJson, ApiQuery, ApiResult, Caller};
-use crate::mail::hash::sha256_hex;
 use crate::store::tasks::{self, Task};
 use crate::store::{unix_now, StoreError};
 use crate::tasks::{self as rules, TaskError, TaskInput};
 use crate::web::tasks::{context, ListQuery as PortalListQuery};
 use crate::web::AppState;
-
-const MAX_LIMIT: i64 = 200;
 
 impl From<TaskError> for ApiError {
     fn from(e: TaskError) -> Self {
@@ -71,13 +68,7 @@ pub async fn list(
     caller: Caller,
     ApiQuery(query): ApiQuery<ListQuery>,
 ) -> ApiResult<Response> {
-    let limit = query.limit.unwrap_or(50);
-    if !(1..=MAX_LIMIT).contains(&limit) {
-        return Err(ApiError::invalid(
-            "limit",
-            format!("limit must be from 1 to {MAX_LIMIT}"),
-        ));
-    }
+    let limit = super::page_limit(query.limit, 50)?;
     let offset = query.offset.unwrap_or(0);
     if offset < 0 {
         return Err(ApiError::invalid("offset", "offset must not be negative"));
@@ -111,18 +102,15 @@ fn etag(task: &Task) -> String {
         task.due_date,
         task.updated_at
     );
-    format!("\"{}\"", &sha256_hex(state.as_bytes())[..20])
+    super::etag_of(&state)
 }
 
 async fn one(state: &AppState, id: i64, status: StatusCode) -> ApiResult<Response> {
     let mut conn = state.store.acquire().await?;
     let task = tasks::get(&mut conn, id).await?;
     drop(conn);
-    let mut response = json(status, &task);
+    let mut response = super::with_etag(json(status, &task), &etag(&task));
     let headers = response.headers_mut();
-    if let Ok(tag) = HeaderValue::from_str(&etag(&task)) {
-        headers.insert(header::ETAG, tag);
-    }
     if status == StatusCode::CREATED {
         if let Ok(location) = HeaderValue::from_str(&format!("/api/v1/tasks/{id}")) {
             headers.insert(header::LOCATION, location);
@@ -144,12 +132,12 @@ pub struct TaskFields {
     priority: Option<String>,
     #[serde(default)]
     status: Option<String>,
-    #[serde(default, deserialize_with = "super::tickets::present")]
+    #[serde(default, deserialize_with = "super::present")]
     assignee: Option<Option<i64>>,
-    #[serde(default, deserialize_with = "super::tickets::present")]
+    #[serde(default, deserialize_with = "super::present")]
     ticket: Option<Option<i64>>,
     /// `YYYY-MM-DD`.
-    #[serde(default, deserialize_with = "super::tickets::present")]
+    #[serde(default, deserialize_with = "super::present")]
     due: Option<Option<String>>,
 }
 
@@ -198,11 +186,7 @@ pub async fn create(
 }
 
 fn task_id(text: &str) -> ApiResult<i64> {
-    text.trim_start_matches('#')
-        .parse::<i64>()
-        .ok()
-        .filter(|id| *id > 0)
-        .ok_or_else(|| ApiError::not_found(format!("there is no task {text:?}")))
+    super::parse_id(text.trim_start_matches('#'), "task")
 }
 
 /// `GET /api/v1/tasks/{id}`
@@ -223,16 +207,11 @@ pub async fn update(
     ApiJson(fields): ApiJson<TaskFields>,
 ) -> ApiResult<Response> {
     let id = task_id(&id)?;
-    let expected_tag = super::tickets::if_match(&headers)?;
+    let expected_tag = super::if_match(&headers, "task")?;
     let ctx = context(&state);
     let mut tx = state.store.begin().await?;
     let task = tasks::get(&mut tx, id).await?;
-    if expected_tag != "*" && expected_tag != etag(&task) {
-        return Err(ApiError::new(
-            StatusCode::PRECONDITION_FAILED,
-            "the task changed since you read it: GET it again and decide anew",
-        ));
-    }
+    super::require_current(&expected_tag, &etag(&task), "task")?;
     let was = TaskInput::from_task(&task);
     let new = fields.over(was.clone());
     rules::update(&mut tx, &ctx, &caller.actor, id, &rules::edits(&was, &new)).await?;

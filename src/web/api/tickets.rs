@@ -6,18 +6,16 @@
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 
-use super::{json, ApiError, ApiJson, ApiQuery, ApiResult, Caller};
+use super::{
+    if_match, json, require_current, with_etag, ApiError, ApiJson, ApiQuery, ApiResult, Caller,
+};
 use crate::actions::{self, Expected};
-use crate::mail::hash::sha256_hex;
 use crate::store::tickets::{self as ticket_store, Field, Ticket};
 use crate::store::{events, queue, tasks, StoreError};
 use crate::web::queue::QueueQuery;
 use crate::web::AppState;
-
-/// The most rows one page returns.
-const MAX_LIMIT: i64 = 200;
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -60,13 +58,7 @@ pub async fn list(
     caller
         .actor
         .require(crate::domain::access::Action::ViewTickets, "see tickets")?;
-    let limit = query.limit.unwrap_or(crate::web::queue::PAGE_SIZE);
-    if !(1..=MAX_LIMIT).contains(&limit) {
-        return Err(ApiError::invalid(
-            "limit",
-            format!("limit must be from 1 to {MAX_LIMIT}"),
-        ));
-    }
+    let limit = super::page_limit(query.limit, crate::web::queue::PAGE_SIZE)?;
     let filter = QueueQuery {
         status: query.status,
         assignee: query.assignee,
@@ -105,7 +97,7 @@ pub fn etag(t: &Ticket) -> String {
         t.message_count,
         t.updated_at
     );
-    format!("\"{}\"", &sha256_hex(state.as_bytes())[..20])
+    super::etag_of(&state)
 }
 
 #[derive(Serialize)]
@@ -123,7 +115,7 @@ async fn full(state: &AppState, id: i64, status: StatusCode) -> ApiResult<Respon
     let history = events::for_ticket(&mut conn, id).await?;
     drop(conn);
     let tag = etag(&detail.ticket);
-    let mut response = json(
+    let response = json(
         status,
         &Full {
             detail,
@@ -131,10 +123,7 @@ async fn full(state: &AppState, id: i64, status: StatusCode) -> ApiResult<Respon
             history,
         },
     );
-    if let Ok(value) = HeaderValue::from_str(&tag) {
-        response.headers_mut().insert(header::ETAG, value);
-    }
-    Ok(response)
+    Ok(with_etag(response, &tag))
 }
 
 /// `GET /api/v1/tickets/{ref}`
@@ -149,13 +138,6 @@ pub async fn show(
     full(&state, reference(&reference_text)?, StatusCode::OK).await
 }
 
-/// Present and `null` (unassign) told apart from absent (leave as it is).
-pub(super) fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
-    d: D,
-) -> Result<Option<T>, D::Error> {
-    T::deserialize(d).map(Some)
-}
-
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TicketChange {
@@ -166,21 +148,8 @@ pub struct TicketChange {
     #[serde(default)]
     category: Option<String>,
     /// A user id, or `null` for nobody.
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "super::present")]
     assignee: Option<Option<i64>>,
-}
-
-pub(super) fn if_match(headers: &HeaderMap) -> ApiResult<String> {
-    headers
-        .get(header::IF_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .map(|v| v.trim().trim_start_matches("W/").to_string())
-        .ok_or_else(|| {
-            ApiError::new(
-                StatusCode::PRECONDITION_REQUIRED,
-                "send If-Match with the ticket's ETag (from GET), so that a change made meanwhile is not overwritten",
-            )
-        })
 }
 
 /// `PATCH /api/v1/tickets/{ref}`: status, priority, category, assignee.
@@ -192,7 +161,7 @@ pub async fn update(
     ApiJson(change): ApiJson<TicketChange>,
 ) -> ApiResult<Response> {
     let id = reference(&reference_text)?;
-    let expected_tag = if_match(&headers)?;
+    let expected_tag = if_match(&headers, "ticket")?;
     let assignee = change.assignee.map(|a| a.map(|id| id.to_string()));
     let fields = [
         (Field::Status, change.status.map(Some)),
@@ -203,12 +172,7 @@ pub async fn update(
     let ctx = state.action_context();
     let mut tx = state.store.begin().await?;
     let ticket = ticket_store::get(&mut tx, id).await?;
-    if expected_tag != "*" && expected_tag != etag(&ticket) {
-        return Err(ApiError::new(
-            StatusCode::PRECONDITION_FAILED,
-            "the ticket changed since you read it: GET it again and decide anew",
-        ));
-    }
+    require_current(&expected_tag, &etag(&ticket), "ticket")?;
     for (field, new) in fields {
         let Some(new) = new else { continue };
         let expected = Expected::Value(actions::current_value(&ticket, field));
@@ -441,4 +405,19 @@ pub async fn create(
         response.headers_mut().insert(header::LOCATION, location);
     }
     Ok(response)
+}
+
+/// `DELETE /api/v1/tickets/{ref}` (admin): the ticket and what only it holds; answers
+/// with what went.
+pub async fn delete(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(reference_text): Path<String>,
+) -> ApiResult<Response> {
+    caller.require(super::Scope::Admin)?;
+    let id = reference(&reference_text)?;
+    let mut tx = state.store.begin().await?;
+    let deleted = actions::delete_ticket(&mut tx, &caller.actor, id).await?;
+    tx.commit().await.map_err(StoreError::from)?;
+    Ok(json(StatusCode::OK, &deleted))
 }

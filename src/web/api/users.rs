@@ -4,12 +4,11 @@
 //! of deleted). Changes need `If-Match` with the user's ETag.
 
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
 
 use super::{json, ApiError, ApiJson, ApiResult, Caller, Scope};
-use crate::mail::hash::sha256_hex;
 use crate::store::users::{self as user_store, User};
 use crate::store::{unix_now, StoreError};
 use crate::users::{self as rules, By};
@@ -21,22 +20,15 @@ fn etag(user: &User) -> String {
         "{}|{}|{}|{}|{}",
         user.id, user.email, user.name, user.role, user.active
     );
-    format!("\"{}\"", &sha256_hex(state.as_bytes())[..20])
+    super::etag_of(&state)
 }
 
 fn user_response(user: &User, status: StatusCode) -> Response {
-    let mut response = json(status, user);
-    if let Ok(tag) = HeaderValue::from_str(&etag(user)) {
-        response.headers_mut().insert(header::ETAG, tag);
-    }
-    response
+    super::with_etag(json(status, user), &etag(user))
 }
 
 fn user_id(text: &str) -> ApiResult<i64> {
-    text.parse::<i64>()
-        .ok()
-        .filter(|id| *id > 0)
-        .ok_or_else(|| ApiError::not_found(format!("there is no user {text:?}")))
+    super::parse_id(text, "user")
 }
 
 /// Admins see anyone; everyone sees themselves.
@@ -149,7 +141,7 @@ pub async fn update(
     if change.role.is_some() || change.active.is_some() {
         caller.require(Scope::Admin)?;
     }
-    let expected_tag = super::tickets::if_match(&headers)?;
+    let expected_tag = super::if_match(&headers, "user")?;
     let now = unix_now();
     let password_verified = match &change.current_password {
         Some(password) => {
@@ -165,12 +157,7 @@ pub async fn update(
     };
     let mut tx = state.store.begin().await?;
     let user = user_store::get(&mut tx, id).await?;
-    if expected_tag != "*" && expected_tag != etag(&user) {
-        return Err(ApiError::new(
-            StatusCode::PRECONDITION_FAILED,
-            "the user changed since you read it: GET it again and decide anew",
-        ));
-    }
+    super::require_current(&expected_tag, &etag(&user), "user")?;
     let by = By::User(&caller.actor);
     let role = change.role.as_deref().map(rules::parse_role).transpose()?;
     if change.name.is_some() || change.email.is_some() || role.is_some() {
