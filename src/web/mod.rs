@@ -59,6 +59,8 @@ pub struct Inner {
     pub shutdown: CancellationToken,
     /// The API's request limits per token and per client address.
     pub api_limits: api::limits::Limits,
+    /// The signing keys of OAuth clients' access tokens, as last read.
+    pub oauth_keys: crate::oauth::KeyRing,
 }
 
 impl std::ops::Deref for AppState {
@@ -97,6 +99,7 @@ impl AppState {
                 started_at: crate::store::unix_now(),
                 live: LiveHub::default(),
                 shutdown,
+                oauth_keys: Default::default(),
             }),
         }
     }
