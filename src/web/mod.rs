@@ -4,6 +4,7 @@
 
 mod account;
 pub mod api;
+mod api_clients;
 mod assets;
 pub mod auth;
 mod dashboard;
@@ -181,6 +182,14 @@ pub fn router(state: AppState) -> Router {
         .route("/portal/users/{id}/password", post(users::reset_password))
         .route("/portal/users/{id}/delete", post(users::delete))
         .route("/portal/logout", post(auth::logout))
+        .route(
+            "/portal/admin/api-clients",
+            get(api_clients::list).post(api_clients::create),
+        )
+        .route(
+            "/portal/admin/api-clients/{id}/revoke",
+            post(api_clients::revoke),
+        )
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::require_session,

@@ -633,3 +633,87 @@ async fn only_admins_with_admin_scope_register_clients() {
         .unwrap()
         .starts_with("/api/v1/oauth/clients/"));
 }
+
+#[tokio::test]
+async fn admins_register_and_revoke_clients_in_the_portal() {
+    let portal = Portal::new().await;
+    let staff = portal.sign_in(STAFF).await;
+    let admin = portal.sign_in(ADMIN).await;
+    let staff_id = user_id(&portal, STAFF).await.to_string();
+    let page = "/portal/admin/api-clients";
+    assert_eq!(portal.get(&staff, page).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        portal
+            .post(
+                &staff,
+                page,
+                &[("name", "x"), ("scope", "read"), ("acts_as", &staff_id)]
+            )
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+    let empty = portal.get(&admin, page).await;
+    assert_eq!(empty.status, StatusCode::OK, "{}", empty.body);
+    assert!(empty.body.contains("None yet"), "{}", empty.body);
+
+    let refused = portal
+        .post(
+            &admin,
+            page,
+            &[("name", "robot"), ("scope", "root"), ("acts_as", &staff_id)],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(refused.body.contains("choose read, write or admin"));
+
+    let made = portal
+        .post(
+            &admin,
+            page,
+            &[
+                ("name", "robot"),
+                ("scope", "write"),
+                ("acts_as", &staff_id),
+            ],
+        )
+        .await;
+    assert_eq!(made.status, StatusCode::OK, "{}", made.body);
+    let value = |id: &str| {
+        let marker = format!("id=\"{id}\" readonly value=\"");
+        let start = made.body.find(&marker).expect(id) + marker.len();
+        let end = made.body[start..].find('"').unwrap() + start;
+        made.body[start..end].to_string()
+    };
+    let (client_id, secret) = (value("client-id"), value("client-secret"));
+    let token = access_token(
+        &token_request(
+            &portal,
+            By::Basic(&client_id, &secret),
+            &[("grant_type", "client_credentials")],
+        )
+        .await,
+        "write",
+    );
+    assert_eq!(
+        status_of(&portal, "/api/v1/tickets", &token).await.status,
+        StatusCode::OK
+    );
+    // Listed, without its secret.
+    let listed = portal.get(&admin, page).await;
+    assert!(listed.body.contains(&client_id) && !listed.body.contains(&secret));
+
+    let id = {
+        let mut conn = portal.store().acquire().await.unwrap();
+        maildesk::store::oauth::list(&mut conn).await.unwrap()[0].id
+    };
+    let revoked = portal
+        .post(&admin, &format!("{page}/{id}/revoke"), &[])
+        .await;
+    assert_eq!(revoked.status, StatusCode::SEE_OTHER, "{}", revoked.body);
+    problem(
+        &status_of(&portal, "/api/v1/tickets", &token).await,
+        StatusCode::UNAUTHORIZED,
+    );
+    assert!(portal.get(&admin, page).await.body.contains("revoked"));
+}

@@ -15,7 +15,7 @@ use crate::actions::Actor;
 use crate::mail::hash::sha256_hex;
 use crate::oauth::{TokenError, CLIENT_PREFIX, TOKEN_LIFETIME};
 use crate::store::oauth::{self as store, Client};
-use crate::store::{unix_now, users};
+use crate::store::{unix_now, users, StoreError};
 use crate::web::auth::{client_addr, constant_time_eq};
 use crate::web::AppState;
 
@@ -393,33 +393,53 @@ pub struct Made {
     pub secret: String,
 }
 
-/// Registers a client (the API's and the portal's rule): a name, a scope, and an active
-/// user to act as. Refusals name the field.
+/// Why a client was not registered.
+#[derive(Debug, thiserror::Error)]
+pub enum RegisterError {
+    /// A refused value: the field and why.
+    #[error("{0}: {1}")]
+    Invalid(&'static str, String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<RegisterError> for ApiError {
+    fn from(e: RegisterError) -> Self {
+        match e {
+            RegisterError::Invalid(field, message) => ApiError::invalid(field, message),
+            RegisterError::Store(e) => e.into(),
+        }
+    }
+}
+
+/// Registers a client (the API's and the portal's rule; the caller checked that `by` is
+/// an admin): a name, a scope, and an active user to act as.
 pub async fn register(
     state: &AppState,
     by: &Actor,
     name: &str,
     scope: &str,
     acts_as: i64,
-) -> ApiResult<Made> {
+) -> Result<Made, RegisterError> {
     let name = name.trim();
     if name.is_empty() || name.chars().count() > 100 {
-        return Err(ApiError::invalid(
+        return Err(RegisterError::Invalid(
             "name",
-            "give the client a name of up to 100 characters (what it is)",
+            "give the client a name of up to 100 characters (what it is)".into(),
         ));
     }
     let scope = Scope::parse(scope.trim())
-        .ok_or_else(|| ApiError::invalid("scope", "choose read, write or admin"))?;
+        .ok_or_else(|| RegisterError::Invalid("scope", "choose read, write or admin".into()))?;
     let mut conn = state.store.acquire().await?;
     match users::get(&mut conn, acts_as).await {
         Ok(user) if user.active == 1 => {}
-        _ => {
-            return Err(ApiError::invalid(
+        Ok(_) | Err(StoreError::NotFound(_)) => {
+            return Err(RegisterError::Invalid(
                 "acts_as",
                 format!("there is no active user {acts_as} to act as"),
             ))
         }
+        Err(e) => return Err(e.into()),
     }
     let client_id = format!("{CLIENT_PREFIX}{}", &crate::secret::random_token()[..24]);
     // 32 random bytes: a SHA-256 of it is as safe as a slow hash (nothing to guess).
