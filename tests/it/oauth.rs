@@ -521,11 +521,20 @@ async fn rotating_the_key_keeps_live_tokens_and_signs_new_ones_with_the_new_key(
         status_of(&portal, "/api/v1/tickets", &before).await.status,
         StatusCode::OK
     );
-    // What `maildesk oauth rotate-key` does (another process: this server's cache does
-    // not know the new key until it sees it).
-    let new_kid = maildesk::oauth::rotate(portal.store(), unix_now())
-        .await
-        .unwrap();
+    // `maildesk oauth rotate-key`, another process: this server's cache does not know
+    // the new key until it sees it.
+    let output = portal.env.cli(&["oauth", "rotate-key"], None);
+    let said = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{said} {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let new_kid = said
+        .strip_prefix("new signing key ")
+        .and_then(|rest| rest.split(':').next())
+        .unwrap_or_else(|| panic!("{said}"))
+        .to_string();
     assert_ne!(new_kid, kid(&before));
     assert_eq!(
         status_of(&portal, "/api/v1/tickets", &before).await.status,
