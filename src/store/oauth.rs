@@ -34,6 +34,8 @@ pub struct GrantClient {
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct ClientUser {
     pub client_pk: i64,
+    /// The client's own scope (a token's is within it).
+    pub client_scope: String,
     pub last_used_at: Option<i64>,
     #[sqlx(flatten)]
     pub user: User,
@@ -108,7 +110,7 @@ pub async fn find_for_grant(conn: &mut Conn, client_id: &str) -> Result<Option<G
 /// at once (one lookup by the unique client_id).
 pub async fn find_usable(conn: &mut Conn, client_id: &str) -> Result<Option<ClientUser>> {
     Ok(sqlx::query_as(
-        "SELECT c.id AS client_pk, c.last_used_at, u.id, u.email, u.name,
+        "SELECT c.id AS client_pk, c.scope AS client_scope, c.last_used_at, u.id, u.email, u.name,
                 u.role, u.password_hash, u.active, u.created_at
          FROM oauth_clients c JOIN users u ON u.id = c.acts_as
          WHERE c.client_id = $1 AND c.revoked_at IS NULL AND u.active = 1",

@@ -59,7 +59,10 @@ pub(super) async fn by_client(state: &AppState, token: &str) -> ApiResult<Caller
     }
     Ok(Caller {
         actor: Actor { user: found.user },
-        scope: Scope::parse(&claims.scope).unwrap_or(Scope::Read),
+        // The token's scope, never beyond the client's as it is now.
+        scope: Scope::parse(&claims.scope)
+            .unwrap_or(Scope::Read)
+            .min(Scope::parse(&found.client_scope).unwrap_or(Scope::Read)),
         via: Via::Client,
         rate_key: format!("client:{}", claims.sub),
         session_hash: None,
