@@ -726,3 +726,34 @@ async fn admins_register_and_revoke_clients_in_the_portal() {
     );
     assert!(portal.get(&admin, page).await.body.contains("revoked"));
 }
+
+#[tokio::test]
+async fn guessing_secrets_counts_against_the_client_address() {
+    let portal = Portal::with_config("[web]\napi_per_client_per_minute = 3\n").await;
+    let admin = portal.sign_in(ADMIN).await;
+    let staff_id = user_id(&portal, STAFF).await;
+    // Registering through the API counts too (one request).
+    let client = register(&portal, &admin, "read", staff_id).await;
+    let grant = [("grant_type", "client_credentials")];
+    for _ in 0..2 {
+        let wrong = token_request(&portal, By::Basic(&client.client_id, "guess"), &grant).await;
+        assert_eq!(
+            oauth_error(&wrong, StatusCode::UNAUTHORIZED),
+            "invalid_client"
+        );
+    }
+    // Over the limit the secret is not even checked: the right one is refused as well.
+    let limited = token_request(
+        &portal,
+        By::Basic(&client.client_id, &client.secret),
+        &grant,
+    )
+    .await;
+    assert_eq!(
+        limited.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "{}",
+        limited.body
+    );
+    assert!(limited.headers.contains_key(header::RETRY_AFTER));
+}
