@@ -81,6 +81,9 @@ enum Command {
     /// Staff users
     #[command(subcommand)]
     User(UserCommand),
+    /// OAuth2 machine clients (register them in the portal or the API)
+    #[command(subcommand)]
+    Oauth(OauthCommand),
     /// Copy the SQLite database to a new file while the daemon runs, and check the copy
     Backup {
         /// The new file (it must not exist)
@@ -163,6 +166,13 @@ enum QuarantineCommand {
         /// The entry's number (from `quarantine list`)
         id: i64,
     },
+}
+
+#[derive(Subcommand, Debug)]
+enum OauthCommand {
+    /// Sign new access tokens with a new key; tokens signed with the old keys keep
+    /// working until they expire (15 minutes), so nothing stops
+    RotateKey,
 }
 
 #[derive(Subcommand, Debug)]
@@ -425,6 +435,12 @@ async fn run(cli: Cli, mut config: Config) -> Result<u8, CliError> {
         Command::Ticket(command) => ticket(&config, command).await,
         Command::Quarantine(command) => quarantine(&config, command).await,
         Command::User(command) => user(&config, command).await,
+        Command::Oauth(OauthCommand::RotateKey) => {
+            let store = open_store(&config).await?;
+            let kid = crate::oauth::rotate(&store, store::unix_now()).await?;
+            println!("new signing key {kid}: new access tokens carry it; the old keys verify for 15 more minutes");
+            Ok(0)
+        }
         Command::Backup { path } => backup(&config, &path).await,
         Command::Purge {
             dry_run,

@@ -9,6 +9,7 @@ pub mod imap;
 pub mod invitations;
 pub mod live;
 pub mod messages;
+pub mod oauth;
 pub mod outbox;
 pub mod quarantine;
 pub mod queue;

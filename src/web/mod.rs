@@ -4,6 +4,7 @@
 
 mod account;
 pub mod api;
+mod api_clients;
 mod assets;
 pub mod auth;
 mod dashboard;
@@ -59,6 +60,8 @@ pub struct Inner {
     pub shutdown: CancellationToken,
     /// The API's request limits per token and per client address.
     pub api_limits: api::limits::Limits,
+    /// The signing keys of OAuth clients' access tokens, as last read.
+    pub oauth_keys: crate::oauth::KeyRing,
 }
 
 impl std::ops::Deref for AppState {
@@ -97,6 +100,7 @@ impl AppState {
                 started_at: crate::store::unix_now(),
                 live: LiveHub::default(),
                 shutdown,
+                oauth_keys: Default::default(),
             }),
         }
     }
@@ -178,6 +182,14 @@ pub fn router(state: AppState) -> Router {
         .route("/portal/users/{id}/password", post(users::reset_password))
         .route("/portal/users/{id}/delete", post(users::delete))
         .route("/portal/logout", post(auth::logout))
+        .route(
+            "/portal/admin/api-clients",
+            get(api_clients::list).post(api_clients::create),
+        )
+        .route(
+            "/portal/admin/api-clients/{id}/revoke",
+            post(api_clients::revoke),
+        )
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::require_session,

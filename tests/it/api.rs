@@ -10,14 +10,14 @@ use crate::portal::{customer_mail, Browser, Portal, Response, ADMIN, DISABLED, S
 
 /// How a request authenticates.
 #[derive(Clone)]
-enum Auth {
+pub(crate) enum Auth {
     Nobody,
     Token(String),
     /// A portal session; `true` sends its CSRF token.
     Session(Browser, bool),
 }
 
-async fn call(
+pub(crate) async fn call(
     portal: &Portal,
     method: &str,
     path: &str,
@@ -51,13 +51,13 @@ async fn call(
     portal.send(request.body(body).unwrap()).await
 }
 
-fn parsed(response: &Response) -> Value {
+pub(crate) fn parsed(response: &Response) -> Value {
     serde_json::from_str(&response.body)
         .unwrap_or_else(|e| panic!("not JSON ({e}): {}", response.body))
 }
 
 /// Checks a problem+json answer and returns it.
-fn problem(response: &Response, status: StatusCode) -> Value {
+pub(crate) fn problem(response: &Response, status: StatusCode) -> Value {
     assert_eq!(response.status, status, "{}", response.body);
     assert_eq!(
         response.headers[header::CONTENT_TYPE],
@@ -69,7 +69,7 @@ fn problem(response: &Response, status: StatusCode) -> Value {
 }
 
 /// Makes a token in the portal as `browser` and returns it (shown once, on that page).
-async fn make_token(portal: &Portal, browser: &Browser, scope: &str) -> String {
+pub(crate) async fn make_token(portal: &Portal, browser: &Browser, scope: &str) -> String {
     let page = portal
         .post(
             browser,
@@ -92,7 +92,7 @@ async fn make_token(portal: &Portal, browser: &Browser, scope: &str) -> String {
 /// (method, path, body, six callers with the status each gets).
 type Case<'a> = (&'a str, String, Option<Value>, [(Auth, StatusCode); 6]);
 
-async fn etag(portal: &Portal, auth: &Auth, id: i64) -> String {
+pub(crate) async fn etag(portal: &Portal, auth: &Auth, id: i64) -> String {
     let response = call(
         portal,
         "GET",

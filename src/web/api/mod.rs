@@ -8,6 +8,7 @@
 mod auth;
 mod files;
 pub mod limits;
+pub mod oauth;
 pub mod problem;
 mod tasks;
 mod tickets;
@@ -65,6 +66,8 @@ const TOUCH_EVERY_SECS: i64 = 60;
 pub enum Via {
     Token,
     Session,
+    /// An OAuth2 machine client's access token ([`oauth`]).
+    Client,
 }
 
 /// The staff member calling, and how far this request may go.
@@ -111,6 +114,9 @@ impl FromRequestParts<AppState> for Caller {
         let address = super::auth::client_addr(state, &parts.headers, &parts.extensions);
         state.api_limits.check_client(&address)?;
         let caller = match bearer(parts)? {
+            Some(token) if crate::oauth::looks_like_jwt(&token) => {
+                oauth::by_client(state, &token).await?
+            }
             Some(token) => by_token(state, &token).await?,
             None => by_session(state, parts).await?,
         };
@@ -410,6 +416,15 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route(
             "/api/v1/tasks/{id}",
             get(tasks::show).patch(tasks::update).delete(tasks::delete),
+        )
+        .route("/api/v1/oauth/token", post(oauth::token))
+        .route(
+            "/api/v1/oauth/clients",
+            get(oauth::list).post(oauth::create),
+        )
+        .route(
+            "/api/v1/oauth/clients/{id}",
+            axum::routing::delete(oauth::revoke),
         )
         .route("/api/v1/{*rest}", axum::routing::any(not_found));
     match cors(&state.config.web.cors_origins) {
