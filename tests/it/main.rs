@@ -34,3 +34,4 @@ mod tasks;
 mod threading;
 mod upgrade;
 mod users;
+mod webhooks;
