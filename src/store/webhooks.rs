@@ -225,7 +225,9 @@ pub async fn claim_due(
 
 /// What became of one attempt.
 pub enum Outcome<'a> {
-    Delivered { status: i64 },
+    Delivered {
+        status: i64,
+    },
     /// Try again at `next_attempt_at`.
     Retry {
         status: Option<i64>,
@@ -233,7 +235,10 @@ pub enum Outcome<'a> {
         next_attempt_at: i64,
     },
     /// Given up.
-    Failed { status: Option<i64>, error: &'a str },
+    Failed {
+        status: Option<i64>,
+        error: &'a str,
+    },
 }
 
 /// Records an attempt's outcome if the delivery is still ours (`attempts` unchanged);

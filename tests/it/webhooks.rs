@@ -78,7 +78,13 @@ async fn start_receiver() -> (Receiver, String) {
 }
 
 /// Calls the API with a portal session (and its CSRF token for changes).
-async fn call(portal: &Portal, browser: &Browser, method: &str, path: &str, body: Option<Value>) -> Response {
+async fn call(
+    portal: &Portal,
+    browser: &Browser,
+    method: &str,
+    path: &str,
+    body: Option<Value>,
+) -> Response {
     let mut request = Request::builder()
         .method(method)
         .uri(path)
@@ -141,17 +147,34 @@ async fn each_event_arrives_once_signed_and_a_500_is_retried() {
     .await;
     assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.body);
     for (body, field) in [
-        (json!({"url": "ftp://example.com/x", "events": ["ticket.created"]}), "url"),
-        (json!({"url": "not a url", "events": ["ticket.created"]}), "url"),
+        (
+            json!({"url": "ftp://example.com/x", "events": ["ticket.created"]}),
+            "url",
+        ),
+        (
+            json!({"url": "not a url", "events": ["ticket.created"]}),
+            "url",
+        ),
         (json!({"url": url, "events": ["ticket.exploded"]}), "events"),
         (json!({"url": url, "events": []}), "events"),
     ] {
         let response = call(&portal, &admin, "POST", "/api/v1/webhooks", Some(body)).await;
-        assert_eq!(response.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", response.body);
+        assert_eq!(
+            response.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{}",
+            response.body
+        );
         assert_eq!(parsed(&response)["field"], field, "{}", response.body);
     }
 
-    let all = ["ticket.created", "message.received", "ticket.status_changed", "ticket.assigned", "task.changed"];
+    let all = [
+        "ticket.created",
+        "message.received",
+        "ticket.status_changed",
+        "ticket.assigned",
+        "task.changed",
+    ];
     let made = call(
         &portal,
         &admin,
@@ -167,18 +190,34 @@ async fn each_event_arrives_once_signed_and_a_500_is_retried() {
     assert!(secret.starts_with("whsec_"));
     let listed = parsed(&call(&portal, &admin, "GET", "/api/v1/webhooks", None).await);
     assert_eq!(listed["webhooks"][0]["url"], url.as_str());
-    assert!(listed["webhooks"][0].get("secret").is_none(), "the list never shows secrets");
+    assert!(
+        listed["webhooks"][0].get("secret").is_none(),
+        "the list never shows secrets"
+    );
 
     // The events: a new ticket by mail, a status change, an assignment, a task made and
     // changed, a customer reply by mail.
     let ticket = portal
-        .ingest(&customer_mail("cora@example.net", "wh1@example.net", "Printer on fire", "Help."))
+        .ingest(&customer_mail(
+            "cora@example.net",
+            "wh1@example.net",
+            "Printer on fire",
+            "Help.",
+        ))
         .await;
-    let sam = parsed(&call(&portal, &staff, "GET", "/api/v1/auth/verify", None).await)["user"]["id"]
+    let sam = parsed(&call(&portal, &staff, "GET", "/api/v1/auth/verify", None).await)["user"]
+        ["id"]
         .as_i64()
         .unwrap();
     let t = format!("/api/v1/tickets/{ticket}");
-    let changed = call(&portal, &admin, "PATCH", &t, Some(json!({"status": "waiting"}))).await;
+    let changed = call(
+        &portal,
+        &admin,
+        "PATCH",
+        &t,
+        Some(json!({"status": "waiting"})),
+    )
+    .await;
     assert_eq!(changed.status, StatusCode::OK, "{}", changed.body);
     let changed = call(&portal, &admin, "PATCH", &t, Some(json!({"assignee": sam}))).await;
     assert_eq!(changed.status, StatusCode::OK, "{}", changed.body);
@@ -211,7 +250,9 @@ async fn each_event_arrives_once_signed_and_a_500_is_retried() {
     let worker = worker(&portal);
     let queued = {
         let mut conn = portal.store().acquire().await.unwrap();
-        maildesk::store::webhooks::deliveries(&mut conn, hook, None, 100).await.unwrap()
+        maildesk::store::webhooks::deliveries(&mut conn, hook, None, 100)
+            .await
+            .unwrap()
     };
     let expected = queued.len();
     deliver_until(&worker, || {
@@ -228,7 +269,12 @@ async fn each_event_arrives_once_signed_and_a_500_is_retried() {
     for r in &got {
         // The signature: HMAC-SHA256 of "<t>.<body>" with the secret, recent.
         let (t, v1) = parse_signature(&r.signature.parse().unwrap()).expect("a signature header");
-        assert_eq!(r.signature, signature(&secret, t, &r.body), "signature of {}", r.key);
+        assert_eq!(
+            r.signature,
+            signature(&secret, t, &r.body),
+            "signature of {}",
+            r.key
+        );
         assert!(!v1.is_empty());
         assert!((maildesk::store::unix_now() - t).abs() < 60);
         let body: Value = serde_json::from_slice(&r.body).unwrap();
@@ -242,9 +288,16 @@ async fn each_event_arrives_once_signed_and_a_500_is_retried() {
     assert_eq!(retried[0].len(), 2);
     assert_eq!(retried[0][0].status, 500);
     assert!(retried[0][1].status < 300);
-    assert_eq!(retried[0][0].body, retried[0][1].body, "the retry sends the same event");
+    assert_eq!(
+        retried[0][0].body, retried[0][1].body,
+        "the retry sends the same event"
+    );
     for rs in per_key.values() {
-        assert_eq!(rs.iter().filter(|r| r.status < 300).count(), 1, "delivered once");
+        assert_eq!(
+            rs.iter().filter(|r| r.status < 300).count(),
+            1,
+            "delivered once"
+        );
     }
 
     // Each event, with what it says.
@@ -254,27 +307,53 @@ async fn each_event_arrives_once_signed_and_a_500_is_retried() {
         .collect();
     let has = |want: Value| {
         assert!(
-            bodies.iter().any(|b| want.as_object().unwrap().iter().all(|(k, v)| &b[k] == v)),
+            bodies
+                .iter()
+                .any(|b| want.as_object().unwrap().iter().all(|(k, v)| &b[k] == v)),
             "no event like {want} among {bodies:#?}"
         )
     };
     has(json!({"event": "ticket.created", "ticket": ticket}));
-    has(json!({"event": "ticket.status_changed", "ticket": ticket, "old": "open", "new": "waiting"}));
+    has(
+        json!({"event": "ticket.status_changed", "ticket": ticket, "old": "open", "new": "waiting"}),
+    );
     has(json!({"event": "ticket.assigned", "ticket": ticket, "old": null, "new": sam}));
     has(json!({"event": "task.changed", "op": "created", "task": task, "ticket": ticket}));
     has(json!({"event": "task.changed", "op": "updated", "task": task, "status": "done"}));
-    let received = bodies.iter().filter(|b| b["event"] == "message.received").count();
+    let received = bodies
+        .iter()
+        .filter(|b| b["event"] == "message.received")
+        .count();
     assert_eq!(received, 2, "the first mail and the reply: {bodies:#?}");
 
     // The states through the API: all delivered; the retried one took two attempts.
-    let listed = parsed(&call(&portal, &admin, "GET", &format!("/api/v1/webhooks/{hook}/deliveries"), None).await);
+    let listed = parsed(
+        &call(
+            &portal,
+            &admin,
+            "GET",
+            &format!("/api/v1/webhooks/{hook}/deliveries"),
+            None,
+        )
+        .await,
+    );
     let deliveries = listed["deliveries"].as_array().unwrap();
     assert_eq!(deliveries.len(), expected);
-    assert!(deliveries.iter().all(|d| d["state"] == "delivered"), "{listed:#}");
+    assert!(
+        deliveries.iter().all(|d| d["state"] == "delivered"),
+        "{listed:#}"
+    );
     let twice: Vec<_> = deliveries.iter().filter(|d| d["attempts"] == 2).collect();
     assert_eq!(twice.len(), 1, "{listed:#}");
     assert_eq!(twice[0]["idempotency_key"], retried[0][0].key.as_str());
-    let refused = call(&portal, &staff, "GET", &format!("/api/v1/webhooks/{hook}/deliveries"), None).await;
+    let refused = call(
+        &portal,
+        &staff,
+        "GET",
+        &format!("/api/v1/webhooks/{hook}/deliveries"),
+        None,
+    )
+    .await;
     assert_eq!(refused.status, StatusCode::FORBIDDEN);
 }
 
@@ -294,7 +373,12 @@ async fn a_delivery_that_keeps_failing_fails_and_an_admin_queues_it_again() {
     assert_eq!(made.status, StatusCode::CREATED, "{}", made.body);
     let hook = parsed(&made)["id"].as_i64().unwrap();
     portal
-        .ingest(&customer_mail("cora@example.net", "wh9@example.net", "Broken", "Help."))
+        .ingest(&customer_mail(
+            "cora@example.net",
+            "wh9@example.net",
+            "Broken",
+            "Help.",
+        ))
         .await;
     *receiver.fail_next.lock().unwrap() = 3;
     let worker = worker(&portal);
@@ -302,7 +386,11 @@ async fn a_delivery_that_keeps_failing_fails_and_an_admin_queues_it_again() {
     deliver_until(&worker, || receiver.got.lock().unwrap().len() >= 3).await;
     let listed = parsed(&call(&portal, &admin, "GET", &path, None).await);
     let delivery = &listed["deliveries"][0];
-    assert_eq!(listed["deliveries"].as_array().unwrap().len(), 1, "{listed:#}");
+    assert_eq!(
+        listed["deliveries"].as_array().unwrap().len(),
+        1,
+        "{listed:#}"
+    );
     assert_eq!(delivery["state"], "failed", "{listed:#}");
     assert_eq!(delivery["attempts"], 3);
     assert_eq!(delivery["last_status"], 500);
@@ -317,7 +405,10 @@ async fn a_delivery_that_keeps_failing_fails_and_an_admin_queues_it_again() {
     deliver_until(&worker, || receiver.got.lock().unwrap().len() >= 4).await;
     let got = receiver.got.lock().unwrap().clone();
     assert_eq!(got[3].status, 204);
-    assert!(got.iter().all(|r| r.key == got[0].key), "one key across retries");
+    assert!(
+        got.iter().all(|r| r.key == got[0].key),
+        "one key across retries"
+    );
     let listed = parsed(&call(&portal, &admin, "GET", &path, None).await);
     assert_eq!(listed["deliveries"][0]["state"], "delivered");
     // Only a failed delivery is queued again.
@@ -325,16 +416,93 @@ async fn a_delivery_that_keeps_failing_fails_and_an_admin_queues_it_again() {
     assert_eq!(again.status, StatusCode::CONFLICT, "{}", again.body);
 
     // Deleting the webhook takes its deliveries with it; a paused one gets none.
-    let paused = call(&portal, &admin, "PATCH", &format!("/api/v1/webhooks/{hook}"), Some(json!({"active": false}))).await;
+    let paused = call(
+        &portal,
+        &admin,
+        "PATCH",
+        &format!("/api/v1/webhooks/{hook}"),
+        Some(json!({"active": false})),
+    )
+    .await;
     assert_eq!(paused.status, StatusCode::OK, "{}", paused.body);
     assert_eq!(parsed(&paused)["active"], false);
     portal
-        .ingest(&customer_mail("cora@example.net", "wh10@example.net", "Also broken", "Help."))
+        .ingest(&customer_mail(
+            "cora@example.net",
+            "wh10@example.net",
+            "Also broken",
+            "Help.",
+        ))
         .await;
     let listed = parsed(&call(&portal, &admin, "GET", &path, None).await);
-    assert_eq!(listed["deliveries"].as_array().unwrap().len(), 1, "{listed:#}");
-    let gone = call(&portal, &admin, "DELETE", &format!("/api/v1/webhooks/{hook}"), None).await;
+    assert_eq!(
+        listed["deliveries"].as_array().unwrap().len(),
+        1,
+        "{listed:#}"
+    );
+    let gone = call(
+        &portal,
+        &admin,
+        "DELETE",
+        &format!("/api/v1/webhooks/{hook}"),
+        None,
+    )
+    .await;
     assert_eq!(gone.status, StatusCode::NO_CONTENT, "{}", gone.body);
     let gone = call(&portal, &admin, "GET", &path, None).await;
     assert_eq!(gone.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn the_portal_page_lists_webhooks_and_their_deliveries_for_admins_only() {
+    let portal = Portal::new().await;
+    let admin = portal.sign_in(ADMIN).await;
+    let staff = portal.sign_in(STAFF).await;
+    let page = "/portal/admin/webhooks";
+    assert_eq!(portal.get(&staff, page).await.status, StatusCode::FORBIDDEN);
+    let refused = portal
+        .post(
+            &admin,
+            page,
+            &[("url", "gopher://x.example/"), ("event", "ticket.created")],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(refused.body.contains("http://"), "{}", refused.body);
+    let made = portal
+        .post(
+            &admin,
+            page,
+            &[
+                ("url", "http://127.0.0.1:9/hook"),
+                ("event", "ticket.created"),
+            ],
+        )
+        .await;
+    assert_eq!(made.status, StatusCode::OK, "{}", made.body);
+    assert!(
+        made.body.contains("whsec_"),
+        "the secret is shown once made"
+    );
+    portal
+        .ingest(&customer_mail(
+            "cora@example.net",
+            "wh20@example.net",
+            "Hello",
+            "Hi.",
+        ))
+        .await;
+    let shown = portal.get(&admin, page).await;
+    assert_eq!(shown.status, StatusCode::OK);
+    assert!(
+        shown.body.contains("http://127.0.0.1:9/hook"),
+        "{}",
+        shown.body
+    );
+    assert!(shown.body.contains("ticket.created"));
+    assert!(shown.body.contains("1 pending"), "{}", shown.body);
+    assert!(
+        !shown.body.contains("whsec_"),
+        "the list never shows secrets"
+    );
 }

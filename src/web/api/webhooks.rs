@@ -123,7 +123,10 @@ pub async fn show(
     let mut conn = state.store.acquire().await?;
     let webhook = store::get(&mut conn, id).await?;
     let secret = store::secret(&mut conn, id).await?;
-    Ok(json(StatusCode::OK, &WebhookView::of(webhook, Some(secret))))
+    Ok(json(
+        StatusCode::OK,
+        &WebhookView::of(webhook, Some(secret)),
+    ))
 }
 
 #[derive(Debug, Deserialize)]
