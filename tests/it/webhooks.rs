@@ -240,10 +240,8 @@ async fn each_event_arrives_once_signed_and_a_500_is_retried() {
     )
     .await;
     assert_eq!(done.status, StatusCode::OK, "{}", done.body);
-    let reply = format!(
-        "From: Cora Customer <cora@example.net>\r\nTo: support@example.com\r\nSubject: Re: Printer on fire\r\nMessage-ID: <wh2@example.net>\r\nIn-Reply-To: <wh1@example.net>\r\n\r\nIt is out now.\r\n"
-    );
-    assert_eq!(portal.ingest(&reply).await, ticket);
+    let reply = "From: Cora Customer <cora@example.net>\r\nTo: support@example.com\r\nSubject: Re: Printer on fire\r\nMessage-ID: <wh2@example.net>\r\nIn-Reply-To: <wh1@example.net>\r\n\r\nIt is out now.\r\n";
+    assert_eq!(portal.ingest(reply).await, ticket);
 
     // The first delivery is answered 500; everything else 2xx.
     *receiver.fail_next.lock().unwrap() = 1;
