@@ -52,6 +52,11 @@ BEGIN
     IF NOT EXISTS (SELECT 1 FROM webhooks WHERE active = 1) THEN
         RETURN NULL;
     END IF;
+    -- Rows copied by `maildesk migrate from-sqlite` are history, not new events (their
+    -- deliveries are copied with them): the move sets maildesk.copying in its transaction.
+    IF current_setting('maildesk.copying', true) = 'on' THEN
+        RETURN NULL;
+    END IF;
     IF TG_TABLE_NAME = 'tickets' AND TG_OP = 'INSERT' THEN
         ev := 'ticket.created';
         body := json_build_object('event', ev, 'ticket', NEW.id, 'occurred_at', now_s);

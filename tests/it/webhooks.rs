@@ -504,3 +504,52 @@ async fn the_portal_page_lists_webhooks_and_their_deliveries_for_admins_only() {
         "the list never shows secrets"
     );
 }
+
+#[tokio::test]
+async fn moving_to_postgresql_copies_the_deliveries_and_makes_none_for_the_history() {
+    let source_env = crate::harness::TestEnv::with_engine(false, "", "").await;
+    let source = source_env.store().await;
+    {
+        let mut conn = source.acquire().await.unwrap();
+        maildesk::store::webhooks::create(
+            &mut conn,
+            &maildesk::store::webhooks::NewWebhook {
+                url: "http://127.0.0.1:9/hook",
+                secret: "whsec_x",
+                events: "ticket.created,message.received",
+                active: true,
+                created_by: None,
+            },
+            maildesk::store::unix_now(),
+        )
+        .await
+        .unwrap();
+    }
+    let ingestor = maildesk::ingest::Ingestor::open(&source_env.config, source.clone())
+        .await
+        .unwrap();
+    crate::harness::ingest_text(
+        &ingestor,
+        &customer_mail("cora@example.net", "wh30@example.net", "Moving", "Hi."),
+    )
+    .await;
+    let count = |store: maildesk::store::Store| async move {
+        let mut conn = store.acquire().await.unwrap();
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM webhook_deliveries")
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap();
+        n
+    };
+    assert_eq!(count(source.clone()).await, 2);
+    let target_env = crate::harness::TestEnv::with_engine(true, "", "").await;
+    let target = target_env.store().await;
+    maildesk::store::transfer::sqlite_to_postgres(&source, &target)
+        .await
+        .expect("the move works with webhooks registered");
+    assert_eq!(
+        count(target).await,
+        2,
+        "the deliveries copied, none made anew"
+    );
+}
