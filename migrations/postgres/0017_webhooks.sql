@@ -42,7 +42,8 @@ CREATE INDEX webhook_deliveries_webhook ON webhook_deliveries (webhook_id, id);
 
 -- One function for every event. It returns at once while no webhook is active (ingest is
 -- a hot path): one lookup in a table of a few rows. The status and assignee triggers fire
--- only when the value changed (their WHEN clauses).
+-- only when the value changed (their WHEN clauses); message.received only for mail from
+-- outside (no author_user_id: staff answering or noting by mail is not announced).
 CREATE FUNCTION maildesk_webhook_event() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
     ev text;
@@ -97,7 +98,7 @@ $$;
 CREATE TRIGGER webhooks_ticket_created AFTER INSERT ON tickets
     FOR EACH ROW EXECUTE FUNCTION maildesk_webhook_event();
 CREATE TRIGGER webhooks_message_received AFTER INSERT ON messages
-    FOR EACH ROW WHEN (NEW.direction = 'in') EXECUTE FUNCTION maildesk_webhook_event();
+    FOR EACH ROW WHEN (NEW.direction = 'in' AND NEW.author_user_id IS NULL) EXECUTE FUNCTION maildesk_webhook_event();
 CREATE TRIGGER webhooks_ticket_status AFTER UPDATE OF status ON tickets
     FOR EACH ROW WHEN (OLD.status IS DISTINCT FROM NEW.status)
     EXECUTE FUNCTION maildesk_webhook_event('status');

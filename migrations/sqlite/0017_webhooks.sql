@@ -40,6 +40,8 @@ CREATE TABLE webhook_deliveries (
 CREATE INDEX webhook_deliveries_due ON webhook_deliveries (state, next_attempt_at);
 CREATE INDEX webhook_deliveries_webhook ON webhook_deliveries (webhook_id, id);
 
+-- message.received: mail from outside (the customer's side: author_user_id is NULL); staff
+-- answering or noting by mail (direction 'in' too, with their user) is not announced.
 -- One trigger per event. The WHEN clause makes a trigger nearly free while no webhook is
 -- active (ingest is a hot path): one lookup in a table of a few rows.
 CREATE TRIGGER webhooks_ticket_created AFTER INSERT ON tickets
@@ -53,7 +55,7 @@ WHEN EXISTS (SELECT 1 FROM webhooks WHERE active = 1) BEGIN
 END;
 
 CREATE TRIGGER webhooks_message_received AFTER INSERT ON messages
-WHEN new.direction = 'in' AND EXISTS (SELECT 1 FROM webhooks WHERE active = 1) BEGIN
+WHEN new.direction = 'in' AND new.author_user_id IS NULL AND EXISTS (SELECT 1 FROM webhooks WHERE active = 1) BEGIN
     INSERT INTO webhook_deliveries (webhook_id, event, idempotency_key, payload, next_attempt_at, created_at)
     SELECT w.id, 'message.received', lower(hex(randomblob(16))),
            json_object('event', 'message.received', 'ticket', new.ticket_id, 'message', new.id,

@@ -242,6 +242,18 @@ async fn each_event_arrives_once_signed_and_a_500_is_retried() {
     assert_eq!(done.status, StatusCode::OK, "{}", done.body);
     let reply = "From: Cora Customer <cora@example.net>\r\nTo: support@example.com\r\nSubject: Re: Printer on fire\r\nMessage-ID: <wh2@example.net>\r\nIn-Reply-To: <wh1@example.net>\r\n\r\nIt is out now.\r\n";
     assert_eq!(portal.ingest(reply).await, ticket);
+    // Staff writing is not a message received.
+    for what in ["notes", "replies"] {
+        let written = call(
+            &portal,
+            &admin,
+            "POST",
+            &format!("{t}/{what}"),
+            Some(json!({"body": "On it."})),
+        )
+        .await;
+        assert_eq!(written.status, StatusCode::CREATED, "{}", written.body);
+    }
 
     // The first delivery is answered 500; everything else 2xx.
     *receiver.fail_next.lock().unwrap() = 1;
