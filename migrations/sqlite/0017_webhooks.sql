@@ -5,7 +5,7 @@
 -- deliveries like the outbox worker claims mail.
 --
 -- `events` is the comma-separated list of subscribed event names (validated by the
--- application; the table holds a handful of rows, so matching it with LIKE costs nothing).
+-- application; the table holds a handful of rows, so looking a name up in it costs nothing).
 -- `secret` is kept as is: it signs every delivery, so it cannot be hashed.
 CREATE TABLE webhooks (
     id         INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -51,7 +51,7 @@ WHEN EXISTS (SELECT 1 FROM webhooks WHERE active = 1) BEGIN
            json_object('event', 'ticket.created', 'ticket', new.id,
                        'occurred_at', CAST(strftime('%s', 'now') AS INTEGER)),
            CAST(strftime('%s', 'now') AS INTEGER), CAST(strftime('%s', 'now') AS INTEGER)
-    FROM webhooks w WHERE w.active = 1 AND ',' || w.events || ',' LIKE '%,ticket.created,%';
+    FROM webhooks w WHERE w.active = 1 AND instr(',' || w.events || ',', ',ticket.created,') > 0;
 END;
 
 CREATE TRIGGER webhooks_message_received AFTER INSERT ON messages
@@ -62,7 +62,7 @@ WHEN new.direction = 'in' AND new.author_user_id IS NULL AND EXISTS (SELECT 1 FR
                        'kind', new.kind,
                        'occurred_at', CAST(strftime('%s', 'now') AS INTEGER)),
            CAST(strftime('%s', 'now') AS INTEGER), CAST(strftime('%s', 'now') AS INTEGER)
-    FROM webhooks w WHERE w.active = 1 AND ',' || w.events || ',' LIKE '%,message.received,%';
+    FROM webhooks w WHERE w.active = 1 AND instr(',' || w.events || ',', ',message.received,') > 0;
 END;
 
 CREATE TRIGGER webhooks_ticket_status AFTER UPDATE OF status ON tickets
@@ -73,7 +73,7 @@ WHEN old.status IS NOT new.status AND EXISTS (SELECT 1 FROM webhooks WHERE activ
                        'old', old.status, 'new', new.status,
                        'occurred_at', CAST(strftime('%s', 'now') AS INTEGER)),
            CAST(strftime('%s', 'now') AS INTEGER), CAST(strftime('%s', 'now') AS INTEGER)
-    FROM webhooks w WHERE w.active = 1 AND ',' || w.events || ',' LIKE '%,ticket.status_changed,%';
+    FROM webhooks w WHERE w.active = 1 AND instr(',' || w.events || ',', ',ticket.status_changed,') > 0;
 END;
 
 CREATE TRIGGER webhooks_ticket_assigned AFTER UPDATE OF assignee_id ON tickets
@@ -84,7 +84,7 @@ WHEN old.assignee_id IS NOT new.assignee_id AND EXISTS (SELECT 1 FROM webhooks W
                        'old', old.assignee_id, 'new', new.assignee_id,
                        'occurred_at', CAST(strftime('%s', 'now') AS INTEGER)),
            CAST(strftime('%s', 'now') AS INTEGER), CAST(strftime('%s', 'now') AS INTEGER)
-    FROM webhooks w WHERE w.active = 1 AND ',' || w.events || ',' LIKE '%,ticket.assigned,%';
+    FROM webhooks w WHERE w.active = 1 AND instr(',' || w.events || ',', ',ticket.assigned,') > 0;
 END;
 
 CREATE TRIGGER webhooks_task_insert AFTER INSERT ON tasks
@@ -95,7 +95,7 @@ WHEN EXISTS (SELECT 1 FROM webhooks WHERE active = 1) BEGIN
                        'status', new.status,
                        'occurred_at', CAST(strftime('%s', 'now') AS INTEGER)),
            CAST(strftime('%s', 'now') AS INTEGER), CAST(strftime('%s', 'now') AS INTEGER)
-    FROM webhooks w WHERE w.active = 1 AND ',' || w.events || ',' LIKE '%,task.changed,%';
+    FROM webhooks w WHERE w.active = 1 AND instr(',' || w.events || ',', ',task.changed,') > 0;
 END;
 
 CREATE TRIGGER webhooks_task_update AFTER UPDATE ON tasks
@@ -106,7 +106,7 @@ WHEN EXISTS (SELECT 1 FROM webhooks WHERE active = 1) BEGIN
                        'status', new.status,
                        'occurred_at', CAST(strftime('%s', 'now') AS INTEGER)),
            CAST(strftime('%s', 'now') AS INTEGER), CAST(strftime('%s', 'now') AS INTEGER)
-    FROM webhooks w WHERE w.active = 1 AND ',' || w.events || ',' LIKE '%,task.changed,%';
+    FROM webhooks w WHERE w.active = 1 AND instr(',' || w.events || ',', ',task.changed,') > 0;
 END;
 
 CREATE TRIGGER webhooks_task_delete AFTER DELETE ON tasks
@@ -117,5 +117,5 @@ WHEN EXISTS (SELECT 1 FROM webhooks WHERE active = 1) BEGIN
                        'status', old.status,
                        'occurred_at', CAST(strftime('%s', 'now') AS INTEGER)),
            CAST(strftime('%s', 'now') AS INTEGER), CAST(strftime('%s', 'now') AS INTEGER)
-    FROM webhooks w WHERE w.active = 1 AND ',' || w.events || ',' LIKE '%,task.changed,%';
+    FROM webhooks w WHERE w.active = 1 AND instr(',' || w.events || ',', ',task.changed,') > 0;
 END;
