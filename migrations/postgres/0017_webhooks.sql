@@ -48,7 +48,8 @@ CREATE FUNCTION maildesk_webhook_event() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
     ev text;
     body json;
-    now_s bigint := extract(epoch FROM now())::bigint;
+    -- floor: a cast rounds, which could put a delivery up to a second in the future.
+    now_s bigint := floor(extract(epoch FROM now()))::bigint;
 BEGIN
     IF NOT EXISTS (SELECT 1 FROM webhooks WHERE active = 1) THEN
         RETURN NULL;

@@ -565,3 +565,37 @@ async fn moving_to_postgresql_copies_the_deliveries_and_makes_none_for_the_histo
         "the deliveries copied, none made anew"
     );
 }
+
+#[tokio::test]
+async fn two_workers_at_once_deliver_each_event_once() {
+    let portal = Portal::new().await;
+    let admin = portal.sign_in(ADMIN).await;
+    let (receiver, url) = start_receiver().await;
+    let made = call(
+        &portal,
+        &admin,
+        "POST",
+        "/api/v1/webhooks",
+        Some(json!({"url": url, "events": ["ticket.created", "message.received"]})),
+    )
+    .await;
+    assert_eq!(made.status, StatusCode::CREATED, "{}", made.body);
+    for i in 0..20 {
+        portal
+            .ingest(&customer_mail(
+                "cora@example.net",
+                &format!("wh-many-{i}@example.net"),
+                &format!("Question {i}"),
+                "Hi.",
+            ))
+            .await;
+    }
+    // Two instances (one worker each) on the same database.
+    let (one, two) = (worker(&portal), worker(&portal));
+    let (a, b) = tokio::join!(one.run_once(), two.run_once());
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!(a.delivered + b.delivered, 40, "{a:?} {b:?}");
+    let got = receiver.got.lock().unwrap().clone();
+    let keys: std::collections::HashSet<_> = got.iter().map(|r| r.key.clone()).collect();
+    assert_eq!((got.len(), keys.len()), (40, 40), "each once");
+}
