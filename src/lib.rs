@@ -28,3 +28,4 @@ pub mod tickets;
 pub mod timefmt;
 pub mod users;
 pub mod web;
+pub mod webhooks;

@@ -25,6 +25,7 @@ pub mod tickets;
 pub mod transfer;
 pub mod upgrade;
 pub mod users;
+pub mod webhooks;
 
 use std::time::Duration;
 

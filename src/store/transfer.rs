@@ -514,6 +514,12 @@ pub async fn sqlite_to_postgres(source: &Store, target: &Store) -> Result<Transf
     }
     let mut src = source.pool().begin().await.map_err(StoreError::from)?;
     let mut dst = target.begin().await?;
+    // The copied rows are history: the webhook triggers (migration 0017) make no
+    // deliveries for them while this is set (for this transaction only).
+    sqlx::query("SELECT set_config('maildesk.copying', 'on', true)")
+        .execute(&mut *dst)
+        .await
+        .map_err(StoreError::from)?;
     let plan = plan(&mut src, &mut dst).await?;
     for table in &plan.tables {
         if REPLACED.contains(&table.name.as_str()) {

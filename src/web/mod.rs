@@ -24,6 +24,7 @@ mod ticket;
 mod tokens;
 mod users;
 mod view;
+mod webhooks;
 
 use std::sync::Arc;
 
@@ -181,6 +182,15 @@ pub fn router(state: AppState) -> Router {
         .route("/portal/users/{id}/enable", post(users::enable))
         .route("/portal/users/{id}/password", post(users::reset_password))
         .route("/portal/users/{id}/delete", post(users::delete))
+        .route(
+            "/portal/admin/webhooks",
+            get(webhooks::list).post(webhooks::create),
+        )
+        .route("/portal/admin/webhooks/{id}/delete", post(webhooks::delete))
+        .route(
+            "/portal/admin/webhooks/deliveries/{id}/retry",
+            post(webhooks::retry),
+        )
         .route("/portal/logout", post(auth::logout))
         .route(
             "/portal/admin/api-clients",

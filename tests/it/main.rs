@@ -35,3 +35,4 @@ mod tasks;
 mod threading;
 mod upgrade;
 mod users;
+mod webhooks;

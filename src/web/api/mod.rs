@@ -13,6 +13,7 @@ pub mod problem;
 mod tasks;
 mod tickets;
 mod users;
+mod webhooks;
 
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
@@ -425,6 +426,24 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route(
             "/api/v1/oauth/clients/{id}",
             axum::routing::delete(oauth::revoke),
+        )
+        .route(
+            "/api/v1/webhooks",
+            get(webhooks::list).post(webhooks::create),
+        )
+        .route(
+            "/api/v1/webhooks/{id}",
+            get(webhooks::show)
+                .patch(webhooks::update)
+                .delete(webhooks::delete),
+        )
+        .route(
+            "/api/v1/webhooks/{id}/deliveries",
+            get(webhooks::deliveries),
+        )
+        .route(
+            "/api/v1/webhooks/deliveries/{id}/retry",
+            post(webhooks::retry),
         )
         .route("/api/v1/{*rest}", axum::routing::any(not_found));
     match cors(&state.config.web.cors_origins) {

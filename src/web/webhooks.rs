@@ -1,0 +1,223 @@
+//! `/portal/admin/webhooks` (admins): the webhooks, each with its latest deliveries and
+//! their state; register one (its secret shown on the page that made it), retry a failed
+//! delivery, delete a webhook. Everything else is in the API (`/api/v1/webhooks`).
+
+use askama::Template;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
+use axum_extra::extract::{Form, Query};
+use serde::Deserialize;
+
+use super::account::Done;
+use super::auth::Staff;
+use super::error::{WebError, WebResult};
+use super::view::{self, Nav};
+use super::AppState;
+use crate::store::{unix_now, webhooks as store};
+use crate::webhooks::{check_url, new_secret, parse_events, EVENTS};
+
+/// Deliveries shown per webhook.
+const SHOWN: i64 = 20;
+
+struct DeliveryLine {
+    d: store::Delivery,
+    when: String,
+    next: String,
+}
+
+struct HookView {
+    w: store::Webhook,
+    counts: String,
+    deliveries: Vec<DeliveryLine>,
+}
+
+#[derive(Template)]
+#[template(path = "web/webhooks.html")]
+struct WebhooksPage {
+    nav: Option<Nav>,
+    hooks: Vec<HookView>,
+    notice: Option<String>,
+    /// The secret of the webhook just made.
+    created: Option<String>,
+    error: Option<(String, String)>,
+    form: NewHookForm,
+    /// Each event and whether the form ticks it.
+    events: Vec<(&'static str, bool)>,
+    csrf: String,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct NewHookForm {
+    #[serde(default)]
+    url: String,
+    /// One per ticked box.
+    #[serde(default)]
+    event: Vec<String>,
+}
+
+fn admin(staff: &Staff) -> WebResult<()> {
+    if staff.is_admin() {
+        Ok(())
+    } else {
+        Err(WebError::Forbidden("only admins manage webhooks".into()))
+    }
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    staff: Staff,
+    Query(done): Query<Done>,
+) -> WebResult<Response> {
+    admin(&staff)?;
+    let notice = Some(done.done).filter(|d| !d.is_empty());
+    render(
+        &state,
+        &staff,
+        notice,
+        None,
+        None,
+        NewHookForm::default(),
+        StatusCode::OK,
+    )
+    .await
+}
+
+async fn render(
+    state: &AppState,
+    staff: &Staff,
+    notice: Option<String>,
+    created: Option<String>,
+    error: Option<(String, String)>,
+    form: NewHookForm,
+    status: StatusCode,
+) -> WebResult<Response> {
+    let now = unix_now();
+    let mut conn = state.store.acquire().await?;
+    let mut hooks = Vec::new();
+    for w in store::list(&mut conn).await? {
+        let counts = store::count_by_state(&mut conn, w.id)
+            .await?
+            .into_iter()
+            .map(|(state, n)| format!("{n} {state}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let deliveries = store::deliveries(&mut conn, w.id, None, SHOWN)
+            .await?
+            .into_iter()
+            .map(|d| DeliveryLine {
+                when: view::ago(d.created_at, now),
+                next: if d.state == "pending" {
+                    if d.next_attempt_at <= now {
+                        "due".into()
+                    } else {
+                        format!("in {} s", d.next_attempt_at - now)
+                    }
+                } else {
+                    String::new()
+                },
+                d,
+            })
+            .collect();
+        hooks.push(HookView {
+            w,
+            counts,
+            deliveries,
+        });
+    }
+    drop(conn);
+    let events = EVENTS
+        .iter()
+        .map(|e| (*e, form.event.iter().any(|x| x == e)))
+        .collect();
+    let page = WebhooksPage {
+        nav: Some(Nav::new(state, staff, "webhooks")),
+        hooks,
+        notice,
+        created,
+        error,
+        form,
+        events,
+        csrf: staff.csrf.clone(),
+    };
+    Ok((status, Html(page.render()?)).into_response())
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    staff: Staff,
+    Form(form): Form<NewHookForm>,
+) -> WebResult<Response> {
+    admin(&staff)?;
+    let checked = check_url(&form.url)
+        .map_err(|e| ("url".to_string(), e))
+        .and_then(|_| parse_events(&form.event).map_err(|e| ("event".to_string(), e)));
+    let events = match checked {
+        Ok(events) => events,
+        Err(error) => {
+            return render(
+                &state,
+                &staff,
+                None,
+                None,
+                Some(error),
+                form,
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await
+        }
+    };
+    let secret = new_secret();
+    let mut conn = state.store.acquire().await?;
+    let id = store::create(
+        &mut conn,
+        &store::NewWebhook {
+            url: form.url.trim(),
+            secret: &secret,
+            events: &events,
+            active: true,
+            created_by: Some(staff.user().id),
+        },
+        unix_now(),
+    )
+    .await?;
+    drop(conn);
+    tracing::info!(user = %staff.user().email, webhook_id = id, "webhook registered");
+    render(
+        &state,
+        &staff,
+        None,
+        Some(secret),
+        None,
+        NewHookForm::default(),
+        StatusCode::OK,
+    )
+    .await
+}
+
+pub async fn retry(
+    State(state): State<AppState>,
+    staff: Staff,
+    Path(id): Path<i64>,
+) -> WebResult<Response> {
+    admin(&staff)?;
+    let mut conn = state.store.acquire().await?;
+    if !store::requeue(&mut conn, id, unix_now()).await? {
+        return Err(WebError::Conflict(
+            "only a failed delivery is retried".into(),
+        ));
+    }
+    Ok(view::done("/portal/admin/webhooks", "Delivery queued again.").into_response())
+}
+
+pub async fn delete(
+    State(state): State<AppState>,
+    staff: Staff,
+    Path(id): Path<i64>,
+) -> WebResult<Response> {
+    admin(&staff)?;
+    let mut conn = state.store.acquire().await?;
+    store::delete(&mut conn, id).await?;
+    tracing::info!(user = %staff.user().email, webhook_id = id, "webhook deleted");
+    Ok(view::done("/portal/admin/webhooks", "Webhook deleted.").into_response())
+}

@@ -1,0 +1,513 @@
+//! Webhooks: admins register URLs for events; each event is POSTed to them as JSON,
+//! signed, retried with backoff, at least once.
+//!
+//! The database writes the deliveries (triggers of migration 0017, in the transaction of
+//! the change), so every change is announced whoever made it, and a delivery is never
+//! lost between the change and the send. The worker here claims due deliveries with a
+//! lease (two `serve` instances on one PostgreSQL never send one delivery at the same
+//! time), POSTs them and records the outcome, visible to admins through the API.
+//!
+//! Each request carries:
+//! - `X-Maildesk-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`
+//!   (the receiver recomputes it and refuses old timestamps, against replays);
+//! - `X-Maildesk-Event`: the event name;
+//! - `X-Maildesk-Delivery`: the idempotency key, the same on every retry of a delivery
+//!   (at-least-once: a receiver that saw the key already answers 2xx and does nothing).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::http::{header, HeaderValue, Request, Uri};
+use futures_util::StreamExt;
+use hmac::{Hmac, Mac};
+use http_body_util::Full;
+use rand::Rng;
+use sha2::Sha256;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio_rustls::rustls::{self, pki_types::ServerName};
+use tokio_rustls::TlsConnector;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use crate::store::{unix_now, webhooks as store, Store, StoreError};
+
+/// The events a webhook may subscribe to.
+pub const EVENTS: [&str; 5] = [
+    "ticket.created",
+    "message.received",
+    "ticket.status_changed",
+    "ticket.assigned",
+    "task.changed",
+];
+
+pub const SIGNATURE_HEADER: &str = "x-maildesk-signature";
+pub const EVENT_HEADER: &str = "x-maildesk-event";
+pub const DELIVERY_HEADER: &str = "x-maildesk-delivery";
+
+/// How long one delivery attempt may take, connection included.
+const TIMEOUT: Duration = Duration::from_secs(10);
+/// Deliveries claimed (and sent concurrently) at a time.
+const CLAIM_BATCH: i64 = 16;
+/// How long a claim holds: well over one batch (all sent at once, each within TIMEOUT).
+const LEASE_SECONDS: i64 = 60;
+const IDLE_POLL: Duration = Duration::from_secs(1);
+/// Delivered deliveries are kept this long for admins to look at, then pruned.
+const KEEP_DELIVERED_SECS: i64 = 30 * 86_400;
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+
+/// Checks an event list: known names, at least one, each once; returns it normalised
+/// (comma-separated, in the order given).
+pub fn parse_events(events: &[String]) -> Result<String, String> {
+    if events.is_empty() {
+        return Err(format!("name at least one of {}", EVENTS.join(", ")));
+    }
+    let mut seen: Vec<&str> = Vec::new();
+    for event in events {
+        let event = event.trim();
+        if !EVENTS.contains(&event) {
+            return Err(format!(
+                "{event:?} is not an event; choose from {}",
+                EVENTS.join(", ")
+            ));
+        }
+        if !seen.contains(&event) {
+            seen.push(event);
+        }
+    }
+    Ok(seen.join(","))
+}
+
+/// Checks a webhook URL: absolute http(s) with a host, no credentials in it (they would
+/// be shown to every admin; the signature authenticates us instead).
+pub fn check_url(url: &str) -> Result<Uri, String> {
+    let url = url.trim();
+    let uri: Uri = url
+        .parse()
+        .map_err(|e| format!("{url:?} is not a URL: {e}"))?;
+    match uri.scheme_str() {
+        Some("http" | "https") => {}
+        _ => return Err("the URL must start with http:// or https://".into()),
+    }
+    let authority = uri
+        .authority()
+        .ok_or_else(|| "the URL has no host".to_string())?;
+    if authority.as_str().contains('@') {
+        return Err("the URL must not carry a user name or password".into());
+    }
+    if authority.host().is_empty() {
+        return Err("the URL has no host".into());
+    }
+    if url.len() > 2000 {
+        return Err("the URL is longer than 2000 characters".into());
+    }
+    Ok(uri)
+}
+
+/// A new webhook secret: `whsec_` and 256 random bits in hex.
+pub fn new_secret() -> String {
+    format!("whsec_{}", crate::secret::random_token())
+}
+
+/// The `X-Maildesk-Signature` value for `body` sent at `timestamp`.
+pub fn signature(secret: &str, timestamp: i64, body: &[u8]) -> String {
+    let mut mac =
+        Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
+    mac.update(timestamp.to_string().as_bytes());
+    mac.update(b".");
+    mac.update(body);
+    format!(
+        "t={timestamp},v1={}",
+        hex::encode(mac.finalize().into_bytes())
+    )
+}
+
+/// When to try again, and when to give up.
+#[derive(Debug, Clone)]
+pub struct RetryPolicy {
+    /// The wait after the 1st, 2nd, … failed attempt; the last one repeats.
+    pub delays: Vec<Duration>,
+    /// Attempts in all before a delivery fails for good.
+    pub max_attempts: i64,
+    /// A delivery still failing this long after its event fails for good.
+    pub give_up_after: Duration,
+    /// ±20 % on each wait, so receivers coming back are not hit all at once.
+    pub jitter: bool,
+}
+
+impl Default for RetryPolicy {
+    /// 10 s, 30 s, 2 min, 10 min, 1 h, then every 3 h; 15 attempts or 3 days.
+    fn default() -> Self {
+        RetryPolicy {
+            delays: [10, 30, 120, 600, 3600, 3 * 3600]
+                .into_iter()
+                .map(Duration::from_secs)
+                .collect(),
+            max_attempts: 15,
+            give_up_after: Duration::from_secs(3 * 86_400),
+            jitter: true,
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The wait after `attempts` failed attempts (at least a second: a pass never takes
+    /// a delivery it retried itself).
+    pub fn delay(&self, attempts: i64) -> Duration {
+        let index = usize::try_from(attempts.max(1) - 1).unwrap_or(usize::MAX);
+        let base = self
+            .delays
+            .get(index)
+            .or(self.delays.last())
+            .copied()
+            .unwrap_or(Duration::from_secs(60));
+        let delay = if self.jitter {
+            base.mul_f64(rand::thread_rng().gen_range(0.8..1.2))
+        } else {
+            base
+        };
+        delay.max(Duration::from_secs(1))
+    }
+
+    fn gives_up(&self, attempts: i64, created_at: i64, now: i64) -> bool {
+        attempts >= self.max_attempts
+            || now.saturating_sub(created_at) >= self.give_up_after.as_secs() as i64
+    }
+}
+
+/// Counts of one worker pass.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct PassReport {
+    pub delivered: u64,
+    pub retried: u64,
+    pub failed: u64,
+}
+
+/// Why an attempt did not deliver: the receiver's status, or what went wrong before one.
+struct AttemptError {
+    status: Option<u16>,
+    message: String,
+}
+
+pub struct WebhookWorker {
+    store: Store,
+    retry: RetryPolicy,
+    tls: TlsConnector,
+}
+
+impl WebhookWorker {
+    pub fn new(store: Store) -> WebhookWorker {
+        WebhookWorker {
+            store,
+            retry: RetryPolicy::default(),
+            tls: tls_connector(),
+        }
+    }
+
+    /// Another retry schedule (tests: no waiting).
+    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// Delivers what is due, once (`run` loops over it; tests call it directly). Only
+    /// what was due when the pass began: a delivery retried during the pass waits.
+    pub async fn run_once(&self) -> Result<PassReport, StoreError> {
+        let mut report = PassReport::default();
+        let pass_started = unix_now();
+        loop {
+            let claimed = {
+                let mut conn = self.store.acquire().await?;
+                store::claim_due(
+                    &mut conn,
+                    self.store.backend(),
+                    pass_started,
+                    LEASE_SECONDS,
+                    CLAIM_BATCH,
+                )
+                .await?
+            };
+            if claimed.is_empty() {
+                return Ok(report);
+            }
+            let outcomes: Vec<Result<Sent, StoreError>> = futures_util::stream::iter(claimed)
+                .map(|d| self.deliver(d))
+                .buffer_unordered(CLAIM_BATCH as usize)
+                .collect()
+                .await;
+            for outcome in outcomes {
+                match outcome? {
+                    Sent::Delivered => report.delivered += 1,
+                    Sent::Retried => report.retried += 1,
+                    Sent::Failed => report.failed += 1,
+                    Sent::TakenOver => {}
+                }
+            }
+        }
+    }
+
+    async fn deliver(&self, d: store::Claimed) -> Result<Sent, StoreError> {
+        let result = self.attempt(&d).await;
+        let now = unix_now();
+        let (outcome, sent) = match &result {
+            Ok(status) => (
+                store::Outcome::Delivered {
+                    status: i64::from(*status),
+                },
+                Sent::Delivered,
+            ),
+            Err(e) if self.retry.gives_up(d.attempts, d.created_at, now) => (
+                store::Outcome::Failed {
+                    status: e.status.map(i64::from),
+                    error: &e.message,
+                },
+                Sent::Failed,
+            ),
+            Err(e) => (
+                store::Outcome::Retry {
+                    status: e.status.map(i64::from),
+                    error: &e.message,
+                    next_attempt_at: now + self.retry.delay(d.attempts).as_secs_f64().ceil() as i64,
+                },
+                Sent::Retried,
+            ),
+        };
+        let mut conn = self.store.acquire().await?;
+        if !store::finish(&mut conn, d.id, d.attempts, &outcome, now).await? {
+            info!(
+                delivery_id = d.id,
+                "webhook delivery taken over by another worker"
+            );
+            return Ok(Sent::TakenOver);
+        }
+        match (&result, sent) {
+            (Ok(status), _) => {
+                info!(delivery_id = d.id, webhook_id = d.webhook_id, event = %d.event, status, "webhook delivered")
+            }
+            (Err(e), Sent::Failed) => {
+                warn!(delivery_id = d.id, webhook_id = d.webhook_id, event = %d.event, attempts = d.attempts, error = %e.message, "webhook delivery failed for good")
+            }
+            (Err(e), _) => {
+                warn!(delivery_id = d.id, webhook_id = d.webhook_id, event = %d.event, attempts = d.attempts, error = %e.message, "webhook not delivered; will retry")
+            }
+        }
+        Ok(sent)
+    }
+
+    /// One POST; the status if it was 2xx.
+    async fn attempt(&self, d: &store::Claimed) -> Result<u16, AttemptError> {
+        let failed = |message: String| AttemptError {
+            status: None,
+            message,
+        };
+        let uri = check_url(&d.url).map_err(failed)?;
+        let body = Bytes::from(d.payload.clone());
+        let request = Request::post(uri.path_and_query().map_or("/", |p| p.as_str()))
+            .header(header::HOST, uri.authority().map_or("", |a| a.as_str()))
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(
+                header::USER_AGENT,
+                concat!("maildesk/", env!("CARGO_PKG_VERSION")),
+            )
+            .header(EVENT_HEADER, &d.event)
+            .header(DELIVERY_HEADER, &d.idempotency_key)
+            .header(SIGNATURE_HEADER, signature(&d.secret, unix_now(), &body))
+            .body(Full::new(body))
+            .map_err(|e| failed(e.to_string()))?;
+        let status = tokio::time::timeout(TIMEOUT, self.post(&uri, request))
+            .await
+            .map_err(|_| failed(format!("no answer within {TIMEOUT:?}")))?
+            .map_err(failed)?;
+        if (200..300).contains(&status) {
+            Ok(status)
+        } else {
+            Err(AttemptError {
+                status: Some(status),
+                message: format!(
+                    "the receiver answered {status}{}",
+                    axum::http::StatusCode::from_u16(status)
+                        .ok()
+                        .and_then(|s| s.canonical_reason())
+                        .map(|r| format!(" {r}"))
+                        .unwrap_or_default()
+                ),
+            })
+        }
+    }
+
+    /// Connects (TLS for https) and sends `request` over HTTP/1.1; the answer's status.
+    /// Redirects are not followed: a 3xx is a failed attempt (the admin fixes the URL).
+    async fn post(&self, uri: &Uri, request: Request<Full<Bytes>>) -> Result<u16, String> {
+        let https = uri.scheme_str() == Some("https");
+        let host = uri
+            .host()
+            .unwrap_or_default()
+            .trim_matches(|c| c == '[' || c == ']');
+        let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
+        let tcp = tokio::net::TcpStream::connect((host, port))
+            .await
+            .map_err(|e| format!("cannot connect to {host}:{port}: {e}"))?;
+        let _ = tcp.set_nodelay(true);
+        if https {
+            let name = ServerName::try_from(host.to_string())
+                .map_err(|e| format!("{host:?} is not a valid server name: {e}"))?;
+            let tls = self
+                .tls
+                .connect(name, tcp)
+                .await
+                .map_err(|e| format!("TLS with {host}: {e}"))?;
+            send(tls, request).await
+        } else {
+            send(tcp, request).await
+        }
+    }
+
+    /// The daemon loop: deliver what is due, then look again every second; prune old
+    /// delivered deliveries now and then.
+    #[tracing::instrument(name = "webhooks", skip_all)]
+    pub async fn run(self, token: CancellationToken) {
+        let mut last_prune: Option<tokio::time::Instant> = None;
+        while !token.is_cancelled() {
+            if let Err(e) = self.run_once().await {
+                warn!(error = %e, "webhook pass failed");
+            }
+            if last_prune.is_none_or(|t| t.elapsed() >= PRUNE_EVERY) {
+                last_prune = Some(tokio::time::Instant::now());
+                if let Err(e) = self.prune().await {
+                    warn!(error = %e, "cannot prune delivered webhook deliveries");
+                }
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(IDLE_POLL) => {}
+                _ = token.cancelled() => {}
+            }
+        }
+        info!("webhooks stopped");
+    }
+
+    async fn prune(&self) -> Result<(), StoreError> {
+        let mut conn = self.store.acquire().await?;
+        let pruned = store::prune_delivered(&mut conn, unix_now() - KEEP_DELIVERED_SECS).await?;
+        if pruned > 0 {
+            info!(pruned, "old delivered webhook deliveries pruned");
+        }
+        Ok(())
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Sent {
+    Delivered,
+    Retried,
+    Failed,
+    TakenOver,
+}
+
+async fn send<T>(io: T, request: Request<Full<Bytes>>) -> Result<u16, String>
+where
+    T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(io))
+            .await
+            .map_err(|e| format!("HTTP: {e}"))?;
+    // The connection is driven beside the request and dropped with it.
+    let driver = tokio::spawn(connection);
+    let answer = sender.send_request(request).await;
+    driver.abort();
+    answer
+        .map(|response| response.status().as_u16())
+        .map_err(|e| format!("HTTP: {e}"))
+}
+
+/// Public roots (webpki), the ring provider (as the IMAP client).
+fn tls_connector() -> TlsConnector {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("ring supports the default TLS versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    TlsConnector::from(Arc::new(config))
+}
+
+/// Header value helper for tests and docs: the signature header parsed back.
+pub fn parse_signature(value: &HeaderValue) -> Option<(i64, String)> {
+    let text = value.to_str().ok()?;
+    let mut timestamp = None;
+    let mut v1 = None;
+    for part in text.split(',') {
+        match part.trim().split_once('=')? {
+            ("t", t) => timestamp = t.parse().ok(),
+            ("v1", s) => v1 = Some(s.to_string()),
+            _ => {}
+        }
+    }
+    Some((timestamp?, v1?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signatures_are_hmac_sha256_of_timestamp_dot_body() {
+        // Computed independently: printf '1700000000.{"a":1}' | openssl dgst -sha256 -hmac whsec_test
+        let sig = signature("whsec_test", 1_700_000_000, br#"{"a":1}"#);
+        let (t, v1) = parse_signature(&HeaderValue::from_str(&sig).unwrap()).unwrap();
+        assert_eq!(t, 1_700_000_000);
+        assert_eq!(
+            v1,
+            "38877139021993b830af32feea6e18a8da83eb2f6e49ee50bd9e4cf4ca4d3789"
+        );
+        assert_ne!(sig, signature("whsec_other", 1_700_000_000, br#"{"a":1}"#));
+        assert_ne!(sig, signature("whsec_test", 1_700_000_001, br#"{"a":1}"#));
+    }
+
+    #[test]
+    fn urls_must_be_http_with_a_host_and_no_credentials() {
+        assert!(check_url("https://hooks.example.com/maildesk?x=1").is_ok());
+        assert!(check_url("http://127.0.0.1:8080/").is_ok());
+        assert!(check_url("ftp://example.com/").is_err());
+        assert!(check_url("file:///etc/passwd").is_err());
+        assert!(check_url("/relative").is_err());
+        assert!(check_url("https://user:pw@example.com/").is_err());
+        assert!(check_url("not a url").is_err());
+    }
+
+    #[test]
+    fn events_are_known_names_each_once() {
+        let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            parse_events(&names(&[
+                "ticket.created",
+                "task.changed",
+                "ticket.created"
+            ])),
+            Ok("ticket.created,task.changed".into())
+        );
+        assert!(parse_events(&names(&[])).is_err());
+        assert!(parse_events(&names(&["ticket.deleted"])).is_err());
+    }
+
+    #[test]
+    fn retries_back_off_then_give_up() {
+        let policy = RetryPolicy {
+            jitter: false,
+            ..RetryPolicy::default()
+        };
+        assert_eq!(policy.delay(1), Duration::from_secs(10));
+        assert_eq!(policy.delay(3), Duration::from_secs(120));
+        assert_eq!(policy.delay(40), Duration::from_secs(3 * 3600));
+        assert!(!policy.gives_up(3, 1000, 1000 + 3600));
+        assert!(policy.gives_up(15, 1000, 1001));
+        assert!(policy.gives_up(2, 0, 3 * 86_400));
+        let instant = RetryPolicy {
+            delays: vec![Duration::ZERO],
+            ..policy
+        };
+        assert_eq!(instant.delay(1), Duration::from_secs(1), "never zero");
+    }
+}
