@@ -17,13 +17,6 @@ use crate::store::{unix_now, webhooks as store};
 use crate::web::AppState;
 use crate::webhooks::{check_url, new_secret, parse_events};
 
-fn id_of(text: &str, what: &str) -> ApiResult<i64> {
-    text.parse::<i64>()
-        .ok()
-        .filter(|id| *id > 0)
-        .ok_or_else(|| ApiError::not_found(format!("there is no {what} {text:?}")))
-}
-
 /// A webhook as the API shows it: events as a list; the secret only where said.
 #[derive(Serialize)]
 struct WebhookView {
@@ -119,7 +112,7 @@ pub async fn show(
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
     caller.require_admin()?;
-    let id = id_of(&id, "webhook")?;
+    let id = super::parse_id(&id, "webhook")?;
     let mut conn = state.store.acquire().await?;
     let webhook = store::get(&mut conn, id).await?;
     let secret = store::secret(&mut conn, id).await?;
@@ -151,7 +144,7 @@ pub async fn update(
     ApiJson(body): ApiJson<WebhookChanges>,
 ) -> ApiResult<Response> {
     caller.require_admin()?;
-    let id = id_of(&id, "webhook")?;
+    let id = super::parse_id(&id, "webhook")?;
     if let Some(url) = &body.url {
         check_url(url).map_err(|e| ApiError::invalid("url", e))?;
     }
@@ -185,7 +178,7 @@ pub async fn delete(
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
     caller.require_admin()?;
-    let id = id_of(&id, "webhook")?;
+    let id = super::parse_id(&id, "webhook")?;
     let mut conn = state.store.acquire().await?;
     store::delete(&mut conn, id).await?;
     tracing::info!(user = %caller.actor.user.email, webhook_id = id, "webhook deleted");
@@ -219,7 +212,7 @@ pub async fn deliveries(
     ApiQuery(query): ApiQuery<DeliveriesQuery>,
 ) -> ApiResult<Response> {
     caller.require_admin()?;
-    let id = id_of(&id, "webhook")?;
+    let id = super::parse_id(&id, "webhook")?;
     let limit = query.limit.unwrap_or(50);
     if !(1..=200).contains(&limit) {
         return Err(ApiError::invalid("limit", "a number from 1 to 200"));
@@ -247,7 +240,7 @@ pub async fn retry(
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
     caller.require_admin()?;
-    let id = id_of(&id, "webhook delivery")?;
+    let id = super::parse_id(&id, "webhook delivery")?;
     let mut conn = state.store.acquire().await?;
     let delivery = store::delivery(&mut conn, id).await?;
     if !store::requeue(&mut conn, id, unix_now()).await? {
