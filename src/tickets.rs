@@ -23,7 +23,7 @@ impl From<tickets::Ticket> for TicketSummary {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct TicketDetail {
     #[serde(rename = "ref")]
     pub reference: String,
@@ -35,7 +35,7 @@ pub struct TicketDetail {
     pub outbox: Vec<crate::store::outbox::OutboxEntry>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct MessageView {
     pub id: i64,
     pub direction: String,
@@ -66,7 +66,7 @@ pub struct MessageView {
     pub attachments: Vec<AttachmentView>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct AttachmentView {
     pub id: i64,
     pub filename: String,

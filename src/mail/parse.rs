@@ -12,7 +12,7 @@ use crate::domain::{address, text};
 use crate::mail::hash;
 
 /// A name and address, as written in From/To/Cc.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct Mailbox {
     pub email: String,
     pub name: Option<String>,

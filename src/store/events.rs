@@ -4,7 +4,7 @@ use serde::Serialize;
 
 use super::{Conn, Result};
 
-#[derive(Debug, Clone, sqlx::FromRow, Serialize)]
+#[derive(Debug, Clone, sqlx::FromRow, Serialize, utoipa::ToSchema)]
 pub struct Event {
     pub id: i64,
     pub ticket_id: i64,

@@ -6,7 +6,8 @@ use super::users::User;
 use super::{Conn, Result, StoreError, Tx};
 
 /// A client as an admin sees it (never the secret or its hash).
-#[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
+#[derive(Debug, Clone, sqlx::FromRow, serde::Serialize, utoipa::ToSchema)]
+#[schema(as = OAuthClient)]
 pub struct Client {
     pub id: i64,
     pub client_id: String,

@@ -189,7 +189,7 @@ pub async fn mark_failed(conn: &mut Conn, id: i64, error: &str) -> Result<()> {
     Ok(())
 }
 
-#[derive(Debug, Clone, sqlx::FromRow, Serialize)]
+#[derive(Debug, Clone, sqlx::FromRow, Serialize, utoipa::ToSchema)]
 pub struct OutboxEntry {
     pub id: i64,
     pub kind: String,

@@ -4,7 +4,8 @@ use serde::Serialize;
 
 use super::{raw, Conn, Result, StoreError};
 
-#[derive(Debug, Clone, sqlx::FromRow, Serialize)]
+#[derive(Debug, Clone, sqlx::FromRow, Serialize, utoipa::ToSchema)]
+#[schema(as = QuarantineEntry)]
 pub struct Entry {
     pub id: i64,
     pub raw_sha256: String,

@@ -82,7 +82,8 @@ pub struct Filter {
     pub after: Option<Cursor>,
 }
 
-#[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
+#[derive(Debug, Clone, sqlx::FromRow, serde::Serialize, utoipa::ToSchema)]
+#[schema(as = QueueRow)]
 pub struct Row {
     pub id: i64,
     pub subject: String,

@@ -9,7 +9,7 @@ use super::queue::AssigneeFilter;
 use super::{Conn, Result, StoreError};
 use crate::domain::{TaskPriority, TaskStatus};
 
-#[derive(Debug, Clone, sqlx::FromRow, Serialize)]
+#[derive(Debug, Clone, sqlx::FromRow, Serialize, utoipa::ToSchema)]
 pub struct Task {
     pub id: i64,
     pub title: String,

@@ -6,7 +6,7 @@ use super::{placeholders, Conn, Result, StoreError};
 use crate::domain::threading::TicketFacts;
 use crate::domain::{ParticipantRole, TicketStatus};
 
-#[derive(Debug, Clone, sqlx::FromRow, Serialize)]
+#[derive(Debug, Clone, sqlx::FromRow, Serialize, utoipa::ToSchema)]
 pub struct Ticket {
     pub id: i64,
     pub subject: String,
@@ -41,7 +41,7 @@ const TICKET_SELECT: &str = "SELECT t.id, t.subject, t.status, t.priority, t.cat
         t.created_at, t.updated_at, t.resolved_at, t.closed_at, t.customer_link_epoch
     FROM tickets t LEFT JOIN users u ON u.id = t.assignee_id";
 
-#[derive(Debug, Clone, sqlx::FromRow, Serialize)]
+#[derive(Debug, Clone, sqlx::FromRow, Serialize, utoipa::ToSchema)]
 pub struct Participant {
     pub email: String,
     pub name: Option<String>,
@@ -452,7 +452,8 @@ pub async fn revoke_customer_links(conn: &mut Conn, id: i64) -> Result<()> {
 }
 
 /// What deleting a ticket removed.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+#[schema(as = DeletedTicket)]
 pub struct Deleted {
     /// The ticket and the tickets merged into it (empty shells that only led to it).
     pub tickets: Vec<i64>,

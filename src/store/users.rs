@@ -5,7 +5,7 @@ use serde::Serialize;
 use super::{Conn, Result, StoreError};
 use crate::domain::Role;
 
-#[derive(Debug, Clone, sqlx::FromRow, Serialize)]
+#[derive(Debug, Clone, sqlx::FromRow, Serialize, utoipa::ToSchema)]
 pub struct User {
     pub id: i64,
     pub email: String,

@@ -116,7 +116,8 @@ pub async fn delete(conn: &mut Conn, id: i64) -> Result<()> {
 }
 
 /// A delivery as admins see it.
-#[derive(Debug, Clone, sqlx::FromRow, Serialize)]
+#[derive(Debug, Clone, sqlx::FromRow, Serialize, utoipa::ToSchema)]
+#[schema(as = WebhookDelivery)]
 pub struct Delivery {
     pub id: i64,
     pub webhook_id: i64,

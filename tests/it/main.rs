@@ -24,6 +24,7 @@ mod live;
 mod mutation;
 mod oauth;
 mod observe;
+mod openapi;
 mod outbound;
 mod portal;
 mod public;

@@ -7,6 +7,7 @@ use axum::http::{Extensions, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
+use super::problem::Problem;
 use super::{json, ApiError, ApiJson, ApiResult, Caller, Scope, Via};
 use crate::store::{sessions, unix_now, users, StoreError};
 use crate::users as rules;
@@ -15,7 +16,7 @@ use crate::web::auth::{
 };
 use crate::web::AppState;
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct Verified {
     user: users::User,
     via: Via,
@@ -23,6 +24,8 @@ struct Verified {
 }
 
 /// `GET /api/v1/auth/verify`: who is calling, with which role and scope.
+#[utoipa::path(get, path = "/api/v1/auth/verify", tag = "auth",
+    responses((status = OK, description = "The caller, how it signed in and its scope", body = Verified)))]
 pub async fn verify(caller: Caller) -> Response {
     json(
         StatusCode::OK,
@@ -34,14 +37,14 @@ pub async fn verify(caller: Caller) -> Response {
     )
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SignIn {
     email: String,
     password: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct Session {
     user: users::User,
     /// Send it as `X-CSRF-Token` with every change made with this session.
@@ -51,6 +54,13 @@ struct Session {
 
 /// `POST /api/v1/auth/login`: the portal's sign-in (same throttle, same answer for an
 /// unknown address as for a wrong password), answering with the session cookie.
+#[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", security(()), request_body = SignIn,
+    responses(
+        (status = OK, description = "Signed in: the session cookie is set", body = Session,
+            headers(("Set-Cookie" = String, description = "The session cookie"))),
+        (status = UNAUTHORIZED, description = "Wrong address or password", body = Problem, content_type = "application/problem+json"),
+        (status = TOO_MANY_REQUESTS, description = "Too many failed sign-ins", body = Problem, content_type = "application/problem+json"),
+    ))]
 pub async fn login(
     State(state): State<AppState>,
     extensions: Extensions,
@@ -94,6 +104,8 @@ pub async fn login(
 
 /// `POST /api/v1/auth/logout`: ends the calling session (a token is revoked in the
 /// portal instead).
+#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth",
+    responses((status = NO_CONTENT, description = "The session has ended")))]
 pub async fn logout(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -115,7 +127,7 @@ pub async fn logout(
         .into_response())
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Registration {
     /// The token of the invitation link (`/portal/register?token=…`).
@@ -126,6 +138,11 @@ pub struct Registration {
 
 /// `POST /api/v1/auth/register`: redeems an invitation (once), creating the user with
 /// the invited address and role.
+#[utoipa::path(post, path = "/api/v1/auth/register", tag = "auth", security(()), request_body = Registration,
+    responses(
+        (status = CREATED, description = "The new user", body = users::User),
+        (status = GONE, description = "The invitation cannot be used", body = Problem, content_type = "application/problem+json"),
+    ))]
 pub async fn register(
     State(state): State<AppState>,
     extensions: Extensions,

@@ -6,12 +6,15 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
 
+use super::openapi::Id;
 use super::{json, parse_id, ApiError, ApiQuery, ApiResult, Caller};
 use crate::domain::access::Action;
 use crate::store::{messages, quarantine};
 use crate::web::AppState;
 
 /// `GET /api/v1/attachments/{id}`
+#[utoipa::path(get, path = "/api/v1/attachments/{id}", tag = "attachments", operation_id = "download", params(Id),
+    responses((status = OK, description = "The attachment's bytes, as a download", content_type = "application/octet-stream")))]
 pub async fn attachment(
     State(state): State<AppState>,
     caller: Caller,
@@ -28,15 +31,17 @@ pub async fn attachment(
     Ok(crate::web::files::file_response(data, None, &a.filename))
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct QuarantineQuery {
     /// `true`: resolved entries too.
     #[serde(default)]
     all: Option<bool>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = QuarantineEntries)]
 struct Entries {
     entries: Vec<quarantine::Entry>,
 }
@@ -49,6 +54,8 @@ fn require_quarantine(caller: &Caller) -> ApiResult<()> {
 }
 
 /// `GET /api/v1/quarantine` (admin)
+#[utoipa::path(get, path = "/api/v1/quarantine", tag = "quarantine", params(QuarantineQuery),
+    responses((status = OK, description = "Quarantined messages, newest first", body = Entries)))]
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
@@ -61,6 +68,8 @@ pub async fn list(
 }
 
 /// `GET /api/v1/quarantine/{id}` (admin)
+#[utoipa::path(get, path = "/api/v1/quarantine/{id}", tag = "quarantine", params(Id),
+    responses((status = OK, description = "One quarantine entry", body = quarantine::Entry)))]
 pub async fn show(
     State(state): State<AppState>,
     caller: Caller,
@@ -74,6 +83,8 @@ pub async fn show(
 
 /// `POST /api/v1/quarantine/{id}/retry` (admin): the message is taken in again; the
 /// answer says what became of it.
+#[utoipa::path(post, path = "/api/v1/quarantine/{id}/retry", tag = "quarantine", params(Id),
+    responses((status = OK, description = "What became of the message this time", body = crate::ingest::Outcome)))]
 pub async fn retry(
     State(state): State<AppState>,
     caller: Caller,

@@ -1,14 +1,17 @@
 //! The JSON API, `/api/v1`: the same rules and store code as the portal (the API adds
 //! no second set of rules). Callers are staff, by personal API token (`Authorization:
-//! Bearer …`) or by their portal session (browser clients, which must then send the
-//! session's CSRF token in `X-CSRF-Token` with every change). A token acts with at most
-//! its scope: `read` for GET, `write` to change, `admin` for admin resources, and never
-//! beyond its user's role. Errors are `application/problem+json` ([`problem`]).
+//! Bearer mdk_…`), by an OAuth2 machine client's access token ([`oauth`]; it acts as the
+//! staff user an admin chose), or by their portal session (browser clients, which must
+//! then send the session's CSRF token in `X-CSRF-Token` with every change). A token acts
+//! with at most its scope: `read` for GET, `write` to change, `admin` for admin
+//! resources, and never beyond its user's role. Errors are `application/problem+json`
+//! ([`problem`]); the OpenAPI document is generated from the handlers ([`openapi`]).
 
 mod auth;
 mod files;
 pub mod limits;
 pub mod oauth;
+pub mod openapi;
 pub mod problem;
 mod tasks;
 mod tickets;
@@ -19,10 +22,12 @@ use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::Router;
+use axum::{Extension, Router};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::auth::{constant_time_eq, session_staff};
 use super::AppState;
@@ -33,7 +38,7 @@ use crate::store::{api_tokens, unix_now};
 pub use problem::{ApiError, ApiResult};
 
 /// What a token may do, each including the ones before it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Scope {
     Read,
@@ -62,7 +67,7 @@ pub const TOKEN_PREFIX: &str = "mdk_";
 /// A token's last-used time is written at most this often.
 const TOUCH_EVERY_SECS: i64 = 60;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Via {
     Token,
@@ -388,63 +393,42 @@ fn cors(origins: &[String]) -> Option<tower_http::cors::CorsLayer> {
     )
 }
 
+/// The API's routes. Each is registered through `routes!`, which takes the path and
+/// methods from the handler's `#[utoipa::path]`: the router and the OpenAPI document
+/// ([`openapi`]) come from this one table, so no route goes undocumented. Schema names
+/// are global in the document: a body type whose name repeats another module's needs
+/// `#[schema(as = …)]` (as `tickets::Page` is `TicketPage`).
 pub fn router(state: &AppState) -> Router<AppState> {
-    let router = Router::new()
-        .route("/api/v1/auth/verify", get(auth::verify))
-        .route("/api/v1/auth/login", post(auth::login))
-        .route("/api/v1/auth/logout", post(auth::logout))
-        .route("/api/v1/auth/register", post(auth::register))
-        .route("/api/v1/tickets", get(tickets::list).post(tickets::create))
-        .route(
-            "/api/v1/tickets/{reference}",
-            get(tickets::show)
-                .patch(tickets::update)
-                .delete(tickets::delete),
-        )
-        .route("/api/v1/tickets/{reference}/replies", post(tickets::reply))
-        .route("/api/v1/tickets/{reference}/notes", post(tickets::note))
-        .route("/api/v1/tickets/{reference}/merge", post(tickets::merge))
-        .route("/api/v1/users", get(users::list).post(users::invite))
-        .route(
-            "/api/v1/users/{id}",
-            get(users::show).patch(users::update).delete(users::delete),
-        )
-        .route("/api/v1/attachments/{id}", get(files::attachment))
-        .route("/api/v1/quarantine", get(files::list))
-        .route("/api/v1/quarantine/{id}", get(files::show))
-        .route("/api/v1/quarantine/{id}/retry", post(files::retry))
-        .route("/api/v1/tasks", get(tasks::list).post(tasks::create))
-        .route(
-            "/api/v1/tasks/{id}",
-            get(tasks::show).patch(tasks::update).delete(tasks::delete),
-        )
-        .route("/api/v1/oauth/token", post(oauth::token))
-        .route(
-            "/api/v1/oauth/clients",
-            get(oauth::list).post(oauth::create),
-        )
-        .route(
-            "/api/v1/oauth/clients/{id}",
-            axum::routing::delete(oauth::revoke),
-        )
-        .route(
-            "/api/v1/webhooks",
-            get(webhooks::list).post(webhooks::create),
-        )
-        .route(
-            "/api/v1/webhooks/{id}",
-            get(webhooks::show)
-                .patch(webhooks::update)
-                .delete(webhooks::delete),
-        )
-        .route(
-            "/api/v1/webhooks/{id}/deliveries",
-            get(webhooks::deliveries),
-        )
-        .route(
-            "/api/v1/webhooks/deliveries/{id}/retry",
-            post(webhooks::retry),
-        )
+    let (router, document) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .routes(routes!(openapi::document))
+        .routes(routes!(auth::verify))
+        .routes(routes!(auth::login))
+        .routes(routes!(auth::logout))
+        .routes(routes!(auth::register))
+        .routes(routes!(tickets::list, tickets::create))
+        .routes(routes!(tickets::show, tickets::update, tickets::delete))
+        .routes(routes!(tickets::reply))
+        .routes(routes!(tickets::note))
+        .routes(routes!(tickets::merge))
+        .routes(routes!(users::list, users::invite))
+        .routes(routes!(users::show, users::update, users::delete))
+        .routes(routes!(files::attachment))
+        .routes(routes!(files::list))
+        .routes(routes!(files::show))
+        .routes(routes!(files::retry))
+        .routes(routes!(tasks::list, tasks::create))
+        .routes(routes!(tasks::show, tasks::update, tasks::delete))
+        .routes(routes!(oauth::token))
+        .routes(routes!(oauth::list, oauth::create))
+        .routes(routes!(oauth::revoke))
+        .routes(routes!(webhooks::list, webhooks::create))
+        .routes(routes!(webhooks::show, webhooks::update, webhooks::delete))
+        .routes(routes!(webhooks::deliveries))
+        .routes(routes!(webhooks::retry))
+        .split_for_parts();
+    let router = router
+        .layer(Extension(openapi::Document::new(document)))
+        // Not a route: what every other path under /api/v1 answers.
         .route("/api/v1/{*rest}", axum::routing::any(not_found));
     match cors(&state.config.web.cors_origins) {
         Some(layer) => router.layer(layer),

@@ -10,6 +10,7 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 
+use super::openapi::Id;
 use super::{json, ApiError, ApiJson, ApiResult, Caller, Scope, Via};
 use crate::actions::Actor;
 use crate::mail::hash::sha256_hex;
@@ -87,7 +88,7 @@ fn oauth_error(code: &'static str, description: impl Into<String>) -> OAuthError
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct OAuthErrorBody<'a> {
     error: &'a str,
     error_description: &'a str,
@@ -149,7 +150,21 @@ impl IntoResponse for TokenRefusal {
     }
 }
 
-#[derive(Serialize)]
+/// The token request's form (documentation only: the handler reads the form itself, to
+/// refuse repeated parameters).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+struct TokenRequest {
+    /// `client_credentials`
+    grant_type: String,
+    /// `read`, `write` or `admin`, within the client's; absent: the client's.
+    scope: Option<String>,
+    /// When not sent with HTTP Basic.
+    client_id: Option<String>,
+    client_secret: Option<String>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
 struct Issued<'a> {
     access_token: &'a str,
     token_type: &'static str,
@@ -242,6 +257,15 @@ fn granted_scope(asked: Option<&str>, client: Scope) -> Result<Scope, OAuthError
 }
 
 /// `POST /api/v1/oauth/token`: the client-credentials grant.
+#[utoipa::path(post, path = "/api/v1/oauth/token", tag = "oauth",
+    security(("client" = []), ()),
+    request_body(content = TokenRequest, content_type = "application/x-www-form-urlencoded",
+        description = "RFC 6749 §4.4; the client authenticates with HTTP Basic or with `client_id` and `client_secret` in the form"),
+    responses(
+        (status = OK, description = "An access token for `Authorization: Bearer`", body = Issued),
+        (status = BAD_REQUEST, description = "Refused (RFC 6749 §5.2)", body = OAuthErrorBody),
+        (status = UNAUTHORIZED, description = "The client could not be authenticated", body = OAuthErrorBody),
+    ))]
 pub async fn token(
     State(state): State<AppState>,
     extensions: Extensions,
@@ -360,12 +384,15 @@ pub async fn token(
 
 // ---- Registration (admins) ----
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = ClientList)]
 struct List {
     clients: Vec<Client>,
 }
 
 /// `GET /api/v1/oauth/clients` (admin)
+#[utoipa::path(get, path = "/api/v1/oauth/clients", tag = "oauth",
+    responses((status = OK, description = "Registered clients (revoked ones too)", body = List)))]
 pub async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Response> {
     caller.require_admin()?;
     let mut conn = state.store.acquire().await?;
@@ -373,7 +400,7 @@ pub async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Re
     Ok(json(StatusCode::OK, &List { clients }))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewClient {
     name: String,
@@ -382,7 +409,7 @@ pub struct NewClient {
     acts_as: i64,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct Registered {
     #[serde(flatten)]
     client: Client,
@@ -467,6 +494,8 @@ pub async fn register(
 }
 
 /// `POST /api/v1/oauth/clients` (admin): answers with the secret, this once.
+#[utoipa::path(post, path = "/api/v1/oauth/clients", tag = "oauth", request_body = NewClient,
+    responses((status = CREATED, description = "The client with its secret, shown this once", body = Registered)))]
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -492,6 +521,8 @@ pub async fn create(
 
 /// `DELETE /api/v1/oauth/clients/{id}` (admin): revokes the client; its live tokens
 /// stop with their next request.
+#[utoipa::path(delete, path = "/api/v1/oauth/clients/{id}", tag = "oauth", params(Id),
+    responses((status = NO_CONTENT, description = "Revoked: its access tokens stop working at once")))]
 pub async fn revoke(
     State(state): State<AppState>,
     caller: Caller,

@@ -57,15 +57,20 @@ impl ApiError {
 }
 
 /// The body of every API error.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Problem<'a> {
+    /// Always `about:blank`: the status says what kind of problem it is.
     #[serde(rename = "type")]
     pub kind: &'static str,
+    /// The status's reason phrase.
     pub title: &'a str,
     pub status: u16,
+    /// What went wrong, for a person to read.
     pub detail: &'a str,
+    /// The refused body member or query parameter.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<&'a str>,
+    /// On our own faults (5xx): the id under which the details are logged.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reference: Option<&'a str>,
 }

@@ -7,6 +7,8 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
 
+use super::openapi::{Id, IfMatch};
+use super::problem::Problem;
 use super::{json, ApiError, ApiJson, ApiQuery, ApiResult, Caller};
 use crate::store::tasks::{self, Task};
 use crate::store::{unix_now, StoreError};
@@ -34,11 +36,14 @@ impl From<TaskError> for ApiError {
     }
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    /// A status, `open` (not done; the default) or `any`.
     #[serde(default)]
     status: String,
+    /// A user id, `mine`, `unassigned` or `any`.
     #[serde(default)]
     assignee: String,
     #[serde(default)]
@@ -48,13 +53,16 @@ pub struct ListQuery {
     overdue: String,
     #[serde(default)]
     sort: String,
+    /// The `next_offset` of the previous page.
     #[serde(default)]
     offset: Option<i64>,
+    /// At most this many tasks (default 50, at most 200).
     #[serde(default)]
     limit: Option<i64>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = TaskPage)]
 struct Page {
     tasks: Vec<Task>,
     /// Pass as `offset` for the next page; absent on the last page.
@@ -63,6 +71,8 @@ struct Page {
 }
 
 /// `GET /api/v1/tasks`
+#[utoipa::path(get, path = "/api/v1/tasks", tag = "tasks", params(ListQuery),
+    responses((status = OK, description = "One page of tasks", body = Page)))]
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
@@ -121,7 +131,7 @@ async fn one(state: &AppState, id: i64, status: StatusCode) -> ApiResult<Respons
 
 /// A task's fields as a client sends them (all optional in a change; `null` clears
 /// assignee, ticket and due date).
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TaskFields {
     #[serde(default)]
@@ -171,6 +181,9 @@ impl TaskFields {
 }
 
 /// `POST /api/v1/tasks`
+#[utoipa::path(post, path = "/api/v1/tasks", tag = "tasks", request_body = TaskFields,
+    responses((status = CREATED, description = "The new task", body = Task,
+        headers(("Location" = String), ("ETag" = String)))))]
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -190,6 +203,9 @@ fn task_id(text: &str) -> ApiResult<i64> {
 }
 
 /// `GET /api/v1/tasks/{id}`
+#[utoipa::path(get, path = "/api/v1/tasks/{id}", tag = "tasks", params(Id),
+    responses((status = OK, description = "The task", body = Task,
+        headers(("ETag" = String, description = "Send as `If-Match` to change the task")))))]
 pub async fn show(
     State(state): State<AppState>,
     _caller: Caller,
@@ -199,6 +215,12 @@ pub async fn show(
 }
 
 /// `PATCH /api/v1/tasks/{id}`
+#[utoipa::path(patch, path = "/api/v1/tasks/{id}", tag = "tasks", params(Id, IfMatch), request_body = TaskFields,
+    responses(
+        (status = OK, description = "The task as it is now", body = Task, headers(("ETag" = String))),
+        (status = PRECONDITION_FAILED, description = "The task changed since the ETag was read", body = Problem, content_type = "application/problem+json"),
+        (status = PRECONDITION_REQUIRED, description = "No `If-Match`", body = Problem, content_type = "application/problem+json"),
+    ))]
 pub async fn update(
     State(state): State<AppState>,
     caller: Caller,
@@ -220,7 +242,16 @@ pub async fn update(
     one(&state, id, StatusCode::OK).await
 }
 
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = DeletedTask)]
+struct Deleted {
+    /// The deleted task's id.
+    deleted: i64,
+}
+
 /// `DELETE /api/v1/tasks/{id}`: its creator or an admin.
+#[utoipa::path(delete, path = "/api/v1/tasks/{id}", tag = "tasks", params(Id),
+    responses((status = OK, description = "Deleted", body = Deleted)))]
 pub async fn delete(
     State(state): State<AppState>,
     caller: Caller,
@@ -231,5 +262,5 @@ pub async fn delete(
     let mut tx = state.store.begin().await?;
     rules::delete(&mut tx, &ctx, &caller.actor, id).await?;
     tx.commit().await.map_err(StoreError::from)?;
-    Ok(json(StatusCode::OK, &serde_json::json!({ "deleted": id })))
+    Ok(json(StatusCode::OK, &Deleted { deleted: id }))
 }

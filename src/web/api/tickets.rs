@@ -8,6 +8,8 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
 
+use super::openapi::{IfMatch, TicketRef};
+use super::problem::Problem;
 use super::{
     if_match, json, require_current, with_etag, ApiError, ApiJson, ApiQuery, ApiResult, Caller,
 };
@@ -17,31 +19,39 @@ use crate::store::{events, queue, tasks, StoreError};
 use crate::web::queue::QueueQuery;
 use crate::web::AppState;
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    /// A status, `active` (open, in progress, waiting; the default without `q`) or `any`.
     #[serde(default)]
     status: String,
+    /// A user id, `mine`, `unassigned` or `any`.
     #[serde(default)]
     assignee: String,
     #[serde(default)]
     category: String,
+    /// The mailbox's name (from the configuration).
     #[serde(default)]
     mailbox: String,
     #[serde(default)]
     priority: String,
+    /// Words to search for in subjects, messages and addresses.
     #[serde(default)]
     q: String,
+    /// The order (as in the portal's queue).
     #[serde(default)]
     sort: String,
     /// The `next` of the previous page.
     #[serde(default)]
     after: String,
+    /// At most this many tickets (default 50, at most 200).
     #[serde(default)]
     limit: Option<i64>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = TicketPage)]
 struct Page {
     tickets: Vec<queue::Row>,
     /// Pass as `after` for the next page; absent on the last page.
@@ -50,6 +60,8 @@ struct Page {
 }
 
 /// `GET /api/v1/tickets`
+#[utoipa::path(get, path = "/api/v1/tickets", tag = "tickets", params(ListQuery),
+    responses((status = OK, description = "One page of the queue (keyset pagination: pass `next` as `after`)", body = Page)))]
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
@@ -100,7 +112,8 @@ pub fn etag(t: &Ticket) -> String {
     super::etag_of(&state)
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = TicketFull)]
 struct Full {
     #[serde(flatten)]
     detail: crate::tickets::TicketDetail,
@@ -127,6 +140,9 @@ async fn full(state: &AppState, id: i64, status: StatusCode) -> ApiResult<Respon
 }
 
 /// `GET /api/v1/tickets/{ref}`
+#[utoipa::path(get, path = "/api/v1/tickets/{reference}", tag = "tickets", params(TicketRef),
+    responses((status = OK, description = "The ticket with its messages, participants, outgoing mail, tasks and history", body = Full,
+        headers(("ETag" = String, description = "Send as `If-Match` to change the ticket")))))]
 pub async fn show(
     State(state): State<AppState>,
     caller: Caller,
@@ -138,7 +154,7 @@ pub async fn show(
     full(&state, reference(&reference_text)?, StatusCode::OK).await
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TicketChange {
     #[serde(default)]
@@ -153,6 +169,12 @@ pub struct TicketChange {
 }
 
 /// `PATCH /api/v1/tickets/{ref}`: status, priority, category, assignee.
+#[utoipa::path(patch, path = "/api/v1/tickets/{reference}", tag = "tickets", params(TicketRef, IfMatch), request_body = TicketChange,
+    responses(
+        (status = OK, description = "The ticket as it is now", body = Full, headers(("ETag" = String))),
+        (status = PRECONDITION_FAILED, description = "The ticket changed since the ETag was read", body = Problem, content_type = "application/problem+json"),
+        (status = PRECONDITION_REQUIRED, description = "No `If-Match`", body = Problem, content_type = "application/problem+json"),
+    ))]
 pub async fn update(
     State(state): State<AppState>,
     caller: Caller,
@@ -192,7 +214,7 @@ pub async fn update(
     full(&state, id, StatusCode::OK).await
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewReply {
     body: String,
@@ -201,12 +223,14 @@ pub struct NewReply {
     cc: Vec<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct Queued {
     queued: usize,
 }
 
 /// `POST /api/v1/tickets/{ref}/replies`: a public reply, mailed through the outbox.
+#[utoipa::path(post, path = "/api/v1/tickets/{reference}/replies", tag = "tickets", params(TicketRef), request_body = NewReply,
+    responses((status = CREATED, description = "The reply is queued for mailing to this many recipients", body = Queued)))]
 pub async fn reply(
     State(state): State<AppState>,
     caller: Caller,
@@ -222,18 +246,21 @@ pub async fn reply(
     Ok(json(StatusCode::CREATED, &Queued { queued }))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewNote {
     body: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = NoteCreated)]
 struct Created {
     id: i64,
 }
 
 /// `POST /api/v1/tickets/{ref}/notes`: an internal note.
+#[utoipa::path(post, path = "/api/v1/tickets/{reference}/notes", tag = "tickets", params(TicketRef), request_body = NewNote,
+    responses((status = CREATED, description = "The note's message id", body = Created)))]
 pub async fn note(
     State(state): State<AppState>,
     caller: Caller,
@@ -248,7 +275,7 @@ pub async fn note(
     Ok(json(StatusCode::CREATED, &Created { id: message }))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MergeInto {
     /// The ticket this one is merged into (a number, or a reference like `#42`).
@@ -257,6 +284,8 @@ pub struct MergeInto {
 
 /// `POST /api/v1/tickets/{ref}/merge`: this ticket's messages and people move to the
 /// target, which is returned.
+#[utoipa::path(post, path = "/api/v1/tickets/{reference}/merge", tag = "tickets", params(TicketRef), request_body = MergeInto,
+    responses((status = OK, description = "The target ticket, now holding this one's messages and people", body = Full)))]
 pub async fn merge(
     State(state): State<AppState>,
     caller: Caller,
@@ -284,7 +313,7 @@ fn yes() -> bool {
     true
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewTicket {
     /// The requester's e-mail address: the ticket is theirs, as if they had mailed it.
@@ -369,6 +398,12 @@ fn check_new(state: &AppState, new: &NewTicket) -> ApiResult<String> {
 
 /// `POST /api/v1/tickets`: a new ticket for a requester, taken in like their mail
 /// (threading, notifications), acknowledged unless `acknowledge` is false.
+#[utoipa::path(post, path = "/api/v1/tickets", tag = "tickets", request_body = NewTicket,
+    responses(
+        (status = CREATED, description = "The new ticket", body = Full,
+            headers(("Location" = String, description = "The ticket's address"), ("ETag" = String))),
+        (status = CONFLICT, description = "Mail from this requester is not taken (e.g. blocked)", body = Problem, content_type = "application/problem+json"),
+    ))]
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -409,6 +444,8 @@ pub async fn create(
 
 /// `DELETE /api/v1/tickets/{ref}` (admin): the ticket and what only it holds; answers
 /// with what went.
+#[utoipa::path(delete, path = "/api/v1/tickets/{reference}", tag = "tickets", params(TicketRef),
+    responses((status = OK, description = "Deleted, with what went", body = crate::store::tickets::Deleted)))]
 pub async fn delete(
     State(state): State<AppState>,
     caller: Caller,

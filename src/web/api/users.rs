@@ -8,6 +8,8 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
 
+use super::openapi::{Id, IfMatch};
+use super::problem::Problem;
 use super::{json, ApiError, ApiJson, ApiResult, Caller, Scope};
 use crate::store::users::{self as user_store, User};
 use crate::store::{unix_now, StoreError};
@@ -40,12 +42,15 @@ fn may_see(caller: &Caller, id: i64) -> ApiResult<()> {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = UserList)]
 struct List {
     users: Vec<User>,
 }
 
 /// `GET /api/v1/users` (admin)
+#[utoipa::path(get, path = "/api/v1/users", tag = "users",
+    responses((status = OK, description = "Every user", body = List)))]
 pub async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Response> {
     caller.require_admin()?;
     let mut conn = state.store.acquire().await?;
@@ -54,6 +59,9 @@ pub async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Re
 }
 
 /// `GET /api/v1/users/{id}`
+#[utoipa::path(get, path = "/api/v1/users/{id}", tag = "users", params(Id),
+    responses((status = OK, description = "The user", body = User,
+        headers(("ETag" = String, description = "Send as `If-Match` to change the user")))))]
 pub async fn show(
     State(state): State<AppState>,
     caller: Caller,
@@ -66,7 +74,7 @@ pub async fn show(
     Ok(user_response(&user, StatusCode::OK))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewInvitation {
     email: String,
@@ -75,7 +83,7 @@ pub struct NewInvitation {
     role: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct Invitation {
     invitation_id: i64,
     email: String,
@@ -86,6 +94,8 @@ struct Invitation {
 }
 
 /// `POST /api/v1/users` (admin): invites an address; the invitee registers by the link.
+#[utoipa::path(post, path = "/api/v1/users", tag = "users", request_body = NewInvitation,
+    responses((status = CREATED, description = "The invitation", body = Invitation)))]
 pub async fn invite(
     State(state): State<AppState>,
     caller: Caller,
@@ -111,7 +121,7 @@ pub async fn invite(
     ))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UserChange {
     #[serde(default)]
@@ -129,6 +139,12 @@ pub struct UserChange {
 
 /// `PATCH /api/v1/users/{id}`: name and e-mail (oneself, or an admin), role and
 /// active (an admin).
+#[utoipa::path(patch, path = "/api/v1/users/{id}", tag = "users", params(Id, IfMatch), request_body = UserChange,
+    responses(
+        (status = OK, description = "The user as it is now", body = User, headers(("ETag" = String))),
+        (status = PRECONDITION_FAILED, description = "The user changed since the ETag was read", body = Problem, content_type = "application/problem+json"),
+        (status = PRECONDITION_REQUIRED, description = "No `If-Match`", body = Problem, content_type = "application/problem+json"),
+    ))]
 pub async fn update(
     State(state): State<AppState>,
     caller: Caller,
@@ -177,7 +193,17 @@ pub async fn update(
     Ok(user_response(&user, StatusCode::OK))
 }
 
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = DeletedUser)]
+struct Deleted {
+    /// The deleted user's id.
+    deleted: i64,
+    email: String,
+}
+
 /// `DELETE /api/v1/users/{id}` (admin): only a user who owns nothing.
+#[utoipa::path(delete, path = "/api/v1/users/{id}", tag = "users", params(Id),
+    responses((status = OK, description = "Deleted", body = Deleted)))]
 pub async fn delete(
     State(state): State<AppState>,
     caller: Caller,
@@ -190,6 +216,9 @@ pub async fn delete(
     tx.commit().await.map_err(StoreError::from)?;
     Ok(json(
         StatusCode::OK,
-        &serde_json::json!({ "deleted": user.id, "email": user.email }),
+        &Deleted {
+            deleted: user.id,
+            email: user.email,
+        },
     ))
 }

@@ -12,13 +12,15 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
 
+use super::openapi::Id;
+use super::problem::Problem;
 use super::{json, ApiError, ApiJson, ApiQuery, ApiResult, Caller};
 use crate::store::{unix_now, webhooks as store};
 use crate::web::AppState;
 use crate::webhooks::{check_url, new_secret, parse_events};
 
 /// A webhook as the API shows it: events as a list; the secret only where said.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct WebhookView {
     id: i64,
     url: String,
@@ -46,12 +48,14 @@ impl WebhookView {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct Webhooks {
     webhooks: Vec<WebhookView>,
 }
 
 /// `GET /api/v1/webhooks` (admin)
+#[utoipa::path(get, path = "/api/v1/webhooks", tag = "webhooks",
+    responses((status = OK, description = "Registered webhooks (without their secrets)", body = Webhooks)))]
 pub async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Response> {
     caller.require_admin()?;
     let mut conn = state.store.acquire().await?;
@@ -63,16 +67,22 @@ pub async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Re
     Ok(json(StatusCode::OK, &Webhooks { webhooks }))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewWebhook {
+    /// Where deliveries are POSTed (`https://`, or `http://` for a local receiver).
     url: String,
+    /// Any of `ticket.created`, `message.received`, `ticket.status_changed`,
+    /// `ticket.assigned`, `task.changed`.
     events: Vec<String>,
     #[serde(default)]
     active: Option<bool>,
 }
 
 /// `POST /api/v1/webhooks` (admin): 201 with the webhook and its secret.
+#[utoipa::path(post, path = "/api/v1/webhooks", tag = "webhooks", request_body = NewWebhook,
+    responses((status = CREATED, description = "The webhook with its signing secret", body = WebhookView,
+        headers(("Location" = String)))))]
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -106,6 +116,8 @@ pub async fn create(
 }
 
 /// `GET /api/v1/webhooks/{id}` (admin), with its secret.
+#[utoipa::path(get, path = "/api/v1/webhooks/{id}", tag = "webhooks", params(Id),
+    responses((status = OK, description = "The webhook with its signing secret", body = WebhookView)))]
 pub async fn show(
     State(state): State<AppState>,
     caller: Caller,
@@ -122,7 +134,7 @@ pub async fn show(
     ))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WebhookChanges {
     #[serde(default)]
@@ -137,6 +149,8 @@ pub struct WebhookChanges {
 }
 
 /// `PATCH /api/v1/webhooks/{id}` (admin)
+#[utoipa::path(patch, path = "/api/v1/webhooks/{id}", tag = "webhooks", params(Id), request_body = WebhookChanges,
+    responses((status = OK, description = "The webhook as it is now (with the new secret after a rotation)", body = WebhookView)))]
 pub async fn update(
     State(state): State<AppState>,
     caller: Caller,
@@ -172,6 +186,8 @@ pub async fn update(
 }
 
 /// `DELETE /api/v1/webhooks/{id}` (admin): the webhook and its deliveries.
+#[utoipa::path(delete, path = "/api/v1/webhooks/{id}", tag = "webhooks", params(Id),
+    responses((status = NO_CONTENT, description = "Deleted with its deliveries")))]
 pub async fn delete(
     State(state): State<AppState>,
     caller: Caller,
@@ -187,17 +203,19 @@ pub async fn delete(
     ))
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct DeliveriesQuery {
     /// Deliveries with ids below this one (the next page).
     #[serde(default)]
     before: Option<i64>,
+    /// At most this many (default 50, at most 200).
     #[serde(default)]
     limit: Option<i64>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct Deliveries {
     deliveries: Vec<store::Delivery>,
     /// The `before` of the next page, if there may be one.
@@ -205,6 +223,8 @@ struct Deliveries {
 }
 
 /// `GET /api/v1/webhooks/{id}/deliveries` (admin): newest first.
+#[utoipa::path(get, path = "/api/v1/webhooks/{id}/deliveries", tag = "webhooks", params(Id, DeliveriesQuery),
+    responses((status = OK, description = "Deliveries, newest first", body = Deliveries)))]
 pub async fn deliveries(
     State(state): State<AppState>,
     caller: Caller,
@@ -234,6 +254,11 @@ pub async fn deliveries(
 
 /// `POST /api/v1/webhooks/deliveries/{id}/retry` (admin): a failed delivery is queued
 /// again at once, with its idempotency key; 409 unless it failed.
+#[utoipa::path(post, path = "/api/v1/webhooks/deliveries/{id}/retry", tag = "webhooks", params(Id),
+    responses(
+        (status = OK, description = "Queued again", body = store::Delivery),
+        (status = CONFLICT, description = "The delivery has not failed", body = Problem, content_type = "application/problem+json"),
+    ))]
 pub async fn retry(
     State(state): State<AppState>,
     caller: Caller,
