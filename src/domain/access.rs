@@ -19,6 +19,8 @@ pub enum Action {
     DeleteAnyTask,
     /// Reports over a period (counts, response times, backlog), downloads included.
     ViewReports,
+    /// Register webhooks and OAuth2 machine clients (other systems' access).
+    ManageIntegrations,
 }
 
 pub fn may(role: Role, action: Action) -> bool {
@@ -31,7 +33,8 @@ pub fn may(role: Role, action: Action) -> bool {
         Action::ManageQuarantine
         | Action::ManageUsers
         | Action::DeleteTickets
-        | Action::DeleteAnyTask => role == Role::Admin,
+        | Action::DeleteAnyTask
+        | Action::ManageIntegrations => role == Role::Admin,
     }
 }
 
@@ -55,6 +58,7 @@ mod tests {
             Action::ManageUsers,
             Action::DeleteTickets,
             Action::DeleteAnyTask,
+            Action::ManageIntegrations,
         ] {
             assert!(!may(Role::Staff, action) && may(Role::Admin, action));
         }

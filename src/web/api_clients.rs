@@ -62,7 +62,7 @@ pub struct NewClientForm {
 fn require_admin(staff: &Staff) -> WebResult<()> {
     Ok(staff
         .actor
-        .require(Action::ManageUsers, "manage API clients")?)
+        .require(Action::ManageIntegrations, "manage API clients")?)
 }
 
 pub async fn list(

@@ -14,6 +14,7 @@ use super::auth::Staff;
 use super::error::{WebError, WebResult};
 use super::view::{self, Nav};
 use super::AppState;
+use crate::domain::access::Action;
 use crate::store::{unix_now, webhooks as store};
 use crate::webhooks::{check_url, new_secret, parse_events, EVENTS};
 
@@ -57,11 +58,9 @@ pub struct NewHookForm {
 }
 
 fn admin(staff: &Staff) -> WebResult<()> {
-    if staff.is_admin() {
-        Ok(())
-    } else {
-        Err(WebError::Forbidden("only admins manage webhooks".into()))
-    }
+    Ok(staff
+        .actor
+        .require(Action::ManageIntegrations, "manage webhooks")?)
 }
 
 pub async fn list(

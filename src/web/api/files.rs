@@ -47,10 +47,7 @@ struct Entries {
 }
 
 fn require_quarantine(caller: &Caller) -> ApiResult<()> {
-    caller.require_admin()?;
-    Ok(caller
-        .actor
-        .require(Action::ManageQuarantine, "manage the quarantine")?)
+    caller.require_admin_to(Action::ManageQuarantine, "manage the quarantine")
 }
 
 /// `GET /api/v1/quarantine` (admin)

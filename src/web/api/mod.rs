@@ -32,6 +32,7 @@ use utoipa_axum::routes;
 use super::auth::{constant_time_eq, session_staff};
 use super::AppState;
 use crate::actions::Actor;
+use crate::domain::access::Action;
 use crate::domain::Role;
 use crate::mail::hash::sha256_hex;
 use crate::store::{api_tokens, unix_now};
@@ -110,6 +111,13 @@ impl Caller {
         } else {
             Err(ApiError::forbidden("only admins may do this"))
         }
+    }
+
+    /// An admin resource guarded by its own rule in [`crate::domain::access`] (the same
+    /// rule as the portal's page for it).
+    pub fn require_admin_to(&self, action: Action, what: &'static str) -> ApiResult<()> {
+        self.require_admin()?;
+        Ok(self.actor.require(action, what)?)
     }
 }
 

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use super::openapi::Id;
 use super::{json, ApiError, ApiJson, ApiResult, Caller, Scope, Via};
 use crate::actions::Actor;
+use crate::domain::access::Action;
 use crate::mail::hash::sha256_hex;
 use crate::oauth::{TokenError, CLIENT_PREFIX, TOKEN_LIFETIME};
 use crate::store::oauth::{self as store, Client};
@@ -394,7 +395,7 @@ struct List {
 #[utoipa::path(get, path = "/api/v1/oauth/clients", tag = "oauth",
     responses((status = OK, description = "Registered clients (revoked ones too)", body = List)))]
 pub async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Response> {
-    caller.require_admin()?;
+    caller.require_admin_to(Action::ManageIntegrations, "manage API clients")?;
     let mut conn = state.store.acquire().await?;
     let clients = store::list(&mut conn).await?;
     Ok(json(StatusCode::OK, &List { clients }))
@@ -501,7 +502,7 @@ pub async fn create(
     caller: Caller,
     ApiJson(new): ApiJson<NewClient>,
 ) -> ApiResult<Response> {
-    caller.require_admin()?;
+    caller.require_admin_to(Action::ManageIntegrations, "manage API clients")?;
     let made = register(&state, &caller.actor, &new.name, &new.scope, new.acts_as).await?;
     let location = format!("/api/v1/oauth/clients/{}", made.client.id);
     let mut response = json(
@@ -528,7 +529,7 @@ pub async fn revoke(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
-    caller.require_admin()?;
+    caller.require_admin_to(Action::ManageIntegrations, "manage API clients")?;
     let id = id
         .parse::<i64>()
         .map_err(|_| ApiError::not_found(format!("there is no client {id:?}")))?;
