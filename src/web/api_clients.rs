@@ -5,7 +5,6 @@
 
 use askama::Template;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use axum_extra::extract::{Form, Query};
 use serde::Deserialize;
@@ -15,7 +14,7 @@ use super::api::oauth::{register, RegisterError};
 use super::api::Scope;
 use super::auth::Staff;
 use super::error::{WebError, WebResult};
-use super::view::{self, Nav};
+use super::view::{self, MakeForm, Nav};
 use super::AppState;
 use crate::domain::access::Action;
 use crate::store::{oauth, unix_now, users};
@@ -71,28 +70,21 @@ pub async fn list(
     Query(done): Query<Done>,
 ) -> WebResult<Response> {
     require_admin(&staff)?;
-    let notice = Some(done.done).filter(|d| !d.is_empty());
-    render(
-        &state,
-        &staff,
-        notice,
-        None,
-        None,
-        NewClientForm::default(),
-        StatusCode::OK,
-    )
-    .await
+    render(&state, &staff, MakeForm::listed(done.done)).await
 }
 
 async fn render(
     state: &AppState,
     staff: &Staff,
-    notice: Option<String>,
-    created: Option<(String, String)>,
-    error: Option<(String, String)>,
-    form: NewClientForm,
-    status: StatusCode,
+    shown: MakeForm<NewClientForm, (String, String)>,
 ) -> WebResult<Response> {
+    let MakeForm {
+        notice,
+        created,
+        error,
+        form,
+        status,
+    } = shown;
     let now = unix_now();
     let mut conn = state.store.acquire().await?;
     let clients = oauth::list(&mut conn).await?;
@@ -134,38 +126,23 @@ pub async fn create(
     Form(form): Form<NewClientForm>,
 ) -> WebResult<Response> {
     require_admin(&staff)?;
-    let refused = |field: &str, message: String| Some((field.to_string(), message));
     let error = match form.acts_as.trim().parse::<i64>() {
-        Err(_) => refused("acts_as", "choose the user it acts as".into()),
+        Err(_) => (
+            "acts_as".to_string(),
+            "choose the user it acts as".to_string(),
+        ),
         Ok(acts_as) => {
             match register(&state, &staff.actor, &form.name, &form.scope, acts_as).await {
                 Ok(made) => {
-                    return render(
-                        &state,
-                        &staff,
-                        None,
-                        Some((made.client.client_id, made.secret)),
-                        None,
-                        NewClientForm::default(),
-                        StatusCode::OK,
-                    )
-                    .await
+                    let shown = MakeForm::made((made.client.client_id, made.secret));
+                    return render(&state, &staff, shown).await;
                 }
-                Err(RegisterError::Invalid(field, message)) => refused(field, message),
+                Err(RegisterError::Invalid(field, message)) => (field.to_string(), message),
                 Err(RegisterError::Store(e)) => return Err(WebError::from(e)),
             }
         }
     };
-    render(
-        &state,
-        &staff,
-        None,
-        None,
-        error,
-        form,
-        StatusCode::UNPROCESSABLE_ENTITY,
-    )
-    .await
+    render(&state, &staff, MakeForm::refused(error, form)).await
 }
 
 pub async fn revoke(

@@ -4,7 +4,6 @@
 
 use askama::Template;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use axum_extra::extract::{Form, Query};
 use serde::Deserialize;
@@ -13,7 +12,7 @@ use super::account::Done;
 use super::api::{Scope, TOKEN_PREFIX};
 use super::auth::Staff;
 use super::error::{WebError, WebResult};
-use super::view::{self, Nav};
+use super::view::{self, MakeForm, Nav};
 use super::AppState;
 use crate::mail::hash::sha256_hex;
 use crate::store::{api_tokens, unix_now};
@@ -63,28 +62,21 @@ pub async fn list(
     staff: Staff,
     Query(done): Query<Done>,
 ) -> WebResult<Response> {
-    let notice = Some(done.done).filter(|d| !d.is_empty());
-    render(
-        &state,
-        &staff,
-        notice,
-        None,
-        None,
-        NewTokenForm::default(),
-        StatusCode::OK,
-    )
-    .await
+    render(&state, &staff, MakeForm::listed(done.done)).await
 }
 
 async fn render(
     state: &AppState,
     staff: &Staff,
-    notice: Option<String>,
-    created: Option<String>,
-    error: Option<(String, String)>,
-    form: NewTokenForm,
-    status: StatusCode,
+    shown: MakeForm<NewTokenForm, String>,
 ) -> WebResult<Response> {
+    let MakeForm {
+        notice,
+        created,
+        error,
+        form,
+        status,
+    } = shown;
     let now = unix_now();
     let mut conn = state.store.acquire().await?;
     let tokens = api_tokens::list_for_user(&mut conn, staff.user().id).await?;
@@ -161,18 +153,7 @@ pub async fn create(
     let now = unix_now();
     let (name, scope, expires_at) = match validate(&form, &staff, now) {
         Ok(valid) => valid,
-        Err(error) => {
-            return render(
-                &state,
-                &staff,
-                None,
-                None,
-                Some(error),
-                form,
-                StatusCode::UNPROCESSABLE_ENTITY,
-            )
-            .await
-        }
+        Err(error) => return render(&state, &staff, MakeForm::refused(error, form)).await,
     };
     let token = format!("{TOKEN_PREFIX}{}", crate::secret::random_token());
     let mut conn = state.store.acquire().await?;
@@ -190,16 +171,7 @@ pub async fn create(
     .await?;
     drop(conn);
     tracing::info!(user = %staff.user().email, token = %name, scope = scope.as_str(), "API token created");
-    render(
-        &state,
-        &staff,
-        None,
-        Some(token),
-        None,
-        NewTokenForm::default(),
-        StatusCode::OK,
-    )
-    .await
+    render(&state, &staff, MakeForm::made(token)).await
 }
 
 pub async fn revoke(

@@ -75,6 +75,53 @@ pub fn done(page: &str, message: &str) -> axum::response::Redirect {
     axum::response::Redirect::to(&format!("{page}{joiner}done={}", url_encode(message)))
 }
 
+/// Where a page with a "make one" form stands (personal tokens, API clients, webhooks):
+/// listing (with the notice of a change just made), showing the secret of the thing just
+/// made (this once: never in an address or a redirect), or refusing the form (the field
+/// and why, the form as sent).
+pub struct MakeForm<F, S> {
+    pub notice: Option<String>,
+    pub created: Option<S>,
+    pub error: Option<(String, String)>,
+    pub form: F,
+    pub status: axum::http::StatusCode,
+}
+
+impl<F: Default, S> MakeForm<F, S> {
+    pub fn listed(done: String) -> Self {
+        MakeForm {
+            notice: Some(done).filter(|d| !d.is_empty()),
+            ..Self::blank()
+        }
+    }
+
+    pub fn made(secret: S) -> Self {
+        MakeForm {
+            created: Some(secret),
+            ..Self::blank()
+        }
+    }
+
+    pub fn refused((field, message): (String, String), form: F) -> Self {
+        MakeForm {
+            error: Some((field, message)),
+            form,
+            status: axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+            ..Self::blank()
+        }
+    }
+
+    fn blank() -> Self {
+        MakeForm {
+            notice: None,
+            created: None,
+            error: None,
+            form: F::default(),
+            status: axum::http::StatusCode::OK,
+        }
+    }
+}
+
 /// A query string of a page's filters: the pairs with a value, in order (empty filters
 /// stay out of the address). Callers may append more (a page number) before `finish`.
 pub fn filter_query(pairs: &[(&str, &str)]) -> form_urlencoded::Serializer<'static, String> {

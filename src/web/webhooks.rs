@@ -4,7 +4,6 @@
 
 use askama::Template;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use axum_extra::extract::{Form, Query};
 use serde::Deserialize;
@@ -12,7 +11,7 @@ use serde::Deserialize;
 use super::account::Done;
 use super::auth::Staff;
 use super::error::{WebError, WebResult};
-use super::view::{self, Nav};
+use super::view::{self, MakeForm, Nav};
 use super::AppState;
 use crate::domain::access::Action;
 use crate::store::{unix_now, webhooks as store};
@@ -69,28 +68,21 @@ pub async fn list(
     Query(done): Query<Done>,
 ) -> WebResult<Response> {
     admin(&staff)?;
-    let notice = Some(done.done).filter(|d| !d.is_empty());
-    render(
-        &state,
-        &staff,
-        notice,
-        None,
-        None,
-        NewHookForm::default(),
-        StatusCode::OK,
-    )
-    .await
+    render(&state, &staff, MakeForm::listed(done.done)).await
 }
 
 async fn render(
     state: &AppState,
     staff: &Staff,
-    notice: Option<String>,
-    created: Option<String>,
-    error: Option<(String, String)>,
-    form: NewHookForm,
-    status: StatusCode,
+    shown: MakeForm<NewHookForm, String>,
 ) -> WebResult<Response> {
+    let MakeForm {
+        notice,
+        created,
+        error,
+        form,
+        status,
+    } = shown;
     let now = unix_now();
     let mut conn = state.store.acquire().await?;
     let mut hooks = Vec::new();
@@ -153,18 +145,7 @@ pub async fn create(
         .and_then(|_| parse_events(&form.event).map_err(|e| ("event".to_string(), e)));
     let events = match checked {
         Ok(events) => events,
-        Err(error) => {
-            return render(
-                &state,
-                &staff,
-                None,
-                None,
-                Some(error),
-                form,
-                StatusCode::UNPROCESSABLE_ENTITY,
-            )
-            .await
-        }
+        Err(error) => return render(&state, &staff, MakeForm::refused(error, form)).await,
     };
     let secret = new_secret();
     let mut conn = state.store.acquire().await?;
@@ -182,16 +163,7 @@ pub async fn create(
     .await?;
     drop(conn);
     tracing::info!(user = %staff.user().email, webhook_id = id, "webhook registered");
-    render(
-        &state,
-        &staff,
-        None,
-        Some(secret),
-        None,
-        NewHookForm::default(),
-        StatusCode::OK,
-    )
-    .await
+    render(&state, &staff, MakeForm::made(secret)).await
 }
 
 pub async fn retry(
