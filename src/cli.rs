@@ -480,6 +480,13 @@ async fn check(config: &Config) -> Result<u8, CliError> {
         let failed = store::outbox::count_by_status(&mut conn, "failed").await?;
         println!("outbox: {queued} waiting, {failed} failed (see `maildesk ticket show` for each)");
     }
+    let webhooks = store::webhooks::list(&mut conn).await?;
+    if !webhooks.is_empty() {
+        let active = webhooks.iter().filter(|w| w.active != 0).count();
+        let waiting = store::webhooks::count_in_state(&mut conn, "pending").await?;
+        let failed = store::webhooks::count_in_state(&mut conn, "failed").await?;
+        println!("webhooks: {active} active, {waiting} deliveries waiting, {failed} failed (see /portal/admin/webhooks)");
+    }
     let states = store::imap::states(&mut conn).await?;
     for mailbox in config.mailboxes.iter().filter(|m| m.is_imap()) {
         let state = states.iter().find(|s| s.mailbox == mailbox.name);

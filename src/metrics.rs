@@ -62,6 +62,8 @@ pub struct Metrics {
     pub outbox_retries: Counter,
     pub outbox_waiting: Gauge,
     pub outbox_delivery: Histogram,
+    pub webhooks_waiting: Gauge,
+    pub webhooks_failed: Gauge,
     pub http_requests: HistogramFamily<HttpLabels>,
     pub tickets: Family<StatusLabel, Gauge>,
     pub db_pool_open: Gauge,
@@ -99,6 +101,8 @@ impl Metrics {
             outbox_retries: Counter::default(),
             outbox_waiting: Gauge::default(),
             outbox_delivery: delivery_histogram(),
+            webhooks_waiting: Gauge::default(),
+            webhooks_failed: Gauge::default(),
             http_requests: Family::new_with_constructor(http_histogram),
             tickets: Family::default(),
             db_pool_open: Gauge::default(),
@@ -160,6 +164,16 @@ impl Metrics {
             "maildesk_outbox_waiting",
             "Mails in the outbox not yet sent or failed",
             m.outbox_waiting.clone(),
+        );
+        r.register(
+            "maildesk_webhooks_waiting",
+            "Webhook deliveries not yet made (due or waiting to be retried)",
+            m.webhooks_waiting.clone(),
+        );
+        r.register(
+            "maildesk_webhooks_failed",
+            "Webhook deliveries given up on (an admin may retry them)",
+            m.webhooks_failed.clone(),
         );
         r.register(
             "maildesk_outbox_delivery_seconds",
@@ -305,6 +319,10 @@ pub async fn refresh(store: &Store, config: &Config) -> Result<(), StoreError> {
     let waiting = store::outbox::count_by_status(&mut conn, "queued").await?
         + store::outbox::count_by_status(&mut conn, "sending").await?;
     m.outbox_waiting.set(waiting);
+    m.webhooks_waiting
+        .set(store::webhooks::count_in_state(&mut conn, "pending").await?);
+    m.webhooks_failed
+        .set(store::webhooks::count_in_state(&mut conn, "failed").await?);
     let states = store::imap::states(&mut conn).await?;
     for mailbox_config in config.mailboxes.iter().filter(|b| b.is_imap()) {
         let success = states

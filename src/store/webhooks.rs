@@ -302,6 +302,16 @@ pub async fn prune_delivered(conn: &mut Conn, before: i64) -> Result<u64> {
     Ok(done.rows_affected())
 }
 
+/// Deliveries in one state, of every webhook (the backlog in metrics and `check`).
+pub async fn count_in_state(conn: &mut Conn, state: &str) -> Result<i64> {
+    Ok(
+        sqlx::query_scalar("SELECT COUNT(*) FROM webhook_deliveries WHERE state = $1")
+            .bind(state)
+            .fetch_one(conn)
+            .await?,
+    )
+}
+
 /// Deliveries per state (for the portal page).
 pub async fn count_by_state(conn: &mut Conn, webhook_id: i64) -> Result<Vec<(String, i64)>> {
     Ok(sqlx::query_as(

@@ -174,6 +174,8 @@ async fn metrics_count_mail_in_and_out_and_pages_by_route() {
     assert_eq!(value(&samples, "maildesk_outbox_queued_total"), 3.0);
     assert_eq!(value(&samples, "maildesk_outbox_retries_total"), 0.0);
     assert_eq!(value(&samples, "maildesk_outbox_waiting"), 0.0);
+    assert_eq!(value(&samples, "maildesk_webhooks_waiting"), 0.0);
+    assert_eq!(value(&samples, "maildesk_webhooks_failed"), 0.0);
     assert_eq!(
         value(&samples, "maildesk_outbox_delivery_seconds_count"),
         2.0

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use axum::http::{header, HeaderMap, Request, StatusCode};
+use maildesk::store::webhooks;
 use maildesk::webhooks::{parse_signature, signature, RetryPolicy, WebhookWorker};
 use serde_json::{json, Value};
 
@@ -406,6 +407,19 @@ async fn a_delivery_that_keeps_failing_fails_and_an_admin_queues_it_again() {
     assert_eq!(delivery["last_status"], 500);
     assert!(delivery["last_error"].as_str().unwrap().contains("500"));
     let id = delivery["id"].as_i64().unwrap();
+    // The backlog that /metrics and `maildesk check` show.
+    let mut conn = portal.store().acquire().await.unwrap();
+    assert_eq!(
+        webhooks::count_in_state(&mut conn, "failed").await.unwrap(),
+        1
+    );
+    assert_eq!(
+        webhooks::count_in_state(&mut conn, "pending")
+            .await
+            .unwrap(),
+        0
+    );
+    drop(conn);
 
     // Queued again by an admin: delivered, with the same key.
     let retry = format!("/api/v1/webhooks/deliveries/{id}/retry");
