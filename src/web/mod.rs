@@ -131,6 +131,7 @@ pub fn router(state: AppState) -> Router {
         .route("/portal/tickets/{reference}/reply", post(ticket::reply))
         .route("/portal/tickets/{reference}/note", post(ticket::note))
         .route("/portal/tickets/{reference}/merge", post(ticket::merge))
+        .route("/portal/tickets/{reference}/delete", post(ticket::delete))
         .route(
             "/portal/tickets/{reference}/revoke-links",
             post(public::revoke_links),

@@ -86,6 +86,8 @@ struct TicketPage {
     last_message: i64,
     merged_from: Vec<i64>,
     can_reply: bool,
+    /// Admins may delete the ticket for good.
+    can_delete: bool,
     /// The ticket's internal tasks, and today (UTC) to tell which are overdue.
     tasks: Vec<crate::store::tasks::Task>,
     today: String,
@@ -219,6 +221,10 @@ async fn render(
         last_message,
         merged_from,
         can_reply: state.outbound().is_some(),
+        can_delete: crate::domain::access::may(
+            staff.actor.role(),
+            crate::domain::access::Action::DeleteTickets,
+        ),
         tasks,
         today: crate::tasks::today(now),
         csrf: staff.csrf.clone(),
@@ -646,4 +652,42 @@ pub async fn merge(
         (target, format!("Ticket #{id} was merged into this ticket."))
     })
     .await
+}
+
+#[derive(Debug, Deserialize)]
+pub struct DeleteForm {
+    /// The box that says the admin means it.
+    #[serde(default)]
+    confirm: String,
+}
+
+/// Deletes the ticket for good with what only it holds (admins; the API's rule), once the
+/// box is ticked; the browser lands on the queue.
+pub async fn delete(
+    State(state): State<AppState>,
+    staff: Staff,
+    Path(reference_text): Path<String>,
+    Form(form): Form<DeleteForm>,
+) -> WebResult<Response> {
+    let id = reference(&reference_text)?;
+    staff.actor.require(
+        crate::domain::access::Action::DeleteTickets,
+        "delete tickets",
+    )?;
+    if form.confirm != "yes" {
+        let retained = Retained {
+            error: Some("tick the box to confirm: a deleted ticket cannot be brought back".into()),
+            ..Retained::default()
+        };
+        let status = StatusCode::UNPROCESSABLE_ENTITY;
+        return render(&state, &staff, id, &ShowQuery::default(), retained, status).await;
+    }
+    let mut tx = state.store.begin().await?;
+    let deleted = actions::delete_ticket(&mut tx, &staff.actor, id).await?;
+    tx.commit().await.map_err(StoreError::from)?;
+    let message = format!(
+        "Ticket #{id} deleted, with {} message(s) and {} attachment(s).",
+        deleted.messages, deleted.attachments
+    );
+    Ok(view::done("/portal/tickets", &message).into_response())
 }

@@ -397,6 +397,13 @@ async fn every_route_checks_the_role() {
         ),
         (
             "POST",
+            format!("/portal/tickets/{t}/delete"),
+            vec![],
+            no,
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            "POST",
             "/portal/account/sessions/end-others".into(),
             vec![],
             see,
@@ -1658,4 +1665,38 @@ async fn readyz_says_which_part_is_wrong_without_internal_details() {
         "{}",
         bad.body
     );
+}
+
+#[tokio::test]
+async fn an_admin_deletes_a_ticket_from_its_page_once_the_box_is_ticked() {
+    let portal = Portal::new().await;
+    let id = portal
+        .ingest(&customer_mail(
+            "cora@example.net",
+            "del1@x",
+            "Test please ignore",
+            "Sent by mistake.",
+        ))
+        .await;
+    let page = format!("/portal/tickets/{id}");
+    let sam = portal.sign_in(STAFF).await;
+    let ada = portal.sign_in(ADMIN).await;
+    assert!(!portal.get(&sam, &page).await.body.contains("Delete ticket"));
+    assert!(portal.get(&ada, &page).await.body.contains("Delete ticket"));
+
+    let unconfirmed = portal.post(&ada, &format!("{page}/delete"), &[]).await;
+    assert_eq!(unconfirmed.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        unconfirmed.body.contains("tick the box"),
+        "{}",
+        unconfirmed.body
+    );
+    assert_eq!(portal.get(&ada, &page).await.status, StatusCode::OK);
+
+    let deleted = portal
+        .post(&ada, &format!("{page}/delete"), &[("confirm", "yes")])
+        .await;
+    assert_eq!(deleted.status, StatusCode::SEE_OTHER, "{}", deleted.body);
+    assert!(deleted.location().starts_with("/portal/tickets?done="));
+    assert_eq!(portal.get(&ada, &page).await.status, StatusCode::NOT_FOUND);
 }
