@@ -7,12 +7,13 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::body::{Body, Bytes};
-use axum::http::{header, HeaderMap, Request, StatusCode};
+use axum::body::Bytes;
+use axum::http::{HeaderMap, StatusCode};
 use maildesk::store::webhooks;
 use maildesk::webhooks::{parse_signature, signature, RetryPolicy, WebhookWorker};
 use serde_json::{json, Value};
 
+use crate::api::{parsed, Auth};
 use crate::portal::{customer_mail, Browser, Portal, Response, ADMIN, STAFF};
 
 /// One request as the receiver got it.
@@ -86,25 +87,8 @@ async fn call(
     path: &str,
     body: Option<Value>,
 ) -> Response {
-    let mut request = Request::builder()
-        .method(method)
-        .uri(path)
-        .header(header::COOKIE, &browser.cookie)
-        .header("x-csrf-token", &browser.csrf)
-        .header(header::IF_MATCH, "*");
-    let body = match body {
-        Some(value) => {
-            request = request.header(header::CONTENT_TYPE, "application/json");
-            Body::from(value.to_string())
-        }
-        None => Body::empty(),
-    };
-    portal.send(request.body(body).unwrap()).await
-}
-
-fn parsed(response: &Response) -> Value {
-    serde_json::from_str(&response.body)
-        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", response.body))
+    let session = Auth::Session(browser.clone(), true);
+    crate::api::call(portal, method, path, &session, body, Some("*")).await
 }
 
 fn worker(portal: &Portal) -> WebhookWorker {
