@@ -4,7 +4,7 @@
 use serde::Serialize;
 
 use crate::mail::Mailbox;
-use crate::store::{messages, tickets, Store, StoreError};
+use crate::store::{messages, tickets, Conn, Store, StoreError};
 
 #[derive(Debug, Serialize)]
 pub struct TicketSummary {
@@ -100,12 +100,18 @@ pub async fn list(store: &Store) -> Result<Vec<TicketSummary>, StoreError> {
 
 pub async fn load(store: &Store, id: i64) -> Result<TicketDetail, StoreError> {
     let mut conn = store.acquire().await?;
-    let ticket = tickets::get(&mut conn, id).await?;
-    let participants = tickets::participants(&mut conn, id).await?;
-    let stored = messages::for_ticket(&mut conn, id).await?;
+    load_on(&mut conn, id).await
+}
+
+/// [`load`] on a connection the caller already holds (one pool checkout for a caller
+/// that reads more).
+pub async fn load_on(conn: &mut Conn, id: i64) -> Result<TicketDetail, StoreError> {
+    let ticket = tickets::get(&mut *conn, id).await?;
+    let participants = tickets::participants(&mut *conn, id).await?;
+    let stored = messages::for_ticket(&mut *conn, id).await?;
     let ids: Vec<i64> = stored.iter().map(|m| m.id).collect();
-    let mut attachments = messages::attachments_of(&mut conn, &ids).await?;
-    let outbox = crate::store::outbox::for_ticket(&mut conn, id).await?;
+    let mut attachments = messages::attachments_of(&mut *conn, &ids).await?;
+    let outbox = crate::store::outbox::for_ticket(&mut *conn, id).await?;
     let messages = stored
         .into_iter()
         .map(|m| {

@@ -122,8 +122,9 @@ struct Full {
 }
 
 async fn full(state: &AppState, id: i64, status: StatusCode) -> ApiResult<Response> {
-    let detail = crate::tickets::load(&state.store, id).await?;
+    // One pool checkout for all of it (each checkout costs a ping at acquire and release).
     let mut conn = state.store.acquire().await?;
+    let detail = crate::tickets::load_on(&mut conn, id).await?;
     let tasks = tasks::for_ticket(&mut conn, id).await?;
     let history = events::for_ticket(&mut conn, id).await?;
     drop(conn);
