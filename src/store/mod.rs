@@ -202,6 +202,15 @@ impl Store {
         let pool = AnyPoolOptions::new()
             .max_connections(if backend == Backend::Sqlite { max_connections.max(2) } else { max_connections })
             .acquire_timeout(Duration::from_secs(10))
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    if meta.idle_for > PING_IF_IDLE_FOR {
+                        sqlx::Connection::ping(conn).await?;
+                    }
+                    Ok(true)
+                })
+            })
             .after_connect(move |conn, _| {
                 Box::pin(async move {
                     if backend == Backend::Sqlite {
@@ -388,13 +397,39 @@ async fn lock_exclusive(path: std::path::PathBuf) -> Result<std::fs::File> {
 
 /// SQLite opens read-write and creates the file when missing.
 fn with_create_mode(url: &str, backend: Backend) -> String {
-    if backend == Backend::Sqlite && !url.contains("mode=") && !url.contains(":memory:") {
-        let separator = if url.contains('?') { '&' } else { '?' };
-        format!("{url}{separator}mode=rwc")
-    } else {
-        url.to_string()
+    let separator = if url.contains('?') { '&' } else { '?' };
+    match backend {
+        Backend::Sqlite if !url.contains("mode=") && !url.contains(":memory:") => {
+            format!("{url}{separator}mode=rwc")
+        }
+        // TLS to a server on this machine protects nothing (whoever can read loopback
+        // traffic is root here) and costs a fifth of a ticket create's CPU; libpq's
+        // `prefer` would use it. An explicit `sslmode` is kept as given.
+        Backend::Postgres if !url.contains("sslmode=") && is_loopback_host(url) => {
+            format!("{url}{separator}sslmode=disable")
+        }
+        _ => url.to_string(),
     }
 }
+
+/// Whether a `postgres://` URL names this machine by address or as `localhost`.
+fn is_loopback_host(url: &str) -> bool {
+    let Some((_, rest)) = url.split_once("://") else {
+        return false;
+    };
+    let authority = rest.split(['/', '?']).next().unwrap_or_default();
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let host = match host_port.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => host_port.split(':').next().unwrap_or_default(),
+    };
+    matches!(host, "localhost" | "::1") || host.starts_with("127.")
+}
+
+/// Connections that waited longer than this in the pool are pinged before use. A busy
+/// pool skips the round trip (a connection just returned was checked on its release);
+/// one left idle through a server restart is found dead and replaced, as before.
+const PING_IF_IDLE_FOR: Duration = Duration::from_secs(1);
 
 /// `$1, $2, …` for a list of `n` values starting at `first`.
 pub(crate) fn placeholders(first: usize, n: usize) -> String {
@@ -438,6 +473,31 @@ mod tests {
             with_create_mode("postgres://h/d", Backend::Postgres),
             "postgres://h/d"
         );
+    }
+
+    #[test]
+    fn a_database_on_this_machine_is_reached_without_tls_unless_asked() {
+        let pg = |url| with_create_mode(url, Backend::Postgres);
+        assert_eq!(
+            pg("postgres://u:p@127.0.0.1:5432/md"),
+            "postgres://u:p@127.0.0.1:5432/md?sslmode=disable"
+        );
+        assert_eq!(
+            pg("postgres://localhost/md?application_name=x"),
+            "postgres://localhost/md?application_name=x&sslmode=disable"
+        );
+        assert_eq!(
+            pg("postgres://[::1]:5432/md"),
+            "postgres://[::1]:5432/md?sslmode=disable"
+        );
+        for kept in [
+            "postgres://127.0.0.1/md?sslmode=require",
+            "postgres://db.example/md",
+            "postgres://u:p@10.0.0.5/md",
+            "postgres://localhost.example.org/md",
+        ] {
+            assert_eq!(pg(kept), kept);
+        }
     }
 
     #[test]
