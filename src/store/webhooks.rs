@@ -25,6 +25,14 @@ fn as_bool<S: serde::Serializer>(v: &i64, s: S) -> std::result::Result<S::Ok, S:
     s.serialize_bool(*v != 0)
 }
 
+/// The stored body as the JSON it is (not as a string of JSON); as text if it is not.
+fn as_json<S: serde::Serializer>(v: &str, s: S) -> std::result::Result<S::Ok, S::Error> {
+    match serde_json::from_str::<serde_json::Value>(v) {
+        Ok(value) => value.serialize(s),
+        Err(_) => s.serialize_str(v),
+    }
+}
+
 pub struct NewWebhook<'a> {
     pub url: &'a str,
     pub secret: &'a str,
@@ -123,6 +131,9 @@ pub struct Delivery {
     pub webhook_id: i64,
     pub event: String,
     pub idempotency_key: String,
+    /// The body POSTed (what was signed), as JSON.
+    #[serde(serialize_with = "as_json")]
+    #[schema(value_type = Object)]
     pub payload: String,
     pub state: String,
     pub attempts: i64,

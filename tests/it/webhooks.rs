@@ -387,6 +387,7 @@ async fn a_delivery_that_keeps_failing_fails_and_an_admin_queues_it_again() {
         "{listed:#}"
     );
     assert_eq!(delivery["state"], "failed", "{listed:#}");
+    assert_eq!(delivery["payload"]["event"], "ticket.created", "{listed:#}");
     assert_eq!(delivery["attempts"], 3);
     assert_eq!(delivery["last_status"], 500);
     assert!(delivery["last_error"].as_str().unwrap().contains("500"));
