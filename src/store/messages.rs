@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use super::{placeholders, raw, Conn, Result};
+use super::{keep_prepared, placeholders, raw, Conn, Result};
 use crate::domain::{Direction, MessageKind};
 
 pub struct NewMessage<'a> {
@@ -202,7 +202,8 @@ pub async fn attachments_of(conn: &mut Conn, message_ids: &[i64]) -> Result<Vec<
          FROM attachments WHERE message_id IN ({}) ORDER BY message_id, id",
         placeholders(1, message_ids.len())
     );
-    let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql)).persistent(false);
+    let mut query =
+        sqlx::query_as(sqlx::AssertSqlSafe(sql)).persistent(keep_prepared(message_ids.len()));
     for id in message_ids {
         query = query.bind(*id);
     }
@@ -266,7 +267,8 @@ pub async fn keys_with_message_ids(
         "SELECT id, message_id, content_sha256 FROM messages WHERE message_id IN ({})",
         placeholders(1, message_ids.len())
     );
-    let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql)).persistent(false);
+    let mut query =
+        sqlx::query_as(sqlx::AssertSqlSafe(sql)).persistent(keep_prepared(message_ids.len()));
     for id in message_ids {
         query = query.bind(*id);
     }

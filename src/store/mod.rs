@@ -431,6 +431,13 @@ fn is_loopback_host(url: &str) -> bool {
 /// one left idle through a server restart is found dead and replaced, as before.
 const PING_IF_IDLE_FOR: Duration = Duration::from_secs(1);
 
+/// Whether a statement built for `n` values is worth keeping prepared on the connection:
+/// the few short shapes (one to a handful of values) recur on every ticket; longer ones
+/// would only crowd the statement cache.
+pub(crate) fn keep_prepared(n: usize) -> bool {
+    n <= 8
+}
+
 /// `$1, $2, …` for a list of `n` values starting at `first`.
 pub(crate) fn placeholders(first: usize, n: usize) -> String {
     (first..first + n)

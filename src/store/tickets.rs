@@ -147,7 +147,7 @@ pub async fn add_participants(
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(ticket_id)
             .bind(now)
-            .persistent(false);
+            .persistent(super::keep_prepared(chunk.len()));
         for (email, name, role) in chunk {
             query = query.bind(*email).bind(*name).bind(role.as_str());
         }
