@@ -426,9 +426,10 @@ fn is_loopback_host(url: &str) -> bool {
     matches!(host, "localhost" | "::1") || host.starts_with("127.")
 }
 
-/// Connections that waited longer than this in the pool are pinged before use. A busy
-/// pool skips the round trip (a connection just returned was checked on its release);
-/// one left idle through a server restart is found dead and replaced, as before.
+/// Connections that waited longer than this in the pool are pinged before use: one left
+/// idle through a server restart is found dead and replaced. A busy pool skips the round
+/// trip (nor is a connection pinged on its release: see vendor/README.md), so a
+/// connection killed under it fails the one request that uses it next.
 const PING_IF_IDLE_FOR: Duration = Duration::from_secs(1);
 
 /// Whether a statement built for `n` values is worth keeping prepared on the connection:
