@@ -29,6 +29,9 @@ pub enum ActionError {
         field: &'static str,
         message: String,
     },
+    /// A bounded resource (password hashing) stayed taken: try again in a moment.
+    #[error("the server is busy; try again in a moment")]
+    Busy,
     #[error(transparent)]
     Store(StoreError),
 }

@@ -61,6 +61,10 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
         _ => None,
     };
     crate::metrics::register_mailboxes(&config);
+    crate::password::configure(
+        config.web.password_hashes_at_once,
+        Duration::from_millis(config.web.password_hash_wait_ms.into()),
+    );
     info!(listen = %config.web.listen, metrics = ?config.metrics.listen, backend = ?config.backend(), "maildesk started");
 
     let shutdown = CancellationToken::new();
@@ -90,25 +94,17 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
         state.live.clone(),
         shutdown.clone(),
     ));
+    let limits = web::server::Limits::from_config(&config.web, config.database.max_connections);
     if let Some(listener) = metrics_listener {
-        let app = web::metrics_router(state.clone())
-            .into_make_service_with_connect_info::<std::net::SocketAddr>();
-        let token = shutdown.clone();
-        tasks.spawn(async move {
-            let server = axum::serve(listener, app).with_graceful_shutdown(token.cancelled_owned());
-            if let Err(e) = server.await {
-                error!(error = %e, "metrics listener stopped");
-            }
-        });
+        let app = web::metrics_router(state.clone());
+        tasks.spawn(web::server::serve(listener, app, limits, shutdown.clone()));
     }
-    let web_token = shutdown.clone();
-    tasks.spawn(async move {
-        let app = web::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
-        let server = axum::serve(listener, app).with_graceful_shutdown(web_token.cancelled_owned());
-        if let Err(e) = server.await {
-            error!(error = %e, "web server stopped");
-        }
-    });
+    tasks.spawn(web::server::serve(
+        listener,
+        web::router(state),
+        limits,
+        shutdown.clone(),
+    ));
 
     if let Some(days) = config.retention.raw_days {
         tasks.spawn(crate::retention::run(store.clone(), days, shutdown.clone()));

@@ -146,6 +146,23 @@ pub struct WebConfig {
     /// minute, in each instance (0: no limit). Over it: 429 with Retry-After.
     pub api_per_token_per_minute: u32,
     pub api_per_client_per_minute: u32,
+    /// Password hashes (argon2, ~19 MiB each) computed at once in this process; 0: one
+    /// per core. Sign-ins and registrations beyond it wait...
+    pub password_hashes_at_once: u32,
+    /// ...at most this long, then get 503 with `Retry-After`.
+    pub password_hash_wait_ms: u32,
+    /// A request's headers must arrive within this; also how long a kept-alive
+    /// connection waits for its next request.
+    pub header_read_timeout_seconds: u32,
+    /// A connection on which nothing is read or written for this long is closed (a
+    /// stalled upload, a client that stopped reading).
+    pub idle_timeout_seconds: u32,
+    /// Open connections at most; beyond it new ones wait in the kernel's queue. Lowered
+    /// at start to fit the process's open-file limit.
+    pub max_connections: u32,
+    /// Live-update streams (`/portal/events`) per session, and in all.
+    pub live_streams_per_session: u32,
+    pub live_streams_total: u32,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -471,6 +488,13 @@ impl Default for WebConfig {
             cors_origins: Vec::new(),
             api_per_token_per_minute: 600,
             api_per_client_per_minute: 1200,
+            password_hashes_at_once: 0,
+            password_hash_wait_ms: 3000,
+            header_read_timeout_seconds: 10,
+            idle_timeout_seconds: 60,
+            max_connections: 1024,
+            live_streams_per_session: 8,
+            live_streams_total: 256,
         }
     }
 }
@@ -779,6 +803,17 @@ impl Config {
             ("web.public_window_minutes", self.web.public_window_minutes),
             ("web.customer_link_days", self.web.customer_link_days),
             ("web.invitation_hours", self.web.invitation_hours),
+            (
+                "web.header_read_timeout_seconds",
+                self.web.header_read_timeout_seconds,
+            ),
+            ("web.idle_timeout_seconds", self.web.idle_timeout_seconds),
+            ("web.max_connections", self.web.max_connections),
+            (
+                "web.live_streams_per_session",
+                self.web.live_streams_per_session,
+            ),
+            ("web.live_streams_total", self.web.live_streams_total),
         ] {
             if value == 0 {
                 return Err(key_error(key, "must be at least 1"));

@@ -108,30 +108,34 @@ pub fn parse_role(role: &str) -> Result<Role> {
         .map_err(|_| invalid("role", format!("{role:?} is not a role: admin or staff")))
 }
 
-/// Hashes a new password (argon2id, off the async threads). `confirm`, when given, must
-/// match. Errors name the field `password`.
+/// Hashes a new password (argon2id, off the async threads, within the process's
+/// hashing limit). `confirm`, when given, must match. Errors name the field `password`.
 pub async fn hash_password(password: &str, confirm: Option<&str>) -> Result<String> {
     if confirm.is_some_and(|c| c != password) {
         return Err(invalid("password", "the two entries differ"));
     }
-    let password = password.to_string();
-    match tokio::task::spawn_blocking(move || crate::password::hash(&password)).await {
-        Ok(Ok(hash)) => Ok(hash),
-        Ok(Err(crate::password::PasswordError::TooShort)) => Err(invalid(
-            "password",
-            format!("at least {} characters", crate::password::MIN_LENGTH),
-        )),
-        Ok(Err(e)) => Err(internal(e.to_string())),
-        Err(e) => Err(internal(e.to_string())),
-    }
+    crate::password::hash(password)
+        .await
+        .map_err(password_error)
 }
 
-/// Whether `password` is the user's (off the async threads).
-pub async fn verify_password(user: &users::User, password: &str) -> bool {
-    let (password, hash) = (password.to_string(), user.password_hash.clone());
-    tokio::task::spawn_blocking(move || crate::password::verify(&password, &hash))
+/// Whether `password` is the user's (off the async threads, within the hashing limit).
+pub async fn verify_password(user: &users::User, password: &str) -> Result<bool> {
+    crate::password::verify(password, &user.password_hash)
         .await
-        .unwrap_or(false)
+        .map_err(password_error)
+}
+
+fn password_error(e: crate::password::PasswordError) -> ActionError {
+    use crate::password::PasswordError;
+    match e {
+        PasswordError::TooShort => invalid(
+            "password",
+            format!("at least {} characters", crate::password::MIN_LENGTH),
+        ),
+        PasswordError::Busy => ActionError::Busy,
+        PasswordError::Hash(e) => internal(e),
+    }
 }
 
 async fn refuse_taken_email(conn: &mut Conn, email: &str, except: Option<i64>) -> Result<()> {

@@ -1,9 +1,6 @@
-//! Portal sessions (found by the SHA-256 of the cookie value) and failed sign-ins.
+//! Portal sessions (found by the SHA-256 of the cookie value).
 
 use super::{Conn, Result};
-
-/// Failed sign-ins, as counted in `throttle_events`.
-const LOGIN: &str = "login";
 
 /// A live session and the active user it belongs to.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -139,41 +136,12 @@ pub async fn list_for_user(conn: &mut Conn, user_id: i64, now: i64) -> Result<Ve
     .await?)
 }
 
-/// Forgets sessions that can no longer be used and failures outside every window.
-pub async fn purge_stale(
-    conn: &mut Conn,
-    now: i64,
-    idle_secs: i64,
-    window_secs: i64,
-) -> Result<()> {
+/// Forgets sessions that can no longer be used.
+pub async fn purge_stale(conn: &mut Conn, now: i64, idle_secs: i64) -> Result<()> {
     sqlx::query("DELETE FROM sessions WHERE expires_at <= $1 OR last_seen_at <= $2")
         .bind(now)
         .bind(now - idle_secs)
         .execute(&mut *conn)
         .await?;
-    super::throttle::forget(conn, LOGIN, now - window_secs).await
-}
-
-pub async fn record_failure(
-    conn: &mut Conn,
-    account: &str,
-    client_addr: &str,
-    now: i64,
-) -> Result<()> {
-    super::throttle::record(conn, LOGIN, account, client_addr, now).await
-}
-
-/// Failures since `since`: `(for this account, from this client address)`.
-pub async fn failures_since(
-    conn: &mut Conn,
-    account: &str,
-    client_addr: &str,
-    since: i64,
-) -> Result<(i64, i64)> {
-    super::throttle::count_since(conn, LOGIN, account, client_addr, since).await
-}
-
-/// A successful sign-in clears the account's failures (not the client address's).
-pub async fn clear_failures(conn: &mut Conn, account: &str) -> Result<()> {
-    super::throttle::clear_account(conn, LOGIN, account).await
+    Ok(())
 }

@@ -138,7 +138,7 @@ pub async fn change_password(
             StatusCode::UNPROCESSABLE_ENTITY,
         )
     };
-    if !users_rules::verify_password(staff.user(), &form.current).await {
+    if !users_rules::verify_password(staff.user(), &form.current).await? {
         return refuse("current password: that is not your current password").await;
     }
     let result = async {
@@ -195,7 +195,7 @@ pub async fn change_profile(
     };
     let result = async {
         let password_verified = !form.current.is_empty()
-            && users_rules::verify_password(staff.user(), &form.current).await;
+            && users_rules::verify_password(staff.user(), &form.current).await?;
         if !form.current.is_empty() && !password_verified {
             return Err(ActionError::Invalid {
                 field: "current",

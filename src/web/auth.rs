@@ -19,7 +19,7 @@ use super::error::{WebError, WebResult};
 use super::AppState;
 use crate::actions::Actor;
 use crate::mail::hash::sha256_hex;
-use crate::store::{sessions, unix_now, users};
+use crate::store::{sessions, throttle, unix_now, users};
 
 const SESSION_COOKIE: &str = "maildesk_session";
 const SECURE_SESSION_COOKIE: &str = "__Host-maildesk_session";
@@ -311,11 +311,11 @@ pub async fn login(State(state): State<AppState>, request: Request) -> WebResult
         );
     }
     let now = unix_now();
-    let window_minutes = state.config.web.login_window_minutes;
     let user = match check_credentials(&state, &client, &email, &form.password, now).await? {
-        Credentials::Throttled => {
+        Credentials::Throttled(seconds) => {
+            let minutes = (seconds + 59) / 60;
             let message = format!(
-                "Too many failed sign-ins for this account or from your network. Try again in {window_minutes} minutes."
+                "Too many failed sign-ins for this account or from your network. Try again in {minutes} minute(s)."
             );
             let mut response = login_response(
                 &state,
@@ -325,10 +325,23 @@ pub async fn login(State(state): State<AppState>, request: Request) -> WebResult
                 &email,
                 Some(&message),
             )?;
-            response.headers_mut().insert(
-                header::RETRY_AFTER,
-                HeaderValue::from(u64::from(window_minutes) * 60),
-            );
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+            return Ok(response);
+        }
+        Credentials::Busy => {
+            let mut response = login_response(
+                &state,
+                &headers,
+                StatusCode::SERVICE_UNAVAILABLE,
+                &form.next,
+                &email,
+                Some("The server is busy. Please try again in a moment."),
+            )?;
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
             return Ok(response);
         }
         Credentials::Wrong => {
@@ -353,16 +366,24 @@ pub async fn login(State(state): State<AppState>, request: Request) -> WebResult
 
 /// What a sign-in attempt's address and password came to.
 pub(super) enum Credentials {
-    /// Too many failures for the account or from the client within the window.
-    Throttled,
+    /// Too many failures for the account or from the client within the window: try
+    /// again after this many seconds.
+    Throttled(i64),
+    /// Every password-hashing slot stayed taken: try again in a moment (not counted).
+    Busy,
     /// Unknown, disabled or wrong (never said which): the failure is counted.
     Wrong,
     Valid(users::User),
 }
 
-/// Checks an address and password for the portal and the API alike: the throttle on
-/// failures per account and per client, the same work whether or not the account
-/// exists (no enumeration), failures counted and cleared.
+/// The sign-in throttle's kind (see [`throttle`]).
+const LOGIN: &str = "login";
+
+/// Checks an address and password for the portal and the API alike. Cheap work first:
+/// the attempt is counted and judged by the throttle (per account and per client, one
+/// atomic statement) before any hashing; then the same argon2 work whether or not the
+/// account exists (no enumeration), within the process's hashing limit. A failure stays
+/// counted; a success clears the account's failures.
 pub(super) async fn check_credentials(
     state: &AppState,
     client: &str,
@@ -371,35 +392,41 @@ pub(super) async fn check_credentials(
     now: i64,
 ) -> WebResult<Credentials> {
     let web = &state.config.web;
-    let window = i64::from(web.login_window_minutes) * 60;
+    let limits = throttle::Limits {
+        per_account: web.login_failures_per_account,
+        per_client: web.login_failures_per_client,
+        window_secs: i64::from(web.login_window_minutes) * 60,
+    };
     let mut conn = state.store.acquire().await?;
-    let (by_account, by_client) =
-        sessions::failures_since(&mut conn, email, client, now - window).await?;
-    if by_account >= i64::from(web.login_failures_per_account)
-        || by_client >= i64::from(web.login_failures_per_client)
-    {
+    let attempt = throttle::attempt(&mut conn, LOGIN, email, client, &limits, now).await?;
+    if let Some(seconds) = attempt.over_for {
+        throttle::release(&mut conn, &attempt).await?;
         warn!(account = %email, client, "sign-in throttled");
-        return Ok(Credentials::Throttled);
+        return Ok(Credentials::Throttled(seconds));
     }
     let user = users::find_by_email(&mut conn, email).await?;
     drop(conn);
     let (hash, usable) = match &user {
-        Some(u) if u.active == 1 => (u.password_hash.clone(), true),
-        _ => (state.decoy_hash.clone(), false),
+        Some(u) if u.active == 1 => (u.password_hash.as_str(), true),
+        _ => (state.decoy_hash.as_str(), false),
     };
-    let password = password.to_string();
-    let verified = tokio::task::spawn_blocking(move || crate::password::verify(&password, &hash))
-        .await
-        .unwrap_or(false);
+    let verified = crate::password::verify(password, hash).await;
     let mut conn = state.store.acquire().await?;
+    let verified = match verified {
+        Ok(verified) => verified,
+        Err(_) => {
+            throttle::release(&mut conn, &attempt).await?;
+            return Ok(Credentials::Busy);
+        }
+    };
     let Some(user) = user.filter(|_| usable && verified) else {
-        sessions::record_failure(&mut conn, email, client, now).await?;
         info!(account = %email, client, "failed sign-in");
         return Ok(Credentials::Wrong);
     };
-    sessions::clear_failures(&mut conn, email).await?;
+    throttle::succeeded(&mut conn, &attempt).await?;
     let idle = i64::from(web.session_idle_minutes) * 60;
-    sessions::purge_stale(&mut conn, now, idle, window).await?;
+    sessions::purge_stale(&mut conn, now, idle).await?;
+    throttle::forget(&mut conn, LOGIN, now - limits.window_secs).await?;
     Ok(Credentials::Valid(user))
 }
 

@@ -24,6 +24,10 @@ pub enum WebError {
     Gone(String),
     #[error("{0}")]
     Unavailable(String),
+    /// A bounded resource is taken (password hashing under load): not a fault, so no
+    /// reference and no error in the log; the client retries after a second.
+    #[error("The server is busy; please try again in a moment.")]
+    Busy,
     #[error("internal error: {0}")]
     Internal(String),
     /// Not signed in (or the session ended): off to the sign-in page, then back.
@@ -49,6 +53,7 @@ impl From<ActionError> for WebError {
             ActionError::NotFound(what) => WebError::NotFound(format!("{what} not found")),
             ActionError::Conflict { .. } => WebError::Conflict(e.to_string()),
             ActionError::Invalid { .. } => WebError::BadRequest(e.to_string()),
+            ActionError::Busy => WebError::Busy,
             ActionError::Store(e) => e.into(),
         }
     }
@@ -81,7 +86,9 @@ impl IntoResponse for WebError {
             WebError::BadRequest(_) => (StatusCode::BAD_REQUEST, "Cannot do that"),
             WebError::Conflict(_) => (StatusCode::CONFLICT, "Changed meanwhile"),
             WebError::Gone(_) => (StatusCode::GONE, "Link not valid"),
-            WebError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "Try again shortly"),
+            WebError::Unavailable(_) | WebError::Busy => {
+                (StatusCode::SERVICE_UNAVAILABLE, "Try again shortly")
+            }
             WebError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong"),
         };
         // Our own faults get a reference to quote; the details stay in the log.
@@ -105,9 +112,15 @@ impl IntoResponse for WebError {
             .unwrap_or_else(|_| format!("{title}: {message}"));
         let mut response = (status, Html(body)).into_response();
         if status == StatusCode::SERVICE_UNAVAILABLE {
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, header::HeaderValue::from_static("5"));
+            let seconds = if matches!(self, WebError::Busy) {
+                "1"
+            } else {
+                "5"
+            };
+            response.headers_mut().insert(
+                header::RETRY_AFTER,
+                header::HeaderValue::from_static(seconds),
+            );
         }
         response
     }

@@ -2,15 +2,20 @@
 //! `changes` carries a JSON array of [`Change`]s; the page's script refreshes the parts
 //! of the page that show them. Pages work without it (a reload shows the same).
 
+use std::collections::HashMap;
 use std::convert::Infallible;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::extract::State;
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
-use futures_util::stream::{self, Stream};
+use axum::response::{IntoResponse, Response};
+use futures_util::stream;
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use tokio::sync::broadcast::Receiver;
 use tokio::time::Instant;
+use tracing::warn;
 
 use super::auth::Staff;
 use super::AppState;
@@ -24,7 +29,59 @@ const KEEP_ALIVE: Duration = Duration::from_secs(20);
 /// Browsers wait this long before reconnecting after the stream ends.
 const RETRY: Duration = Duration::from_secs(3);
 
+/// How many live-update streams are open, per session and in all: each holds a
+/// connection, so one session (or everyone together) gets at most so many.
+pub struct Streams {
+    per_session: u32,
+    total: u32,
+    open: Mutex<HashMap<String, u32>>,
+}
+
+impl Streams {
+    pub fn new(per_session: u32, total: u32) -> Arc<Streams> {
+        Arc::new(Streams {
+            per_session,
+            total,
+            open: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// A slot for one more stream of `session`, if both caps allow it.
+    fn take(self: &Arc<Self>, session: &str) -> Option<StreamSlot> {
+        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        let total: u32 = open.values().sum();
+        let mine = open.get(session).copied().unwrap_or(0);
+        if total >= self.total || mine >= self.per_session {
+            return None;
+        }
+        open.insert(session.to_string(), mine + 1);
+        Some(StreamSlot {
+            streams: self.clone(),
+            session: session.to_string(),
+        })
+    }
+}
+
+/// An open stream's place; given back when the stream ends (dropped with it).
+struct StreamSlot {
+    streams: Arc<Streams>,
+    session: String,
+}
+
+impl Drop for StreamSlot {
+    fn drop(&mut self) {
+        let mut open = self.streams.open.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(count) = open.get_mut(&self.session) {
+            *count -= 1;
+            if *count == 0 {
+                open.remove(&self.session);
+            }
+        }
+    }
+}
+
 struct Feed {
+    _slot: StreamSlot,
     changes: Receiver<Change>,
     state: AppState,
     session_hash: String,
@@ -32,18 +89,30 @@ struct Feed {
     first: bool,
 }
 
-pub async fn events(
-    State(state): State<AppState>,
-    staff: Staff,
-) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+pub async fn events(State(state): State<AppState>, staff: Staff) -> Response {
+    let Some(slot) = state.live_streams.take(&staff.session_hash) else {
+        warn!(user = %staff.user().email, "live-update stream refused: too many open");
+        let mut refused = (
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too many live-update streams are open; close some tabs.",
+        )
+            .into_response();
+        refused
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("30"));
+        return refused;
+    };
     let feed = Feed {
+        _slot: slot,
         changes: state.live.subscribe(),
         session_hash: staff.session_hash,
         next_check: Instant::now() + SESSION_CHECK,
         first: true,
         state,
     };
-    Sse::new(stream::unfold(feed, next_event)).keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
+    Sse::new(stream::unfold(feed, next_event))
+        .keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
+        .into_response()
 }
 
 /// The next event for this browser: the changes waiting for it (each once), a resync

@@ -11,7 +11,7 @@ mod dashboard;
 pub mod error;
 mod files;
 mod health;
-mod live;
+pub mod live;
 pub mod mailhtml;
 pub mod metrics;
 mod public;
@@ -19,6 +19,7 @@ mod quarantine;
 mod queue;
 mod reports;
 mod security;
+pub mod server;
 mod tasks;
 mod ticket;
 mod tokens;
@@ -63,6 +64,8 @@ pub struct Inner {
     pub api_limits: api::limits::Limits,
     /// The signing keys of OAuth clients' access tokens, as last read.
     pub oauth_keys: crate::oauth::KeyRing,
+    /// The live-update streams open, against their caps.
+    pub live_streams: Arc<live::Streams>,
 }
 
 impl std::ops::Deref for AppState {
@@ -84,11 +87,15 @@ impl AppState {
         outbox_wake: Arc<Notify>,
         shutdown: CancellationToken,
     ) -> AppState {
-        let decoy_hash = crate::password::hash(&crate::secret::random_token())
+        let decoy_hash = crate::password::hash_now(&crate::secret::random_token())
             .expect("hashing a random password");
         let api_limits = api::limits::Limits::new(
             config.web.api_per_token_per_minute,
             config.web.api_per_client_per_minute,
+        );
+        let config_live = (
+            config.web.live_streams_per_session,
+            config.web.live_streams_total,
         );
         AppState {
             inner: Arc::new(Inner {
@@ -102,6 +109,7 @@ impl AppState {
                 live: LiveHub::default(),
                 shutdown,
                 oauth_keys: Default::default(),
+                live_streams: live::Streams::new(config_live.0, config_live.1),
             }),
         }
     }

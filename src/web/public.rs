@@ -298,32 +298,34 @@ async fn receive(state: &AppState, request: Request) -> WebResult<Received> {
     Ok(received)
 }
 
-/// Counts this attempt, then checks the per-address and per-client limits:
-/// `Some(response)` (429) when over. Counting first makes the limit exact under a
-/// burst: the n-th attempt to be counted sees at least n, whatever runs alongside.
-async fn over_limit(
+/// Counts this attempt and judges it by the per-address and per-client limits (one
+/// atomic statement: of a burst, exactly the limit gets through): `Ok(attempt)` to go
+/// on (given back with [`give_back`] if nothing comes of it), `Err(response)` (429,
+/// not counted) when over.
+async fn count_attempt(
     state: &AppState,
-    kind: &str,
+    kind: &'static str,
     account: &str,
     client: &str,
-) -> WebResult<Option<Response>> {
+) -> WebResult<Result<throttle::Attempt, Response>> {
     let web = &state.config.web;
-    let window = i64::from(web.public_window_minutes) * 60;
+    let limits = throttle::Limits {
+        per_account: web.public_per_address,
+        per_client: web.public_per_client,
+        window_secs: i64::from(web.public_window_minutes) * 60,
+    };
     let now = unix_now();
     let mut conn = state.store.acquire().await?;
-    throttle::forget(&mut conn, kind, now - window).await?;
-    throttle::record(&mut conn, kind, account, client, now).await?;
-    let (by_address, by_client) =
-        throttle::count_since(&mut conn, kind, account, client, now - window).await?;
-    if by_address <= i64::from(web.public_per_address)
-        && by_client <= i64::from(web.public_per_client)
-    {
-        return Ok(None);
-    }
+    throttle::forget(&mut conn, kind, now - limits.window_secs).await?;
+    let attempt = throttle::attempt(&mut conn, kind, account, client, &limits, now).await?;
+    let Some(seconds) = attempt.over_for else {
+        return Ok(Ok(attempt));
+    };
+    throttle::release(&mut conn, &attempt).await?;
     warn!(kind, account, client, "public form throttled");
+    let minutes = (seconds + 59) / 60;
     let message = format!(
-        "We have received several requests from you in a short time. Please wait {} minutes and try again; what you already sent has reached us.",
-        web.public_window_minutes
+        "We have received several requests from you in a short time. Please wait {minutes} minute(s) and try again; what you already sent has reached us."
     );
     let mut response = notice(
         state,
@@ -331,11 +333,21 @@ async fn over_limit(
         "Please wait a little",
         &message,
     )?;
-    response.headers_mut().insert(
-        header::RETRY_AFTER,
-        HeaderValue::from_str(&window.to_string()).unwrap_or(HeaderValue::from_static("3600")),
-    );
-    Ok(Some(response))
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    Ok(Err(response))
+}
+
+/// An attempt that came to nothing (refused input, a failure) stops counting.
+async fn give_back(state: &AppState, attempt: &throttle::Attempt) {
+    let released = async {
+        let mut conn = state.store.acquire().await?;
+        throttle::release(&mut conn, attempt).await
+    };
+    if let Err(e) = released.await {
+        warn!(error = %e, "could not take back a throttle count");
+    }
 }
 
 fn validate(state: &AppState, f: &Fields, received: &Received) -> Errors {
@@ -413,9 +425,10 @@ pub async fn submit(State(state): State<AppState>, request: Request) -> WebResul
             &errors,
         );
     }
-    if let Some(limited) = over_limit(&state, SUBMIT, &email, &client).await? {
-        return Ok(limited);
-    }
+    let attempt = match count_attempt(&state, SUBMIT, &email, &client).await? {
+        Ok(attempt) => attempt,
+        Err(limited) => return Ok(limited),
+    };
     let message = customer::WebMessage {
         email: &email,
         name: Some(fields.name.as_str()),
@@ -424,7 +437,11 @@ pub async fn submit(State(state): State<AppState>, request: Request) -> WebResul
         uploads: &received.uploads,
     };
     let limit = state.ingestor.options().max_message_bytes;
-    match customer::submit(&state.ingestor, &message, &fields.category).await {
+    let submitted = customer::submit(&state.ingestor, &message, &fields.category).await;
+    if submitted.is_err() {
+        give_back(&state, &attempt).await;
+    }
+    match submitted {
         Ok(ticket_id) => {
             state.outbox_wake.notify_one();
             info!(ticket_id, client, "ticket submitted on the public page");
@@ -707,9 +724,10 @@ pub async fn reply(
         let message = format!("Not sent: {reason}. Please attach smaller files.");
         return again(message, StatusCode::UNPROCESSABLE_ENTITY).await;
     }
-    if let Some(limited) = over_limit(&state, REPLY, &found.email, &client).await? {
-        return Ok(no_referrer(limited));
-    }
+    let attempt = match count_attempt(&state, REPLY, &found.email, &client).await? {
+        Ok(attempt) => attempt,
+        Err(limited) => return Ok(no_referrer(limited)),
+    };
     let name = participant_name(&state, &found).await?;
     let message = customer::WebMessage {
         email: &found.email,
@@ -722,7 +740,11 @@ pub async fn reply(
         body: &body,
         uploads: &received.uploads,
     };
-    match customer::reply(&state.ingestor, found.ticket.id, &message).await {
+    let replied = customer::reply(&state.ingestor, found.ticket.id, &message).await;
+    if replied.is_err() {
+        give_back(&state, &attempt).await;
+    }
+    match replied {
         Ok(outcome) => {
             state.outbox_wake.notify_one();
             let done = match outcome {

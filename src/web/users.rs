@@ -439,7 +439,7 @@ pub async fn update(
     let result = async {
         let role = rules::parse_role(&form.role)?;
         let password_verified =
-            !form.current.is_empty() && rules::verify_password(staff.user(), &form.current).await;
+            !form.current.is_empty() && rules::verify_password(staff.user(), &form.current).await?;
         let mut tx = state.store.begin().await?;
         let edit = rules::Edit {
             name: &form.name,

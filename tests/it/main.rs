@@ -6,6 +6,7 @@ mod chromium;
 mod dovecot;
 mod harness;
 
+mod abuse;
 mod api;
 mod browser;
 mod browser_public;

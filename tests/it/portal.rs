@@ -200,7 +200,7 @@ impl Portal {
 }
 
 pub async fn add_user(store: &Store, email: &str, name: &str, role: Role) -> i64 {
-    let hash = maildesk::password::hash(PASSWORD).unwrap();
+    let hash = maildesk::password::hash_now(PASSWORD).unwrap();
     let mut conn = store.acquire().await.unwrap();
     users::insert(
         &mut conn,

@@ -72,16 +72,16 @@ pub async fn login(
     let email = crate::domain::address::normalize(sign_in.email.trim());
     let now = unix_now();
     let user = match check_credentials(&state, &client, &email, &sign_in.password, now).await? {
-        Credentials::Throttled => {
-            let window = u64::from(state.config.web.login_window_minutes) * 60;
+        Credentials::Throttled(seconds) => {
             return Err(ApiError {
-                retry_after: Some(window),
+                retry_after: Some(seconds.unsigned_abs()),
                 ..ApiError::new(
                     StatusCode::TOO_MANY_REQUESTS,
                     "too many failed sign-ins for this account or from this address",
                 )
             });
         }
+        Credentials::Busy => return Err(ApiError::busy()),
         Credentials::Wrong => {
             return Err(ApiError::unauthorized(
                 "the e-mail address or the password is wrong",
@@ -152,17 +152,30 @@ pub async fn register(
     state
         .api_limits
         .check_client(&client_addr(&state, &headers, &extensions))?;
+    let gone = || {
+        ApiError::new(
+            StatusCode::GONE,
+            "this invitation cannot be used: unknown, used, revoked or expired; ask an admin for a new one",
+        )
+    };
     rules::clean_name(&registration.name)?;
+    // The token before the hash: a made-up one costs a lookup, not argon2's memory.
+    let mut conn = state.store.acquire().await?;
+    rules::open_invitation(&mut conn, &registration.token, unix_now())
+        .await?
+        .ok_or_else(gone)?;
+    drop(conn);
     let hash = rules::hash_password(&registration.password, None).await?;
     let mut tx = state.store.begin().await?;
-    let user = rules::register(&mut tx, &registration.token, &registration.name, &hash, unix_now())
-        .await?
-        .ok_or_else(|| {
-            ApiError::new(
-                StatusCode::GONE,
-                "this invitation cannot be used: unknown, used, revoked or expired; ask an admin for a new one",
-            )
-        })?;
+    let user = rules::register(
+        &mut tx,
+        &registration.token,
+        &registration.name,
+        &hash,
+        unix_now(),
+    )
+    .await?
+    .ok_or_else(gone)?;
     tx.commit().await.map_err(StoreError::from)?;
     Ok(json(StatusCode::CREATED, &user))
 }

@@ -47,6 +47,17 @@ impl ApiError {
         ApiError::new(StatusCode::FORBIDDEN, detail)
     }
 
+    /// 503 with `Retry-After: 1`: a bounded resource (password hashing) is taken.
+    pub fn busy() -> ApiError {
+        ApiError {
+            retry_after: Some(1),
+            ..ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the server is busy checking passwords; try again in a moment",
+            )
+        }
+    }
+
     pub fn not_found(detail: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::NOT_FOUND, detail)
     }
@@ -131,6 +142,7 @@ impl From<ActionError> for ApiError {
                 ApiError::field(StatusCode::PRECONDITION_FAILED, field, e.to_string())
             }
             ActionError::Invalid { field, message } => ApiError::invalid(field, message),
+            ActionError::Busy => ApiError::busy(),
             ActionError::Store(e) => e.into(),
         }
     }
@@ -145,7 +157,7 @@ impl From<WebError> for ApiError {
             WebError::BadRequest(_) => StatusCode::BAD_REQUEST,
             WebError::Conflict(_) => StatusCode::CONFLICT,
             WebError::Gone(_) => StatusCode::GONE,
-            WebError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            WebError::Unavailable(_) | WebError::Busy => StatusCode::SERVICE_UNAVAILABLE,
             WebError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             WebError::SignIn { .. } => StatusCode::UNAUTHORIZED,
         };
@@ -159,6 +171,7 @@ impl From<WebError> for ApiError {
             {
                 ApiError::field(status, field, text.clone())
             }
+            _ if matches!(e, WebError::Busy) => ApiError::busy(),
             _ => ApiError::new(status, text),
         }
     }

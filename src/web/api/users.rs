@@ -161,7 +161,7 @@ pub async fn update(
     let now = unix_now();
     let password_verified = match &change.current_password {
         Some(password) => {
-            if !rules::verify_password(&caller.actor.user, password).await {
+            if !rules::verify_password(&caller.actor.user, password).await? {
                 return Err(ApiError::invalid(
                     "current_password",
                     "this is not your current password",
