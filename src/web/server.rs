@@ -96,6 +96,8 @@ pub async fn serve(
 ) {
     let slots = Arc::new(Semaphore::new(limits.max_connections));
     let graceful = GracefulShutdown::new();
+    // Said once per run of failures, not every 100 ms (the log must not fill up).
+    let mut accept_failing = false;
     loop {
         let slot = tokio::select! {
             slot = slots.clone().acquire_owned() => slot.expect("the semaphore is never closed"),
@@ -112,12 +114,18 @@ pub async fn serve(
                 // listener itself is fine, so wait a moment and go on.
                 debug!(error = %e, "accept failed");
                 if !is_per_connection(&e) {
-                    warn!(error = %e, "cannot accept connections; retrying");
+                    if !accept_failing {
+                        warn!(error = %e, "cannot accept connections; retrying every {ACCEPT_BACKOFF:?}");
+                        accept_failing = true;
+                    }
                     tokio::time::sleep(ACCEPT_BACKOFF).await;
                 }
                 continue;
             }
         };
+        if std::mem::take(&mut accept_failing) {
+            tracing::info!("accepting connections again");
+        }
         let _ = stream.set_nodelay(true);
         let activity = Activity::new();
         let io = TokioIo::new(Watched {
