@@ -15,6 +15,7 @@ mod browser_users;
 mod cli;
 mod contention;
 mod corpus;
+mod credentials;
 mod dedup;
 mod failover;
 mod from_sqlite;
