@@ -78,7 +78,9 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
         tasks.spawn(worker.run(shutdown.clone()));
     }
     // Webhook deliveries: always on (one indexed query a second while there is nothing).
-    tasks.spawn(crate::webhooks::WebhookWorker::new(store.clone()).run(shutdown.clone()));
+    tasks.spawn(
+        crate::webhooks::WebhookWorker::new(store.clone(), &config.webhooks).run(shutdown.clone()),
+    );
     for mailbox in config.mailboxes.iter().filter(|m| m.is_imap()) {
         tasks.spawn(supervise_mailbox(
             mailbox.clone(),

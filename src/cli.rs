@@ -931,12 +931,15 @@ async fn user(config: &Config, command: UserCommand) -> Result<u8, CliError> {
         UserCommand::Disable { email } => {
             let user = find_user(&mut conn, &email).await?;
             let mut tx = store.begin().await?;
-            crate::users::set_active(&mut tx, By::Operator, user.id, false, store::unix_now())
-                .await?;
+            let (_, ended) =
+                crate::users::set_active(&mut tx, By::Operator, user.id, false, store::unix_now())
+                    .await?;
             tx.commit().await.map_err(store::StoreError::from)?;
             println!(
-                "user {} disabled: {}; their sessions ended",
-                user.id, user.email
+                "user {} disabled: {}; {}; OAuth clients acting as them stop",
+                user.id,
+                user.email,
+                ended.counts(false)
             );
         }
         UserCommand::Enable { email } => {
@@ -966,8 +969,9 @@ async fn user(config: &Config, command: UserCommand) -> Result<u8, CliError> {
             .await?;
             tx.commit().await.map_err(store::StoreError::from)?;
             println!(
-                "password of {} changed; {ended} session(s) ended",
-                user.email
+                "password of {} changed; {}; OAuth clients acting as them must get a new access token",
+                user.email,
+                ended.counts(false)
             );
         }
     }

@@ -22,6 +22,7 @@ const SECTIONS: &[&str] = &[
     "retention",
     "metrics",
     "log",
+    "webhooks",
 ];
 
 /// Environment variables with the `MAILDESK_` prefix that are not configuration keys.
@@ -44,6 +45,7 @@ pub struct Config {
     pub retention: RetentionConfig,
     pub metrics: MetricsConfig,
     pub log: LogConfig,
+    pub webhooks: WebhooksConfig,
 }
 
 /// How long data is kept. Unset: forever.
@@ -78,6 +80,18 @@ impl Default for MetricsConfig {
             token_file: None,
         }
     }
+}
+
+/// Where webhooks may deliver. Link-local and cloud metadata addresses are never
+/// allowed (`crate::webhooks::classify`); loopback and private ranges only when this says
+/// so, so an admin cannot make the daemon reach into its own network by default.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebhooksConfig {
+    /// Allow targets on loopback (127.0.0.0/8, ::1) and private ranges (10/8,
+    /// 172.16/12, 192.168/16, 100.64/10, fc00::/7): a receiver on this machine or the
+    /// local network.
+    pub allow_private_targets: bool,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -1233,6 +1247,23 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.to_string().contains("web.cors_origins"), "{e}");
+    }
+
+    #[test]
+    fn private_webhook_targets_are_off_unless_a_boolean_says_so() {
+        let config = load_text("", &[]).unwrap();
+        assert!(!config.webhooks.allow_private_targets);
+        let config = load_text("[webhooks]\nallow_private_targets = true\n", &[]).unwrap();
+        assert!(config.webhooks.allow_private_targets);
+        let config = load_text("", &[("MAILDESK_WEBHOOKS_ALLOW_PRIVATE_TARGETS", "true")]).unwrap();
+        assert!(config.webhooks.allow_private_targets);
+        let e = load_text("[webhooks]\nallow_private_targets = \"yes\"\n", &[]).unwrap_err();
+        assert!(
+            e.to_string().contains("webhooks.allow_private_targets"),
+            "{e}"
+        );
+        let e = load_text("[webhooks]\nallow_private = true\n", &[]).unwrap_err();
+        assert!(e.to_string().contains("allow_private"), "{e}");
     }
 
     #[test]

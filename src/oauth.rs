@@ -9,7 +9,10 @@
 //! made).
 //!
 //! A valid signature is not enough: the API also checks, with every request, that the
-//! client is not revoked and its user is active (`store::oauth::find_usable`).
+//! client is not revoked, its user is active (`store::oauth::find_usable`), and the
+//! user's credentials have not changed since the token was issued (the token carries
+//! their version: a counter, so a token issued in the same second as a password change
+//! is still told apart, which the seconds of `iat` could not do).
 
 use std::sync::RwLock;
 use std::time::{Duration, Instant};
@@ -41,6 +44,11 @@ pub struct Claims {
     pub iss: String,
     /// Unique per token (for logs and any later deny-list).
     pub jti: String,
+    /// The credentials version of the user the client acts as, when the token was
+    /// issued: a password change or a disable raises it, and the token stops. Absent
+    /// in tokens issued before versions existed (0, as every user started).
+    #[serde(default)]
+    pub credentials_version: i64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -88,23 +96,32 @@ fn secret_bytes(key: &store::Key) -> Result<Vec<u8>, TokenError> {
         .map_err(|_| TokenError::Key(format!("the secret of {} is not hex", key.kid)))
 }
 
-/// Signs a token for `client_id` with `key`, issued at `now`, lasting `lifetime`.
+/// Who a token is for: the client, its granted scope, and the credentials version of
+/// the user it acts as.
+#[derive(Debug, Clone, Copy)]
+pub struct Grant<'a> {
+    pub client_id: &'a str,
+    pub scope: &'a str,
+    pub credentials_version: i64,
+}
+
+/// Signs a token for `grant` with `key`, issued at `now`, lasting `lifetime`.
 pub fn sign(
     key: &store::Key,
-    client_id: &str,
-    scope: &str,
+    grant: &Grant<'_>,
     now: i64,
     lifetime: i64,
 ) -> Result<String, TokenError> {
     let mut header = Header::new(Algorithm::HS256);
     header.kid = Some(key.kid.clone());
     let claims = Claims {
-        sub: client_id.to_string(),
-        scope: scope.to_string(),
+        sub: grant.client_id.to_string(),
+        scope: grant.scope.to_string(),
         iat: now,
         exp: now + lifetime,
         iss: ISSUER.to_string(),
         jti: crate::secret::random_token()[..24].to_string(),
+        credentials_version: grant.credentials_version,
     };
     let encoding = EncodingKey::from_secret(&secret_bytes(key)?)
         .map_err(|e| TokenError::Key(format!("{}: {e}", key.kid)))?;
@@ -178,8 +195,7 @@ impl KeyRing {
     pub async fn issue(
         &self,
         db: &Store,
-        client_id: &str,
-        scope: &str,
+        grant: &Grant<'_>,
         now: i64,
     ) -> Result<String, TokenError> {
         let keys = self.load(db, now).await?;
@@ -193,7 +209,7 @@ impl KeyRing {
                 key
             }
         };
-        sign(&key, client_id, scope, now, TOKEN_LIFETIME)
+        sign(&key, grant, now, TOKEN_LIFETIME)
     }
 
     /// The claims of a valid token: known kid, a key that still verifies, a good
@@ -239,10 +255,18 @@ mod tests {
         }
     }
 
+    fn grant(scope: &str) -> Grant<'_> {
+        Grant {
+            client_id: "mdc_x",
+            scope,
+            credentials_version: 3,
+        }
+    }
+
     #[test]
     fn a_signed_token_checks_until_it_expires() {
         let k = key("k1");
-        let token = sign(&k, "mdc_x", "write", 1_000, TOKEN_LIFETIME).unwrap();
+        let token = sign(&k, &grant("write"), 1_000, TOKEN_LIFETIME).unwrap();
         assert!(looks_like_jwt(&token), "{token}");
         let claims = check(&token, &k, 1_000 + TOKEN_LIFETIME - 1).unwrap();
         assert_eq!(
@@ -254,6 +278,7 @@ mod tests {
             ("mdc_x", "write", ISSUER)
         );
         assert_eq!(claims.exp - claims.iat, TOKEN_LIFETIME);
+        assert_eq!(claims.credentials_version, 3);
         assert!(matches!(
             check(&token, &k, 1_000 + TOKEN_LIFETIME),
             Err(TokenError::Expired)
@@ -263,7 +288,7 @@ mod tests {
     #[test]
     fn another_key_or_a_changed_token_is_refused() {
         let k = key("k1");
-        let token = sign(&k, "mdc_x", "read", 1_000, TOKEN_LIFETIME).unwrap();
+        let token = sign(&k, &grant("read"), 1_000, TOKEN_LIFETIME).unwrap();
         assert!(matches!(
             check(&token, &key("k1"), 1_001),
             Err(TokenError::Invalid)
@@ -281,6 +306,21 @@ mod tests {
             check(&parts.join("."), &k, 1_001),
             Err(TokenError::Invalid)
         ));
+    }
+
+    #[test]
+    fn a_token_without_a_credentials_version_counts_as_version_0() {
+        let k = key("k1");
+        let mut header = Header::new(Algorithm::HS256);
+        header.kid = Some(k.kid.clone());
+        // The claims as tokens issued before versions existed carry them.
+        let claims = serde_json::json!({
+            "sub": "mdc_x", "scope": "read", "iat": 1_000, "exp": 1_000 + TOKEN_LIFETIME,
+            "iss": ISSUER, "jti": "j",
+        });
+        let encoding = EncodingKey::from_secret(&secret_bytes(&k).unwrap()).unwrap();
+        let token = jsonwebtoken::encode(&header, &claims, &encoding).unwrap();
+        assert_eq!(check(&token, &k, 1_001).unwrap().credentials_version, 0);
     }
 
     #[test]

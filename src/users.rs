@@ -15,7 +15,7 @@ use crate::domain::access::Action;
 use crate::domain::{address, Role};
 use crate::mail::hash::sha256_hex;
 use crate::outbound::OutboundOptions;
-use crate::store::{invitations, sessions, users, Conn, StoreError, Tx};
+use crate::store::{api_tokens, invitations, sessions, users, Conn, StoreError, Tx};
 
 type Result<T> = std::result::Result<T, ActionError>;
 
@@ -259,16 +259,52 @@ pub async fn update(
     Ok(users::get(tx, id).await?)
 }
 
-/// Disables (ending every session at once, in this transaction) or enables a user.
+/// What a password change or a disable ended for the user.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Ended {
+    /// Portal and API sessions signed out.
+    pub sessions: u64,
+    /// Personal API tokens revoked.
+    pub tokens: u64,
+}
+
+impl Ended {
+    /// "2 session(s) ended, 1 API token(s) revoked" (`other` for one's own change: the
+    /// current session stays).
+    pub fn counts(&self, other: bool) -> String {
+        format!(
+            "{} {}session(s) ended, {} API token(s) revoked",
+            self.sessions,
+            if other { "other " } else { "" },
+            self.tokens
+        )
+    }
+}
+
+/// Ends what the user's old credentials opened, in the caller's transaction: their
+/// sessions but `keep`, their personal API tokens (revoked for good: enabling the user
+/// later does not bring them back), and the access tokens of OAuth clients acting as
+/// them (the credentials version in those tokens no longer matches; the clients get new
+/// ones with their own credentials).
+async fn end_access(tx: &mut Tx, id: i64, keep: Option<&str>, now: i64) -> Result<Ended> {
+    let sessions = sessions::delete_for_user(tx, id, keep).await?;
+    let tokens = api_tokens::revoke_all_for_user(tx, id, now).await?;
+    users::raise_credentials_version(tx, id).await?;
+    Ok(Ended { sessions, tokens })
+}
+
+/// Disables a user (ending their sessions, tokens and clients' access tokens at once,
+/// see [`end_access`]) or enables one (nothing ended comes back).
 pub async fn set_active(
     tx: &mut Tx,
     by: By<'_>,
     id: i64,
     active: bool,
     now: i64,
-) -> Result<users::User> {
+) -> Result<(users::User, Ended)> {
     by.require_admin("disable or enable users")?;
     let user = users::get(tx, id).await?;
+    let mut ended = Ended::default();
     if !active {
         if by.is_self(id) {
             return Err(invalid(
@@ -279,10 +315,12 @@ pub async fn set_active(
         if user.role == Role::Admin.as_str() && user.active == 1 {
             keep_an_admin(tx, id, "active", "disabled").await?;
         }
+        ended = end_access(tx, id, None, now).await?;
     }
     users::set_active(tx, id, active, now).await?;
-    info!(user = %user.email, active, "user {}", if active { "enabled" } else { "disabled" });
-    Ok(user)
+    info!(user = %user.email, active, sessions = ended.sessions, tokens = ended.tokens,
+        "user {}", if active { "enabled" } else { "disabled" });
+    Ok((user, ended))
 }
 
 /// Deletes a user who owns nothing; anyone who does is refused (disable them instead).
@@ -318,9 +356,9 @@ pub async fn delete(tx: &mut Tx, by: By<'_>, id: i64) -> Result<users::User> {
     Ok(user)
 }
 
-/// Sets a password (from [`hash_password`]) and ends the user's sessions except `keep`
-/// (one's own current session). Admins and the operator set anyone's; everyone their own.
-/// Returns how many sessions ended.
+/// Sets a password (from [`hash_password`]) and ends what the old one opened (see
+/// [`end_access`]), except `keep` (one's own current session). Admins and the operator
+/// set anyone's; everyone their own.
 pub async fn set_password(
     tx: &mut Tx,
     by: By<'_>,
@@ -328,14 +366,15 @@ pub async fn set_password(
     password_hash: &str,
     keep: Option<&str>,
     now: i64,
-) -> Result<u64> {
+) -> Result<Ended> {
     if !by.is_self(id) {
         by.require_admin("set other users' passwords")?;
     }
     let user = users::get(tx, id).await?;
     users::set_password_hash(tx, id, password_hash, now).await?;
-    let ended = sessions::delete_for_user(tx, id, keep).await?;
-    info!(user = %user.email, ended, "password set; sessions ended");
+    let ended = end_access(tx, id, keep, now).await?;
+    info!(user = %user.email, sessions = ended.sessions, tokens = ended.tokens,
+        "password set; sessions and API tokens ended");
     Ok(ended)
 }
 

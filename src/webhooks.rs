@@ -13,7 +13,17 @@
 //! - `X-Maildesk-Event`: the event name;
 //! - `X-Maildesk-Delivery`: the idempotency key, the same on every retry of a delivery
 //!   (at-least-once: a receiver that saw the key already answers 2xx and does nothing).
+//!
+//! Where a webhook may point ([`classify`]): never at link-local or cloud metadata
+//! addresses, at loopback and private ones only with `webhooks.allow_private_targets`.
+//! Checked when a webhook is registered or changed ([`check_target`]) and again at every
+//! delivery on the addresses the name resolves to then, and the connection goes to one
+//! of those checked addresses (a name re-pointed after registration, DNS rebinding,
+//! gains nothing). An admin sees "could not connect" for every failure before an HTTP
+//! answer, never the OS error or the port: the deliveries list must not work as a port
+//! scanner of the daemon's network. The reason goes to the daemon's log.
 
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -30,6 +40,7 @@ use tokio_rustls::TlsConnector;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
+use crate::config::WebhooksConfig;
 use crate::store::{unix_now, webhooks as store, Store, StoreError};
 
 /// The events a webhook may subscribe to.
@@ -47,6 +58,13 @@ pub const DELIVERY_HEADER: &str = "x-maildesk-delivery";
 
 /// How long one delivery attempt may take, connection included.
 const TIMEOUT: Duration = Duration::from_secs(10);
+/// How long resolving a receiver's name may take when a webhook is registered.
+const RESOLVE_TIMEOUT: Duration = Duration::from_secs(5);
+/// What an admin sees for every failure before the receiver answered with a status:
+/// the same words whatever happened (refused, unreachable, not HTTP, TLS, too slow), so
+/// the deliveries list cannot tell open ports from closed ones (the 10 s is [`TIMEOUT`]).
+pub const COULD_NOT_CONNECT: &str =
+    "could not connect to the receiver, or it did not answer within 10 s (the daemon's log says why)";
 /// Deliveries claimed (and sent concurrently) at a time.
 const CLAIM_BATCH: i64 = 16;
 /// How long a claim holds: well over one batch (all sent at once, each within TIMEOUT).
@@ -102,6 +120,168 @@ pub fn check_url(url: &str) -> Result<Uri, String> {
         return Err("the URL is longer than 2000 characters".into());
     }
     Ok(uri)
+}
+
+/// How far a webhook may reach an address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reach {
+    /// A public address: always allowed.
+    Public,
+    /// Loopback or a private range: only with `webhooks.allow_private_targets`.
+    Private,
+    /// Link-local, cloud metadata, unspecified, multicast, broadcast, reserved: never.
+    Forbidden,
+}
+
+/// Well-known cloud metadata addresses outside the link-local ranges (those are
+/// forbidden whole): Alibaba Cloud's, Azure's WireServer, AWS's over IPv6.
+const METADATA_V4: [Ipv4Addr; 2] = [
+    Ipv4Addr::new(100, 100, 100, 200),
+    Ipv4Addr::new(168, 63, 129, 16),
+];
+const METADATA_V6: [Ipv6Addr; 1] = [Ipv6Addr::new(0xfd00, 0x0ec2, 0, 0, 0, 0, 0, 0x0254)];
+
+/// How far a webhook may reach `ip`. An IPv6 address that carries an IPv4 one
+/// (IPv4-mapped `::ffff:a.b.c.d`, NAT64 `64:ff9b::/96`, 6to4 `2002::/16`) is judged as
+/// that IPv4 address.
+pub fn classify(ip: IpAddr) -> Reach {
+    match ip {
+        IpAddr::V4(v4) => classify_v4(v4),
+        IpAddr::V6(v6) => match embedded_v4(v6) {
+            Some(v4) => classify_v4(v4),
+            None => classify_v6(v6),
+        },
+    }
+}
+
+fn classify_v4(ip: Ipv4Addr) -> Reach {
+    let [a, b, _, _] = ip.octets();
+    let forbidden = a == 0 // "this network", 0.0.0.0 included
+        || ip.is_link_local() // 169.254.0.0/16: cloud metadata
+        || ip.is_multicast()
+        || a >= 240 // reserved, and the broadcast address
+        || METADATA_V4.contains(&ip);
+    let private = ip.is_loopback()
+        || ip.is_private() // 10/8, 172.16/12, 192.168/16
+        || (a == 100 && (64..128).contains(&b)) // 100.64.0.0/10, carrier-grade NAT
+        || (a == 192 && b == 0 && ip.octets()[2] == 0) // 192.0.0.0/24, protocol assignments
+        || (a == 198 && (b == 18 || b == 19)); // 198.18.0.0/15, benchmarking
+    if forbidden {
+        Reach::Forbidden
+    } else if private {
+        Reach::Private
+    } else {
+        Reach::Public
+    }
+}
+
+fn classify_v6(ip: Ipv6Addr) -> Reach {
+    let first = ip.segments()[0];
+    let forbidden = ip.is_unspecified()
+        || (first & 0xffc0) == 0xfe80 // fe80::/10, link-local
+        || ip.is_multicast() // ff00::/8
+        || METADATA_V6.contains(&ip);
+    let private = ip.is_loopback()
+        || (first & 0xfe00) == 0xfc00 // fc00::/7, unique local
+        || (first & 0xffc0) == 0xfec0; // fec0::/10, the old site-local
+    if forbidden {
+        Reach::Forbidden
+    } else if private {
+        Reach::Private
+    } else {
+        Reach::Public
+    }
+}
+
+/// The IPv4 address an IPv6 one stands for, if it is one of the forms that reach it.
+fn embedded_v4(ip: Ipv6Addr) -> Option<Ipv4Addr> {
+    if let Some(v4) = ip.to_ipv4_mapped() {
+        return Some(v4);
+    }
+    let s = ip.segments();
+    let from = |hi: u16, lo: u16| Some(Ipv4Addr::from((u32::from(hi) << 16) | u32::from(lo)));
+    match s {
+        [0x0064, 0xff9b, 0, 0, 0, 0, hi, lo] => from(hi, lo),
+        [0x2002, hi, lo, ..] => from(hi, lo),
+        _ => None,
+    }
+}
+
+/// Whether a webhook may connect to `ip`: `Err` says why not, for the admin.
+pub fn allowed(ip: IpAddr, config: &WebhooksConfig) -> Result<(), &'static str> {
+    match classify(ip) {
+        Reach::Public => Ok(()),
+        Reach::Private if config.allow_private_targets => Ok(()),
+        Reach::Private => Err(
+            "a loopback or private address; webhooks.allow_private_targets = true allows those",
+        ),
+        Reach::Forbidden => Err(
+            "a link-local, cloud metadata, multicast or otherwise reserved address, which webhooks never reach",
+        ),
+    }
+}
+
+/// The host and port a webhook URL connects to (brackets of an IPv6 literal removed).
+fn host_and_port(uri: &Uri) -> (&str, u16) {
+    let https = uri.scheme_str() == Some("https");
+    let host = uri
+        .host()
+        .unwrap_or_default()
+        .trim_matches(|c| c == '[' || c == ']');
+    (host, uri.port_u16().unwrap_or(if https { 443 } else { 80 }))
+}
+
+/// Why a receiver's addresses cannot be used.
+#[derive(Debug)]
+pub enum TargetError {
+    /// The name did not resolve (or not in time): the OS's reason.
+    Unresolved(String),
+    /// An address it resolves to is not allowed: the address and why.
+    Refused(IpAddr, &'static str),
+}
+
+/// Every address `host` resolves to, each checked: the name is refused if any of them
+/// is (a name that also points inward is not a public receiver).
+pub async fn resolve_checked(
+    host: &str,
+    port: u16,
+    config: &WebhooksConfig,
+) -> Result<Vec<SocketAddr>, TargetError> {
+    let addresses: Vec<SocketAddr> = tokio::net::lookup_host((host, port))
+        .await
+        .map_err(|e| TargetError::Unresolved(e.to_string()))?
+        .collect();
+    if addresses.is_empty() {
+        return Err(TargetError::Unresolved("no address".into()));
+    }
+    for address in &addresses {
+        allowed(address.ip(), config).map_err(|why| TargetError::Refused(address.ip(), why))?;
+    }
+    Ok(addresses)
+}
+
+/// Checks where a webhook URL (already through [`check_url`]) points, when it is
+/// registered or changed: an address at once, a name by resolving it. A name that does
+/// not resolve is refused (a typo is caught now, not after days of failed deliveries;
+/// a receiver whose name is not published yet is registered once it is).
+pub async fn check_target(uri: &Uri, config: &WebhooksConfig) -> Result<(), String> {
+    let (host, port) = host_and_port(uri);
+    let literal = host.parse::<IpAddr>().is_ok();
+    let resolved = tokio::time::timeout(RESOLVE_TIMEOUT, resolve_checked(host, port, config))
+        .await
+        .map_err(|_| format!("{host} did not resolve within {RESOLVE_TIMEOUT:?}"))?;
+    match resolved {
+        Ok(_) => Ok(()),
+        Err(TargetError::Unresolved(reason)) => {
+            info!(host, reason, "webhook host name does not resolve");
+            Err(format!("{host} does not resolve to an address"))
+        }
+        Err(TargetError::Refused(ip, why)) if literal => Err(format!("{ip} is {why}")),
+        Err(TargetError::Refused(ip, why)) => {
+            info!(host, %ip, "webhook host name resolves to an address refused");
+            Err(format!("{host} resolves to {why}"))
+        }
+    }
 }
 
 /// A new webhook secret: `whsec_` and 256 random bits in hex.
@@ -193,14 +373,17 @@ pub struct WebhookWorker {
     store: Store,
     retry: RetryPolicy,
     tls: TlsConnector,
+    /// Where deliveries may go (`[webhooks]`).
+    targets: WebhooksConfig,
 }
 
 impl WebhookWorker {
-    pub fn new(store: Store) -> WebhookWorker {
+    pub fn new(store: Store, config: &WebhooksConfig) -> WebhookWorker {
         WebhookWorker {
             store,
             retry: RetryPolicy::default(),
             tls: tls_connector(),
+            targets: config.clone(),
         }
     }
 
@@ -294,11 +477,22 @@ impl WebhookWorker {
         Ok(sent)
     }
 
-    /// One POST; the status if it was 2xx.
+    /// One POST; the status if it was 2xx. A failure before an answer is logged with its
+    /// reason and recorded for admins as [`COULD_NOT_CONNECT`] (or why the address is
+    /// refused).
     async fn attempt(&self, d: &store::Claimed) -> Result<u16, AttemptError> {
         let failed = |message: String| AttemptError {
             status: None,
             message,
+        };
+        let unreachable = |reason: String| {
+            warn!(
+                delivery_id = d.id,
+                webhook_id = d.webhook_id,
+                reason,
+                "cannot reach the webhook receiver"
+            );
+            failed(COULD_NOT_CONNECT.to_string())
         };
         let uri = check_url(&d.url).map_err(failed)?;
         let body = Bytes::from(d.payload.clone());
@@ -316,8 +510,14 @@ impl WebhookWorker {
             .map_err(|e| failed(e.to_string()))?;
         let status = tokio::time::timeout(TIMEOUT, self.post(&uri, request))
             .await
-            .map_err(|_| failed(format!("no answer within {TIMEOUT:?}")))?
-            .map_err(failed)?;
+            .map_err(|_| unreachable(format!("no answer within {TIMEOUT:?}")))?
+            .map_err(|e| match e {
+                PostError::Refused(ip, why) => {
+                    warn!(delivery_id = d.id, webhook_id = d.webhook_id, %ip, "webhook receiver address refused");
+                    failed(format!("the receiver's address is {why}"))
+                }
+                PostError::Failed(reason) => unreachable(reason),
+            })?;
         if (200..300).contains(&status) {
             Ok(status)
         } else {
@@ -335,30 +535,37 @@ impl WebhookWorker {
         }
     }
 
-    /// Connects (TLS for https) and sends `request` over HTTP/1.1; the answer's status.
-    /// Redirects are not followed: a 3xx is a failed attempt (the admin fixes the URL).
-    async fn post(&self, uri: &Uri, request: Request<Full<Bytes>>) -> Result<u16, String> {
+    /// Resolves and checks the receiver's addresses, connects to one of them (TLS for
+    /// https, the certificate checked against the URL's host) and sends `request` over
+    /// HTTP/1.1; the answer's status. Redirects are not followed: a 3xx is a failed
+    /// attempt (the admin fixes the URL).
+    async fn post(&self, uri: &Uri, request: Request<Full<Bytes>>) -> Result<u16, PostError> {
         let https = uri.scheme_str() == Some("https");
-        let host = uri
-            .host()
-            .unwrap_or_default()
-            .trim_matches(|c| c == '[' || c == ']');
-        let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
-        let tcp = tokio::net::TcpStream::connect((host, port))
+        let (host, port) = host_and_port(uri);
+        let addresses = resolve_checked(host, port, &self.targets)
             .await
-            .map_err(|e| format!("cannot connect to {host}:{port}: {e}"))?;
+            .map_err(|e| match e {
+                TargetError::Unresolved(reason) => {
+                    PostError::Failed(format!("cannot resolve {host}: {reason}"))
+                }
+                TargetError::Refused(ip, why) => PostError::Refused(ip, why),
+            })?;
+        let tcp = connect_any(&addresses)
+            .await
+            .map_err(|e| PostError::Failed(format!("cannot connect to {host}:{port}: {e}")))?;
         let _ = tcp.set_nodelay(true);
         if https {
-            let name = ServerName::try_from(host.to_string())
-                .map_err(|e| format!("{host:?} is not a valid server name: {e}"))?;
+            let name = ServerName::try_from(host.to_string()).map_err(|e| {
+                PostError::Failed(format!("{host:?} is not a valid server name: {e}"))
+            })?;
             let tls = self
                 .tls
                 .connect(name, tcp)
                 .await
-                .map_err(|e| format!("TLS with {host}: {e}"))?;
-            send(tls, request).await
+                .map_err(|e| PostError::Failed(format!("TLS with {host}: {e}")))?;
+            send(tls, request).await.map_err(PostError::Failed)
         } else {
-            send(tcp, request).await
+            send(tcp, request).await.map_err(PostError::Failed)
         }
     }
 
@@ -393,6 +600,26 @@ impl WebhookWorker {
         }
         Ok(())
     }
+}
+
+/// Why a POST got no answer.
+enum PostError {
+    /// An address the receiver's name resolves to is not allowed (and why).
+    Refused(IpAddr, &'static str),
+    /// Anything else before an answer: the reason, for the log only.
+    Failed(String),
+}
+
+/// A connection to the first of `addresses` that takes one (all of them checked).
+async fn connect_any(addresses: &[SocketAddr]) -> std::io::Result<tokio::net::TcpStream> {
+    let mut last = None;
+    for address in addresses {
+        match tokio::net::TcpStream::connect(address).await {
+            Ok(tcp) => return Ok(tcp),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| std::io::Error::other("no address to connect to")))
 }
 
 #[derive(Clone, Copy)]
@@ -475,6 +702,122 @@ mod tests {
         assert!(check_url("/relative").is_err());
         assert!(check_url("https://user:pw@example.com/").is_err());
         assert!(check_url("not a url").is_err());
+    }
+
+    fn reach(ip: &str) -> Reach {
+        classify(ip.parse().unwrap())
+    }
+
+    #[test]
+    fn link_local_metadata_and_special_addresses_are_never_reached() {
+        for ip in [
+            "169.254.169.254",
+            "169.254.0.1",
+            "0.0.0.0",
+            "0.1.2.3",
+            "224.0.0.1",
+            "239.255.255.250",
+            "255.255.255.255",
+            "240.0.0.1",
+            "100.100.100.200",
+            "168.63.129.16",
+            "::",
+            "fe80::1",
+            "febf::1",
+            "ff02::1",
+            "fd00:ec2::254",
+            "::ffff:169.254.169.254",
+            "::ffff:0.0.0.0",
+            "::ffff:224.0.0.1",
+            "64:ff9b::a9fe:a9fe",
+            "2002:a9fe:a9fe::1",
+        ] {
+            assert_eq!(reach(ip), Reach::Forbidden, "{ip}");
+        }
+    }
+
+    #[test]
+    fn loopback_and_private_ranges_are_private() {
+        for ip in [
+            "127.0.0.1",
+            "127.255.0.9",
+            "10.0.0.1",
+            "172.16.0.1",
+            "172.31.255.255",
+            "192.168.1.1",
+            "100.64.0.1",
+            "100.127.255.255",
+            "192.0.0.8",
+            "198.18.0.1",
+            "::1",
+            "fc00::1",
+            "fd12:3456::1",
+            "fec0::1",
+            "fd00:ec2::253",
+            "::ffff:127.0.0.1",
+            "::ffff:10.1.2.3",
+            "64:ff9b::7f00:1",
+        ] {
+            assert_eq!(reach(ip), Reach::Private, "{ip}");
+        }
+    }
+
+    #[test]
+    fn public_addresses_are_public() {
+        for ip in [
+            "93.184.216.34",
+            "8.8.8.8",
+            "172.32.0.1",
+            "172.15.255.255",
+            "100.63.255.255",
+            "100.128.0.1",
+            "169.253.255.255",
+            "2606:4700::1111",
+            "2a00:1450:4001::200e",
+            "::ffff:8.8.8.8",
+        ] {
+            assert_eq!(reach(ip), Reach::Public, "{ip}");
+        }
+    }
+
+    #[test]
+    fn private_targets_need_the_key_and_forbidden_ones_are_refused_even_with_it() {
+        let off = WebhooksConfig::default();
+        let on = WebhooksConfig {
+            allow_private_targets: true,
+        };
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        assert!(allowed(ip("93.184.216.34"), &off).is_ok());
+        assert!(allowed(ip("127.0.0.1"), &off).is_err());
+        assert!(allowed(ip("127.0.0.1"), &on).is_ok());
+        assert!(allowed(ip("169.254.169.254"), &on).is_err());
+        assert!(allowed(ip("fd00:ec2::254"), &on).is_err());
+    }
+
+    #[tokio::test]
+    async fn registration_checks_literals_and_what_names_resolve_to() {
+        let off = WebhooksConfig::default();
+        let on = WebhooksConfig {
+            allow_private_targets: true,
+        };
+        let check = |url: &str, config: &WebhooksConfig| {
+            let uri = check_url(url).unwrap();
+            let config = config.clone();
+            async move { check_target(&uri, &config).await }
+        };
+        let refused = check("http://169.254.169.254/latest/meta-data", &on)
+            .await
+            .unwrap_err();
+        assert!(refused.contains("metadata"), "{refused}");
+        assert!(check("http://[fd00:ec2::254]/", &on).await.is_err());
+        let refused = check("http://127.0.0.1:9/", &off).await.unwrap_err();
+        assert!(refused.contains("allow_private_targets"), "{refused}");
+        assert!(check("http://127.0.0.1:9/", &on).await.is_ok());
+        assert!(check("http://[::1]:9/", &on).await.is_ok());
+        // A name is judged by what it resolves to (no network needed for localhost).
+        assert!(check("http://localhost:9/", &off).await.is_err());
+        assert!(check("http://localhost:9/", &on).await.is_ok());
+        assert!(check("http://does-not-exist.invalid/", &on).await.is_err());
     }
 
     #[test]

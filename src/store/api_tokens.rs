@@ -86,6 +86,20 @@ pub async fn list_for_user(conn: &mut Conn, user_id: i64) -> Result<Vec<ApiToken
     .await?)
 }
 
+/// Revokes every live token of a user (a password change, a disable) and returns how
+/// many. Expired ones are left as they are: they work no more either way.
+pub async fn revoke_all_for_user(conn: &mut Conn, user_id: i64, now: i64) -> Result<u64> {
+    let done = sqlx::query(
+        "UPDATE api_tokens SET revoked_at = $1
+         WHERE user_id = $2 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $1)",
+    )
+    .bind(now)
+    .bind(user_id)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected())
+}
+
 /// Revokes one of a user's tokens (an admin may pass `None` to revoke anyone's).
 pub async fn revoke(conn: &mut Conn, id: i64, owner: Option<i64>, now: i64) -> Result<()> {
     let done = sqlx::query(

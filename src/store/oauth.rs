@@ -29,6 +29,8 @@ pub struct GrantClient {
     pub client_id: String,
     pub secret_hash: String,
     pub scope: String,
+    /// Its user's credentials version, written into the token issued now.
+    pub credentials_version: i64,
 }
 
 /// A usable client and the active user it acts as (for a request with its token).
@@ -38,6 +40,9 @@ pub struct ClientUser {
     /// The client's own scope (a token's is within it).
     pub client_scope: String,
     pub last_used_at: Option<i64>,
+    /// Its user's credentials version now: a token carrying another one was issued
+    /// before a password change or a disable.
+    pub credentials_version: i64,
     #[sqlx(flatten)]
     pub user: User,
 }
@@ -97,7 +102,7 @@ pub async fn get(conn: &mut Conn, id: i64) -> Result<Client> {
 /// The client for a token request, if it is not revoked and its user is active.
 pub async fn find_for_grant(conn: &mut Conn, client_id: &str) -> Result<Option<GrantClient>> {
     Ok(sqlx::query_as(
-        "SELECT c.id, c.client_id, c.secret_hash, c.scope
+        "SELECT c.id, c.client_id, c.secret_hash, c.scope, u.credentials_version
          FROM oauth_clients c JOIN users u ON u.id = c.acts_as
          WHERE c.client_id = $1 AND c.revoked_at IS NULL AND u.active = 1",
     )
@@ -108,11 +113,12 @@ pub async fn find_for_grant(conn: &mut Conn, client_id: &str) -> Result<Option<G
 
 /// The client of an access token, if it is not revoked and its user is active: checked
 /// with every request, so revoking a client or disabling its user stops its live tokens
-/// at once (one lookup by the unique client_id).
+/// at once (one lookup by the unique client_id). The caller compares the user's
+/// credentials version with the token's.
 pub async fn find_usable(conn: &mut Conn, client_id: &str) -> Result<Option<ClientUser>> {
     Ok(sqlx::query_as(
-        "SELECT c.id AS client_pk, c.scope AS client_scope, c.last_used_at, u.id, u.email, u.name,
-                u.role, u.password_hash, u.active, u.created_at
+        "SELECT c.id AS client_pk, c.scope AS client_scope, c.last_used_at, u.credentials_version,
+                u.id, u.email, u.name, u.role, u.password_hash, u.active, u.created_at
          FROM oauth_clients c JOIN users u ON u.id = c.acts_as
          WHERE c.client_id = $1 AND c.revoked_at IS NULL AND u.active = 1",
     )

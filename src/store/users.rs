@@ -100,6 +100,16 @@ pub async fn set_password_hash(conn: &mut Conn, id: i64, hash: &str, now: i64) -
     Ok(())
 }
 
+/// Raises the user's credentials version (a password change, a disable): OAuth access
+/// tokens issued before carry the old one and stop working (`oauth::find_usable`).
+pub async fn raise_credentials_version(conn: &mut Conn, id: i64) -> Result<()> {
+    sqlx::query("UPDATE users SET credentials_version = credentials_version + 1 WHERE id = $1")
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
 /// Enables or disables a user; disabling also ends their sessions (same transaction).
 pub async fn set_active(conn: &mut Conn, id: i64, active: bool, now: i64) -> Result<()> {
     let done = sqlx::query("UPDATE users SET active = $1, updated_at = $2 WHERE id = $3")

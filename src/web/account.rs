@@ -123,7 +123,8 @@ pub struct PasswordForm {
     confirm: String,
 }
 
-/// A new password ends every other session of the user at once.
+/// A new password ends every other session of the user at once, revokes their API
+/// tokens and stops the access tokens of OAuth clients acting as them.
 pub async fn change_password(
     State(state): State<AppState>,
     staff: Staff,
@@ -161,7 +162,10 @@ pub async fn change_password(
     match result {
         Ok(ended) => Ok(view::done(
             "/portal/account",
-            &format!("Password changed. {ended} other session(s) ended."),
+            &format!(
+                "Password changed: {}; OAuth clients acting as you must get a new access token.",
+                ended.counts(true)
+            ),
         )
         .into_response()),
         Err(ActionError::Invalid { message, .. }) => {

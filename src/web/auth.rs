@@ -360,7 +360,11 @@ pub async fn login(State(state): State<AppState>, request: Request) -> WebResult
     let jar = start_session(&state, &headers, &mut conn, &user, &client, now)
         .await?
         .jar
-        .remove(Cookie::build(LOGIN_COOKIE).path("/portal/login"));
+        .add(removal_cookie(
+            LOGIN_COOKIE,
+            "/portal/login",
+            is_https(&state, &headers),
+        ));
     Ok((jar, Redirect::to(safe_next(&form.next))).into_response())
 }
 
@@ -504,13 +508,28 @@ pub async fn logout(
         .into_response())
 }
 
+/// The answer's Set-Cookie that expires the session cookie in the browser.
 pub(super) fn clear_session_cookie(state: &AppState, headers: &HeaderMap) -> CookieJar {
     let secure = is_https(state, headers);
-    CookieJar::new().remove(
-        Cookie::build(session_cookie_name(secure))
-            .path("/")
-            .secure(secure),
-    )
+    CookieJar::new().add(removal_cookie(session_cookie_name(secure), "/", secure))
+}
+
+/// A cookie that makes the browser drop `name` on `path`: empty, `Max-Age=0`, expired.
+/// Added to the answer's jar, not `CookieJar::remove`d: `remove` only sends a removal
+/// for a cookie the jar started with, and our jars start empty, so it sent nothing.
+/// `secure` must match how the cookie was set (a `__Host-` cookie needs it).
+pub(super) fn removal_cookie(
+    name: &'static str,
+    path: &'static str,
+    secure: bool,
+) -> Cookie<'static> {
+    let mut cookie = Cookie::build((name, ""))
+        .path(path)
+        .http_only(true)
+        .secure(secure)
+        .build();
+    cookie.make_removal();
+    cookie
 }
 
 /// Over https the cookie takes the `__Host-` prefix (Secure, Path=/, no Domain).

@@ -6,7 +6,7 @@ use askama::Template;
 use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
-use axum_extra::extract::cookie::{Cookie, CookieJar};
+use axum_extra::extract::cookie::CookieJar;
 use axum_extra::extract::{Form, Query};
 use serde::Deserialize;
 
@@ -484,18 +484,25 @@ async fn switch(state: &AppState, staff: &Staff, id: i64, active: bool) -> WebRe
     require_admin(staff)?;
     let result = async {
         let mut tx = state.store.begin().await?;
-        let user =
+        let switched =
             rules::set_active(&mut tx, By::User(&staff.actor), id, active, unix_now()).await?;
         tx.commit().await.map_err(StoreError::from)?;
-        Ok::<_, ActionError>(user)
+        Ok::<_, ActionError>(switched)
     }
     .await;
     match result {
-        Ok(user) => {
+        Ok((user, ended)) => {
             let message = if active {
-                format!("{} enabled.", user.email)
+                format!(
+                    "{} enabled. API tokens revoked earlier stay revoked.",
+                    user.email
+                )
             } else {
-                format!("{} disabled; their sessions ended.", user.email)
+                format!(
+                    "{} disabled: {}; OAuth clients acting as them stop.",
+                    user.email,
+                    ended.counts(false)
+                )
             };
             Ok(view::done(&user_path(id), &message).into_response())
         }
@@ -548,7 +555,8 @@ pub struct PasswordForm {
     confirm: String,
 }
 
-/// An admin sets a new password for a user (and passes it on); their sessions end.
+/// An admin sets a new password for a user (and passes it on); their sessions and API
+/// tokens end.
 pub async fn reset_password(
     State(state): State<AppState>,
     staff: Staff,
@@ -571,7 +579,11 @@ pub async fn reset_password(
     match result {
         Ok(ended) => Ok(view::done(
             &user_path(id),
-            &format!("New password set; {ended} session(s) ended."),
+            &format!(
+                "New password set: {}; OAuth clients acting as {} must get a new access token.",
+                ended.counts(staff.user().id == id),
+                if staff.user().id == id { "you" } else { "them" }
+            ),
         )
         .into_response()),
         Err(e) => {
@@ -730,7 +742,11 @@ pub async fn register(State(state): State<AppState>, request: Request) -> WebRes
         .await?
         .jar;
     tx.commit().await.map_err(commit_error)?;
-    let jar = jar.remove(Cookie::build(REGISTER_COOKIE).path(REGISTER_PATH));
+    let jar = jar.add(auth::removal_cookie(
+        REGISTER_COOKIE,
+        REGISTER_PATH,
+        auth::is_https(&state, &headers),
+    ));
     Ok((jar, Redirect::to("/portal")).into_response())
 }
 

@@ -15,7 +15,7 @@ use super::view::{self, MakeForm, Nav};
 use super::AppState;
 use crate::domain::access::Action;
 use crate::store::{unix_now, webhooks as store};
-use crate::webhooks::{check_url, new_secret, parse_events, EVENTS};
+use crate::webhooks::{check_target, check_url, new_secret, parse_events, EVENTS};
 
 /// Deliveries shown per webhook.
 const SHOWN: i64 = 20;
@@ -140,9 +140,12 @@ pub async fn create(
     Form(form): Form<NewHookForm>,
 ) -> WebResult<Response> {
     admin(&staff)?;
-    let checked = check_url(&form.url)
-        .map_err(|e| ("url".to_string(), e))
-        .and_then(|_| parse_events(&form.event).map_err(|e| ("event".to_string(), e)));
+    let checked = match check_url(&form.url) {
+        Ok(uri) => check_target(&uri, &state.config.webhooks).await,
+        Err(e) => Err(e),
+    }
+    .map_err(|e| ("url".to_string(), e))
+    .and_then(|_| parse_events(&form.event).map_err(|e| ("event".to_string(), e)));
     let events = match checked {
         Ok(events) => events,
         Err(error) => return render(&state, &staff, MakeForm::refused(error, form)).await,

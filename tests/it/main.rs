@@ -16,6 +16,7 @@ mod browser_users;
 mod cli;
 mod contention;
 mod corpus;
+mod credentials;
 mod dedup;
 mod failover;
 mod from_sqlite;

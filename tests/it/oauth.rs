@@ -408,7 +408,15 @@ async fn expired_tampered_revoked_and_disabled_stop_at_once() {
     let old = portal
         .state
         .oauth_keys
-        .issue(portal.store(), &client.client_id, "read", unix_now() - 3600)
+        .issue(
+            portal.store(),
+            &maildesk::oauth::Grant {
+                client_id: &client.client_id,
+                scope: "read",
+                credentials_version: 0,
+            },
+            unix_now() - 3600,
+        )
         .await
         .unwrap();
     let expired = problem(

@@ -91,13 +91,23 @@ async fn call(
     crate::api::call(portal, method, path, &session, body, Some("*")).await
 }
 
+/// The receivers here listen on 127.0.0.1: a private target, allowed only so.
+const PRIVATE_TARGETS: &str = "[webhooks]\nallow_private_targets = true\n";
+
+/// A portal whose webhooks may reach the receivers here.
+async fn portal() -> Portal {
+    Portal::with_config(PRIVATE_TARGETS).await
+}
+
 fn worker(portal: &Portal) -> WebhookWorker {
-    WebhookWorker::new(portal.store().clone()).with_retry(RetryPolicy {
-        delays: vec![Duration::ZERO],
-        max_attempts: 3,
-        jitter: false,
-        ..RetryPolicy::default()
-    })
+    WebhookWorker::new(portal.store().clone(), &portal.env.config.webhooks).with_retry(
+        RetryPolicy {
+            delays: vec![Duration::ZERO],
+            max_attempts: 3,
+            jitter: false,
+            ..RetryPolicy::default()
+        },
+    )
 }
 
 /// Runs worker passes until `done` holds (retries wait a second), at most 20 s.
@@ -114,7 +124,7 @@ async fn deliver_until(worker: &WebhookWorker, mut done: impl FnMut() -> bool) {
 
 #[tokio::test]
 async fn each_event_arrives_once_signed_and_a_500_is_retried() {
-    let portal = Portal::new().await;
+    let portal = portal().await;
     let admin = portal.sign_in(ADMIN).await;
     let staff = portal.sign_in(STAFF).await;
     let (receiver, url) = start_receiver().await;
@@ -354,7 +364,7 @@ async fn each_event_arrives_once_signed_and_a_500_is_retried() {
 
 #[tokio::test]
 async fn a_delivery_that_keeps_failing_fails_and_an_admin_queues_it_again() {
-    let portal = Portal::new().await;
+    let portal = portal().await;
     let admin = portal.sign_in(ADMIN).await;
     let (receiver, url) = start_receiver().await;
     let made = call(
@@ -464,7 +474,7 @@ async fn a_delivery_that_keeps_failing_fails_and_an_admin_queues_it_again() {
 
 #[tokio::test]
 async fn the_portal_page_lists_webhooks_and_their_deliveries_for_admins_only() {
-    let portal = Portal::new().await;
+    let portal = portal().await;
     let admin = portal.sign_in(ADMIN).await;
     let staff = portal.sign_in(STAFF).await;
     let page = "/portal/admin/webhooks";
@@ -567,7 +577,7 @@ async fn moving_to_postgresql_copies_the_deliveries_and_makes_none_for_the_histo
 
 #[tokio::test]
 async fn two_workers_at_once_deliver_each_event_once() {
-    let portal = Portal::new().await;
+    let portal = portal().await;
     let admin = portal.sign_in(ADMIN).await;
     let (receiver, url) = start_receiver().await;
     let made = call(
@@ -597,4 +607,215 @@ async fn two_workers_at_once_deliver_each_event_once() {
     let got = receiver.got.lock().unwrap().clone();
     let keys: std::collections::HashSet<_> = got.iter().map(|r| r.key.clone()).collect();
     assert_eq!((got.len(), keys.len()), (40, 40), "each once");
+}
+
+/// A refusal of `url` at registration through the API: 422 naming the field `url`; its
+/// message.
+async fn api_refuses(portal: &Portal, admin: &Browser, url: &str) -> String {
+    let response = call(
+        portal,
+        admin,
+        "POST",
+        "/api/v1/webhooks",
+        Some(json!({"url": url, "events": ["ticket.created"]})),
+    )
+    .await;
+    assert_eq!(
+        response.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{url}: {}",
+        response.body
+    );
+    let body = parsed(&response);
+    assert_eq!(body["field"], "url", "{}", response.body);
+    body["detail"].as_str().unwrap_or_default().to_string() + &response.body
+}
+
+/// The portal's registration form with `url`: its status and page.
+async fn portal_registers(portal: &Portal, admin: &Browser, url: &str) -> Response {
+    portal
+        .post(
+            admin,
+            "/portal/admin/webhooks",
+            &[("url", url), ("event", "ticket.created")],
+        )
+        .await
+}
+
+#[tokio::test]
+async fn metadata_addresses_are_refused_always_and_private_ones_unless_allowed() {
+    let strict = Portal::new().await;
+    let lenient = portal().await;
+    for portal in [&strict, &lenient] {
+        let admin = portal.sign_in(ADMIN).await;
+        for url in [
+            "http://169.254.169.254/latest/meta-data",
+            "http://[fd00:ec2::254]/latest/meta-data",
+            "http://[::ffff:169.254.169.254]/",
+            "http://0.0.0.0:8080/",
+            "http://[fe80::1]/",
+        ] {
+            let refused = api_refuses(portal, &admin, url).await;
+            assert!(refused.contains("never reach"), "{url}: {refused}");
+            let page = portal_registers(portal, &admin, url).await;
+            assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY, "{url}");
+            assert!(page.body.contains("never reach"), "{}", page.body);
+            assert!(!page.body.contains("whsec_"));
+        }
+    }
+
+    // Loopback only with webhooks.allow_private_targets.
+    let admin = strict.sign_in(ADMIN).await;
+    let refused = api_refuses(&strict, &admin, "http://127.0.0.1:9/").await;
+    assert!(refused.contains("allow_private_targets"), "{refused}");
+    let page = portal_registers(&strict, &admin, "http://127.0.0.1:9/").await;
+    assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(page.body.contains("allow_private_targets"), "{}", page.body);
+    // Nor by a change of a registered one's URL (to a public one first).
+    let made = call(
+        &strict,
+        &admin,
+        "POST",
+        "/api/v1/webhooks",
+        Some(json!({"url": "http://93.184.216.34/hook", "events": ["ticket.created"]})),
+    )
+    .await;
+    assert_eq!(made.status, StatusCode::CREATED, "{}", made.body);
+    let hook = parsed(&made)["id"].as_i64().unwrap();
+    let changed = call(
+        &strict,
+        &admin,
+        "PATCH",
+        &format!("/api/v1/webhooks/{hook}"),
+        Some(json!({"url": "http://169.254.169.254/"})),
+    )
+    .await;
+    assert_eq!(
+        changed.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        changed.body
+    );
+
+    let admin = lenient.sign_in(ADMIN).await;
+    let made = call(
+        &lenient,
+        &admin,
+        "POST",
+        "/api/v1/webhooks",
+        Some(json!({"url": "http://127.0.0.1:9/", "events": ["ticket.created"]})),
+    )
+    .await;
+    assert_eq!(made.status, StatusCode::CREATED, "{}", made.body);
+    let page = portal_registers(&lenient, &admin, "http://127.0.0.1:9/").await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(page.body.contains("whsec_"));
+}
+
+#[tokio::test]
+async fn a_closed_port_shows_could_not_connect_and_nothing_about_the_port() {
+    let portal = portal().await;
+    let admin = portal.sign_in(ADMIN).await;
+    // A port that was just free: nobody listens there now.
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let made = call(
+        &portal,
+        &admin,
+        "POST",
+        "/api/v1/webhooks",
+        Some(json!({"url": format!("http://127.0.0.1:{port}/hook"), "events": ["ticket.created"]})),
+    )
+    .await;
+    assert_eq!(made.status, StatusCode::CREATED, "{}", made.body);
+    let hook = parsed(&made)["id"].as_i64().unwrap();
+    portal
+        .ingest(&customer_mail(
+            "cora@example.net",
+            "wh-closed@example.net",
+            "Anyone there?",
+            "Hi.",
+        ))
+        .await;
+    let report = worker(&portal).run_once().await.unwrap();
+    assert_eq!(report.retried, 1, "{report:?}");
+
+    let listed = parsed(
+        &call(
+            &portal,
+            &admin,
+            "GET",
+            &format!("/api/v1/webhooks/{hook}/deliveries"),
+            None,
+        )
+        .await,
+    );
+    let error = listed["deliveries"][0]["last_error"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(error.contains("could not connect"), "{error}");
+    for leak in [
+        port.to_string().as_str(),
+        "refused",
+        "os error",
+        "127.0.0.1",
+    ] {
+        assert!(!error.contains(leak), "{leak:?} in {error:?}");
+    }
+    let page = portal.get(&admin, "/portal/admin/webhooks").await;
+    assert!(page.body.contains("could not connect"), "{}", page.body);
+    assert!(
+        !page.body.contains("refused") && !page.body.contains("os error"),
+        "{}",
+        page.body
+    );
+}
+
+#[tokio::test]
+async fn each_delivery_checks_the_address_again() {
+    // Registered while private targets were allowed; delivered by a worker that does
+    // not allow them (as a name re-pointed inward after registration would be).
+    let portal = portal().await;
+    let admin = portal.sign_in(ADMIN).await;
+    let (receiver, url) = start_receiver().await;
+    let made = call(
+        &portal,
+        &admin,
+        "POST",
+        "/api/v1/webhooks",
+        Some(json!({"url": url, "events": ["ticket.created"]})),
+    )
+    .await;
+    assert_eq!(made.status, StatusCode::CREATED, "{}", made.body);
+    let hook = parsed(&made)["id"].as_i64().unwrap();
+    portal
+        .ingest(&customer_mail(
+            "cora@example.net",
+            "wh-recheck@example.net",
+            "Inward",
+            "Hi.",
+        ))
+        .await;
+    let strict = WebhookWorker::new(
+        portal.store().clone(),
+        &maildesk::config::WebhooksConfig::default(),
+    );
+    let report = strict.run_once().await.unwrap();
+    assert_eq!(report.retried, 1, "{report:?}");
+    assert!(receiver.got.lock().unwrap().is_empty(), "nothing was sent");
+    let listed = parsed(
+        &call(
+            &portal,
+            &admin,
+            "GET",
+            &format!("/api/v1/webhooks/{hook}/deliveries"),
+            None,
+        )
+        .await,
+    );
+    let error = listed["deliveries"][0]["last_error"].as_str().unwrap();
+    assert!(error.contains("allow_private_targets"), "{error}");
 }

@@ -15,7 +15,7 @@ use super::{json, ApiError, ApiJson, ApiResult, Caller, Scope, Via};
 use crate::actions::Actor;
 use crate::domain::access::Action;
 use crate::mail::hash::sha256_hex;
-use crate::oauth::{TokenError, CLIENT_PREFIX, TOKEN_LIFETIME};
+use crate::oauth::{Grant, TokenError, CLIENT_PREFIX, TOKEN_LIFETIME};
 use crate::store::oauth::{self as store, Client};
 use crate::store::{unix_now, users, StoreError};
 use crate::web::auth::{client_addr, constant_time_eq};
@@ -25,8 +25,10 @@ use crate::web::AppState;
 const TOUCH_EVERY_SECS: i64 = 60;
 
 /// The caller of a request with a client's access token. The signature proves the token
-/// is ours; the lookup proves the client is still registered and its user still active,
-/// so revoking either stops the token's next request, as with personal tokens.
+/// is ours; the lookup proves the client is still registered, its user still active and
+/// their credentials unchanged since the token was issued, so revoking the client,
+/// disabling the user or changing their password stops the token's next request, as
+/// with personal tokens.
 pub(super) async fn by_client(state: &AppState, token: &str) -> ApiResult<Caller> {
     let now = unix_now();
     let claims = match state.oauth_keys.verify(&state.store, token, now).await {
@@ -53,6 +55,11 @@ pub(super) async fn by_client(state: &AppState, token: &str) -> ApiResult<Caller
                 "the access token's client is revoked, or the user it acts as is disabled",
             )
         })?;
+    if claims.credentials_version != found.credentials_version {
+        return Err(ApiError::unauthorized(
+            "the access token was issued before the password of the user it acts as changed (or the user was disabled); get a new one",
+        ));
+    }
     if found
         .last_used_at
         .is_none_or(|t| now - t >= TOUCH_EVERY_SECS)
@@ -359,7 +366,15 @@ pub async fn token(
     )?;
     let token = state
         .oauth_keys
-        .issue(&state.store, &client.client_id, scope.as_str(), now)
+        .issue(
+            &state.store,
+            &Grant {
+                client_id: &client.client_id,
+                scope: scope.as_str(),
+                credentials_version: client.credentials_version,
+            },
+            now,
+        )
         .await
         .map_err(|e| match e {
             TokenError::Store(e) => ApiError::from(e),

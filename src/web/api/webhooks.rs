@@ -18,7 +18,7 @@ use super::{json, ApiError, ApiJson, ApiQuery, ApiResult, Caller};
 use crate::domain::access::Action;
 use crate::store::{unix_now, webhooks as store};
 use crate::web::AppState;
-use crate::webhooks::{check_url, new_secret, parse_events};
+use crate::webhooks::{check_target, check_url, new_secret, parse_events};
 
 /// A webhook as the API shows it: events as a list; the secret only where said.
 #[derive(Serialize, utoipa::ToSchema)]
@@ -68,10 +68,21 @@ pub async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Re
     Ok(json(StatusCode::OK, &Webhooks { webhooks }))
 }
 
+/// A URL's form and where it points (`webhooks.allow_private_targets`); a refusal names
+/// the field `url`.
+async fn checked_url(state: &AppState, url: &str) -> ApiResult<()> {
+    let uri = check_url(url).map_err(|e| ApiError::invalid("url", e))?;
+    check_target(&uri, &state.config.webhooks)
+        .await
+        .map_err(|e| ApiError::invalid("url", e))
+}
+
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewWebhook {
     /// Where deliveries are POSTed (`https://`, or `http://` for a local receiver).
+    /// Link-local and metadata addresses are refused; loopback and private ones unless
+    /// `webhooks.allow_private_targets` is set.
     url: String,
     /// Any of `ticket.created`, `message.received`, `ticket.status_changed`,
     /// `ticket.assigned`, `task.changed`.
@@ -90,7 +101,7 @@ pub async fn create(
     ApiJson(body): ApiJson<NewWebhook>,
 ) -> ApiResult<Response> {
     caller.require_admin_to(Action::ManageIntegrations, "manage webhooks")?;
-    check_url(&body.url).map_err(|e| ApiError::invalid("url", e))?;
+    checked_url(&state, &body.url).await?;
     let events = parse_events(&body.events).map_err(|e| ApiError::invalid("events", e))?;
     let secret = new_secret();
     let url = body.url.trim();
@@ -161,7 +172,7 @@ pub async fn update(
     caller.require_admin_to(Action::ManageIntegrations, "manage webhooks")?;
     let id = super::parse_id(&id, "webhook")?;
     if let Some(url) = &body.url {
-        check_url(url).map_err(|e| ApiError::invalid("url", e))?;
+        checked_url(&state, url).await?;
     }
     let events = match &body.events {
         Some(events) => Some(parse_events(events).map_err(|e| ApiError::invalid("events", e))?),
