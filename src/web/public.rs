@@ -9,13 +9,14 @@ use axum::extract::{FromRequest, Multipart, Path, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
-use axum_extra::extract::{Form, Query};
+use axum_extra::extract::Form;
 use serde::Deserialize;
 use tracing::{info, warn};
 
 use super::auth::{client_addr, constant_time_eq, is_https, Staff};
 use super::error::{WebError, WebResult};
-use super::{view, AppState};
+use super::view::{self, Notice};
+use super::AppState;
 use crate::customer::{self, CustomerAccess, LinkRefused, Replied, Upload, WebMailError};
 use crate::domain::address;
 use crate::store::{events, messages, throttle, unix_now, StoreError};
@@ -578,20 +579,14 @@ fn is_public(m: &crate::tickets::MessageView) -> bool {
         }
 }
 
-#[derive(Debug, Deserialize, Default)]
-pub struct PageQuery {
-    #[serde(default)]
-    done: String,
-}
-
 pub async fn ticket_page(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(token): Path<String>,
-    Query(query): Query<PageQuery>,
+    notice: Option<Notice>,
 ) -> PageResult {
     let found = access(&state, &token).await?;
-    let notice = Some(query.done).filter(|d| !d.is_empty());
+    let notice = notice.and_then(Notice::customer_text);
     render_ticket(
         &state,
         &headers,
@@ -663,8 +658,8 @@ async fn render_ticket(
     )))
 }
 
-fn back_to_page(token: &str, message: &str) -> Response {
-    no_referrer(view::done(&format!("/t/{token}"), message).into_response())
+fn back_to_page(token: &str, notice: Notice) -> Response {
+    no_referrer(view::done(&format!("/t/{token}"), notice).into_response())
 }
 
 pub async fn reply(
@@ -725,13 +720,12 @@ pub async fn reply(
     match customer::reply(&state.ingestor, found.ticket.id, &message).await {
         Ok(outcome) => {
             state.outbox_wake.notify_one();
-            let done = match outcome {
-                Replied::OnTicket => "Your message was added to the ticket.".to_string(),
-                Replied::FollowUp(id) => format!(
-                    "This ticket was closed a while ago, so your message opened a new ticket (#{id}); we have e-mailed you a confirmation."
-                ),
-            };
-            Ok(back_to_page(&token, &done))
+            match outcome {
+                Replied::OnTicket => Ok(back_to_page(&token, Notice::MessageAdded)),
+                Replied::FollowUp(id) => {
+                    Ok(back_to_page(&token, Notice::FollowUpMailed { ticket: id }))
+                }
+            }
         }
         Err(WebMailError::Invalid { message, .. }) => {
             again(message, StatusCode::UNPROCESSABLE_ENTITY).await
@@ -809,12 +803,12 @@ async fn set_solved(
         crate::actions::customer_set_solved(&mut tx, &ctx, found.ticket.id, &found.email, solved)
             .await?;
     tx.commit().await.map_err(StoreError::from)?;
-    let done = match (changed, solved) {
-        (true, true) => "Thank you. The ticket is marked as solved.",
-        (true, false) => "The ticket is open again. Tell us below what is still wrong.",
-        (false, _) => "Nothing to change.",
+    let notice = match (changed, solved) {
+        (true, true) => Notice::MarkedSolved,
+        (true, false) => Notice::OpenAgain,
+        (false, _) => Notice::NothingToChange,
     };
-    Ok(back_to_page(&token, done))
+    Ok(back_to_page(&token, notice))
 }
 
 /// An attachment of a message the customer can see on their page.
@@ -872,7 +866,7 @@ pub async fn revoke_links(
     info!(ticket_id = id, user = %staff.user().email, "customer links revoked");
     Ok(view::done(
         &format!("/portal/tickets/{id}"),
-        "Customer links revoked: the links in earlier mail no longer open this ticket. New mail carries new links.",
+        Notice::CustomerLinksRevoked,
     )
     .into_response())
 }

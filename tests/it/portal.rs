@@ -1487,11 +1487,16 @@ async fn quarantine_entries_are_shown_inert_and_retried_or_discarded() {
         .await;
     assert_eq!(retried.status, StatusCode::SEE_OTHER);
     assert!(
-        retried.location().contains("still%20quarantined")
-            || retried.location().contains("still+quarantined"),
+        retried
+            .location()
+            .ends_with(&format!("done=entry_quarantined&n={entry}")),
         "{}",
         retried.location()
     );
+    let list = portal.get(&ada, retried.location()).await;
+    assert!(list
+        .body
+        .contains(&format!("Entry {entry} is still quarantined")));
     let discarded = portal
         .post(&ada, &format!("/portal/quarantine/{entry}/discard"), &[])
         .await;
