@@ -62,6 +62,9 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
     };
     crate::metrics::register_mailboxes(&config);
     info!(listen = %config.web.listen, metrics = ?config.metrics.listen, backend = ?config.backend(), "maildesk started");
+    for warning in config.warnings() {
+        warn!("configuration: {warning}");
+    }
 
     let shutdown = CancellationToken::new();
     let mut tasks = tokio::task::JoinSet::new();

@@ -104,6 +104,13 @@ pub enum Notice {
     FollowUpMailed {
         ticket: i64,
     },
+    FollowUpNotMailed {
+        ticket: i64,
+    },
+    /// On the follow-up ticket's own page, where the customer was sent instead of a mail.
+    FollowUpOpenedHere {
+        ticket: i64,
+    },
     MarkedSolved,
     OpenAgain,
 }
@@ -181,6 +188,12 @@ impl Notice {
             FollowUpMailed { ticket } => format!(
                 "This ticket was closed a while ago, so your message opened a new ticket (#{ticket}); we have e-mailed you a confirmation."
             ),
+            FollowUpNotMailed { ticket } => format!(
+                "This ticket was closed a while ago, so your message opened a new ticket (#{ticket}). We could not e-mail you a confirmation this time: please note the number."
+            ),
+            FollowUpOpenedHere { ticket } => format!(
+                "Your ticket was closed a while ago, so your message opened this new ticket (#{ticket}). We could not e-mail you a confirmation this time: keep this page's address to follow it."
+            ),
             MarkedSolved => "Thank you. The ticket is marked as solved.".into(),
             OpenAgain => "The ticket is open again. Tell us below what is still wrong.".into(),
         }
@@ -191,7 +204,12 @@ impl Notice {
     fn side(&self) -> Side {
         use Notice::*;
         match self {
-            MessageAdded | FollowUpMailed { .. } | MarkedSolved | OpenAgain => Side::Customer,
+            MessageAdded
+            | FollowUpMailed { .. }
+            | FollowUpNotMailed { .. }
+            | FollowUpOpenedHere { .. }
+            | MarkedSolved
+            | OpenAgain => Side::Customer,
             NothingToChange => Side::Both,
             _ => Side::Staff,
         }
@@ -273,6 +291,8 @@ impl Notice {
             TaskDeleted { task } => ("task_deleted", numbers(&[*task])),
             MessageAdded => ("message_added", none),
             FollowUpMailed { ticket } => ("follow_up_mailed", numbers(&[*ticket])),
+            FollowUpNotMailed { ticket } => ("follow_up", numbers(&[*ticket])),
+            FollowUpOpenedHere { ticket } => ("follow_up_here", numbers(&[*ticket])),
             MarkedSolved => ("solved", none),
             OpenAgain => ("reopened", none),
         };
@@ -337,6 +357,8 @@ impl Notice {
             "task_deleted" => TaskDeleted { task: n? },
             "message_added" => MessageAdded,
             "follow_up_mailed" => FollowUpMailed { ticket: n? },
+            "follow_up" => FollowUpNotMailed { ticket: n? },
+            "follow_up_here" => FollowUpOpenedHere { ticket: n? },
             "solved" => MarkedSolved,
             "reopened" => OpenAgain,
             other => TaskMarked {
@@ -486,6 +508,8 @@ mod tests {
             TaskDeleted { task: 1 },
             MessageAdded,
             FollowUpMailed { ticket: 42 },
+            FollowUpNotMailed { ticket: 42 },
+            FollowUpOpenedHere { ticket: 42 },
             MarkedSolved,
             OpenAgain,
         ];

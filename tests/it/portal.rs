@@ -58,7 +58,16 @@ impl Portal {
     }
 
     pub async fn with_config(extra: &str) -> Portal {
-        let env = TestEnv::with_config(&format!("{SMTP}{extra}")).await;
+        Self::with_config_text(&format!("{SMTP}{extra}")).await
+    }
+
+    /// A portal that sends no mail at all: no `[smtp]`.
+    pub async fn without_smtp(extra: &str) -> Portal {
+        Self::with_config_text(extra).await
+    }
+
+    async fn with_config_text(text: &str) -> Portal {
+        let env = TestEnv::with_config(text).await;
         let store = env.store().await;
         for (email, name, role) in [
             (ADMIN, "Ada Admin", Role::Admin),
