@@ -66,6 +66,9 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
         Duration::from_millis(config.web.password_hash_wait_ms.into()),
     );
     info!(listen = %config.web.listen, metrics = ?config.metrics.listen, backend = ?config.backend(), "maildesk started");
+    for warning in config.warnings() {
+        warn!("configuration: {warning}");
+    }
 
     let shutdown = CancellationToken::new();
     let mut tasks = tokio::task::JoinSet::new();

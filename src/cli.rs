@@ -463,6 +463,9 @@ async fn check(config: &Config) -> Result<u8, CliError> {
         config.helpdesk.support_addresses.len(),
         config.mailboxes.len()
     );
+    for warning in config.warnings() {
+        println!("warning: {warning}");
+    }
     // The IMAP and SMTP passwords may be credentials only the service can read.
     let mut code = 0;
     if let Err(e) = config.clone().load_connection_secrets() {

@@ -1026,6 +1026,41 @@ impl Config {
             .map(|a| address::normalize(a))
             .collect()
     }
+
+    /// Settings that work but have an effect someone should know of: logged by `serve`
+    /// at start and printed by `check`.
+    pub fn warnings(&self) -> Vec<String> {
+        self.unacknowledged_submissions().into_iter().collect()
+    }
+
+    /// The public form accepting more submissions per address than acknowledgements may
+    /// go to that address in the outbound window: the later ones get no confirmation mail
+    /// (their page shows the ticket number instead).
+    fn unacknowledged_submissions(&self) -> Option<String> {
+        let (web, outbound) = (&self.web, &self.outbound);
+        if !web.public_form || self.smtp.is_none() || !outbound.acknowledgements {
+            return None;
+        }
+        // Form windows that fit in one outbound window, each with its full allowance.
+        let form_windows = outbound
+            .rate_window_minutes
+            .div_ceil(web.public_window_minutes.max(1));
+        let submissions = web.public_per_address.saturating_mul(form_windows);
+        let acknowledgements = outbound
+            .acknowledgements_per_sender_per_hour
+            .min(outbound.max_per_recipient_per_hour);
+        (submissions > acknowledgements).then(|| {
+            format!(
+                "the public form accepts up to {submissions} submissions per address in {} minutes \
+                 (web.public_per_address = {}, web.public_window_minutes = {}), but at most \
+                 {acknowledgements} acknowledgements go to one address in that time \
+                 (outbound.acknowledgements_per_sender_per_hour, max_per_recipient_per_hour): \
+                 later submissions get no confirmation mail; their page shows the ticket number \
+                 instead",
+                outbound.rate_window_minutes, web.public_per_address, web.public_window_minutes
+            )
+        })
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -1308,6 +1343,28 @@ mod tests {
             config.database_display(),
             "sqlite:///var/lib/maildesk/maildesk.db"
         );
+    }
+
+    #[test]
+    fn an_acknowledgement_cap_below_the_form_limit_is_a_warning() {
+        let smtp = "[smtp]\nhost = \"127.0.0.1\"\n";
+        let defaults = load_text(smtp, &[]).unwrap();
+        let warnings = defaults.warnings();
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(
+            warnings[0].contains("up to 5 submissions") && warnings[0].contains("at most 3"),
+            "{warnings:?}"
+        );
+        let matched = format!("{smtp}[outbound]\nacknowledgements_per_sender_per_hour = 5\n");
+        assert!(load_text(&matched, &[]).unwrap().warnings().is_empty());
+        // A shorter form window lets more through in one outbound window.
+        let short = format!("{matched}[web]\npublic_window_minutes = 30\n");
+        let warnings = load_text(&short, &[]).unwrap().warnings();
+        assert!(warnings[0].contains("up to 10 submissions"), "{warnings:?}");
+        // No mail, or no form: nothing to warn of here.
+        assert!(load_text("", &[]).unwrap().warnings().is_empty());
+        let off = format!("{smtp}[web]\npublic_form = false\n");
+        assert!(load_text(&off, &[]).unwrap().warnings().is_empty());
     }
 
     #[test]

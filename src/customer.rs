@@ -10,7 +10,7 @@ use lettre::message::{Attachment, Mailbox as LettreMailbox, MultiPart, SinglePar
 
 use crate::domain::{address, signing, subject, text};
 use crate::ingest::{Ingestor, Origin, Outcome};
-use crate::store::{tickets, Conn, StoreError};
+use crate::store::{outbox, tickets, Conn, StoreError};
 
 /// Where a web message came from (recorded on the message and any quarantine entry).
 pub const SOURCE: &str = "web";
@@ -192,6 +192,24 @@ pub async fn reply(
             )))
         }
     }
+}
+
+/// Whether the acknowledgement of a new ticket went out to `email`: queued or sent, not
+/// failed. It may not have: the loop limits hold acknowledgements back (so many per
+/// sender and recipient per hour), they can be switched off, and without `[smtp]`
+/// nothing is sent; the customer must then learn the ticket number another way.
+pub async fn acknowledged(
+    conn: &mut Conn,
+    ticket_id: i64,
+    email: &str,
+) -> Result<bool, StoreError> {
+    let email = address::normalize(email);
+    Ok(outbox::for_ticket(conn, ticket_id)
+        .await?
+        .iter()
+        .any(|mail| {
+            mail.kind == "acknowledgement" && mail.recipient == email && mail.status != "failed"
+        }))
 }
 
 async fn ingest(ingestor: &Ingestor, raw: &[u8], origin: &Origin) -> Result<Outcome, StoreError> {

@@ -33,9 +33,37 @@ pub struct CustomerLinks {
     pub days: u32,
 }
 
+impl CustomerLinks {
+    /// Where links point when `web.public_url` is set (none without it: a link in a mail
+    /// needs the address the portal is reached at).
+    pub fn from_config(web: &crate::config::WebConfig) -> Option<Self> {
+        web.public_url.as_ref().map(|url| CustomerLinks {
+            base_url: url.trim_end_matches('/').to_string(),
+            days: web.customer_link_days,
+        })
+    }
+
+    /// The link for `email` to their page of `ticket`, signed with `secret` (valid for
+    /// the configured days, until the ticket's links are revoked).
+    pub fn link(
+        &self,
+        secret: &str,
+        ticket: &crate::store::tickets::Ticket,
+        email: &str,
+        now: i64,
+    ) -> String {
+        let link = signing::CustomerLink {
+            ticket: ticket.id,
+            email: address::normalize(email),
+            expires: now + i64::from(self.days) * 86_400,
+        };
+        let token = signing::customer_link(secret, &link, ticket.customer_link_epoch);
+        format!("{}/t/{token}", self.base_url)
+    }
+}
+
 impl OutboundOptions {
-    /// The link for `email` to their page of `ticket` (valid for the configured days,
-    /// until the ticket's links are revoked).
+    /// The link for `email` to their page of `ticket`, when links are configured.
     pub fn customer_link(
         &self,
         ticket: &crate::store::tickets::Ticket,
@@ -43,17 +71,7 @@ impl OutboundOptions {
         now: i64,
     ) -> Option<String> {
         let links = self.customer_links.as_ref()?;
-        let link = signing::CustomerLink {
-            ticket: ticket.id,
-            email: address::normalize(email),
-            expires: now + i64::from(links.days) * 86_400,
-        };
-        let token = signing::customer_link(
-            self.identity.secret.expose(),
-            &link,
-            ticket.customer_link_epoch,
-        );
-        Some(format!("{}/t/{token}", links.base_url))
+        Some(links.link(self.identity.secret.expose(), ticket, email, now))
     }
 }
 
@@ -85,10 +103,7 @@ impl OutboundOptions {
                 .iter()
                 .filter_map(|m| Some((m.name.clone(), m.notify.clone()?)))
                 .collect(),
-            customer_links: config.web.public_url.as_ref().map(|url| CustomerLinks {
-                base_url: url.trim_end_matches('/').to_string(),
-                days: config.web.customer_link_days,
-            }),
+            customer_links: CustomerLinks::from_config(&config.web),
         })
     }
 }

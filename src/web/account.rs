@@ -4,12 +4,12 @@ use askama::Template;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
-use axum_extra::extract::{Form, Query};
+use axum_extra::extract::Form;
 use serde::Deserialize;
 
 use super::auth::Staff;
 use super::error::{WebError, WebResult};
-use super::view::{self, Nav};
+use super::view::{self, Nav, Notice};
 use super::AppState;
 use crate::actions::ActionError;
 use crate::store::{sessions, unix_now};
@@ -39,25 +39,13 @@ struct AccountPage {
     csrf: String,
 }
 
-#[derive(Debug, Deserialize, Default)]
-pub struct Done {
-    #[serde(default)]
-    pub done: String,
-}
-
 pub async fn show(
     State(state): State<AppState>,
     staff: Staff,
-    Query(done): Query<Done>,
+    notice: Option<Notice>,
 ) -> WebResult<Response> {
-    render(
-        &state,
-        &staff,
-        Some(done.done).filter(|d| !d.is_empty()),
-        None,
-        StatusCode::OK,
-    )
-    .await
+    let notice = notice.and_then(Notice::staff_text);
+    render(&state, &staff, notice, None, StatusCode::OK).await
 }
 
 fn own_profile(staff: &Staff) -> super::users::FormState {
@@ -162,10 +150,10 @@ pub async fn change_password(
     match result {
         Ok(ended) => Ok(view::done(
             "/portal/account",
-            &format!(
-                "Password changed: {}; OAuth clients acting as you must get a new access token.",
-                ended.counts(true)
-            ),
+            Notice::PasswordChanged {
+                other_sessions_ended: ended.sessions as i64,
+                tokens_revoked: ended.tokens as i64,
+            },
         )
         .into_response()),
         Err(ActionError::Invalid { message, .. }) => {
@@ -220,7 +208,7 @@ pub async fn change_profile(
     }
     .await;
     match result {
-        Ok(()) => Ok(view::done("/portal/account", "Profile saved.").into_response()),
+        Ok(()) => Ok(view::done("/portal/account", Notice::ProfileSaved).into_response()),
         Err(e) => {
             let (field, message) = super::users::refusal(e)?;
             let profile = super::users::FormState {
@@ -256,7 +244,7 @@ pub async fn end_session(
     if !sessions::delete_own(&mut conn, staff.user().id, &form.session).await? {
         return Err(WebError::NotFound("that session has already ended".into()));
     }
-    Ok(view::done("/portal/account", "Session ended."))
+    Ok(view::done("/portal/account", Notice::SessionEnded))
 }
 
 pub async fn end_other_sessions(
@@ -268,6 +256,8 @@ pub async fn end_other_sessions(
         sessions::delete_for_user(&mut conn, staff.user().id, Some(&staff.session_hash)).await?;
     Ok(view::done(
         "/portal/account",
-        &format!("{ended} other session(s) ended."),
+        Notice::OtherSessionsEnded {
+            ended: ended as i64,
+        },
     ))
 }

@@ -6,15 +6,14 @@
 use askama::Template;
 use axum::extract::{Path, State};
 use axum::response::{Html, IntoResponse, Response};
-use axum_extra::extract::{Form, Query};
+use axum_extra::extract::Form;
 use serde::Deserialize;
 
-use super::account::Done;
 use super::api::oauth::{register, RegisterError};
 use super::api::Scope;
 use super::auth::Staff;
 use super::error::{WebError, WebResult};
-use super::view::{self, MakeForm, Nav};
+use super::view::{self, MakeForm, Nav, Notice};
 use super::AppState;
 use crate::domain::access::Action;
 use crate::store::{oauth, unix_now, users};
@@ -67,10 +66,10 @@ fn require_admin(staff: &Staff) -> WebResult<()> {
 pub async fn list(
     State(state): State<AppState>,
     staff: Staff,
-    Query(done): Query<Done>,
+    notice: Option<Notice>,
 ) -> WebResult<Response> {
     require_admin(&staff)?;
-    render(&state, &staff, MakeForm::listed(done.done)).await
+    render(&state, &staff, MakeForm::listed(notice)).await
 }
 
 async fn render(
@@ -157,5 +156,5 @@ pub async fn revoke(
         .map_err(|_| WebError::NotFound("there is no such active client".into()))?;
     drop(conn);
     tracing::info!(by = %staff.user().email, client = id, "OAuth client revoked");
-    Ok(view::done(PAGE, "Client revoked: its tokens no longer work.").into_response())
+    Ok(view::done(PAGE, Notice::ClientRevoked).into_response())
 }

@@ -14,6 +14,7 @@ mod health;
 pub mod live;
 pub mod mailhtml;
 pub mod metrics;
+mod notice;
 mod public;
 mod quarantine;
 mod queue;

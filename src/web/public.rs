@@ -9,13 +9,14 @@ use axum::extract::{FromRequest, Multipart, Path, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
-use axum_extra::extract::{Form, Query};
+use axum_extra::extract::Form;
 use serde::Deserialize;
 use tracing::{info, warn};
 
 use super::auth::{client_addr, constant_time_eq, is_https, Staff};
 use super::error::{WebError, WebResult};
-use super::{view, AppState};
+use super::view::{self, Notice};
+use super::AppState;
 use crate::customer::{self, CustomerAccess, LinkRefused, Replied, Upload, WebMailError};
 use crate::domain::address;
 use crate::store::{events, messages, throttle, unix_now, StoreError};
@@ -91,6 +92,8 @@ struct NoticePage<'a> {
     helpdesk: &'a str,
     title: &'a str,
     message: &'a str,
+    /// The customer's link to their own ticket page, shown under the message.
+    link: Option<&'a str>,
     back: Option<&'a str>,
 }
 
@@ -100,6 +103,7 @@ fn notice(state: &AppState, status: StatusCode, title: &str, message: &str) -> W
         helpdesk: &state.config.helpdesk.name,
         title,
         message,
+        link: None,
         back: state.config.web.public_form.then_some("/"),
     };
     Ok((status, Html(page.render()?)).into_response())
@@ -410,7 +414,7 @@ pub async fn submit(State(state): State<AppState>, request: Request) -> WebResul
     if !fields.website.is_empty() {
         // Only robots fill the hidden field: they are told it worked, and nothing is kept.
         info!(client, "public form: honeypot filled; nothing stored");
-        return thanks(&state, &email);
+        return thanks(&state, &email, &Confirmation::Mailed);
     }
     let mut errors = validate(&state, &fields, &received);
     if errors.any() {
@@ -445,7 +449,8 @@ pub async fn submit(State(state): State<AppState>, request: Request) -> WebResul
         Ok(ticket_id) => {
             state.outbox_wake.notify_one();
             info!(ticket_id, client, "ticket submitted on the public page");
-            thanks(&state, &email)
+            let confirmation = confirmation(&state, ticket_id, &email).await?;
+            thanks(&state, &email, &confirmation)
         }
         Err(WebMailError::Invalid { field, message }) => {
             let mut errors = Errors::default();
@@ -482,18 +487,89 @@ pub async fn submit(State(state): State<AppState>, request: Request) -> WebResul
     }
 }
 
-/// The answer to a submission. It does not show the ticket number: the page is
-/// anonymous, the confirmation mail (to the address given) carries it and the link.
-fn thanks(state: &AppState, email: &str) -> WebResult<Response> {
-    let message = format!(
-        "We have e-mailed a confirmation to {email}. It has your ticket number and a link to follow the ticket; you can also simply reply to it."
-    );
-    notice(
-        state,
-        StatusCode::OK,
-        "Thank you, we have your request",
-        &message,
-    )
+/// How the customer learns of a ticket they opened on the web.
+enum Confirmation {
+    /// The acknowledgement is on its way: it has the number and the link.
+    Mailed,
+    /// No acknowledgement went out (the loop limits held it back, acknowledgements are
+    /// off, or there is no `[smtp]`): the page must tell the number, and the link to
+    /// their own ticket page when links are configured.
+    OnPage { ticket: i64, link: Option<String> },
+}
+
+async fn confirmation(state: &AppState, ticket_id: i64, email: &str) -> WebResult<Confirmation> {
+    let mut conn = state.store.acquire().await?;
+    if customer::acknowledged(&mut conn, ticket_id, email).await? {
+        return Ok(Confirmation::Mailed);
+    }
+    let ticket = crate::store::tickets::get(&mut conn, ticket_id).await?;
+    Ok(Confirmation::OnPage {
+        ticket: ticket_id,
+        link: own_page_link(state, &ticket, email),
+    })
+}
+
+/// The signed link to `email`'s page of `ticket`, the one the acknowledgement would have
+/// carried (only when `web.public_url` is set, like in mail).
+fn own_page_link(
+    state: &AppState,
+    ticket: &crate::store::tickets::Ticket,
+    email: &str,
+) -> Option<String> {
+    let secret = state.ingestor.options().signing_secret.as_ref()?;
+    let links = crate::outbound::CustomerLinks::from_config(&state.config.web)?;
+    Some(links.link(secret.expose(), ticket, email, unix_now()))
+}
+
+/// The answer to a submission: the truth about the confirmation mail. When one went out
+/// the page does not show the ticket number (the page is anonymous; the mail to the
+/// address given carries it); when none did, the number (and the link) are only here.
+fn thanks(state: &AppState, email: &str, confirmation: &Confirmation) -> WebResult<Response> {
+    let title = "Thank you, we have your request";
+    let (message, link) = match confirmation {
+        Confirmation::Mailed => (
+            format!(
+                "We have e-mailed a confirmation to {email}. It has your ticket number and a link to follow the ticket; you can also simply reply to it."
+            ),
+            None,
+        ),
+        Confirmation::OnPage { ticket, link } => (
+            format!(
+                "Your ticket number is #{ticket}. We could not e-mail you a confirmation this time, so please note the number and mention it when you write to us about this request."
+            ),
+            link.as_deref(),
+        ),
+    };
+    let page = NoticePage {
+        nav: None,
+        helpdesk: &state.config.helpdesk.name,
+        title,
+        message: &message,
+        link,
+        back: state.config.web.public_form.then_some("/"),
+    };
+    // The link opens the ticket without signing in: it stays out of Referer headers.
+    Ok(no_referrer(
+        (StatusCode::OK, Html(page.render()?)).into_response(),
+    ))
+}
+
+/// Where a reply that opened a follow-up ticket leads: back to the page with the new
+/// number when its acknowledgement went out, else to the new ticket's own page (the
+/// customer has no mail with its link), or, without links, back with the number.
+async fn followed_up(state: &AppState, token: &str, email: &str, id: i64) -> WebResult<Response> {
+    let response = match confirmation(state, id, email).await? {
+        Confirmation::Mailed => back_to_page(token, Notice::FollowUpMailed { ticket: id }),
+        Confirmation::OnPage {
+            link: Some(link), ..
+        } => no_referrer(
+            view::done(&link, Notice::FollowUpOpenedHere { ticket: id }).into_response(),
+        ),
+        Confirmation::OnPage { link: None, .. } => {
+            back_to_page(token, Notice::FollowUpNotMailed { ticket: id })
+        }
+    };
+    Ok(response)
 }
 
 // ---- The customer's own ticket page ----
@@ -595,20 +671,14 @@ fn is_public(m: &crate::tickets::MessageView) -> bool {
         }
 }
 
-#[derive(Debug, Deserialize, Default)]
-pub struct PageQuery {
-    #[serde(default)]
-    done: String,
-}
-
 pub async fn ticket_page(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(token): Path<String>,
-    Query(query): Query<PageQuery>,
+    notice: Option<Notice>,
 ) -> PageResult {
     let found = access(&state, &token).await?;
-    let notice = Some(query.done).filter(|d| !d.is_empty());
+    let notice = notice.and_then(Notice::customer_text);
     render_ticket(
         &state,
         &headers,
@@ -680,8 +750,8 @@ async fn render_ticket(
     )))
 }
 
-fn back_to_page(token: &str, message: &str) -> Response {
-    no_referrer(view::done(&format!("/t/{token}"), message).into_response())
+fn back_to_page(token: &str, notice: Notice) -> Response {
+    no_referrer(view::done(&format!("/t/{token}"), notice).into_response())
 }
 
 pub async fn reply(
@@ -747,13 +817,10 @@ pub async fn reply(
     match replied {
         Ok(outcome) => {
             state.outbox_wake.notify_one();
-            let done = match outcome {
-                Replied::OnTicket => "Your message was added to the ticket.".to_string(),
-                Replied::FollowUp(id) => format!(
-                    "This ticket was closed a while ago, so your message opened a new ticket (#{id}); we have e-mailed you a confirmation."
-                ),
-            };
-            Ok(back_to_page(&token, &done))
+            match outcome {
+                Replied::OnTicket => Ok(back_to_page(&token, Notice::MessageAdded)),
+                Replied::FollowUp(id) => Ok(followed_up(&state, &token, &found.email, id).await?),
+            }
         }
         Err(WebMailError::Invalid { message, .. }) => {
             again(message, StatusCode::UNPROCESSABLE_ENTITY).await
@@ -831,12 +898,12 @@ async fn set_solved(
         crate::actions::customer_set_solved(&mut tx, &ctx, found.ticket.id, &found.email, solved)
             .await?;
     tx.commit().await.map_err(StoreError::from)?;
-    let done = match (changed, solved) {
-        (true, true) => "Thank you. The ticket is marked as solved.",
-        (true, false) => "The ticket is open again. Tell us below what is still wrong.",
-        (false, _) => "Nothing to change.",
+    let notice = match (changed, solved) {
+        (true, true) => Notice::MarkedSolved,
+        (true, false) => Notice::OpenAgain,
+        (false, _) => Notice::NothingToChange,
     };
-    Ok(back_to_page(&token, done))
+    Ok(back_to_page(&token, notice))
 }
 
 /// An attachment of a message the customer can see on their page.
@@ -894,7 +961,7 @@ pub async fn revoke_links(
     info!(ticket_id = id, user = %staff.user().email, "customer links revoked");
     Ok(view::done(
         &format!("/portal/tickets/{id}"),
-        "Customer links revoked: the links in earlier mail no longer open this ticket. New mail carries new links.",
+        Notice::CustomerLinksRevoked,
     )
     .into_response())
 }

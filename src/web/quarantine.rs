@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use super::auth::Staff;
 use super::error::{WebError, WebResult};
-use super::view::{self, Nav};
+use super::view::{self, Nav, Notice};
 use super::AppState;
 use crate::domain::access::Action;
 use crate::ingest::Outcome;
@@ -47,8 +47,6 @@ struct EntryPage {
 pub struct ListQuery {
     #[serde(default)]
     all: Option<u8>,
-    #[serde(default)]
-    done: String,
 }
 
 fn view_of(e: quarantine::Entry, now: i64) -> EntryView {
@@ -63,6 +61,7 @@ pub async fn list(
     State(state): State<AppState>,
     staff: Staff,
     Query(query): Query<ListQuery>,
+    notice: Option<Notice>,
 ) -> WebResult<Html<String>> {
     staff
         .actor
@@ -80,7 +79,7 @@ pub async fn list(
         nav: Some(Nav::new(&state, &staff, "quarantine")),
         entries,
         all,
-        notice: Some(query.done).filter(|d| !d.is_empty()),
+        notice: notice.and_then(Notice::staff_text),
     };
     Ok(Html(page.render()?))
 }
@@ -151,17 +150,23 @@ pub async fn retry(
         .await
         .map_err(|e| WebError::BadRequest(format!("retry failed: {e}")))?;
     state.outbox_wake.notify_one();
-    let done = match outcome {
-        Outcome::Created { ticket_id, .. } => format!("Entry {id} became ticket #{ticket_id}."),
-        Outcome::Threaded { ticket_id, .. } => {
-            format!("Entry {id} was added to ticket #{ticket_id}.")
-        }
-        Outcome::Duplicate { ticket_id, .. } => {
-            format!("Entry {id} was already stored, on ticket #{ticket_id}.")
-        }
-        Outcome::Quarantined { reason, .. } => format!("Entry {id} is still quarantined: {reason}"),
+    // The reason of an entry still quarantined is in the list, not in the address.
+    let notice = match outcome {
+        Outcome::Created { ticket_id, .. } => Notice::EntryBecameTicket {
+            entry: id,
+            ticket: ticket_id,
+        },
+        Outcome::Threaded { ticket_id, .. } => Notice::EntryAddedToTicket {
+            entry: id,
+            ticket: ticket_id,
+        },
+        Outcome::Duplicate { ticket_id, .. } => Notice::EntryAlreadyStored {
+            entry: id,
+            ticket: ticket_id,
+        },
+        Outcome::Quarantined { .. } => Notice::EntryStillQuarantined { entry: id },
     };
-    Ok(view::done("/portal/quarantine", &done))
+    Ok(view::done("/portal/quarantine", notice))
 }
 
 pub async fn discard(
@@ -183,6 +188,6 @@ pub async fn discard(
     quarantine::mark_resolved(&mut conn, id, &note, unix_now()).await?;
     Ok(view::done(
         "/portal/quarantine",
-        &format!("Entry {id} discarded (its raw message is kept)."),
+        Notice::EntryDiscarded { entry: id },
     ))
 }

@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use super::auth::Staff;
 use super::error::{WebError, WebResult};
-use super::view::{self, Nav};
+use super::view::{self, Nav, Notice};
 use super::AppState;
 use crate::actions::{self, Expected};
 use crate::domain::{Priority, TicketStatus};
@@ -163,24 +163,11 @@ impl QueuePage {
     }
 }
 
-#[derive(Debug, Deserialize, Default)]
-pub struct Notice {
-    #[serde(default)]
-    pub done: String,
-}
-
-impl Notice {
-    /// The notice to show, if any.
-    pub fn text(self) -> Option<String> {
-        Some(self.done).filter(|d| !d.is_empty())
-    }
-}
-
 pub async fn show(
     State(state): State<AppState>,
     staff: Staff,
     Query(query): Query<QueueQuery>,
-    Query(notice): Query<Notice>,
+    notice: Option<Notice>,
 ) -> WebResult<Html<String>> {
     let filter = query.filter(staff.user().id)?;
     let mut conn = state.store.acquire().await?;
@@ -216,7 +203,7 @@ pub async fn show(
         back,
         query,
         now: unix_now(),
-        notice: notice.text(),
+        notice: notice.and_then(Notice::staff_text),
     };
     Ok(Html(page.render()?))
 }
@@ -295,9 +282,9 @@ pub async fn bulk(
     let back = form.back.replace(['\r', '\n'], "");
     Ok(view::done(
         &format!("/portal/tickets?{back}"),
-        &format!(
-            "{changed} change(s) made to {} ticket(s)",
-            form.ticket.len()
-        ),
+        Notice::BulkChanged {
+            changes: changed,
+            tickets: form.ticket.len() as i64,
+        },
     ))
 }

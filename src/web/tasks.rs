@@ -11,8 +11,8 @@ use serde::Deserialize;
 
 use super::auth::Staff;
 use super::error::{WebError, WebResult};
-use super::queue::{user_choices, Notice, UserChoice};
-use super::view::{self, Nav};
+use super::queue::{user_choices, UserChoice};
+use super::view::{self, Nav, Notice};
 use super::AppState;
 use crate::domain::{TaskPriority, TaskStatus};
 use crate::store::queue::AssigneeFilter;
@@ -195,7 +195,7 @@ pub async fn list(
     State(state): State<AppState>,
     staff: Staff,
     Query(query): Query<ListQuery>,
-    Query(notice): Query<Notice>,
+    notice: Option<Notice>,
 ) -> WebResult<Html<String>> {
     let now = unix_now();
     let today = rules::today(now);
@@ -216,7 +216,7 @@ pub async fn list(
         sorts: Sort::ALL.iter().map(|s| (s.1, s.2)).collect(),
         today,
         now,
-        notice: notice.text(),
+        notice: notice.and_then(Notice::staff_text),
     };
     Ok(Html(page.render()?))
 }
@@ -316,14 +316,14 @@ pub async fn create(
             tx.commit().await.map_err(StoreError::from)?;
             state.outbox_wake.notify_one();
             let ticket = crate::tickets::parse_ref(&form.input.ticket);
-            let message = format!("Task #{id} created.");
+            let created = Notice::TaskCreated { task: id };
             Ok(match (form.back.as_str(), ticket) {
                 // The notice, then the ticket's task list in view.
                 ("ticket", Some(ticket)) => axum::response::Redirect::to(&format!(
-                    "/portal/tickets/{ticket}?done={}#tasks",
-                    view::url_encode(&message)
+                    "{}#tasks",
+                    super::notice::link(&format!("/portal/tickets/{ticket}"), &created)
                 )),
-                _ => view::done(&format!("/portal/tasks/{id}"), &message),
+                _ => view::done(&format!("/portal/tasks/{id}"), created),
             }
             .into_response())
         }
@@ -403,11 +403,11 @@ pub async fn show(
     State(state): State<AppState>,
     staff: Staff,
     Path(id): Path<String>,
-    Query(notice): Query<Notice>,
+    notice: Option<Notice>,
 ) -> WebResult<Response> {
     let id = task_id(&id)?;
     let retained = Retained {
-        notice: notice.text(),
+        notice: notice.and_then(Notice::staff_text),
         ..Retained::default()
     };
     render_task(&state, &staff, id, retained, StatusCode::OK).await
@@ -571,25 +571,25 @@ async fn save(
         Ok(changed) => {
             tx.commit().await.map_err(StoreError::from)?;
             state.outbox_wake.notify_one();
-            let message = match changed.as_slice() {
-                [] => "Nothing to change.".to_string(),
+            let notice = match changed.as_slice() {
+                [] => Notice::NothingToChange,
                 [Field::Status] => {
                     let task = {
                         let mut conn = state.store.acquire().await?;
                         tasks::get(&mut conn, id).await?
                     };
-                    format!("Marked {}.", rules::status_label(&task.status))
+                    match task.status.parse() {
+                        Ok(status) => Notice::TaskMarked { status },
+                        Err(_) => Notice::Saved {
+                            fields: vec![Field::Status.as_str()],
+                        },
+                    }
                 }
-                fields => format!(
-                    "Saved: {}.",
-                    fields
-                        .iter()
-                        .map(|f| f.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
+                fields => Notice::Saved {
+                    fields: fields.iter().map(|f| f.as_str()).collect(),
+                },
             };
-            Ok(view::done(&format!("/portal/tasks/{id}"), &message).into_response())
+            Ok(view::done(&format!("/portal/tasks/{id}"), notice).into_response())
         }
         Err(TaskError::Invalid(errors)) => {
             drop(tx);
@@ -638,6 +638,5 @@ pub async fn delete(
     let mut tx = state.store.begin().await?;
     let task = rules::delete(&mut tx, &ctx, &staff.actor, id).await?;
     tx.commit().await.map_err(StoreError::from)?;
-    let message = format!("Task #{} “{}” deleted.", task.id, task.title);
-    Ok(view::done("/portal/tasks", &message).into_response())
+    Ok(view::done("/portal/tasks", Notice::TaskDeleted { task: task.id }).into_response())
 }

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use super::auth::Staff;
 use super::error::{WebError, WebResult};
 use super::queue::{user_choices, UserChoice};
-use super::view::{self, Nav};
+use super::view::{self, Nav, Notice};
 use super::{mailhtml, security, AppState};
 use crate::actions::{self, ActionError, Expected};
 use crate::store::tickets::Field;
@@ -120,13 +120,13 @@ pub struct ShowQuery {
     /// Remote images shown for this message (the viewer asked).
     #[serde(default)]
     images: Option<i64>,
-    #[serde(default)]
-    done: String,
 }
 
-/// What a re-shown page keeps: the message and the drafts the user was writing.
+/// What a page shows beyond the ticket: the notice of a change just made, or the message
+/// of one refused and the drafts the user was writing.
 #[derive(Default)]
 struct Retained {
+    notice: Option<String>,
     error: Option<String>,
     reply: String,
     cc: String,
@@ -142,17 +142,14 @@ pub async fn show(
     staff: Staff,
     Path(reference_text): Path<String>,
     Query(query): Query<ShowQuery>,
+    notice: Option<Notice>,
 ) -> WebResult<Response> {
     let id = reference(&reference_text)?;
-    render(
-        &state,
-        &staff,
-        id,
-        &query,
-        Retained::default(),
-        StatusCode::OK,
-    )
-    .await
+    let retained = Retained {
+        notice: notice.and_then(Notice::staff_text),
+        ..Retained::default()
+    };
+    render(&state, &staff, id, &query, retained, StatusCode::OK).await
 }
 
 async fn render(
@@ -168,10 +165,7 @@ async fn render(
         if let Some(error) = retained.error {
             return Err(WebError::BadRequest(error));
         }
-        return Ok(done_redirect(
-            target,
-            &format!("Ticket #{id} was merged into this ticket."),
-        ));
+        return Ok(done_redirect(target, Notice::MergedHere { from: id }));
     }
     let mut conn = state.store.acquire().await?;
     let users = user_choices(&mut conn).await?;
@@ -213,7 +207,7 @@ async fn render(
         categories: state.config.helpdesk.categories.clone(),
         statuses: view::statuses(),
         priorities: view::priorities(),
-        notice: Some(query.done.clone()).filter(|d| !d.is_empty()),
+        notice: retained.notice,
         error: retained.error,
         reply_draft: retained.reply,
         reply_cc: retained.cc,
@@ -481,16 +475,16 @@ pub async fn update(
         )
         .await;
     }
-    let done = if changed.is_empty() {
-        "Nothing to change.".to_string()
+    let notice = if changed.is_empty() {
+        Notice::NothingToChange
     } else {
-        format!("Saved: {}.", changed.join(", "))
+        Notice::Saved { fields: changed }
     };
-    Ok(done_redirect(id, &done))
+    Ok(done_redirect(id, notice))
 }
 
-fn done_redirect(id: i64, done: &str) -> Response {
-    view::done(&format!("/portal/tickets/{id}"), done).into_response()
+fn done_redirect(id: i64, notice: Notice) -> Response {
+    view::done(&format!("/portal/tickets/{id}"), notice).into_response()
 }
 
 #[derive(Debug, Deserialize)]
@@ -544,7 +538,12 @@ pub async fn reply(
     let mut tx = state.store.begin().await?;
     let outcome = actions::reply(&mut tx, &ctx, &staff.actor, id, &form.body, &cc).await;
     conclude(&state, &staff, id, tx, outcome, retained, |queued| {
-        (id, format!("Reply queued for {queued} recipient(s)."))
+        (
+            id,
+            Notice::ReplyQueued {
+                recipients: queued as i64,
+            },
+        )
     })
     .await
 }
@@ -559,14 +558,14 @@ async fn conclude<T>(
     tx: crate::store::Tx,
     outcome: Result<T, ActionError>,
     retained: impl FnOnce(String) -> Retained,
-    done: impl FnOnce(T) -> (i64, String),
+    done: impl FnOnce(T) -> (i64, Notice),
 ) -> WebResult<Response> {
     match outcome {
         Ok(value) => {
             tx.commit().await.map_err(StoreError::from)?;
             state.outbox_wake.notify_one();
-            let (target, message) = done(value);
-            Ok(done_redirect(target, &message))
+            let (target, notice) = done(value);
+            Ok(done_redirect(target, notice))
         }
         Err(ActionError::Invalid { message, .. }) => {
             drop(tx);
@@ -607,7 +606,7 @@ pub async fn note(
         ..Retained::default()
     };
     conclude(&state, &staff, id, tx, outcome, retained, |_| {
-        (id, "Note added.".into())
+        (id, Notice::NoteAdded)
     })
     .await
 }
@@ -649,7 +648,7 @@ pub async fn merge(
         ..Retained::default()
     };
     conclude(&state, &staff, id, tx, outcome, retained, |()| {
-        (target, format!("Ticket #{id} was merged into this ticket."))
+        (target, Notice::MergedHere { from: id })
     })
     .await
 }
@@ -685,9 +684,10 @@ pub async fn delete(
     let mut tx = state.store.begin().await?;
     let deleted = actions::delete_ticket(&mut tx, &staff.actor, id).await?;
     tx.commit().await.map_err(StoreError::from)?;
-    let message = format!(
-        "Ticket #{id} deleted, with {} message(s) and {} attachment(s).",
-        deleted.messages, deleted.attachments
-    );
-    Ok(view::done("/portal/tickets", &message).into_response())
+    let notice = Notice::TicketDeleted {
+        ticket: id,
+        messages: deleted.messages as i64,
+        attachments: deleted.attachments as i64,
+    };
+    Ok(view::done("/portal/tickets", notice).into_response())
 }

@@ -5,14 +5,13 @@
 use askama::Template;
 use axum::extract::{Path, State};
 use axum::response::{Html, IntoResponse, Response};
-use axum_extra::extract::{Form, Query};
+use axum_extra::extract::Form;
 use serde::Deserialize;
 
-use super::account::Done;
 use super::api::{Scope, TOKEN_PREFIX};
 use super::auth::Staff;
 use super::error::{WebError, WebResult};
-use super::view::{self, MakeForm, Nav};
+use super::view::{self, MakeForm, Nav, Notice};
 use super::AppState;
 use crate::mail::hash::sha256_hex;
 use crate::store::{api_tokens, unix_now};
@@ -60,9 +59,9 @@ pub struct NewTokenForm {
 pub async fn list(
     State(state): State<AppState>,
     staff: Staff,
-    Query(done): Query<Done>,
+    notice: Option<Notice>,
 ) -> WebResult<Response> {
-    render(&state, &staff, MakeForm::listed(done.done)).await
+    render(&state, &staff, MakeForm::listed(notice)).await
 }
 
 async fn render(
@@ -185,9 +184,5 @@ pub async fn revoke(
         .map_err(|_| WebError::NotFound("there is no such active token of yours".into()))?;
     drop(conn);
     tracing::info!(user = %staff.user().email, token_id = id, "API token revoked");
-    Ok(view::done(
-        "/portal/account/tokens",
-        "Token revoked: it no longer works.",
-    )
-    .into_response())
+    Ok(view::done("/portal/account/tokens", Notice::TokenRevoked).into_response())
 }

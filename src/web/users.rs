@@ -12,7 +12,7 @@ use serde::Deserialize;
 
 use super::auth::{self, Staff};
 use super::error::{WebError, WebResult};
-use super::view::{self, Nav};
+use super::view::{self, Nav, Notice};
 use super::AppState;
 use crate::actions::ActionError;
 use crate::domain::access::Action;
@@ -80,12 +80,6 @@ struct UsersPage {
     roles: [&'static str; 2],
 }
 
-#[derive(Debug, Deserialize, Default)]
-pub struct Done {
-    #[serde(default)]
-    done: String,
-}
-
 fn require_admin(staff: &Staff) -> WebResult<()> {
     Ok(staff.actor.require(Action::ManageUsers, "manage users")?)
 }
@@ -141,13 +135,13 @@ fn blank_form() -> FormState {
 pub async fn list(
     State(state): State<AppState>,
     staff: Staff,
-    Query(done): Query<Done>,
+    notice: Option<Notice>,
 ) -> WebResult<Response> {
     require_admin(&staff)?;
     users_page(
         &state,
         &staff,
-        Some(done.done).filter(|d| !d.is_empty()),
+        notice.and_then(Notice::staff_text),
         blank_form(),
         blank_form(),
         StatusCode::OK,
@@ -182,7 +176,7 @@ pub async fn create(
         ..FormState::default()
     };
     match add_user(&state, &staff, &form).await {
-        Ok(email) => Ok(view::done("/portal/users", &format!("{email} added.")).into_response()),
+        Ok(()) => Ok(view::done("/portal/users", Notice::UserAdded).into_response()),
         Err(e) => {
             let failed = typed.failed(refusal(e)?);
             users_page(
@@ -198,11 +192,7 @@ pub async fn create(
     }
 }
 
-async fn add_user(
-    state: &AppState,
-    staff: &Staff,
-    form: &CreateForm,
-) -> Result<String, ActionError> {
+async fn add_user(state: &AppState, staff: &Staff, form: &CreateForm) -> Result<(), ActionError> {
     // Cheap checks first, so a typo does not cost an argon2 hash.
     let name = rules::clean_name(&form.name)?;
     let email = rules::clean_email(&form.email)?;
@@ -217,7 +207,7 @@ async fn add_user(
     };
     rules::create(&mut tx, By::User(&staff.actor), &account, unix_now()).await?;
     tx.commit().await.map_err(StoreError::from)?;
-    Ok(email)
+    Ok(())
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -242,11 +232,7 @@ pub(super) fn invite_context(state: &AppState) -> rules::InviteContext<'_> {
 async fn invited(state: &AppState, staff: &Staff, invited: rules::Invited) -> WebResult<Response> {
     if invited.mailed {
         state.outbox_wake.notify_one();
-        return Ok(view::done(
-            "/portal/users",
-            &format!("Invitation mailed to {}.", invited.email),
-        )
-        .into_response());
+        return Ok(view::done("/portal/users", Notice::InvitationMailed).into_response());
     }
     let notice = format!(
         "No mail was sent (no [smtp] configured, or the address cannot receive mail). Give {} this link yourself: {}",
@@ -327,7 +313,7 @@ pub async fn revoke_invitation(
     let mut tx = state.store.begin().await?;
     rules::revoke_invitation(&mut tx, &staff.actor, id, unix_now()).await?;
     tx.commit().await.map_err(commit_error)?;
-    Ok(view::done("/portal/users", "Invitation revoked."))
+    Ok(view::done("/portal/users", Notice::InvitationRevoked))
 }
 
 #[derive(Template)]
@@ -398,11 +384,11 @@ pub async fn show(
     State(state): State<AppState>,
     staff: Staff,
     Path(id): Path<i64>,
-    Query(done): Query<Done>,
+    notice: Option<Notice>,
 ) -> WebResult<Response> {
     require_admin(&staff)?;
     let shown = UserView {
-        notice: Some(done.done).filter(|d| !d.is_empty()),
+        notice: notice.and_then(Notice::staff_text),
         form: None,
         error: None,
         password_error: None,
@@ -453,9 +439,7 @@ pub async fn update(
     }
     .await;
     match result {
-        Ok(user) => {
-            Ok(view::done(&user_path(id), &format!("{} saved.", user.email)).into_response())
-        }
+        Ok(_) => Ok(view::done(&user_path(id), Notice::UserSaved).into_response()),
         Err(e) => {
             let shown = UserView {
                 notice: None,
@@ -491,20 +475,16 @@ async fn switch(state: &AppState, staff: &Staff, id: i64, active: bool) -> WebRe
     }
     .await;
     match result {
-        Ok((user, ended)) => {
-            let message = if active {
-                format!(
-                    "{} enabled. API tokens revoked earlier stay revoked.",
-                    user.email
-                )
+        Ok((_, ended)) => {
+            let notice = if active {
+                Notice::UserEnabled
             } else {
-                format!(
-                    "{} disabled: {}; OAuth clients acting as them stop.",
-                    user.email,
-                    ended.counts(false)
-                )
+                Notice::UserDisabled {
+                    sessions_ended: ended.sessions as i64,
+                    tokens_revoked: ended.tokens as i64,
+                }
             };
-            Ok(view::done(&user_path(id), &message).into_response())
+            Ok(view::done(&user_path(id), notice).into_response())
         }
         Err(e) => refused(state, staff, id, e).await,
     }
@@ -540,9 +520,7 @@ pub async fn delete(
     }
     .await;
     match result {
-        Ok(user) => {
-            Ok(view::done("/portal/users", &format!("{} deleted.", user.email)).into_response())
-        }
+        Ok(_) => Ok(view::done("/portal/users", Notice::UserDeleted).into_response()),
         Err(e) => refused(&state, &staff, id, e).await,
     }
 }
@@ -579,11 +557,10 @@ pub async fn reset_password(
     match result {
         Ok(ended) => Ok(view::done(
             &user_path(id),
-            &format!(
-                "New password set: {}; OAuth clients acting as {} must get a new access token.",
-                ended.counts(staff.user().id == id),
-                if staff.user().id == id { "you" } else { "them" }
-            ),
+            Notice::NewPasswordSet {
+                sessions_ended: ended.sessions as i64,
+                tokens_revoked: ended.tokens as i64,
+            },
         )
         .into_response()),
         Err(e) => {

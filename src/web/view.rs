@@ -1,5 +1,6 @@
 //! Small things every page shows: the navigation bar, times, sizes, labels.
 
+pub use super::notice::Notice;
 use crate::domain::{Priority, TicketStatus};
 
 /// The bar at the top of every signed-in page.
@@ -64,15 +65,10 @@ pub fn priorities() -> Vec<&'static str> {
     Priority::ALL.iter().map(|p| p.as_str()).collect()
 }
 
-/// Back to `page` after a change, with what happened shown there (`done=`, the notice
-/// every page shows). `page` may carry a query of its own.
-pub fn done(page: &str, message: &str) -> axum::response::Redirect {
-    let joiner = match page.split_once('?') {
-        None => "?",
-        Some((_, "")) => "",
-        Some(_) => "&",
-    };
-    axum::response::Redirect::to(&format!("{page}{joiner}done={}", url_encode(message)))
+/// Back to `page` after a change, with what happened shown there (the notice every page
+/// shows; see [`Notice`]). `page` may carry a query of its own.
+pub fn done(page: &str, notice: Notice) -> axum::response::Redirect {
+    axum::response::Redirect::to(&super::notice::link(page, &notice))
 }
 
 /// Where a page with a "make one" form stands (personal tokens, API clients, webhooks):
@@ -88,9 +84,9 @@ pub struct MakeForm<F, S> {
 }
 
 impl<F: Default, S> MakeForm<F, S> {
-    pub fn listed(done: String) -> Self {
+    pub fn listed(notice: Option<Notice>) -> Self {
         MakeForm {
-            notice: Some(done).filter(|d| !d.is_empty()),
+            notice: notice.and_then(Notice::staff_text),
             ..Self::blank()
         }
     }
@@ -144,25 +140,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn done_notices_join_the_page_query() {
-        let location = |r: axum::response::Redirect| {
-            use axum::response::IntoResponse;
-            r.into_response().headers()["location"]
-                .to_str()
-                .unwrap()
-                .to_string()
-        };
+    fn done_redirects_with_the_notice_code() {
+        use axum::response::IntoResponse;
+        let response = done("/portal/tickets?q=x", Notice::NoteAdded).into_response();
         assert_eq!(
-            location(done("/portal/account", "Done.")),
-            "/portal/account?done=Done."
-        );
-        assert_eq!(
-            location(done("/portal/tickets?q=x", "a b")),
-            "/portal/tickets?q=x&done=a+b"
-        );
-        assert_eq!(
-            location(done("/portal/tickets?", "ok")),
-            "/portal/tickets?done=ok"
+            response.headers()["location"],
+            "/portal/tickets?q=x&done=note_added"
         );
     }
 

@@ -5,13 +5,12 @@
 use askama::Template;
 use axum::extract::{Path, State};
 use axum::response::{Html, IntoResponse, Response};
-use axum_extra::extract::{Form, Query};
+use axum_extra::extract::Form;
 use serde::Deserialize;
 
-use super::account::Done;
 use super::auth::Staff;
 use super::error::{WebError, WebResult};
-use super::view::{self, MakeForm, Nav};
+use super::view::{self, MakeForm, Nav, Notice};
 use super::AppState;
 use crate::domain::access::Action;
 use crate::store::{unix_now, webhooks as store};
@@ -65,10 +64,10 @@ fn admin(staff: &Staff) -> WebResult<()> {
 pub async fn list(
     State(state): State<AppState>,
     staff: Staff,
-    Query(done): Query<Done>,
+    notice: Option<Notice>,
 ) -> WebResult<Response> {
     admin(&staff)?;
-    render(&state, &staff, MakeForm::listed(done.done)).await
+    render(&state, &staff, MakeForm::listed(notice)).await
 }
 
 async fn render(
@@ -181,7 +180,7 @@ pub async fn retry(
             "only a failed delivery is retried".into(),
         ));
     }
-    Ok(view::done("/portal/admin/webhooks", "Delivery queued again.").into_response())
+    Ok(view::done("/portal/admin/webhooks", Notice::DeliveryRequeued).into_response())
 }
 
 pub async fn delete(
@@ -193,5 +192,5 @@ pub async fn delete(
     let mut conn = state.store.acquire().await?;
     store::delete(&mut conn, id).await?;
     tracing::info!(user = %staff.user().email, webhook_id = id, "webhook deleted");
-    Ok(view::done("/portal/admin/webhooks", "Webhook deleted.").into_response())
+    Ok(view::done("/portal/admin/webhooks", Notice::WebhookDeleted).into_response())
 }

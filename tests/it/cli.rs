@@ -334,6 +334,19 @@ async fn configuration_errors_name_the_key_and_check_reports_health() {
     let ok = env.cli(&["check"], None);
     assert_eq!(ok.status.code(), Some(0), "{}", stderr(&ok));
     assert!(stdout(&ok).contains("database: ok"), "{}", stdout(&ok));
+    assert!(!stdout(&ok).contains("warning:"), "{}", stdout(&ok));
+
+    // Settings that work but have an effect to know of: said, and still exit 0.
+    let capped = env.dir.path().join("capped.toml");
+    let text = std::fs::read_to_string(&env.config_path).unwrap();
+    std::fs::write(&capped, format!("{text}\n[smtp]\nhost = \"127.0.0.1\"\n")).unwrap();
+    let out = run_binary(&capped, &["check"], None, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("warning: the public form accepts up to 5 submissions per address"),
+        "{}",
+        stdout(&out)
+    );
 
     let bad = env.dir.path().join("bad.toml");
     std::fs::write(&bad, "[helpdesk]\nsuport_addresses = [\"x@y.z\"]\n").unwrap();

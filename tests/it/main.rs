@@ -24,6 +24,7 @@ mod hostile;
 mod imap;
 mod live;
 mod mutation;
+mod notices;
 mod oauth;
 mod observe;
 mod openapi;

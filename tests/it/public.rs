@@ -733,3 +733,168 @@ async fn a_merged_ticket_link_leads_to_the_target() {
         .await;
     assert_eq!(page.status, StatusCode::FORBIDDEN);
 }
+
+/// A submission of the form by `email` from a fresh visitor: the page answered, and the
+/// ticket it opened.
+async fn submit_page(portal: &Portal, email: &str, subject: &str) -> (Response, i64) {
+    let browser = visitor(portal, "/").await;
+    let response = post_multipart(
+        portal,
+        &browser,
+        "/",
+        &form(email, subject),
+        &[],
+        "192.0.2.1",
+    )
+    .await;
+    assert_eq!(response.status, StatusCode::OK, "{}", response.body);
+    let mut conn = portal.store().acquire().await.unwrap();
+    let ticket = sqlx::query_scalar("SELECT MAX(id) FROM tickets")
+        .fetch_one(&mut *conn)
+        .await
+        .unwrap();
+    (response, ticket)
+}
+
+async fn acknowledgements(portal: &Portal, ticket: i64) -> i64 {
+    let mut conn = portal.store().acquire().await.unwrap();
+    sqlx::query_scalar(
+        "SELECT COUNT(*) FROM outbox WHERE ticket_id = $1 AND kind = 'acknowledgement'",
+    )
+    .bind(ticket)
+    .fetch_one(&mut *conn)
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_submission_whose_acknowledgement_was_held_back_is_told_its_number_and_link() {
+    let portal = public_portal(
+        "public_per_address = 5\n[outbound]\nacknowledgements_per_sender_per_hour = 3",
+    )
+    .await;
+    for i in 1..=5 {
+        let (page, ticket) = submit_page(&portal, CORA, &format!("Try {i}")).await;
+        if i <= 3 {
+            assert_eq!(acknowledgements(&portal, ticket).await, 1, "#{i}");
+            assert!(
+                page.body
+                    .contains(&format!("We have e-mailed a confirmation to {CORA}")),
+                "#{i}: {}",
+                page.body
+            );
+            assert!(
+                !page.body.contains("/t/"),
+                "#{i}: the link is in the mail only"
+            );
+            continue;
+        }
+        assert_eq!(
+            acknowledgements(&portal, ticket).await,
+            0,
+            "#{i}: held back"
+        );
+        assert!(!page.body.contains("e-mailed"), "#{i}: {}", page.body);
+        assert!(
+            page.body
+                .contains(&format!("Your ticket number is #{ticket}.")),
+            "#{i}: {}",
+            page.body
+        );
+        assert_eq!(page.headers[header::REFERRER_POLICY], "no-referrer");
+        // The link the acknowledgement would have carried opens the customer's page.
+        let path = link_in(&page.body);
+        assert!(path.starts_with(&format!("/t/{ticket}.")), "{path}");
+        let own = portal.get(&Browser::default(), &path).await;
+        assert_eq!(own.status, StatusCode::OK, "{}", own.body);
+        assert!(own.body.contains(&format!("Try {i}")) && own.body.contains(&format!("#{ticket}")));
+    }
+}
+
+#[tokio::test]
+async fn without_smtp_the_page_never_says_it_mailed() {
+    let portal = Portal::without_smtp(&web_config("")).await;
+    let (page, ticket) = submit_page(&portal, CORA, "No mail here").await;
+    assert!(!page.body.contains("e-mailed"), "{}", page.body);
+    assert!(page
+        .body
+        .contains(&format!("Your ticket number is #{ticket}.")));
+    let own = portal.get(&Browser::default(), &link_in(&page.body)).await;
+    assert_eq!(own.status, StatusCode::OK, "{}", own.body);
+    // Without web.public_url there is no link to give: the number only.
+    let portal = Portal::without_smtp("").await;
+    let (page, ticket) = submit_page(&portal, CORA, "No link here").await;
+    assert!(!page.body.contains("e-mailed"), "{}", page.body);
+    assert!(page
+        .body
+        .contains(&format!("Your ticket number is #{ticket}.")));
+    assert!(!page.body.contains("/t/"), "{}", page.body);
+}
+
+/// A reply from the customer page of a ticket closed long ago: it opens a follow-up.
+async fn reply_to_closed(portal: &Portal, subject: &str) -> (Response, i64) {
+    let ticket = submit(portal, CORA, subject).await;
+    let mut conn = portal.store().acquire().await.unwrap();
+    let long_ago = unix_now() - 30 * 86_400;
+    tickets::set_status(
+        &mut conn,
+        ticket,
+        maildesk::domain::TicketStatus::Closed,
+        long_ago,
+    )
+    .await
+    .unwrap();
+    drop(conn);
+    let path = link(ticket, CORA, unix_now() + 3600, 0);
+    let customer = visitor(portal, &path).await;
+    let written = post_multipart(
+        portal,
+        &customer,
+        &format!("{path}/reply"),
+        &[("body", "It is broken again.")],
+        &[],
+        "192.0.2.1",
+    )
+    .await;
+    assert_eq!(written.status, StatusCode::SEE_OTHER, "{}", written.body);
+    let follow_up = portal.ticket(ticket + 1).await;
+    assert_eq!(follow_up.linked_ticket_id, Some(ticket));
+    (written, follow_up.id)
+}
+
+#[tokio::test]
+async fn a_follow_up_from_the_customer_page_says_whether_it_was_mailed() {
+    let portal = public_portal("").await;
+    let (written, follow_up) = reply_to_closed(&portal, "Mailed").await;
+    let page = portal.get(&Browser::default(), written.location()).await;
+    assert!(
+        page.body.contains(&format!(
+            "opened a new ticket (#{follow_up}); we have e-mailed you a confirmation"
+        )),
+        "{}",
+        page.body
+    );
+
+    // Acknowledgements held back: the customer lands on the new ticket's own page.
+    let portal = public_portal("[outbound]\nacknowledgements_per_sender_per_hour = 1").await;
+    let (written, follow_up) = reply_to_closed(&portal, "Held back").await;
+    assert_eq!(acknowledgements(&portal, follow_up).await, 0);
+    let location = written
+        .location()
+        .strip_prefix(BASE)
+        .unwrap_or_else(|| panic!("to the new ticket's page: {}", written.location()));
+    assert!(
+        location.starts_with(&format!("/t/{follow_up}.")),
+        "{location}"
+    );
+    let page = portal.get(&Browser::default(), location).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(!page.body.contains("e-mailed"), "{}", page.body);
+    assert!(
+        page.body
+            .contains(&format!("opened this new ticket (#{follow_up})")),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("It is broken again."));
+}

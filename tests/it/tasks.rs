@@ -435,7 +435,9 @@ async fn two_editors_never_silently_overwrite_each_other() {
         )
         .await;
     assert_eq!(moved.status, StatusCode::SEE_OTHER);
-    assert!(moved.location().contains("done=Marked+in+progress"));
+    assert!(moved.location().contains("done=marked_in_progress"));
+    let page = portal.get(&sam, moved.location()).await;
+    assert!(page.body.contains("Marked in progress."), "{}", page.body);
     let stale = portal
         .post(
             &ada,
@@ -724,7 +726,7 @@ async fn a_ticket_lists_its_tasks_and_creates_linked_ones() {
     assert_eq!(response.status, StatusCode::SEE_OTHER, "{}", response.body);
     assert_eq!(
         response.location(),
-        format!("/portal/tickets/{ticket}?done=Task+%231+created.#tasks")
+        format!("/portal/tickets/{ticket}?done=task_created&n=1#tasks")
     );
     let page = portal.get(&sam, &format!("/portal/tickets/{ticket}")).await;
     assert!(page

@@ -111,7 +111,7 @@ async fn invite(portal: &Portal, admin: &Browser, email: &str, role: &str) -> St
         )
         .await;
     assert_eq!(response.status, StatusCode::SEE_OTHER, "{}", response.body);
-    assert!(response.location().contains("Invitation+mailed"));
+    assert!(response.location().contains("done=invitation_mailed"));
     invitation_token(portal.store(), &email.to_lowercase()).await
 }
 
@@ -486,7 +486,7 @@ async fn disabling_ends_sessions_at_once_and_enabling_allows_sign_in_again() {
         .await;
     assert_eq!(response.status, StatusCode::SEE_OTHER);
     assert!(
-        response.location().contains("1+session"),
+        response.location().ends_with("done=password_set&n=1&m=0"),
         "{}",
         response.location()
     );
