@@ -58,7 +58,9 @@ struct Webhooks {
 #[utoipa::path(get, path = "/api/v1/webhooks", tag = "webhooks",
     responses((status = OK, description = "Registered webhooks (without their secrets)", body = Webhooks)))]
 pub async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Response> {
-    caller.require_admin_to(Action::ManageIntegrations, "manage webhooks")?;
+    caller
+        .actor
+        .require(Action::ManageIntegrations, "manage webhooks")?;
     let mut conn = state.store.acquire().await?;
     let webhooks = store::list(&mut conn)
         .await?
@@ -89,7 +91,9 @@ pub async fn create(
     caller: Caller,
     ApiJson(body): ApiJson<NewWebhook>,
 ) -> ApiResult<Response> {
-    caller.require_admin_to(Action::ManageIntegrations, "manage webhooks")?;
+    caller
+        .actor
+        .require(Action::ManageIntegrations, "manage webhooks")?;
     check_url(&body.url).map_err(|e| ApiError::invalid("url", e))?;
     let events = parse_events(&body.events).map_err(|e| ApiError::invalid("events", e))?;
     let secret = new_secret();
@@ -124,7 +128,9 @@ pub async fn show(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
-    caller.require_admin_to(Action::ManageIntegrations, "manage webhooks")?;
+    caller
+        .actor
+        .require(Action::ManageIntegrations, "manage webhooks")?;
     let id = super::parse_id(&id, "webhook")?;
     let mut conn = state.store.acquire().await?;
     let webhook = store::get(&mut conn, id).await?;
@@ -158,7 +164,9 @@ pub async fn update(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<WebhookChanges>,
 ) -> ApiResult<Response> {
-    caller.require_admin_to(Action::ManageIntegrations, "manage webhooks")?;
+    caller
+        .actor
+        .require(Action::ManageIntegrations, "manage webhooks")?;
     let id = super::parse_id(&id, "webhook")?;
     if let Some(url) = &body.url {
         check_url(url).map_err(|e| ApiError::invalid("url", e))?;
@@ -194,7 +202,9 @@ pub async fn delete(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
-    caller.require_admin_to(Action::ManageIntegrations, "manage webhooks")?;
+    caller
+        .actor
+        .require(Action::ManageIntegrations, "manage webhooks")?;
     let id = super::parse_id(&id, "webhook")?;
     let mut conn = state.store.acquire().await?;
     store::delete(&mut conn, id).await?;
@@ -232,7 +242,9 @@ pub async fn deliveries(
     Path(id): Path<String>,
     ApiQuery(query): ApiQuery<DeliveriesQuery>,
 ) -> ApiResult<Response> {
-    caller.require_admin_to(Action::ManageIntegrations, "manage webhooks")?;
+    caller
+        .actor
+        .require(Action::ManageIntegrations, "manage webhooks")?;
     let id = super::parse_id(&id, "webhook")?;
     let limit = query.limit.unwrap_or(50);
     if !(1..=200).contains(&limit) {
@@ -265,7 +277,9 @@ pub async fn retry(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
-    caller.require_admin_to(Action::ManageIntegrations, "manage webhooks")?;
+    caller
+        .actor
+        .require(Action::ManageIntegrations, "manage webhooks")?;
     let id = super::parse_id(&id, "webhook delivery")?;
     let mut conn = state.store.acquire().await?;
     let delivery = store::delivery(&mut conn, id).await?;
