@@ -15,6 +15,10 @@ use crate::store::{events, messages, tickets, users, StoreError, Tx};
 pub enum ActionError {
     #[error("you may not {0}")]
     Forbidden(&'static str),
+    /// The user's role allows it, the way they act now does not (a token whose scope
+    /// is not admin).
+    #[error("you may not {0} with this token: admin actions need an admin-scoped token or an admin's session")]
+    BeyondScope(&'static str),
     #[error("{0} not found")]
     NotFound(String),
     /// Someone else changed the field since the editor loaded it.
@@ -47,20 +51,53 @@ impl From<StoreError> for ActionError {
 
 type Result<T> = std::result::Result<T, ActionError>;
 
-/// The signed-in (or mail-verified) staff member doing something.
+/// The signed-in (or mail-verified) staff member doing something, and the highest role
+/// the way they act reaches. Every rule asks [`Actor::role`], so a caller whose way of
+/// acting does not reach admin (a token that is not admin-scoped) is refused every admin
+/// action wherever it is checked, with no check of its own to forget.
 #[derive(Debug, Clone)]
 pub struct Actor {
     pub user: users::User,
+    /// At most this role, whatever the user's (private: made by a constructor, which
+    /// names it).
+    ceiling: Role,
 }
 
 impl Actor {
+    /// The user with all their role allows: a portal session, verified staff e-mail, an
+    /// admin-scoped token.
+    pub fn with_role(user: users::User) -> Actor {
+        Actor::at_most(user, Role::Admin)
+    }
+
+    /// The user acting as `ceiling` at most (a read- or write-scoped token: staff). It
+    /// never goes beyond the user's own role.
+    pub fn at_most(user: users::User, ceiling: Role) -> Actor {
+        Actor { user, ceiling }
+    }
+
+    /// The role the rules see: the user's, held down to the ceiling.
     pub fn role(&self) -> Role {
+        match (self.user_role(), self.ceiling) {
+            (Role::Admin, Role::Admin) => Role::Admin,
+            _ => Role::Staff,
+        }
+    }
+
+    fn user_role(&self) -> Role {
         self.user.role.parse().unwrap_or(Role::Staff)
     }
 
+    /// Whether the rules let this actor do `action` (to offer it only to them).
+    pub fn may(&self, action: Action) -> bool {
+        access::may(self.role(), action)
+    }
+
     pub fn require(&self, action: Action, what: &'static str) -> Result<()> {
-        if access::may(self.role(), action) {
+        if self.may(action) {
             Ok(())
+        } else if access::may(self.user_role(), action) {
+            Err(ActionError::BeyondScope(what))
         } else {
             Err(ActionError::Forbidden(what))
         }
@@ -484,4 +521,43 @@ pub async fn customer_set_solved(
         events::record_by_customer(tx, &event, customer_email, ctx.now).await?;
     }
     Ok(changed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user(role: Role) -> users::User {
+        users::User {
+            id: 1,
+            email: "ada@example.com".into(),
+            name: "Ada".into(),
+            role: role.as_str().into(),
+            password_hash: String::new(),
+            active: 1,
+            created_at: 0,
+        }
+    }
+
+    #[test]
+    fn a_ceiling_holds_an_admin_down_and_never_raises_staff() {
+        let full = Actor::with_role(user(Role::Admin));
+        assert_eq!(full.role(), Role::Admin);
+        assert!(full.require(Action::DeleteAnyTask, "x").is_ok());
+
+        let capped = Actor::at_most(user(Role::Admin), Role::Staff);
+        assert_eq!(capped.role(), Role::Staff);
+        assert!(capped.may(Action::WorkTasks) && !capped.may(Action::DeleteAnyTask));
+        assert!(matches!(
+            capped.require(Action::DeleteAnyTask, "x"),
+            Err(ActionError::BeyondScope(_))
+        ));
+
+        let staff = Actor::at_most(user(Role::Staff), Role::Admin);
+        assert_eq!(staff.role(), Role::Staff);
+        assert!(matches!(
+            staff.require(Action::ManageUsers, "x"),
+            Err(ActionError::Forbidden(_))
+        ));
+    }
 }

@@ -4,7 +4,7 @@
 //! a refused change leaves the transaction for the caller to drop.
 
 use crate::actions::{ActionError, Actor};
-use crate::domain::access::{self, Action};
+use crate::domain::access::Action;
 use crate::domain::{text, TaskPriority, TaskStatus};
 use crate::outbound::OutboundOptions;
 use crate::store::tasks::{self, Field, Task};
@@ -461,8 +461,8 @@ pub async fn update(
 pub async fn delete(tx: &mut Tx, ctx: &Context<'_>, actor: &Actor, id: i64) -> Result<Task> {
     actor.require(Action::WorkTasks, "delete tasks")?;
     let task = tasks::get(tx, id).await?;
-    if task.creator_id != actor.user.id && !access::may(actor.role(), Action::DeleteAnyTask) {
-        return Err(ActionError::Forbidden("delete a task someone else created").into());
+    if task.creator_id != actor.user.id {
+        actor.require(Action::DeleteAnyTask, "delete a task someone else created")?;
     }
     tasks::delete(tx, id).await?;
     if let Some(ticket_id) = task.ticket_id {
@@ -480,7 +480,7 @@ pub async fn delete(tx: &mut Tx, ctx: &Context<'_>, actor: &Actor, id: i64) -> R
 
 /// Whether `actor` may delete `task` (to offer the button only to them).
 pub fn may_delete(actor: &Actor, task: &Task) -> bool {
-    task.creator_id == actor.user.id || access::may(actor.role(), Action::DeleteAnyTask)
+    task.creator_id == actor.user.id || actor.may(Action::DeleteAnyTask)
 }
 
 /// `task #12 “Call the vendor”`.

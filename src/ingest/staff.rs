@@ -170,9 +170,7 @@ impl Ingestor {
         commands: &[Command],
         now: i64,
     ) -> Result<bool, StoreError> {
-        let actor = Actor {
-            user: staff.clone(),
-        };
+        let actor = Actor::with_role(staff.clone());
         // The resolved notice is the caller's (a relayed reply makes it unnecessary).
         let quiet = Context {
             outbound: None,

@@ -170,7 +170,7 @@ pub(super) async fn session_staff(
         sessions::touch(&mut conn, &id_hash, now).await?;
     }
     Ok(Some(Staff {
-        actor: Actor { user: found.user() },
+        actor: Actor::with_role(found.user()),
         session_hash: id_hash,
         csrf: found.csrf_token,
     }))

@@ -8,7 +8,7 @@ use super::auth::Staff;
 use super::error::WebResult;
 use super::view::{self, Nav};
 use super::AppState;
-use crate::domain::access::{self, Action};
+use crate::domain::access::Action;
 use crate::domain::TicketStatus;
 use crate::store::queue::{self, Filter, Sort};
 use crate::store::{quarantine, tasks, unix_now};
@@ -46,7 +46,7 @@ pub async fn show(State(state): State<AppState>, staff: Staff) -> WebResult<Html
         ..Filter::default()
     };
     let (oldest, _) = queue::page(&mut conn, state.store.backend(), &waiting, 10).await?;
-    let quarantined = if access::may(staff.actor.role(), Action::ManageQuarantine) {
+    let quarantined = if staff.actor.may(Action::ManageQuarantine) {
         Some(quarantine::count_open(&mut conn).await?)
     } else {
         None

@@ -49,7 +49,9 @@ impl From<StoreError> for WebError {
 impl From<ActionError> for WebError {
     fn from(e: ActionError) -> Self {
         match e {
-            ActionError::Forbidden(_) => WebError::Forbidden(e.to_string()),
+            ActionError::Forbidden(_) | ActionError::BeyondScope(_) => {
+                WebError::Forbidden(e.to_string())
+            }
             ActionError::NotFound(what) => WebError::NotFound(format!("{what} not found")),
             ActionError::Conflict { .. } => WebError::Conflict(e.to_string()),
             ActionError::Invalid { .. } => WebError::BadRequest(e.to_string()),

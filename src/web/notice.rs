@@ -284,10 +284,7 @@ impl Notice {
             NewPasswordSet {
                 sessions_ended,
                 tokens_revoked,
-            } => (
-                "password_set",
-                numbers(&[*sessions_ended, *tokens_revoked]),
-            ),
+            } => ("password_set", numbers(&[*sessions_ended, *tokens_revoked])),
             InvitationMailed => ("invitation_mailed", none),
             InvitationRevoked => ("invitation_revoked", none),
             EntryBecameTicket { entry, ticket } => ("entry_ticket", numbers(&[*entry, *ticket])),

@@ -215,10 +215,9 @@ async fn render(
         last_message,
         merged_from,
         can_reply: state.outbound().is_some(),
-        can_delete: crate::domain::access::may(
-            staff.actor.role(),
-            crate::domain::access::Action::DeleteTickets,
-        ),
+        can_delete: staff
+            .actor
+            .may(crate::domain::access::Action::DeleteTickets),
         tasks,
         today: crate::tasks::today(now),
         csrf: staff.csrf.clone(),

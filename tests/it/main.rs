@@ -33,6 +33,7 @@ mod portal;
 mod public;
 mod reports;
 mod retention;
+mod scopes;
 mod serve_lock;
 mod systemd;
 mod tasks;

@@ -18,12 +18,12 @@ const PERIOD: &str = "from=2023-03-01&to=2023-03-07";
 
 async fn actor(portal: &Portal, email: &str) -> Actor {
     let mut conn = portal.store().acquire().await.unwrap();
-    Actor {
-        user: users::find_by_email(&mut conn, email)
+    Actor::with_role(
+        users::find_by_email(&mut conn, email)
             .await
             .unwrap()
             .unwrap(),
-    }
+    )
 }
 
 fn ctx(portal: &Portal, now: i64) -> Context<'_> {

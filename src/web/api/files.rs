@@ -47,7 +47,9 @@ struct Entries {
 }
 
 fn require_quarantine(caller: &Caller) -> ApiResult<()> {
-    caller.require_admin_to(Action::ManageQuarantine, "manage the quarantine")
+    Ok(caller
+        .actor
+        .require(Action::ManageQuarantine, "manage the quarantine")?)
 }
 
 /// `GET /api/v1/quarantine` (admin)

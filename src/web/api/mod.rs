@@ -3,9 +3,12 @@
 //! Bearer mdk_…`), by an OAuth2 machine client's access token ([`oauth`]; it acts as the
 //! staff user an admin chose), or by their portal session (browser clients, which must
 //! then send the session's CSRF token in `X-CSRF-Token` with every change). A token acts
-//! with at most its scope: `read` for GET, `write` to change, `admin` for admin
-//! resources, and never beyond its user's role. Errors are `application/problem+json`
-//! ([`problem`]); the OpenAPI document is generated from the handlers ([`openapi`]).
+//! with at most its scope: `read` for GET, `write` to change (both checked here, by the
+//! method), `admin` for admin actions, and never beyond its user's role. Admin actions
+//! are the rules' to refuse: a token that is not admin-scoped acts as staff at most
+//! ([`Actor::at_most`]), so every rule that needs an admin refuses it, with no check in
+//! the handler to forget. Errors are `application/problem+json` ([`problem`]); the
+//! OpenAPI document is generated from the handlers ([`openapi`]).
 
 mod auth;
 mod files;
@@ -32,9 +35,9 @@ use utoipa_axum::routes;
 use super::auth::{constant_time_eq, session_staff};
 use super::AppState;
 use crate::actions::Actor;
-use crate::domain::access::Action;
 use crate::domain::Role;
 use crate::mail::hash::sha256_hex;
+use crate::store::users::User;
 use crate::store::{api_tokens, unix_now};
 pub use problem::{ApiError, ApiResult};
 
@@ -60,6 +63,14 @@ impl Scope {
 
     pub fn parse(text: &str) -> Option<Scope> {
         Scope::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+
+    /// The highest role a token of this scope acts as: admin actions need `admin`.
+    fn ceiling(self) -> Role {
+        match self {
+            Scope::Admin => Role::Admin,
+            Scope::Read | Scope::Write => Role::Staff,
+        }
     }
 }
 
@@ -90,7 +101,20 @@ pub struct Caller {
 }
 
 impl Caller {
-    /// Refuses a request beyond the token's scope (the role is checked by the rules).
+    /// A caller by a token (personal or a client's) of `scope`, acting as `user`: as staff
+    /// at most unless the scope is `admin`.
+    fn by_bearer(user: User, scope: Scope, via: Via, rate_key: String) -> Caller {
+        Caller {
+            actor: Actor::at_most(user, scope.ceiling()),
+            scope,
+            via,
+            rate_key,
+            session_hash: None,
+        }
+    }
+
+    /// Refuses a request beyond the token's scope (admin actions are the rules' to
+    /// refuse, through the actor).
     pub fn require(&self, scope: Scope) -> ApiResult<()> {
         if self.scope >= scope {
             Ok(())
@@ -101,23 +125,6 @@ impl Caller {
                 scope.as_str()
             )))
         }
-    }
-
-    /// Admin resources: an admin, with an admin-scoped token (or a session).
-    pub fn require_admin(&self) -> ApiResult<()> {
-        self.require(Scope::Admin)?;
-        if self.actor.role() == Role::Admin {
-            Ok(())
-        } else {
-            Err(ApiError::forbidden("only admins may do this"))
-        }
-    }
-
-    /// An admin resource guarded by its own rule in [`crate::domain::access`] (the same
-    /// rule as the portal's page for it).
-    pub fn require_admin_to(&self, action: Action, what: &'static str) -> ApiResult<()> {
-        self.require_admin()?;
-        Ok(self.actor.require(action, what)?)
     }
 }
 
@@ -186,13 +193,8 @@ async fn by_token(state: &AppState, token: &str) -> ApiResult<Caller> {
         api_tokens::touch(&mut conn, found.token_id, now).await?;
     }
     let scope = Scope::parse(&found.scope).unwrap_or(Scope::Read);
-    Ok(Caller {
-        rate_key: format!("token:{}", found.token_id),
-        session_hash: None,
-        actor: Actor { user: found.user },
-        scope,
-        via: Via::Token,
-    })
+    let rate_key = format!("token:{}", found.token_id);
+    Ok(Caller::by_bearer(found.user, scope, Via::Token, rate_key))
 }
 
 async fn by_session(state: &AppState, parts: &Parts) -> ApiResult<Caller> {

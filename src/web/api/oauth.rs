@@ -66,16 +66,12 @@ pub(super) async fn by_client(state: &AppState, token: &str) -> ApiResult<Caller
     {
         store::touch(&mut conn, found.client_pk, now).await?;
     }
-    Ok(Caller {
-        actor: Actor { user: found.user },
-        // The token's scope, never beyond the client's as it is now.
-        scope: Scope::parse(&claims.scope)
-            .unwrap_or(Scope::Read)
-            .min(Scope::parse(&found.client_scope).unwrap_or(Scope::Read)),
-        via: Via::Client,
-        rate_key: format!("client:{}", claims.sub),
-        session_hash: None,
-    })
+    // The token's scope, never beyond the client's as it is now.
+    let scope = Scope::parse(&claims.scope)
+        .unwrap_or(Scope::Read)
+        .min(Scope::parse(&found.client_scope).unwrap_or(Scope::Read));
+    let rate_key = format!("client:{}", claims.sub);
+    Ok(Caller::by_bearer(found.user, scope, Via::Client, rate_key))
 }
 
 // ---- The token endpoint ----
@@ -410,7 +406,9 @@ struct List {
 #[utoipa::path(get, path = "/api/v1/oauth/clients", tag = "oauth",
     responses((status = OK, description = "Registered clients (revoked ones too)", body = List)))]
 pub async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Response> {
-    caller.require_admin_to(Action::ManageIntegrations, "manage API clients")?;
+    caller
+        .actor
+        .require(Action::ManageIntegrations, "manage API clients")?;
     let mut conn = state.store.acquire().await?;
     let clients = store::list(&mut conn).await?;
     Ok(json(StatusCode::OK, &List { clients }))
@@ -517,7 +515,9 @@ pub async fn create(
     caller: Caller,
     ApiJson(new): ApiJson<NewClient>,
 ) -> ApiResult<Response> {
-    caller.require_admin_to(Action::ManageIntegrations, "manage API clients")?;
+    caller
+        .actor
+        .require(Action::ManageIntegrations, "manage API clients")?;
     let made = register(&state, &caller.actor, &new.name, &new.scope, new.acts_as).await?;
     let location = format!("/api/v1/oauth/clients/{}", made.client.id);
     let mut response = json(
@@ -544,7 +544,9 @@ pub async fn revoke(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
-    caller.require_admin_to(Action::ManageIntegrations, "manage API clients")?;
+    caller
+        .actor
+        .require(Action::ManageIntegrations, "manage API clients")?;
     let id = id
         .parse::<i64>()
         .map_err(|_| ApiError::not_found(format!("there is no client {id:?}")))?;

@@ -136,7 +136,9 @@ impl From<StoreError> for ApiError {
 impl From<ActionError> for ApiError {
     fn from(e: ActionError) -> Self {
         match e {
-            ActionError::Forbidden(_) => ApiError::forbidden(e.to_string()),
+            ActionError::Forbidden(_) | ActionError::BeyondScope(_) => {
+                ApiError::forbidden(e.to_string())
+            }
             ActionError::NotFound(what) => ApiError::not_found(format!("{what} not found")),
             ActionError::Conflict { field, .. } => {
                 ApiError::field(StatusCode::PRECONDITION_FAILED, field, e.to_string())

@@ -452,7 +452,6 @@ pub async fn delete(
     caller: Caller,
     Path(reference_text): Path<String>,
 ) -> ApiResult<Response> {
-    caller.require(super::Scope::Admin)?;
     let id = reference(&reference_text)?;
     let mut tx = state.store.begin().await?;
     let deleted = actions::delete_ticket(&mut tx, &caller.actor, id).await?;

@@ -10,7 +10,8 @@ use serde::{Deserialize, Serialize};
 
 use super::openapi::{Id, IfMatch};
 use super::problem::Problem;
-use super::{json, ApiError, ApiJson, ApiResult, Caller, Scope};
+use super::{json, ApiError, ApiJson, ApiResult, Caller};
+use crate::domain::access::Action;
 use crate::store::users::{self as user_store, User};
 use crate::store::{unix_now, StoreError};
 use crate::users::{self as rules, By};
@@ -38,7 +39,9 @@ fn may_see(caller: &Caller, id: i64) -> ApiResult<()> {
     if caller.actor.user.id == id {
         Ok(())
     } else {
-        caller.require_admin()
+        Ok(caller
+            .actor
+            .require(Action::ManageUsers, "see other users")?)
     }
 }
 
@@ -52,7 +55,7 @@ struct List {
 #[utoipa::path(get, path = "/api/v1/users", tag = "users",
     responses((status = OK, description = "Every user", body = List)))]
 pub async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Response> {
-    caller.require_admin()?;
+    caller.actor.require(Action::ManageUsers, "list users")?;
     let mut conn = state.store.acquire().await?;
     let users = user_store::list(&mut conn).await?;
     Ok(json(StatusCode::OK, &List { users }))
@@ -101,7 +104,7 @@ pub async fn invite(
     caller: Caller,
     ApiJson(new): ApiJson<NewInvitation>,
 ) -> ApiResult<Response> {
-    caller.require_admin()?;
+    caller.actor.require(Action::ManageUsers, "invite users")?;
     let role = rules::parse_role(new.role.as_deref().unwrap_or("staff"))?;
     let ctx = invite_context(&state);
     let mut tx = state.store.begin().await?;
@@ -154,9 +157,6 @@ pub async fn update(
 ) -> ApiResult<Response> {
     let id = user_id(&id)?;
     may_see(&caller, id)?;
-    if change.role.is_some() || change.active.is_some() {
-        caller.require(Scope::Admin)?;
-    }
     let expected_tag = super::if_match(&headers, "user")?;
     let now = unix_now();
     let password_verified = match &change.current_password {
@@ -209,7 +209,7 @@ pub async fn delete(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
-    caller.require_admin()?;
+    caller.actor.require(Action::ManageUsers, "delete users")?;
     let id = user_id(&id)?;
     let mut tx = state.store.begin().await?;
     let user = rules::delete(&mut tx, By::User(&caller.actor), id).await?;

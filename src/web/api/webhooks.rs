@@ -58,7 +58,9 @@ struct Webhooks {
 #[utoipa::path(get, path = "/api/v1/webhooks", tag = "webhooks",
     responses((status = OK, description = "Registered webhooks (without their secrets)", body = Webhooks)))]
 pub async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Response> {
-    caller.require_admin_to(Action::ManageIntegrations, "manage webhooks")?;
+    caller
+        .actor
+        .require(Action::ManageIntegrations, "manage webhooks")?;
     let mut conn = state.store.acquire().await?;
     let webhooks = store::list(&mut conn)
         .await?
@@ -100,7 +102,9 @@ pub async fn create(
     caller: Caller,
     ApiJson(body): ApiJson<NewWebhook>,
 ) -> ApiResult<Response> {
-    caller.require_admin_to(Action::ManageIntegrations, "manage webhooks")?;
+    caller
+        .actor
+        .require(Action::ManageIntegrations, "manage webhooks")?;
     checked_url(&state, &body.url).await?;
     let events = parse_events(&body.events).map_err(|e| ApiError::invalid("events", e))?;
     let secret = new_secret();
@@ -135,7 +139,9 @@ pub async fn show(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
-    caller.require_admin_to(Action::ManageIntegrations, "manage webhooks")?;
+    caller
+        .actor
+        .require(Action::ManageIntegrations, "manage webhooks")?;
     let id = super::parse_id(&id, "webhook")?;
     let mut conn = state.store.acquire().await?;
     let webhook = store::get(&mut conn, id).await?;
@@ -169,7 +175,9 @@ pub async fn update(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<WebhookChanges>,
 ) -> ApiResult<Response> {
-    caller.require_admin_to(Action::ManageIntegrations, "manage webhooks")?;
+    caller
+        .actor
+        .require(Action::ManageIntegrations, "manage webhooks")?;
     let id = super::parse_id(&id, "webhook")?;
     if let Some(url) = &body.url {
         checked_url(&state, url).await?;
@@ -205,7 +213,9 @@ pub async fn delete(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
-    caller.require_admin_to(Action::ManageIntegrations, "manage webhooks")?;
+    caller
+        .actor
+        .require(Action::ManageIntegrations, "manage webhooks")?;
     let id = super::parse_id(&id, "webhook")?;
     let mut conn = state.store.acquire().await?;
     store::delete(&mut conn, id).await?;
@@ -243,7 +253,9 @@ pub async fn deliveries(
     Path(id): Path<String>,
     ApiQuery(query): ApiQuery<DeliveriesQuery>,
 ) -> ApiResult<Response> {
-    caller.require_admin_to(Action::ManageIntegrations, "manage webhooks")?;
+    caller
+        .actor
+        .require(Action::ManageIntegrations, "manage webhooks")?;
     let id = super::parse_id(&id, "webhook")?;
     let limit = query.limit.unwrap_or(50);
     if !(1..=200).contains(&limit) {
@@ -276,7 +288,9 @@ pub async fn retry(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
-    caller.require_admin_to(Action::ManageIntegrations, "manage webhooks")?;
+    caller
+        .actor
+        .require(Action::ManageIntegrations, "manage webhooks")?;
     let id = super::parse_id(&id, "webhook delivery")?;
     let mut conn = state.store.acquire().await?;
     let delivery = store::delivery(&mut conn, id).await?;
