@@ -119,13 +119,6 @@ pub async fn hash_password(password: &str, confirm: Option<&str>) -> Result<Stri
         .map_err(password_error)
 }
 
-/// Whether `password` is the user's (off the async threads, within the hashing limit).
-pub async fn verify_password(user: &users::User, password: &str) -> Result<bool> {
-    crate::password::verify(password, &user.password_hash)
-        .await
-        .map_err(password_error)
-}
-
 fn password_error(e: crate::password::PasswordError) -> ActionError {
     use crate::password::PasswordError;
     match e {

@@ -7,7 +7,7 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum_extra::extract::Form;
 use serde::Deserialize;
 
-use super::auth::Staff;
+use super::auth::{check_own_password, ClientAddr, Staff};
 use super::error::{WebError, WebResult};
 use super::view::{self, Nav, Notice};
 use super::AppState;
@@ -116,6 +116,7 @@ pub struct PasswordForm {
 pub async fn change_password(
     State(state): State<AppState>,
     staff: Staff,
+    ClientAddr(client): ClientAddr,
     Form(form): Form<PasswordForm>,
 ) -> WebResult<Response> {
     let refuse = |message: &str| {
@@ -127,8 +128,13 @@ pub async fn change_password(
             StatusCode::UNPROCESSABLE_ENTITY,
         )
     };
-    if !users_rules::verify_password(staff.user(), &form.current).await? {
-        return refuse("current password: that is not your current password").await;
+    match check_own_password(&state, &client, staff.user(), &form.current).await {
+        Ok(true) => {}
+        Ok(false) => return refuse("current password: that is not your current password").await,
+        Err(ActionError::Invalid { message, .. }) => {
+            return refuse(&format!("current password: {message}")).await
+        }
+        Err(e) => return Err(e.into()),
     }
     let result = async {
         let hash = users_rules::hash_password(&form.new, Some(&form.confirm)).await?;
@@ -178,6 +184,7 @@ pub struct ProfileForm {
 pub async fn change_profile(
     State(state): State<AppState>,
     staff: Staff,
+    ClientAddr(client): ClientAddr,
     Form(form): Form<ProfileForm>,
 ) -> WebResult<Response> {
     let typed = super::users::FormState {
@@ -187,7 +194,7 @@ pub async fn change_profile(
     };
     let result = async {
         let password_verified = !form.current.is_empty()
-            && users_rules::verify_password(staff.user(), &form.current).await?;
+            && check_own_password(&state, &client, staff.user(), &form.current).await?;
         if !form.current.is_empty() && !password_verified {
             return Err(ActionError::Invalid {
                 field: "current",

@@ -17,7 +17,7 @@ use tracing::{info, warn};
 
 use super::error::{WebError, WebResult};
 use super::AppState;
-use crate::actions::Actor;
+use crate::actions::{ActionError, Actor};
 use crate::mail::hash::sha256_hex;
 use crate::store::{sessions, throttle, unix_now, users};
 
@@ -95,6 +95,24 @@ pub fn client_addr(
         || "unknown".into(),
         |ConnectInfo(addr)| addr.ip().to_string(),
     )
+}
+
+/// The client's address ([`client_addr`]) as an extractor.
+pub struct ClientAddr(pub String);
+
+impl FromRequestParts<AppState> for ClientAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(ClientAddr(client_addr(
+            state,
+            &parts.headers,
+            &parts.extensions,
+        )))
+    }
 }
 
 fn session_token(jar: &CookieJar) -> Option<String> {
@@ -394,7 +412,7 @@ pub(super) async fn check_credentials(
     email: &str,
     password: &str,
     now: i64,
-) -> WebResult<Credentials> {
+) -> Result<Credentials, crate::store::StoreError> {
     let web = &state.config.web;
     let limits = throttle::Limits {
         per_account: web.login_failures_per_account,
@@ -432,6 +450,29 @@ pub(super) async fn check_credentials(
     sessions::purge_stale(&mut conn, now, idle).await?;
     throttle::forget(&mut conn, LOGIN, now - limits.window_secs).await?;
     Ok(Credentials::Valid(user))
+}
+
+/// Whether `password` is the signed-in `user`'s own (to change the password or the
+/// sign-in address): judged like a sign-in, under the same throttle and hashing limit,
+/// so a session someone else got hold of cannot be used to guess the password.
+pub(crate) async fn check_own_password(
+    state: &AppState,
+    client: &str,
+    user: &users::User,
+    password: &str,
+) -> Result<bool, ActionError> {
+    match check_credentials(state, client, &user.email, password, unix_now()).await? {
+        Credentials::Valid(found) => Ok(found.id == user.id),
+        Credentials::Wrong => Ok(false),
+        Credentials::Busy => Err(ActionError::Busy),
+        Credentials::Throttled(seconds) => Err(ActionError::Invalid {
+            field: "current",
+            message: format!(
+                "too many wrong passwords; try again in {} minute(s)",
+                (seconds + 59) / 60
+            ),
+        }),
+    }
 }
 
 /// A session just started: the cookie that carries it, its CSRF token and its end.

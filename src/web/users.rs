@@ -413,6 +413,7 @@ pub async fn update(
     State(state): State<AppState>,
     staff: Staff,
     Path(id): Path<i64>,
+    auth::ClientAddr(client): auth::ClientAddr,
     Form(form): Form<EditForm>,
 ) -> WebResult<Response> {
     require_admin(&staff)?;
@@ -424,8 +425,8 @@ pub async fn update(
     };
     let result = async {
         let role = rules::parse_role(&form.role)?;
-        let password_verified =
-            !form.current.is_empty() && rules::verify_password(staff.user(), &form.current).await?;
+        let password_verified = !form.current.is_empty()
+            && auth::check_own_password(&state, &client, staff.user(), &form.current).await?;
         let mut tx = state.store.begin().await?;
         let edit = rules::Edit {
             name: &form.name,

@@ -462,3 +462,44 @@ async fn live_update_streams_are_capped_per_session_and_in_all() {
     .await;
     assert!(reopened, "the freed place is not given to another session");
 }
+
+#[tokio::test]
+async fn a_signed_in_session_cannot_be_used_to_guess_the_password() {
+    let portal = Portal::with_config("\n[web]\nlogin_failures_per_account = 3\n").await;
+    let sam = portal.sign_in(STAFF).await;
+    let change = |current: &'static str| {
+        let (portal, sam) = (&portal, &sam);
+        async move {
+            portal
+                .post(
+                    sam,
+                    "/portal/account/password",
+                    &[
+                        ("current", current),
+                        ("new", "a new password 2"),
+                        ("confirm", "a new password 2"),
+                    ],
+                )
+                .await
+        }
+    };
+    for _ in 0..3 {
+        let wrong = change("not it").await;
+        assert_eq!(wrong.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(
+            wrong.body.contains("not your current password"),
+            "{}",
+            wrong.body
+        );
+    }
+    // The sign-in throttle counts these guesses: now even the right password waits.
+    let refused = change(crate::portal::PASSWORD).await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        refused.body.contains("too many wrong passwords"),
+        "{}",
+        refused.body
+    );
+    let sign_in = portal.try_sign_in(STAFF, crate::portal::PASSWORD).await;
+    assert_eq!(sign_in.status, StatusCode::TOO_MANY_REQUESTS);
+}

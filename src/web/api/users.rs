@@ -15,6 +15,7 @@ use crate::domain::access::Action;
 use crate::store::users::{self as user_store, User};
 use crate::store::{unix_now, StoreError};
 use crate::users::{self as rules, By};
+use crate::web::auth::{check_own_password, ClientAddr};
 use crate::web::users::invite_context;
 use crate::web::AppState;
 
@@ -152,6 +153,7 @@ pub async fn update(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
+    ClientAddr(client): ClientAddr,
     headers: HeaderMap,
     ApiJson(change): ApiJson<UserChange>,
 ) -> ApiResult<Response> {
@@ -161,7 +163,7 @@ pub async fn update(
     let now = unix_now();
     let password_verified = match &change.current_password {
         Some(password) => {
-            if !rules::verify_password(&caller.actor.user, password).await? {
+            if !check_own_password(&state, &client, &caller.actor.user, password).await? {
                 return Err(ApiError::invalid(
                     "current_password",
                     "this is not your current password",
