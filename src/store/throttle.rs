@@ -10,7 +10,7 @@
 //! An attempt that turns out not to count (refused by the limit, or a sign-in that
 //! succeeded) is [`release`]d, so the counts are of attempts that were let through.
 
-use super::{Conn, Result};
+use super::{Backend, Conn, Result};
 
 /// How many attempts of one kind are let through per account and per client address in
 /// a window.
@@ -110,20 +110,35 @@ pub async fn attempt(
 }
 
 /// Takes an attempt back from both counts (it was refused, or it did not happen after
-/// all). A window that has started anew since is left alone.
+/// all). A window that has started anew since is left alone. One row per statement,
+/// account before client: the order [`attempt`] locks them in (one statement over both
+/// locked them in scan order and deadlocked with a concurrent attempt on PostgreSQL).
 pub async fn release(conn: &mut Conn, attempt: &Attempt) -> Result<()> {
+    for (dimension, key, count) in [
+        ("account", &attempt.account, attempt.by_account),
+        ("client", &attempt.client, attempt.by_client),
+    ] {
+        take_back(conn, attempt.kind, dimension, key, count.window_start).await?;
+    }
+    Ok(())
+}
+
+async fn take_back(
+    conn: &mut Conn,
+    kind: &str,
+    dimension: &str,
+    key: &str,
+    window_start: i64,
+) -> Result<()> {
     sqlx::query(
         "UPDATE throttle_counters SET hits = hits - 1
-         WHERE kind = $1 AND hits > 0
-           AND ((dimension = 'account' AND key = $2 AND window_start = $3)
-             OR (dimension = 'client' AND key = $4 AND window_start = $5))",
+         WHERE kind = $1 AND dimension = $2 AND key = $3 AND window_start = $4 AND hits > 0",
     )
-    .bind(attempt.kind)
-    .bind(&attempt.account)
-    .bind(attempt.by_account.window_start)
-    .bind(&attempt.client)
-    .bind(attempt.by_client.window_start)
-    .execute(conn)
+    .bind(kind)
+    .bind(dimension)
+    .bind(key)
+    .bind(window_start)
+    .execute(&mut *conn)
     .await?;
     Ok(())
 }
@@ -138,21 +153,29 @@ pub async fn succeeded(conn: &mut Conn, attempt: &Attempt) -> Result<()> {
     .bind(&attempt.account)
     .execute(&mut *conn)
     .await?;
-    sqlx::query(
-        "UPDATE throttle_counters SET hits = hits - 1
-         WHERE kind = $1 AND dimension = 'client' AND key = $2 AND window_start = $3 AND hits > 0",
+    take_back(
+        conn,
+        attempt.kind,
+        "client",
+        &attempt.client,
+        attempt.by_client.window_start,
     )
-    .bind(attempt.kind)
-    .bind(&attempt.client)
-    .bind(attempt.by_client.window_start)
-    .execute(conn)
-    .await?;
-    Ok(())
+    .await
 }
 
-/// Forgets this kind's counters whose window ended at or before `until`.
-pub async fn forget(conn: &mut Conn, kind: &str, until: i64) -> Result<()> {
-    sqlx::query("DELETE FROM throttle_counters WHERE kind = $1 AND window_start <= $2")
+/// Forgets this kind's counters whose window ended at or before `until`. On
+/// PostgreSQL rows an attempt holds are skipped, not waited for: the delete would lock
+/// them in scan order and could deadlock with attempts (they are gone next time).
+pub async fn forget(conn: &mut Conn, backend: Backend, kind: &str, until: i64) -> Result<()> {
+    let sql = match backend {
+        Backend::Postgres => {
+            "DELETE FROM throttle_counters WHERE (kind, dimension, key) IN
+                 (SELECT kind, dimension, key FROM throttle_counters
+                  WHERE kind = $1 AND window_start <= $2 FOR UPDATE SKIP LOCKED)"
+        }
+        Backend::Sqlite => "DELETE FROM throttle_counters WHERE kind = $1 AND window_start <= $2",
+    };
+    sqlx::query(sql)
         .bind(kind)
         .bind(until)
         .execute(conn)

@@ -448,7 +448,13 @@ pub(super) async fn check_credentials(
     throttle::succeeded(&mut conn, &attempt).await?;
     let idle = i64::from(web.session_idle_minutes) * 60;
     sessions::purge_stale(&mut conn, now, idle).await?;
-    throttle::forget(&mut conn, LOGIN, now - limits.window_secs).await?;
+    throttle::forget(
+        &mut conn,
+        state.store.backend(),
+        LOGIN,
+        now - limits.window_secs,
+    )
+    .await?;
     Ok(Credentials::Valid(user))
 }
 

@@ -320,7 +320,13 @@ async fn count_attempt(
     };
     let now = unix_now();
     let mut conn = state.store.acquire().await?;
-    throttle::forget(&mut conn, kind, now - limits.window_secs).await?;
+    throttle::forget(
+        &mut conn,
+        state.store.backend(),
+        kind,
+        now - limits.window_secs,
+    )
+    .await?;
     let attempt = throttle::attempt(&mut conn, kind, account, client, &limits, now).await?;
     let Some(seconds) = attempt.over_for else {
         return Ok(Ok(attempt));

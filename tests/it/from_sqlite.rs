@@ -215,7 +215,7 @@ async fn an_sqlite_installation_moves_to_postgresql_whole() {
         "outbox",
         "quarantine",
         "ticket_events",
-        "throttle_events",
+        "throttle_counters",
     ] {
         assert!(
             copied.get(table).is_some_and(|&n| n > 0),
