@@ -19,7 +19,7 @@ use crate::dovecot::free_port;
 use crate::harness::{eventually, Spawned, TestEnv};
 use crate::portal::Portal;
 
-/// One request on a connection of its own: the status, the head (lowercase) and the body.
+/// One request to the daemon on 127.0.0.1 (a connection of its own).
 async fn request(
     port: u16,
     method: &str,
@@ -27,23 +27,8 @@ async fn request(
     headers: &[(&str, &str)],
     body: &str,
 ) -> Option<(u16, String, String)> {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).await.ok()?;
-    let mut text = format!(
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    for (name, value) in headers {
-        text.push_str(&format!("{name}: {value}\r\n"));
-    }
-    text.push_str("\r\n");
-    text.push_str(body);
-    stream.write_all(text.as_bytes()).await.ok()?;
-    let mut response = Vec::new();
-    stream.read_to_end(&mut response).await.ok()?;
-    let response = String::from_utf8_lossy(&response).into_owned();
-    let (head, body) = response.split_once("\r\n\r\n")?;
-    let status = head.split(' ').nth(1)?.parse().ok()?;
-    Some((status, head.to_ascii_lowercase(), body.to_string()))
+    let localhost = [127, 0, 0, 1].into();
+    crate::harness::http_request(localhost, port, method, path, headers, body).await
 }
 
 async fn post_json(port: u16, path: &str, body: serde_json::Value) -> Option<(u16, String)> {

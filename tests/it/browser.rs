@@ -62,17 +62,9 @@ pub(crate) fn ingest(env: &TestEnv, raw: &[u8]) -> String {
 
 /// A plain HTTP/1.1 GET; the status and body, or `None` when nothing answers.
 async fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
-    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .ok()?;
-    let request =
-        format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n");
-    stream.write_all(request.as_bytes()).await.ok()?;
-    let mut response = Vec::new();
-    stream.read_to_end(&mut response).await.ok()?;
-    let text = String::from_utf8_lossy(&response).into_owned();
-    let status = text.split(' ').nth(1)?.parse().ok()?;
-    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string())?;
+    let localhost = [127, 0, 0, 1].into();
+    let (status, _, body) =
+        crate::harness::http_request(localhost, port, "GET", path, &[], "").await?;
     Some((status, body))
 }
 

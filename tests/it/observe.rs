@@ -6,8 +6,6 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
 use crate::browser::{customer_mail, mail_world, serve_with, ANN, ANN_PW, SUPPORT};
 use crate::dovecot::free_port;
 use crate::harness::{eventually, run_binary, Spawned, TestEnv};
@@ -20,19 +18,7 @@ async fn get(
     path: &str,
     headers: &[(&str, &str)],
 ) -> Option<(u16, String, String)> {
-    let mut stream = tokio::net::TcpStream::connect((ip, port)).await.ok()?;
-    let mut request = format!("GET {path} HTTP/1.1\r\nHost: {ip}:{port}\r\nConnection: close\r\n");
-    for (name, value) in headers {
-        request.push_str(&format!("{name}: {value}\r\n"));
-    }
-    request.push_str("\r\n");
-    stream.write_all(request.as_bytes()).await.ok()?;
-    let mut response = Vec::new();
-    stream.read_to_end(&mut response).await.ok()?;
-    let text = String::from_utf8_lossy(&response).into_owned();
-    let (head, body) = text.split_once("\r\n\r\n")?;
-    let status = head.split(' ').nth(1)?.parse().ok()?;
-    Some((status, head.to_ascii_lowercase(), body.to_string()))
+    crate::harness::http_request(ip, port, "GET", path, headers, "").await
 }
 
 fn localhost() -> IpAddr {
