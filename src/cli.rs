@@ -942,7 +942,7 @@ async fn user(config: &Config, command: UserCommand) -> Result<u8, CliError> {
                 "user {} disabled: {}; {}; OAuth clients acting as them stop",
                 user.id,
                 user.email,
-                ended.counts(false)
+                ended.counts()
             );
         }
         UserCommand::Enable { email } => {
@@ -974,7 +974,7 @@ async fn user(config: &Config, command: UserCommand) -> Result<u8, CliError> {
             println!(
                 "password of {} changed; {}; OAuth clients acting as them must get a new access token",
                 user.email,
-                ended.counts(false)
+                ended.counts()
             );
         }
     }

@@ -37,7 +37,7 @@ pub struct Limiter {
     slots: Semaphore,
     wait: Duration,
     threads: usize,
-    jobs: OnceLock<Mutex<mpsc::Sender<Job>>>,
+    jobs: OnceLock<mpsc::Sender<Job>>,
 }
 
 type Job = Box<dyn FnOnce() + Send>;
@@ -70,12 +70,7 @@ impl Limiter {
         let job: Job = Box::new(move || {
             let _ = done.send(work());
         });
-        let sent = self
-            .jobs
-            .get_or_init(|| Mutex::new(self.start_threads()))
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .send(job);
+        let sent = self.jobs.get_or_init(|| self.start_threads()).send(job);
         sent.map_err(|_| PasswordError::Hash("the hashing threads are gone".into()))?;
         result
             .await
@@ -205,25 +200,17 @@ fn compute(
     output: &mut [u8],
 ) -> Result<(), argon2::Error> {
     let blocks = params.block_count();
+    let mut fill = |memory: &mut [Block]| {
+        argon2.hash_password_into_with_memory(password.as_bytes(), salt, output, memory)
+    };
     if !KEEPS_MEMORY.get() {
-        let mut memory = vec![Block::default(); blocks];
-        return argon2.hash_password_into_with_memory(
-            password.as_bytes(),
-            salt,
-            output,
-            &mut memory[..],
-        );
+        return fill(&mut vec![Block::default(); blocks]);
     }
     MEMORY.with_borrow_mut(|memory| {
         if memory.len() < blocks {
             memory.resize(blocks, Block::default());
         }
-        argon2.hash_password_into_with_memory(
-            password.as_bytes(),
-            salt,
-            output,
-            &mut memory[..blocks],
-        )
+        fill(&mut memory[..blocks])
     })
 }
 

@@ -262,14 +262,12 @@ pub struct Ended {
 }
 
 impl Ended {
-    /// "2 session(s) ended, 1 API token(s) revoked" (`other` for one's own change: the
-    /// current session stays).
-    pub fn counts(&self, other: bool) -> String {
+    /// "2 session(s) ended, 1 API token(s) revoked" (what `maildesk user` prints; the
+    /// portal says it through its fixed notices).
+    pub fn counts(&self) -> String {
         format!(
-            "{} {}session(s) ended, {} API token(s) revoked",
-            self.sessions,
-            if other { "other " } else { "" },
-            self.tokens
+            "{} session(s) ended, {} API token(s) revoked",
+            self.sessions, self.tokens
         )
     }
 }

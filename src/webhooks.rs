@@ -133,6 +133,19 @@ pub enum Reach {
     Forbidden,
 }
 
+impl Reach {
+    /// A forbidden address stays forbidden even in a private range.
+    fn of(forbidden: bool, private: bool) -> Reach {
+        if forbidden {
+            Reach::Forbidden
+        } else if private {
+            Reach::Private
+        } else {
+            Reach::Public
+        }
+    }
+}
+
 /// Well-known cloud metadata addresses outside the link-local ranges (those are
 /// forbidden whole): Alibaba Cloud's, Azure's WireServer, AWS's over IPv6.
 const METADATA_V4: [Ipv4Addr; 2] = [
@@ -166,13 +179,7 @@ fn classify_v4(ip: Ipv4Addr) -> Reach {
         || (a == 100 && (64..128).contains(&b)) // 100.64.0.0/10, carrier-grade NAT
         || (a == 192 && b == 0 && ip.octets()[2] == 0) // 192.0.0.0/24, protocol assignments
         || (a == 198 && (b == 18 || b == 19)); // 198.18.0.0/15, benchmarking
-    if forbidden {
-        Reach::Forbidden
-    } else if private {
-        Reach::Private
-    } else {
-        Reach::Public
-    }
+    Reach::of(forbidden, private)
 }
 
 fn classify_v6(ip: Ipv6Addr) -> Reach {
@@ -184,13 +191,7 @@ fn classify_v6(ip: Ipv6Addr) -> Reach {
     let private = ip.is_loopback()
         || (first & 0xfe00) == 0xfc00 // fc00::/7, unique local
         || (first & 0xffc0) == 0xfec0; // fec0::/10, the old site-local
-    if forbidden {
-        Reach::Forbidden
-    } else if private {
-        Reach::Private
-    } else {
-        Reach::Public
-    }
+    Reach::of(forbidden, private)
 }
 
 /// The IPv4 address an IPv6 one stands for, if it is one of the forms that reach it.

@@ -35,16 +35,10 @@ pub struct Attempt {
     kind: &'static str,
     account: String,
     client: String,
-    pub by_account: Count,
-    pub by_client: Count,
+    by_account: Count,
+    by_client: Count,
     /// Seconds until the attempt would be let through, when it is over a limit.
     pub over_for: Option<i64>,
-}
-
-impl Attempt {
-    pub fn allowed(&self) -> bool {
-        self.over_for.is_none()
-    }
 }
 
 /// Whether counts are over the limits, and for how long (until the fullest window ends).

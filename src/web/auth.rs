@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use askama::Template;
 use axum::extract::{ConnectInfo, FromRequestParts, Query, Request, State};
 use axum::http::request::Parts;
-use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
@@ -16,7 +16,7 @@ use serde::Deserialize;
 use tracing::{info, warn};
 
 use super::error::{WebError, WebResult};
-use super::AppState;
+use super::{view, AppState};
 use crate::actions::{ActionError, Actor};
 use crate::mail::hash::sha256_hex;
 use crate::store::{sessions, throttle, unix_now, users};
@@ -331,11 +331,11 @@ pub async fn login(State(state): State<AppState>, request: Request) -> WebResult
     let now = unix_now();
     let user = match check_credentials(&state, &client, &email, &form.password, now).await? {
         Credentials::Throttled(seconds) => {
-            let minutes = (seconds + 59) / 60;
             let message = format!(
-                "Too many failed sign-ins for this account or from your network. Try again in {minutes} minute(s)."
+                "Too many failed sign-ins for this account or from your network. Try again in {} minute(s).",
+                view::minutes_to_wait(seconds)
             );
-            let mut response = login_response(
+            let response = login_response(
                 &state,
                 &headers,
                 StatusCode::TOO_MANY_REQUESTS,
@@ -343,13 +343,10 @@ pub async fn login(State(state): State<AppState>, request: Request) -> WebResult
                 &email,
                 Some(&message),
             )?;
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
-            return Ok(response);
+            return Ok(view::retry_after(response, seconds.unsigned_abs()));
         }
         Credentials::Busy => {
-            let mut response = login_response(
+            let response = login_response(
                 &state,
                 &headers,
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -357,10 +354,7 @@ pub async fn login(State(state): State<AppState>, request: Request) -> WebResult
                 &email,
                 Some("The server is busy. Please try again in a moment."),
             )?;
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-            return Ok(response);
+            return Ok(view::retry_after(response, 1));
         }
         Credentials::Wrong => {
             return login_response(
@@ -475,7 +469,7 @@ pub(crate) async fn check_own_password(
             field: "current",
             message: format!(
                 "too many wrong passwords; try again in {} minute(s)",
-                (seconds + 59) / 60
+                view::minutes_to_wait(seconds)
             ),
         }),
     }

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::extract::State;
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::StatusCode;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures_util::stream;
@@ -92,15 +92,11 @@ struct Feed {
 pub async fn events(State(state): State<AppState>, staff: Staff) -> Response {
     let Some(slot) = state.live_streams.take(&staff.session_hash) else {
         warn!(user = %staff.user().email, "live-update stream refused: too many open");
-        let mut refused = (
+        let refused = (
             StatusCode::TOO_MANY_REQUESTS,
             "Too many live-update streams are open; close some tabs.",
-        )
-            .into_response();
-        refused
-            .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from_static("30"));
-        return refused;
+        );
+        return super::view::retry_after(refused.into_response(), 30);
     };
     let feed = Feed {
         _slot: slot,

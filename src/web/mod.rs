@@ -94,7 +94,7 @@ impl AppState {
             config.web.api_per_token_per_minute,
             config.web.api_per_client_per_minute,
         );
-        let config_live = (
+        let live_streams = live::Streams::new(
             config.web.live_streams_per_session,
             config.web.live_streams_total,
         );
@@ -110,7 +110,7 @@ impl AppState {
                 live: LiveHub::default(),
                 shutdown,
                 oauth_keys: Default::default(),
-                live_streams: live::Streams::new(config_live.0, config_live.1),
+                live_streams,
             }),
         }
     }

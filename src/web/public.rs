@@ -98,12 +98,23 @@ struct NoticePage<'a> {
 }
 
 fn notice(state: &AppState, status: StatusCode, title: &str, message: &str) -> WebResult<Response> {
+    notice_with_link(state, status, title, message, None)
+}
+
+/// [`notice`] with the customer's link to their own ticket page under the message.
+fn notice_with_link(
+    state: &AppState,
+    status: StatusCode,
+    title: &str,
+    message: &str,
+    link: Option<&str>,
+) -> WebResult<Response> {
     let page = NoticePage {
         nav: None,
         helpdesk: &state.config.helpdesk.name,
         title,
         message,
-        link: None,
+        link,
         back: state.config.web.public_form.then_some("/"),
     };
     Ok((status, Html(page.render()?)).into_response())
@@ -333,20 +344,17 @@ async fn count_attempt(
     };
     throttle::release(&mut conn, &attempt).await?;
     warn!(kind, account, client, "public form throttled");
-    let minutes = (seconds + 59) / 60;
     let message = format!(
-        "We have received several requests from you in a short time. Please wait {minutes} minute(s) and try again; what you already sent has reached us."
+        "We have received several requests from you in a short time. Please wait {} minute(s) and try again; what you already sent has reached us.",
+        view::minutes_to_wait(seconds)
     );
-    let mut response = notice(
+    let response = notice(
         state,
         StatusCode::TOO_MANY_REQUESTS,
         "Please wait a little",
         &message,
     )?;
-    response
-        .headers_mut()
-        .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
-    Ok(Err(response))
+    Ok(Err(view::retry_after(response, seconds.unsigned_abs())))
 }
 
 /// An attempt that came to nothing (refused input, a failure) stops counting.
@@ -546,18 +554,9 @@ fn thanks(state: &AppState, email: &str, confirmation: &Confirmation) -> WebResu
             link.as_deref(),
         ),
     };
-    let page = NoticePage {
-        nav: None,
-        helpdesk: &state.config.helpdesk.name,
-        title,
-        message: &message,
-        link,
-        back: state.config.web.public_form.then_some("/"),
-    };
+    let page = notice_with_link(state, StatusCode::OK, title, &message, link)?;
     // The link opens the ticket without signing in: it stays out of Referer headers.
-    Ok(no_referrer(
-        (StatusCode::OK, Html(page.render()?)).into_response(),
-    ))
+    Ok(no_referrer(page))
 }
 
 /// Where a reply that opened a follow-up ticket leads: back to the page with the new

@@ -96,6 +96,9 @@ pub async fn serve(
 ) {
     let slots = Arc::new(Semaphore::new(limits.max_connections));
     let graceful = GracefulShutdown::new();
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout);
     // Said once per run of failures, not every 100 ms (the log must not fill up).
     let mut accept_failing = false;
     loop {
@@ -136,11 +139,7 @@ pub async fn serve(
             router: router.clone(),
             peer,
         };
-        let connection = hyper::server::conn::http1::Builder::new()
-            .timer(TokioTimer::new())
-            .header_read_timeout(limits.header_read_timeout)
-            .serve_connection(io, service);
-        let connection = graceful.watch(connection);
+        let connection = graceful.watch(http.serve_connection(io, service));
         let idle_timeout = limits.idle_timeout;
         tokio::spawn(async move {
             tokio::select! {

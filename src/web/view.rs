@@ -26,6 +26,23 @@ impl Nav {
     }
 }
 
+/// `response` telling the client to try again in `seconds` (`Retry-After`).
+pub fn retry_after(
+    mut response: axum::response::Response,
+    seconds: u64,
+) -> axum::response::Response {
+    response.headers_mut().insert(
+        axum::http::header::RETRY_AFTER,
+        axum::http::HeaderValue::from(seconds),
+    );
+    response
+}
+
+/// A wait in seconds as the whole minutes a message names, rounded up.
+pub fn minutes_to_wait(seconds: i64) -> i64 {
+    (seconds + 59) / 60
+}
+
 /// `2026-11-21 17:40 UTC`.
 pub fn time(unix: i64) -> String {
     format!("{} UTC", crate::timefmt::utc_minutes(unix))
