@@ -12,8 +12,8 @@ const SECRET: &str = "test-secret-0123456789abcdef";
 const CORA: &str = "cora@example.net";
 /// Free text in `done=`, and in a number of a code that has one.
 const FORGED: [&str; 2] = [
-    "done=Your+password+expired+call+0800",
-    "done=task_created&n=Your+password+expired+call+0800",
+    "done=Your+password+expired+call+Mallory",
+    "done=task_created&n=Your+password+expired+call+Mallory",
 ];
 
 /// `page` asked with `query`: answered 200.
@@ -30,7 +30,7 @@ async fn shown(portal: &Portal, browser: &Browser, page: &str, query: &str) -> S
 
 fn assert_no_notice(body: &str, what: &str) {
     assert!(
-        !body.contains("password expired") && !body.contains("0800"),
+        !body.contains("password expired") && !body.contains("call Mallory"),
         "{what}: the address's words are shown"
     );
     assert!(
