@@ -30,115 +30,184 @@ pub enum ServeError {
     },
 }
 
+/// `maildesk serve`: builds the application, tells systemd it is ready, and runs it until
+/// SIGTERM or Ctrl-C.
 pub async fn serve(config: Config) -> Result<(), ServeError> {
-    let store = Store::connect(
-        config.database.url.expose(),
-        config.database.max_connections,
-    )
-    .await?;
-    // Before migrating: a second daemon on the same SQLite file changes nothing.
-    let _serve_lock = match store.sqlite_file() {
-        Some(file) => Some(crate::store::serve_lock::acquire(file)?),
-        None => None,
-    };
-    crate::systemd::status("migrating the database");
-    store.migrate().await?;
-    let listener = tokio::net::TcpListener::bind(&config.web.listen)
-        .await
-        .map_err(|source| ServeError::Listen {
+    let mut app = App::build(config).await?;
+    app.announce_ready();
+    let stop = app.shutdown_token();
+    let signals = tokio::spawn(async move {
+        wait_for_signal().await;
+        stop.cancel();
+    });
+    app.run().await;
+    signals.abort();
+    Ok(())
+}
+
+/// The daemon, built: database migrated, listeners bound, workers running. [`App::run`]
+/// serves until its shutdown token is cancelled; tests start it in-process on port 0.
+pub struct App {
+    config: Config,
+    store: Store,
+    shutdown: CancellationToken,
+    tasks: tokio::task::JoinSet<()>,
+    web_address: std::net::SocketAddr,
+    // Held while serving: a second daemon on the same SQLite file refuses to start.
+    _serve_lock: Option<crate::store::serve_lock::ServeLock>,
+}
+
+impl App {
+    /// Connects and migrates the database, binds the listeners and starts every worker.
+    pub async fn build(config: Config) -> Result<App, ServeError> {
+        let store = Store::connect(
+            config.database.url.expose(),
+            config.database.max_connections,
+        )
+        .await?;
+        // Before migrating: a second daemon on the same SQLite file changes nothing.
+        let serve_lock = match store.sqlite_file() {
+            Some(file) => Some(crate::store::serve_lock::acquire(file)?),
+            None => None,
+        };
+        crate::systemd::status("migrating the database");
+        store.migrate().await?;
+        let listener = bind(&config.web.listen).await?;
+        let metrics_listener = match config.metrics.listen.as_deref() {
+            Some(address) if config.metrics.enabled => Some(bind(address).await?),
+            _ => None,
+        };
+        let web_address = listener.local_addr().map_err(|source| ServeError::Listen {
             address: config.web.listen.clone(),
             source,
         })?;
-    let metrics_listener = match config.metrics.listen.as_deref() {
-        Some(address) if config.metrics.enabled => Some(
-            tokio::net::TcpListener::bind(address)
-                .await
-                .map_err(|source| ServeError::Listen {
-                    address: address.to_string(),
-                    source,
-                })?,
-        ),
-        _ => None,
-    };
-    crate::metrics::register_mailboxes(&config);
-    crate::password::configure(
-        config.web.password_hashes_at_once,
-        Duration::from_millis(config.web.password_hash_wait_ms.into()),
-    );
-    info!(listen = %config.web.listen, metrics = ?config.metrics.listen, backend = ?config.backend(), "maildesk started");
-    for warning in config.warnings() {
-        warn!("configuration: {warning}");
+        crate::metrics::register_mailboxes(&config);
+        crate::password::configure(
+            config.web.password_hashes_at_once,
+            Duration::from_millis(config.web.password_hash_wait_ms.into()),
+        );
+        // `bound` is the address actually listened on (the port chosen for port 0).
+        info!(listen = %config.web.listen, bound = %web_address, metrics = ?config.metrics.listen, backend = ?config.backend(), "maildesk started");
+        for warning in config.warnings() {
+            warn!("configuration: {warning}");
+        }
+        let mut app = App {
+            config,
+            store,
+            shutdown: CancellationToken::new(),
+            tasks: tokio::task::JoinSet::new(),
+            web_address,
+            _serve_lock: serve_lock,
+        };
+        app.start_workers(listener, metrics_listener).await?;
+        Ok(app)
     }
 
-    let shutdown = CancellationToken::new();
-    let mut tasks = tokio::task::JoinSet::new();
-    let ingestor = Ingestor::open(&config, store.clone()).await?;
-    let outbox_wake = std::sync::Arc::new(tokio::sync::Notify::new());
-    if let Some(smtp) = &config.smtp {
-        let worker = crate::outbound::OutboxWorker::new(store.clone(), smtp, &config.outbound)
-            .map_err(|e| ServeError::Outbound(e.to_string()))?
-            .woken_by(outbox_wake.clone());
-        tasks.spawn(worker.run(shutdown.clone()));
-    }
-    // Webhook deliveries: always on (one indexed query a second while there is nothing).
-    tasks.spawn(
-        crate::webhooks::WebhookWorker::new(store.clone(), &config.webhooks).run(shutdown.clone()),
-    );
-    for mailbox in config.mailboxes.iter().filter(|m| m.is_imap()) {
-        tasks.spawn(supervise_mailbox(
-            mailbox.clone(),
-            ingestor.clone(),
+    async fn start_workers(
+        &mut self,
+        listener: tokio::net::TcpListener,
+        metrics_listener: Option<tokio::net::TcpListener>,
+    ) -> Result<(), ServeError> {
+        let (config, store, shutdown, tasks) =
+            (&self.config, &self.store, &self.shutdown, &mut self.tasks);
+        let ingestor = Ingestor::open(config, store.clone()).await?;
+        let outbox_wake = std::sync::Arc::new(tokio::sync::Notify::new());
+        if let Some(smtp) = &config.smtp {
+            let worker = crate::outbound::OutboxWorker::new(store.clone(), smtp, &config.outbound)
+                .map_err(|e| ServeError::Outbound(e.to_string()))?
+                .woken_by(outbox_wake.clone());
+            tasks.spawn(worker.run(shutdown.clone()));
+        }
+        // Webhook deliveries: always on (one indexed query a second while there is nothing).
+        tasks.spawn(
+            crate::webhooks::WebhookWorker::new(store.clone(), &config.webhooks)
+                .run(shutdown.clone()),
+        );
+        for mailbox in config.mailboxes.iter().filter(|m| m.is_imap()) {
+            tasks.spawn(supervise_mailbox(
+                mailbox.clone(),
+                ingestor.clone(),
+                shutdown.clone(),
+            ));
+        }
+
+        let state = web::AppState::serving(config.clone(), ingestor, outbox_wake, shutdown.clone());
+        tasks.spawn(crate::live::run_feed(
+            store.clone(),
+            config.database.url.expose().to_string(),
+            state.live.clone(),
             shutdown.clone(),
+        ));
+        let limits = web::server::Limits::from_config(&config.web, config.database.max_connections);
+        if let Some(listener) = metrics_listener {
+            let app = web::metrics_router(state.clone());
+            tasks.spawn(web::server::serve(listener, app, limits, shutdown.clone()));
+        }
+        tasks.spawn(web::server::serve(
+            listener,
+            web::router(state),
+            limits,
+            shutdown.clone(),
+        ));
+
+        if let Some(days) = config.retention.raw_days {
+            tasks.spawn(crate::retention::run(store.clone(), days, shutdown.clone()));
+        }
+        Ok(())
+    }
+
+    /// The address the portal listens on (the chosen port when the configuration says 0).
+    pub fn web_address(&self) -> std::net::SocketAddr {
+        self.web_address
+    }
+
+    /// Cancelling this token makes [`App::run`] shut down.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    /// READY=1 to systemd, then its watchdog pings.
+    pub fn announce_ready(&mut self) {
+        // Migrations ran and the listener is bound: connections are accepted from here on.
+        crate::systemd::ready(&format!(
+            "serving on {}, {} IMAP mailbox(es)",
+            self.config.web.listen,
+            self.config.mailboxes.iter().filter(|m| m.is_imap()).count()
+        ));
+        // Pings only after READY=1 (spawned first, its first ping could overtake it: the
+        // systemd test saw WATCHDOG=1 before READY=1 once on a loaded machine).
+        self.tasks.spawn(crate::systemd::watchdog(
+            self.store.clone(),
+            self.shutdown.clone(),
         ));
     }
 
-    let state = web::AppState::serving(config.clone(), ingestor, outbox_wake, shutdown.clone());
-    tasks.spawn(crate::live::run_feed(
-        store.clone(),
-        config.database.url.expose().to_string(),
-        state.live.clone(),
-        shutdown.clone(),
-    ));
-    let limits = web::server::Limits::from_config(&config.web, config.database.max_connections);
-    if let Some(listener) = metrics_listener {
-        let app = web::metrics_router(state.clone());
-        tasks.spawn(web::server::serve(listener, app, limits, shutdown.clone()));
+    /// Serves until the shutdown token is cancelled, then gives the tasks
+    /// [`SHUTDOWN_GRACE`] to finish and closes the database.
+    pub async fn run(mut self) {
+        self.shutdown.cancelled().await;
+        info!("shutting down");
+        crate::systemd::stopping();
+        let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
+            while self.tasks.join_next().await.is_some() {}
+        })
+        .await;
+        if drained.is_err() {
+            warn!("tasks did not stop within {SHUTDOWN_GRACE:?}; aborting them");
+            self.tasks.abort_all();
+        }
+        self.store.close().await;
+        info!("stopped");
     }
-    tasks.spawn(web::server::serve(
-        listener,
-        web::router(state),
-        limits,
-        shutdown.clone(),
-    ));
+}
 
-    if let Some(days) = config.retention.raw_days {
-        tasks.spawn(crate::retention::run(store.clone(), days, shutdown.clone()));
-    }
-    // Migrations ran and the listener is bound: connections are accepted from here on.
-    crate::systemd::ready(&format!(
-        "serving on {}, {} IMAP mailbox(es)",
-        config.web.listen,
-        config.mailboxes.iter().filter(|m| m.is_imap()).count()
-    ));
-    // Pings only after READY=1 (spawned first, its first ping could overtake it: the
-    // systemd test saw WATCHDOG=1 before READY=1 once on a loaded machine).
-    tasks.spawn(crate::systemd::watchdog(store.clone(), shutdown.clone()));
-
-    wait_for_signal().await;
-    info!("shutting down");
-    crate::systemd::stopping();
-    shutdown.cancel();
-    let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
-        while tasks.join_next().await.is_some() {}
-    })
-    .await;
-    if drained.is_err() {
-        warn!("tasks did not stop within {SHUTDOWN_GRACE:?}; aborting them");
-        tasks.abort_all();
-    }
-    store.close().await;
-    info!("stopped");
-    Ok(())
+async fn bind(address: &str) -> Result<tokio::net::TcpListener, ServeError> {
+    tokio::net::TcpListener::bind(address)
+        .await
+        .map_err(|source| ServeError::Listen {
+            address: address.to_string(),
+            source,
+        })
 }
 
 /// Runs a mailbox's worker and restarts it (with backoff) if it dies of a panic, so one
