@@ -13,11 +13,12 @@ use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::api::{call, Auth};
-use crate::browser::{add_user, serve_with, ADMIN, PASSWORD, STAFF};
-use crate::dovecot::free_port;
-use crate::harness::{eventually, Spawned, TestEnv};
-use crate::portal::Portal;
+use crate::support::api::{call, Auth};
+use crate::support::browser::{add_user, serve_with, ADMIN, PASSWORD, STAFF};
+use crate::support::daemon::wait_until_serving;
+use crate::support::portal::Portal;
+use crate::support::ANY_PORT;
+use crate::support::{wait_until, Spawned, TestEnv};
 
 /// One request to the daemon on 127.0.0.1 (a connection of its own).
 async fn request(
@@ -28,7 +29,7 @@ async fn request(
     body: &str,
 ) -> Option<(u16, String, String)> {
     let localhost = [127, 0, 0, 1].into();
-    crate::harness::http_request(localhost, port, method, path, headers, body).await
+    crate::support::http_request(localhost, port, method, path, headers, body).await
 }
 
 async fn post_json(port: u16, path: &str, body: serde_json::Value) -> Option<(u16, String)> {
@@ -147,7 +148,7 @@ async fn anonymous_requests_cannot_make_the_daemon_hash_without_bound() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_burst_of_wrong_passwords_gets_exactly_the_limit_checked() {
     let portal = Arc::new(Portal::with_config("\n[web]\nlogin_failures_per_account = 5\n").await);
-    let email = crate::portal::STAFF;
+    let email = crate::support::portal::STAFF;
     let attempts: Vec<_> = (0..40)
         .map(|_| {
             let portal = portal.clone();
@@ -177,7 +178,7 @@ async fn a_burst_of_wrong_passwords_gets_exactly_the_limit_checked() {
     }
     assert_eq!((checked, throttled), (5, 35));
     // The right password now waits for the window like any other attempt.
-    let right = json!({"email": email, "password": crate::portal::PASSWORD});
+    let right = json!({"email": email, "password": crate::support::portal::PASSWORD});
     let response = call(
         &portal,
         "POST",
@@ -195,18 +196,23 @@ async fn a_burst_of_wrong_passwords_gets_exactly_the_limit_checked() {
         .unwrap();
     assert!((800..=900).contains(&retry), "Retry-After {retry}");
     // Another account is untouched, and the portal's form answers the same.
-    let other = portal.try_sign_in(crate::portal::ADMIN, "wrong").await;
+    let other = portal
+        .try_sign_in(crate::support::portal::ADMIN, "wrong")
+        .await;
     assert_eq!(other.status, StatusCode::UNAUTHORIZED);
-    let form = portal.try_sign_in(email, crate::portal::PASSWORD).await;
+    let form = portal
+        .try_sign_in(email, crate::support::portal::PASSWORD)
+        .await;
     assert_eq!(form.status, StatusCode::TOO_MANY_REQUESTS);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_burst_of_submissions_from_one_address_accepts_exactly_the_limit() {
     let portal = Arc::new(
-        crate::public::public_portal("public_per_address = 5\npublic_per_client = 1000").await,
+        crate::support::public::public_portal("public_per_address = 5\npublic_per_client = 1000")
+            .await,
     );
-    let browser = crate::public::visitor(&portal, "/").await;
+    let browser = crate::support::public::visitor(&portal, "/").await;
     for burst in 0..3 {
         let email = format!("burst{burst}@example.net");
         let sent: Vec<_> = (0..10)
@@ -214,11 +220,11 @@ async fn a_burst_of_submissions_from_one_address_accepts_exactly_the_limit() {
                 let (portal, browser, email) = (portal.clone(), browser.clone(), email.clone());
                 tokio::spawn(async move {
                     let subject = format!("Burst {burst} #{n}");
-                    crate::public::post_multipart(
+                    crate::support::public::post_multipart(
                         &portal,
                         &browser,
                         "/",
-                        &crate::public::form(&email, &subject),
+                        &crate::support::public::form(&email, &subject),
                         &[],
                         "192.0.2.7",
                     )
@@ -237,13 +243,11 @@ async fn a_burst_of_submissions_from_one_address_accepts_exactly_the_limit() {
         }
         assert_eq!(accepted, 5, "burst {burst}");
     }
-    assert_eq!(crate::public::ticket_count(&portal).await, 15);
+    assert_eq!(crate::support::public::ticket_count(&portal).await, 15);
 }
 
 /// `maildesk serve` started under `ulimit -n files`, up.
 async fn serve_with_file_limit(env: &TestEnv, files: u32, settings: &[&str]) -> (Spawned, u16) {
-    let port = free_port();
-    let listen = format!("web.listen=127.0.0.1:{port}");
     let log = std::fs::File::create(env.log_path()).unwrap();
     let mut command = Command::new("sh");
     command
@@ -253,7 +257,7 @@ async fn serve_with_file_limit(env: &TestEnv, files: u32, settings: &[&str]) -> 
         .arg(env!("CARGO_BIN_EXE_maildesk"))
         .arg("--config")
         .arg(&env.config_path)
-        .args(["--set", &listen]);
+        .args(["--set", ANY_PORT]);
     for setting in settings {
         command.args(["--set", setting]);
     }
@@ -263,20 +267,11 @@ async fn serve_with_file_limit(env: &TestEnv, files: u32, settings: &[&str]) -> 
         .stdin(Stdio::null())
         .stdout(log.try_clone().unwrap())
         .stderr(log);
-    let daemon = Spawned(command.spawn().expect("start maildesk"));
-    let up = eventually(Duration::from_secs(20), || async {
-        matches!(
-            request(port, "GET", "/healthz", &[], "").await,
-            Some((200, _, _))
-        )
-    })
-    .await;
-    assert!(
-        up,
-        "maildesk serve did not come up; its log:\n{}",
-        env.log()
-    );
-    (daemon, port)
+    let mut daemon = Spawned(command.spawn().expect("start maildesk"));
+    match wait_until_serving(&mut daemon, &env.log_path(), 0).await {
+        Ok(address) => (daemon, address.port()),
+        Err(log) => panic!("maildesk serve did not come up; its log:\n{log}"),
+    }
 }
 
 /// Whether the server closed this connection within `limit` (EOF or reset).
@@ -442,7 +437,7 @@ async fn live_update_streams_are_capped_per_session_and_in_all() {
     assert_eq!(open_stream(port, &sam).await.0, 429, "a 6th in all");
     // A stream that ends gives its place back.
     drop(ada_streams.pop());
-    let reopened = eventually(Duration::from_secs(5), || async {
+    let reopened = wait_until(Duration::from_secs(5), || async {
         open_stream(port, &sam).await.0 == 200
     })
     .await;
@@ -479,13 +474,15 @@ async fn a_signed_in_session_cannot_be_used_to_guess_the_password() {
         );
     }
     // The sign-in throttle counts these guesses: now even the right password waits.
-    let refused = change(crate::portal::PASSWORD).await;
+    let refused = change(crate::support::portal::PASSWORD).await;
     assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(
         refused.body.contains("too many wrong passwords"),
         "{}",
         refused.body
     );
-    let sign_in = portal.try_sign_in(STAFF, crate::portal::PASSWORD).await;
+    let sign_in = portal
+        .try_sign_in(STAFF, crate::support::portal::PASSWORD)
+        .await;
     assert_eq!(sign_in.status, StatusCode::TOO_MANY_REQUESTS);
 }

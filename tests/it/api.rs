@@ -6,105 +6,11 @@ use axum::body::Body;
 use axum::http::{header, Request, StatusCode};
 use serde_json::{json, Value};
 
-use crate::portal::{customer_mail, Browser, Portal, Response, ADMIN, DISABLED, STAFF};
-
-/// How a request authenticates.
-#[derive(Clone)]
-pub(crate) enum Auth {
-    Nobody,
-    Token(String),
-    /// A portal session; `true` sends its CSRF token.
-    Session(Browser, bool),
-}
-
-pub(crate) async fn call(
-    portal: &Portal,
-    method: &str,
-    path: &str,
-    auth: &Auth,
-    body: Option<Value>,
-    if_match: Option<&str>,
-) -> Response {
-    let mut request = Request::builder().method(method).uri(path);
-    match auth {
-        Auth::Nobody => {}
-        Auth::Token(token) => {
-            request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
-        }
-        Auth::Session(browser, csrf) => {
-            request = request.header(header::COOKIE, &browser.cookie);
-            if *csrf {
-                request = request.header("x-csrf-token", &browser.csrf);
-            }
-        }
-    }
-    if let Some(tag) = if_match {
-        request = request.header(header::IF_MATCH, tag);
-    }
-    let body = match body {
-        Some(value) => {
-            request = request.header(header::CONTENT_TYPE, "application/json");
-            Body::from(value.to_string())
-        }
-        None => Body::empty(),
-    };
-    portal.send(request.body(body).unwrap()).await
-}
-
-pub(crate) fn parsed(response: &Response) -> Value {
-    serde_json::from_str(&response.body)
-        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", response.body))
-}
-
-/// Checks a problem+json answer and returns it.
-pub(crate) fn problem(response: &Response, status: StatusCode) -> Value {
-    assert_eq!(response.status, status, "{}", response.body);
-    assert_eq!(
-        response.headers[header::CONTENT_TYPE],
-        "application/problem+json"
-    );
-    let body = parsed(response);
-    assert_eq!(body["status"], status.as_u16());
-    body
-}
-
-/// Makes a token in the portal as `browser` and returns it (shown once, on that page).
-pub(crate) async fn make_token(portal: &Portal, browser: &Browser, scope: &str) -> String {
-    let page = portal
-        .post(
-            browser,
-            "/portal/account/tokens",
-            &[
-                ("name", &format!("{scope} script")),
-                ("scope", scope),
-                ("days", "30"),
-            ],
-        )
-        .await;
-    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
-    let marker = "id=\"token-value\" readonly value=\"";
-    let start = page.body.find(marker).expect("the new token on the page") + marker.len();
-    let token = page.body[start..start + 68].to_string();
-    assert!(token.starts_with("mdk_"), "{token}");
-    token
-}
+use crate::support::api::{call, etag, make_token, parsed, problem, Auth};
+use crate::support::portal::{customer_mail, Browser, Portal, Response, ADMIN, DISABLED, STAFF};
 
 /// (method, path, body, six callers with the status each gets).
 type Case<'a> = (&'a str, String, Option<Value>, [(Auth, StatusCode); 6]);
-
-pub(crate) async fn etag(portal: &Portal, auth: &Auth, id: i64) -> String {
-    let response = call(
-        portal,
-        "GET",
-        &format!("/api/v1/tickets/{id}"),
-        auth,
-        None,
-        None,
-    )
-    .await;
-    assert_eq!(response.status, StatusCode::OK, "{}", response.body);
-    response.headers[header::ETAG].to_str().unwrap().to_string()
-}
 
 #[tokio::test]
 async fn every_route_checks_token_scope_session_and_role() {
@@ -874,7 +780,7 @@ async fn tasks_are_made_changed_and_deleted_through_the_task_rules() {
     assert!(history.contains("Order a screen"), "{history}");
 
     // Only its creator (or an admin) deletes it.
-    let other = portal.sign_in(crate::portal::DISABLED).await;
+    let other = portal.sign_in(crate::support::portal::DISABLED).await;
     let other_write = Auth::Token(make_token(&portal, &other, "write").await);
     problem(
         &call(&portal, "DELETE", &path, &other_write, None, None).await,
@@ -1345,9 +1251,9 @@ async fn browser_clients_sign_in_change_with_csrf_and_sign_out_and_invitees_regi
         &login("nobody@example.com", "wrong password").await,
         StatusCode::UNAUTHORIZED,
     );
-    let signed_in = login(STAFF, crate::portal::PASSWORD).await;
+    let signed_in = login(STAFF, crate::support::portal::PASSWORD).await;
     assert_eq!(signed_in.status, StatusCode::OK, "{}", signed_in.body);
-    let cookie = crate::portal::session_cookie(&signed_in).expect("a session cookie");
+    let cookie = crate::support::portal::session_cookie(&signed_in).expect("a session cookie");
     let session = parsed(&signed_in);
     assert_eq!(session["user"]["email"], STAFF);
     let browser = Browser {

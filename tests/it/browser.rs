@@ -8,140 +8,12 @@ use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::chromium::Browser;
-use crate::dovecot::{free_port, Dovecot, SmtpRelay};
-use crate::harness::{eventually, Spawned, TestEnv};
-
-pub(crate) const SUPPORT: &str = "support@example.com";
-pub(crate) const SUPPORT_PW: &str = "secret";
-pub(crate) const ANN: &str = "ann@customer.example";
-pub(crate) const ANN_PW: &str = "ann-pw";
-pub(crate) const STAFF: &str = "sam@example.com";
-pub(crate) const STAFF_NAME: &str = "Sam Staff";
-pub(crate) const ADMIN: &str = "ada@example.com";
-pub(crate) const ADMIN_NAME: &str = "Ada Admin";
-pub(crate) const PASSWORD: &str = "correct horse battery staple";
-
-pub(crate) fn customer_mail(id: &str, subject: &str, body: &str) -> String {
-    format!("From: Ann Lee <{ANN}>\r\nTo: {SUPPORT}\r\nSubject: {subject}\r\nMessage-ID: <{id}>\r\nDate: Mon, 2 Jan 2023 10:00:00 +0000\r\n\r\n{body}\r\n")
-}
-
-pub(crate) fn add_user(env: &TestEnv, email: &str, name: &str, role: &str) {
-    let file = env.dir.path().join(format!("{role}-password"));
-    std::fs::write(&file, format!("{PASSWORD}\n")).unwrap();
-    let out = env.cli(
-        &[
-            "user",
-            "add",
-            email,
-            "--name",
-            name,
-            "--role",
-            role,
-            "--password-file",
-            file.to_str().unwrap(),
-        ],
-        None,
-    );
-    assert!(
-        out.status.success(),
-        "user add {email}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-pub(crate) fn ingest(env: &TestEnv, raw: &[u8]) -> String {
-    let out = env.cli(&["ingest"], Some(raw));
-    assert!(
-        out.status.success(),
-        "ingest: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// A plain HTTP/1.1 GET; the status and body, or `None` when nothing answers.
-async fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
-    let localhost = [127, 0, 0, 1].into();
-    let (status, _, body) =
-        crate::harness::http_request(localhost, port, "GET", path, &[], "").await?;
-    Some((status, body))
-}
-
-/// Dovecot with the support mailbox and Ann's, the SMTP relay delivering into it, and a
-/// test environment that fetches from the one and sends through the other.
-pub(crate) async fn mail_world() -> (Dovecot, SmtpRelay, TestEnv) {
-    let dovecot = Dovecot::start(&[(SUPPORT, SUPPORT_PW), (ANN, ANN_PW)], false);
-    let relay = SmtpRelay::start(dovecot.lmtp_port);
-    let env = TestEnv::with_config(&format!(
-        "{}{}",
-        dovecot.mailbox_toml("support", SUPPORT, SUPPORT_PW, ""),
-        relay.smtp_toml()
-    ))
-    .await;
-    (dovecot, relay, env)
-}
-
-/// `maildesk serve` on a free port, up (its `/healthz` answers); and the portal's base URL.
-pub(crate) async fn serve(env: &TestEnv) -> (Spawned, String) {
-    serve_with(env, &[]).await
-}
-
-/// [`serve`] with more `--set key=value` settings; `{base}` in a value is the server's
-/// own base URL (e.g. `web.public_url={base}`).
-pub(crate) async fn serve_with(env: &TestEnv, settings: &[&str]) -> (Spawned, String) {
-    let port = free_port();
-    let listen = format!("web.listen=127.0.0.1:{port}");
-    let base = format!("http://127.0.0.1:{port}");
-    let mut args = vec!["--set".to_string(), listen];
-    for setting in settings {
-        args.push("--set".into());
-        args.push(setting.replace("{base}", &base));
-    }
-    args.push("serve".into());
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let mut server = env.spawn(&args);
-    let up = eventually(Duration::from_secs(20), || async {
-        matches!(http_get(port, "/healthz").await, Some((200, body)) if body.contains("ok"))
-    })
-    .await;
-    if !up {
-        let exited = server.try_wait().ok().flatten();
-        panic!(
-            "maildesk serve did not answer /healthz on port {port} (exited: {exited:?}); its log:\n{}",
-            env.log()
-        );
-    }
-    (server, format!("http://127.0.0.1:{port}"))
-}
-
-/// The ticket number of the ticket page the browser shows.
-pub(crate) async fn ticket_on_screen(browser: &Browser) -> i64 {
-    let url = browser.url().await;
-    url.path()
-        .strip_prefix("/portal/tickets/")
-        .and_then(|id| id.parse().ok())
-        .unwrap_or_else(|| panic!("not on a ticket page: {url}"))
-}
-
-/// Types `text` into the field matching `css`.
-pub(crate) async fn type_into(browser: &Browser, css: &str, text: &str) {
-    browser
-        .wait_for(css)
-        .await
-        .send_keys(text)
-        .await
-        .unwrap_or_else(|e| panic!("type into {css}: {e}"));
-}
-
-pub(crate) async fn notice(browser: &Browser) -> String {
-    browser.text("p.notice").await
-}
-
-/// Reads a mail body as text: quoted-printable soft line breaks joined.
-pub(crate) fn unfolded(raw: &str) -> String {
-    raw.replace("=\r\n", "").replace("=\n", "")
-}
+use crate::support::browser::{
+    add_user, customer_mail, ingest, mail_world, notice, serve, ticket_on_screen, type_into,
+    unfolded, ADMIN, ADMIN_NAME, ANN, ANN_PW, PASSWORD, STAFF, STAFF_NAME, SUPPORT, SUPPORT_PW,
+};
+use crate::support::chromium::Browser;
+use crate::support::{wait_until, TestEnv};
 
 #[tokio::test]
 async fn staff_work_a_ticket_end_to_end() {
@@ -241,7 +113,7 @@ async fn staff_work_a_ticket_end_to_end() {
         staff_msgs.iter().any(|m| m.contains(reply)),
         "the reply shows on the ticket: {staff_msgs:?}"
     );
-    let received = eventually(Duration::from_secs(15), || async {
+    let received = wait_until(Duration::from_secs(15), || async {
         dovecot
             .messages(ANN, ANN_PW, "INBOX")
             .await
@@ -727,7 +599,7 @@ async fn hostile_html_runs_nothing_and_loads_nothing_remote() {
     assert!(message.contains("Kind regards, Mallory"), "{message:?}");
     nothing_ran(&browser, "the page with remote images shown").await;
     // Only the image may come from the canary now: no frame, style, form or object.
-    let loaded = eventually(Duration::from_secs(5), || async {
+    let loaded = wait_until(Duration::from_secs(5), || async {
         !canary.requests().is_empty()
     })
     .await;
@@ -780,7 +652,7 @@ async fn an_open_ticket_and_queue_show_new_mail_without_a_reload() {
         "From: Ann Lee <{ANN}>\r\nTo: {SUPPORT}\r\nSubject: Re: Scanner jams\r\nMessage-ID: <live-2@customer.example>\r\nIn-Reply-To: <live-1@customer.example>\r\n\r\nNow page 3 jams as well.\r\n"
     );
     ingest(&env, reply.as_bytes());
-    let shown = eventually(Duration::from_secs(10), || async {
+    let shown = wait_until(Duration::from_secs(10), || async {
         // Read in one script: the region may be swapped between finding and reading it.
         browser
             .execute(
@@ -827,7 +699,7 @@ async fn an_open_ticket_and_queue_show_new_mail_without_a_reload() {
         &env,
         customer_mail("live-3@customer.example", "Projector dead", "No picture.").as_bytes(),
     );
-    let listed = eventually(Duration::from_secs(10), || async {
+    let listed = wait_until(Duration::from_secs(10), || async {
         browser
             .texts("td.subject a")
             .await

@@ -7,12 +7,12 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::browser::{
+use crate::support::browser::{
     add_user, mail_world, notice, serve_with, type_into, unfolded, ANN, ANN_PW, PASSWORD, STAFF,
     STAFF_NAME,
 };
-use crate::chromium::Browser;
-use crate::harness::{eventually, TestEnv};
+use crate::support::chromium::Browser;
+use crate::support::{wait_until, TestEnv};
 
 /// Fills the public form (the fields a customer types).
 async fn fill_form(browser: &Browser, email: &str, name: &str, subject: &str, body: &str) {
@@ -32,7 +32,7 @@ async fn fill_form(browser: &Browser, email: &str, name: &str, subject: &str, bo
 /// Waits until the staff ticket page open in `browser` shows `text` in a customer
 /// message, without a reload: the page updates itself (live updates).
 async fn staff_page_shows(browser: &Browser, text: &str) -> bool {
-    let shown = eventually(Duration::from_secs(15), || async {
+    let shown = wait_until(Duration::from_secs(15), || async {
         browser
             .texts("article.msg.customer .body")
             .await
@@ -123,7 +123,7 @@ async fn a_customer_submits_follows_the_link_and_replies() {
     browser.screenshot("public-thanks.png").await;
 
     // The acknowledgement reaches Ann's mailbox, with her link.
-    let arrived = eventually(Duration::from_secs(20), || async {
+    let arrived = wait_until(Duration::from_secs(20), || async {
         dovecot
             .messages(ANN, ANN_PW, "INBOX")
             .await

@@ -6,9 +6,9 @@ use std::time::Instant;
 use maildesk::domain::{Direction, MessageKind, TicketStatus};
 use maildesk::store::{messages, tickets, unix_now, users};
 
-use crate::browser::{add_user, serve, ADMIN, ADMIN_NAME, PASSWORD, STAFF, STAFF_NAME};
-use crate::chromium::Browser;
-use crate::harness::TestEnv;
+use crate::support::browser::{add_user, serve, ADMIN, ADMIN_NAME, PASSWORD, STAFF, STAFF_NAME};
+use crate::support::chromium::Browser;
+use crate::support::TestEnv;
 
 /// A month of tickets: created at varied hours, answered and resolved after varied
 /// delays, some still open, in three categories, assigned to two people.

@@ -6,12 +6,12 @@ use std::time::Instant;
 
 use serde_json::json;
 
-use crate::browser::{
+use crate::support::browser::{
     add_user, customer_mail, ingest, notice, serve, ticket_on_screen, type_into, ADMIN, ADMIN_NAME,
     PASSWORD, STAFF, STAFF_NAME,
 };
-use crate::chromium::Browser;
-use crate::harness::TestEnv;
+use crate::support::chromium::Browser;
+use crate::support::TestEnv;
 
 /// Sets a date field the way a date picker would (typing into one depends on the
 /// browser's locale).

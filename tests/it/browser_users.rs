@@ -5,13 +5,13 @@
 
 use std::time::{Duration, Instant};
 
-use crate::browser::{
+use crate::support::browser::{
     add_user, notice, serve, type_into, unfolded, ADMIN, ADMIN_NAME, PASSWORD, STAFF, STAFF_NAME,
 };
-use crate::chromium::Browser;
-use crate::dovecot::{Dovecot, SmtpRelay};
-use crate::harness::{eventually, TestEnv};
-use crate::users::token_in;
+use crate::support::chromium::Browser;
+use crate::support::mail::{Dovecot, SmtpRelay};
+use crate::support::portal::token_in;
+use crate::support::{wait_until, TestEnv};
 
 const IVY: &str = "ivy@newhire.example";
 const IVY_PW: &str = "ivy-imap-pw";
@@ -85,7 +85,7 @@ async fn an_invited_staff_member_registers_from_the_mail_and_stays_out_of_admin_
         .await;
 
     // The mail arrives in the invitee's mailbox, with the link.
-    let arrived = eventually(Duration::from_secs(20), || async {
+    let arrived = wait_until(Duration::from_secs(20), || async {
         dovecot
             .messages(IVY, IVY_PW, "INBOX")
             .await

@@ -1,6 +1,6 @@
 //! The command line as an admin and an MTA use it: exit codes, JSON, quarantine, users.
 
-use crate::harness::{is_postgres, run_binary, TestEnv};
+use crate::support::{is_postgres, run_binary, TestEnv};
 
 const MESSAGE: &str = "From: Ann Lee <ann@customer.example>\r\nTo: support@example.com\r\nSubject: VPN down\r\nMessage-ID: <vpn-1@customer.example>\r\nDate: Tue, 3 Jan 2023 09:00:00 +0000\r\nContent-Type: multipart/mixed; boundary=B\r\n\r\n--B\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nThe VPN is down since 9:00.\r\n--B\r\nContent-Type: text/plain; name=log.txt\r\nContent-Disposition: attachment; filename=log.txt\r\n\r\nerror 42\r\n--B--\r\n";
 
@@ -532,7 +532,7 @@ async fn text_output_shows_outgoing_mail_and_resolved_quarantine_entries() {
 #[tokio::test]
 async fn database_errors_say_what_is_wrong_at_once() {
     let env = TestEnv::new().await;
-    let port = crate::dovecot::free_port();
+    let port = crate::support::free_port();
     let refused = format!("postgres://postgres@127.0.0.1:{port}/maildesk");
     let started = std::time::Instant::now();
     let out = env.cli(&["--database-url", &refused, "migrate"], None);

@@ -8,7 +8,7 @@ use std::time::Duration;
 use maildesk::ingest::{prepare, BatchItem, Origin, Outcome};
 use maildesk::store::Store;
 
-use crate::harness::{eventually, ingest_text, is_postgres, TestEnv};
+use crate::support::{ingest_text, is_postgres, wait_until, TestEnv};
 
 fn customer_mail(id: &str, in_reply_to: Option<&str>) -> String {
     let parent = in_reply_to.map_or(String::new(), |p| format!("In-Reply-To: <{p}>\r\n"));
@@ -82,7 +82,7 @@ async fn a_batch_that_loses_a_deadlock_is_stored_on_the_next_attempt() {
     };
     if is_postgres() {
         assert!(
-            eventually(Duration::from_secs(10), || async {
+            wait_until(Duration::from_secs(10), || async {
                 waiting_locks(&store).await > 0
             })
             .await,

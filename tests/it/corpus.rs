@@ -8,7 +8,7 @@ use maildesk::ingest::{Origin, Outcome};
 use maildesk::tickets;
 use serde_json::Value;
 
-use crate::harness::{corpus_dir, TestEnv};
+use crate::support::{corpus_dir, TestEnv};
 
 const KNOWN_DIFFERENCES: &str = include_str!("../fixtures/corpus-known-differences.tsv");
 const REQUIRED_AGREEMENT: f64 = 0.97;

@@ -8,8 +8,8 @@ use axum::body::Body;
 use axum::http::{header, Request, StatusCode};
 use serde_json::{json, Value};
 
-use crate::api::{call, make_token, parsed, Auth};
-use crate::portal::{Browser, Portal, Response, ADMIN, PASSWORD, STAFF};
+use crate::support::api::{call, make_token, parsed, Auth};
+use crate::support::portal::{Browser, Portal, Response, ADMIN, PASSWORD, STAFF};
 
 const NEW_PASSWORD: &str = "a brand new passphrase";
 
@@ -74,7 +74,7 @@ async fn sign_out_expires_the_session_cookie_in_the_portal_and_the_api() {
         .await;
     assert_eq!(login.status, StatusCode::OK, "{}", login.body);
     let api_browser = Browser {
-        cookie: crate::portal::session_cookie(&login).expect("a session cookie"),
+        cookie: crate::support::portal::session_cookie(&login).expect("a session cookie"),
         csrf: parsed(&login)["csrf_token"].as_str().unwrap().to_string(),
     };
     let session = Auth::Session(api_browser, true);

@@ -9,8 +9,8 @@ use maildesk::store::{self, Store};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::dovecot::Dovecot;
-use crate::harness::{corpus_dir, TestEnv};
+use crate::support::mail::Dovecot;
+use crate::support::{corpus_dir, TestEnv};
 
 const USER: &str = "support@example.com";
 const PASSWORD: &str = "secret";

@@ -9,8 +9,8 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::dovecot::{header, Dovecot, SmtpRelay};
-use crate::harness::{eventually, is_postgres, kill, terminate, Spawned, TestEnv};
+use crate::support::mail::{header, Dovecot, SmtpRelay};
+use crate::support::{is_postgres, kill, terminate, wait_until, Spawned, TestEnv};
 use maildesk::store::Store;
 
 const PASSWORD: &str = "pw";
@@ -41,8 +41,8 @@ struct Instance {
 impl Instance {
     fn start(env: &TestEnv, n: usize) -> Instance {
         let log = env.log_path().with_file_name(format!("instance-{n}.log"));
-        let listen = format!("web.listen=127.0.0.1:{}", crate::dovecot::free_port());
-        let process = env.spawn_logging_to(&log, &["--set", &listen, "serve"], &[]);
+        let process =
+            env.spawn_logging_to(&log, &["--set", crate::support::ANY_PORT, "serve"], &[]);
         Instance { log, process }
     }
 
@@ -121,7 +121,7 @@ async fn losing_the_mailbox_holder_twice_loses_and_doubles_nothing() {
         }
         // Mid-run: some of this third is stored, some still waits in Dovecot.
         let target = (thirds[step] * 2 + (thirds[step + 1] - thirds[step])) as i64;
-        let started = eventually(Duration::from_secs(60), || async {
+        let started = wait_until(Duration::from_secs(60), || async {
             count(&store, INBOUND).await >= target
         })
         .await;
@@ -141,7 +141,7 @@ async fn losing_the_mailbox_holder_twice_loses_and_doubles_nothing() {
         std::fs::rename(dead, dead.with_extension(format!("killed-{killed}"))).unwrap();
     }
 
-    let all_in = eventually(Duration::from_secs(180), || async {
+    let all_in = wait_until(Duration::from_secs(180), || async {
         count(&store, INBOUND).await == TOTAL
             && count(&store, "SELECT COUNT(*) FROM outbox WHERE status <> 'sent'").await == 0
             && count(&store, "SELECT COUNT(*) FROM outbox").await == TOTAL

@@ -8,12 +8,12 @@ use std::time::Duration;
 
 use axum::http::StatusCode;
 use maildesk::domain::Role;
-use maildesk::store::transfer::{self, Value};
+use maildesk::store::transfer::{self};
 use maildesk::store::{tickets, Backend};
-use sqlx::Connection;
 
-use crate::harness::{corpus_dir, eventually, is_postgres, terminate, TestEnv};
-use crate::portal::{add_user, customer_mail, Portal, ADMIN, STAFF};
+use crate::support::db::{connect, contents};
+use crate::support::portal::{add_user, customer_mail, Portal, ADMIN, STAFF};
+use crate::support::{corpus_dir, is_postgres, terminate, wait_until, TestEnv};
 
 /// A local SMTP port nobody listens on: mail is queued in the outbox, never sent.
 const SMTP: &str = "[smtp]\nhost = \"127.0.0.1\"\nport = 9\nsecurity = \"plain\"\n";
@@ -22,35 +22,9 @@ fn stderr(output: &std::process::Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
-pub async fn connect(url: &str) -> sqlx::AnyConnection {
-    sqlx::any::install_default_drivers();
-    sqlx::AnyConnection::connect(url)
-        .await
-        .unwrap_or_else(|e| panic!("{url}: {e}"))
-}
-
-/// Every row of every table, sorted (the engines return rows in different orders).
-pub async fn contents(
-    url: &str,
-    backend: Backend,
-    columns_of: &BTreeMap<String, Vec<String>>,
-) -> BTreeMap<String, Vec<Vec<Value>>> {
-    let mut conn = connect(url).await;
-    let mut all = BTreeMap::new();
-    for (table, columns) in columns_of {
-        let columns: Vec<&str> = columns.iter().map(String::as_str).collect();
-        let mut rows = transfer::read_table(&mut conn, table, &columns)
-            .await
-            .unwrap_or_else(|e| panic!("{backend:?} {table}: {e}"));
-        rows.sort_by(|a, b| a.partial_cmp(b).expect("comparable"));
-        all.insert(table.clone(), rows);
-    }
-    all
-}
-
 /// The old installation: corpus mail piped in by the MTA, then staff at work in the
 /// portal (replies, notes, assignment, statuses, a merge, a task, an invitation).
-async fn filled_sqlite_installation() -> (Portal, crate::portal::Browser, i64) {
+async fn filled_sqlite_installation() -> (Portal, crate::support::portal::Browser, i64) {
     let env = TestEnv::with_engine(false, "", SMTP).await;
     let store = env.store().await;
     add_user(&store, ADMIN, "Ada Admin", Role::Admin).await;
@@ -174,7 +148,7 @@ async fn an_sqlite_installation_moves_to_postgresql_whole() {
     // Not while the old daemon runs (it would fetch and send on after the copy).
     let mut daemon = old.env.spawn_serve();
     assert!(
-        eventually(Duration::from_secs(30), || async {
+        wait_until(Duration::from_secs(30), || async {
             old.env.log().contains("maildesk started")
         })
         .await,
@@ -258,7 +232,7 @@ async fn an_sqlite_installation_moves_to_postgresql_whole() {
     // The daemon runs on it; the tickets are there; ids go on after the copied ones.
     let mut daemon = target.spawn_serve();
     assert!(
-        eventually(Duration::from_secs(30), || async {
+        wait_until(Duration::from_secs(30), || async {
             target.log().contains("maildesk started")
         })
         .await,

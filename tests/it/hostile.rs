@@ -7,7 +7,7 @@ use maildesk::domain::{signing, Role};
 use maildesk::ingest::{Ingestor, Outcome};
 use maildesk::store::{unix_now, users, Store};
 
-use crate::harness::{ingest_text, TestEnv};
+use crate::support::{ingest_text, TestEnv};
 
 const SECRET: &str = "test-secret-0123456789abcdef";
 /// Outgoing mail on (acknowledgements, notifications, relays are queued), never sent.
@@ -169,7 +169,7 @@ async fn a_panic_while_handling_one_message_quarantines_it_and_the_rest_goes_on(
     }
     let path = env.dir.path().join("panics.mbox");
     std::fs::write(&path, &mbox).unwrap();
-    let out = crate::harness::run_binary(
+    let out = crate::support::run_binary(
         &env.config_path,
         &["ingest", "--mbox", path.to_str().unwrap()],
         None,
@@ -212,7 +212,7 @@ async fn a_panic_while_handling_one_message_quarantines_it_and_the_rest_goes_on(
         "",
         "BOOM-IN-STORE",
     );
-    let out = crate::harness::run_binary(
+    let out = crate::support::run_binary(
         &env.config_path,
         &["ingest"],
         Some(raw.as_bytes()),
@@ -229,7 +229,7 @@ async fn a_panic_while_handling_one_message_quarantines_it_and_the_rest_goes_on(
 
 #[tokio::test]
 async fn a_crashing_mailbox_task_is_restarted_and_check_shows_it() {
-    use crate::dovecot::{free_port, Dovecot};
+    use crate::support::mail::Dovecot;
     let dovecot = Dovecot::start(
         &[("support@example.com", "pw"), ("crashy@example.com", "pw")],
         false,
@@ -240,9 +240,8 @@ async fn a_crashing_mailbox_task_is_restarted_and_check_shows_it() {
         dovecot.mailbox_toml("crashy", "crashy@example.com", "pw", "")
     );
     let env = TestEnv::with_config(&config).await;
-    let listen = format!("web.listen=127.0.0.1:{}", free_port());
     let daemon = env.spawn_with_env(
-        &["--set", &listen, "serve"],
+        &["--set", crate::support::ANY_PORT, "serve"],
         &[("FAILPOINTS", "mailbox:crashy")],
     );
     dovecot
@@ -255,14 +254,14 @@ async fn a_crashing_mailbox_task_is_restarted_and_check_shows_it() {
         )
         .await;
     let store = env.store().await;
-    let stored = crate::harness::eventually(Duration::from_secs(10), || async {
+    let stored = crate::support::wait_until(Duration::from_secs(10), || async {
         maildesk::store::messages::count(&mut store.acquire().await.unwrap())
             .await
             .unwrap()
             == 1
     })
     .await;
-    let restarted = crate::harness::eventually(Duration::from_secs(10), || async {
+    let restarted = crate::support::wait_until(Duration::from_secs(10), || async {
         env.log().matches("the mailbox task crashed").count() >= 3
     })
     .await;

@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 use maildesk::store::{self, Store};
 use serde_json::Value;
 
-use crate::dovecot::Dovecot;
-use crate::harness::{corpus_dir, eventually, kill, terminate, TestEnv};
+use crate::support::mail::Dovecot;
+use crate::support::{corpus_dir, kill, terminate, wait_until, TestEnv};
 
 const USER: &str = "support@example.com";
 const PASSWORD: &str = "secret";
@@ -241,12 +241,12 @@ async fn a_wrong_password_fails_only_its_own_mailbox() {
     dovecot
         .append(USER, PASSWORD, "INBOX", &[message("while-bad", 0)], None)
         .await;
-    let arrived = eventually(Duration::from_secs(10), || async {
+    let arrived = wait_until(Duration::from_secs(10), || async {
         message_count(&store).await == 6
     })
     .await;
     // The good mailbox may well be done before the bad one has logged its first failure.
-    let named = eventually(Duration::from_secs(10), || async {
+    let named = wait_until(Duration::from_secs(10), || async {
         env.log().contains("sales")
     })
     .await;
@@ -267,7 +267,7 @@ async fn idle_delivers_within_two_seconds_and_sigterm_stops_quickly() {
     .await;
     let store = env.store().await;
     let mut daemon = env.spawn_serve();
-    let connected = eventually(Duration::from_secs(10), || async {
+    let connected = wait_until(Duration::from_secs(10), || async {
         let mut conn = store.acquire().await.unwrap();
         store::imap::state(&mut conn, "support")
             .await
@@ -282,7 +282,7 @@ async fn idle_delivers_within_two_seconds_and_sigterm_stops_quickly() {
         .append(USER, PASSWORD, "INBOX", &[message("idle", 0)], None)
         .await;
     let start = Instant::now();
-    let arrived = eventually(Duration::from_secs(5), || async {
+    let arrived = wait_until(Duration::from_secs(5), || async {
         message_count(&store).await == 1
     })
     .await;
@@ -312,7 +312,7 @@ async fn mail_appended_during_a_sync_all_arrives_within_two_seconds() {
     .await;
     let store = env.store().await;
     let mut daemon = env.spawn_serve();
-    let connected = eventually(Duration::from_secs(10), || async {
+    let connected = wait_until(Duration::from_secs(10), || async {
         let mut conn = store.acquire().await.unwrap();
         store::imap::state(&mut conn, "support")
             .await
@@ -354,7 +354,7 @@ async fn mail_appended_during_a_sync_all_arrives_within_two_seconds() {
             appended += 1;
         }
         let start = Instant::now();
-        let arrived = eventually(Duration::from_secs(5), || async {
+        let arrived = wait_until(Duration::from_secs(5), || async {
             message_count(&store).await as usize == appended
         })
         .await;
@@ -446,7 +446,7 @@ async fn killed_again_and_again_the_daemon_stores_every_message_exactly_once() {
     );
     assert!(kills >= 10);
     let mut daemon = env.spawn_serve();
-    let done = eventually(Duration::from_secs(60), || async {
+    let done = wait_until(Duration::from_secs(60), || async {
         message_count(&store).await as usize >= TOTAL
             && dovecot.count(USER, PASSWORD, "INBOX").await == 0
     })
@@ -490,17 +490,21 @@ async fn the_daemon_reconnects_after_dovecot_restarts() {
     let first: Vec<Vec<u8>> = (0..100).map(|i| message("before", i)).collect();
     dovecot.append(USER, PASSWORD, "INBOX", &first, None).await;
     let mut daemon = env.spawn_serve();
-    let started = eventually(Duration::from_secs(10), || async {
+    let started = wait_until(Duration::from_secs(10), || async {
         message_count(&store).await > 0
     })
     .await;
     assert!(started, "log:\n{}", env.log());
     dovecot.stop();
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let noticed = wait_until(Duration::from_secs(10), || async {
+        env.log().contains("mailbox failed; retrying")
+    })
+    .await;
+    assert!(noticed, "the daemon never noticed; log:\n{}", env.log());
     dovecot.start_again();
     let second: Vec<Vec<u8>> = (0..100).map(|i| message("after", i)).collect();
     dovecot.append(USER, PASSWORD, "INBOX", &second, None).await;
-    let done = eventually(Duration::from_secs(30), || async {
+    let done = wait_until(Duration::from_secs(30), || async {
         message_count(&store).await == 200
     })
     .await;
@@ -638,7 +642,7 @@ async fn without_move_and_uidplus_the_post_action_copies_flags_and_expunges() {
 
 #[tokio::test]
 async fn two_instances_share_a_mailbox_and_the_standby_takes_over() {
-    if !crate::harness::is_postgres() {
+    if !crate::support::is_postgres() {
         // On SQLite a second `serve` is refused (serve_lock.rs): one instance per file.
         return;
     }
@@ -646,7 +650,7 @@ async fn two_instances_share_a_mailbox_and_the_standby_takes_over() {
     let env = TestEnv::with_config(&dovecot.mailbox_toml("support", USER, PASSWORD, "")).await;
     let store = env.store().await;
     let mut first = env.spawn_serve();
-    let first_leads = eventually(Duration::from_secs(10), || async {
+    let first_leads = wait_until(Duration::from_secs(10), || async {
         env.log().contains("connected")
     })
     .await;
@@ -655,7 +659,7 @@ async fn two_instances_share_a_mailbox_and_the_standby_takes_over() {
     let batch: Vec<Vec<u8>> = (0..100).map(|i| message("shared", i)).collect();
     dovecot.append(USER, PASSWORD, "INBOX", &batch, None).await;
     assert!(
-        eventually(Duration::from_secs(20), || async {
+        wait_until(Duration::from_secs(20), || async {
             message_count(&store).await == 100
         })
         .await,
@@ -685,7 +689,7 @@ async fn two_instances_share_a_mailbox_and_the_standby_takes_over() {
             None,
         )
         .await;
-    let taken_over = eventually(Duration::from_secs(30), || async {
+    let taken_over = wait_until(Duration::from_secs(30), || async {
         message_count(&store).await == 101
     })
     .await;

@@ -15,7 +15,7 @@ use tokio::sync::broadcast::Receiver;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
-use crate::portal::{customer_mail, Browser, Portal};
+use crate::support::portal::{customer_mail, Browser, Portal};
 
 /// Long enough for a loaded CI machine; the latency itself is measured by bench/live.
 const PATIENCE: Duration = Duration::from_secs(10);
@@ -139,7 +139,7 @@ async fn new_mail_and_changes_reach_an_open_page_feed() {
     let stop = start_feed(&portal, &portal.state.live);
     let mut changes = portal.state.live.subscribe();
     settle(&mut changes).await;
-    let browser = portal.sign_in(crate::portal::STAFF).await;
+    let browser = portal.sign_in(crate::support::portal::STAFF).await;
     let mut stream = Stream::open(&portal, &portal.app, &browser).await;
 
     let id = portal
@@ -190,7 +190,7 @@ async fn tasks_and_deliveries_are_announced_with_their_ticket() {
 
     let store = portal.store();
     let mut conn = store.acquire().await.unwrap();
-    let creator = maildesk::store::users::find_by_email(&mut conn, crate::portal::STAFF)
+    let creator = maildesk::store::users::find_by_email(&mut conn, crate::support::portal::STAFF)
         .await
         .unwrap()
         .expect("staff user");
@@ -280,7 +280,7 @@ async fn open_feeds_end_when_the_server_shuts_down() {
         shutdown.clone(),
     );
     let app = web::router(state);
-    let browser = portal.sign_in(crate::portal::STAFF).await;
+    let browser = portal.sign_in(crate::support::portal::STAFF).await;
     let mut stream = Stream::open(&portal, &app, &browser).await;
     shutdown.cancel();
     assert_eq!(stream.next_event().await, None, "the stream ended");
@@ -290,7 +290,7 @@ async fn open_feeds_end_when_the_server_shuts_down() {
 /// reader's cursor has already passed.
 #[tokio::test]
 async fn pruning_the_change_table_never_lets_an_id_come_back() {
-    if crate::harness::is_postgres() {
+    if crate::support::is_postgres() {
         return; // PostgreSQL has no change table: NOTIFY keeps nothing.
     }
     let portal = Portal::new().await;

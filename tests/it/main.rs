@@ -2,9 +2,7 @@
 //! from MAILDESK_TEST_DB (`sqlite`, the default, or `postgres`); the README's test
 //! command runs the whole suite once for each.
 
-mod chromium;
-mod dovecot;
-mod harness;
+mod support;
 
 mod abuse;
 mod api;
@@ -22,6 +20,7 @@ mod failover;
 mod from_sqlite;
 mod hostile;
 mod imap;
+mod in_process;
 mod live;
 mod mutation;
 mod notices;

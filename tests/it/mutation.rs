@@ -8,7 +8,7 @@ use std::time::Instant;
 use maildesk::ingest::{prepare, BatchItem, Counts, Origin, Outcome};
 use rand::{Rng, SeedableRng};
 
-use crate::harness::{corpus_dir, TestEnv};
+use crate::support::{corpus_dir, TestEnv};
 
 const MUTANTS_PER_MESSAGE: usize = 6;
 const BATCH: usize = 50;

@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use maildesk::domain::signing::{self, CustomerLink};
 use maildesk::store::unix_now;
 
-use crate::portal::{customer_mail, Browser, Portal, ADMIN};
+use crate::support::portal::{customer_mail, Browser, Portal, ADMIN};
 
 const SECRET: &str = "test-secret-0123456789abcdef";
 const CORA: &str = "cora@example.net";

@@ -9,8 +9,8 @@ use base64::Engine;
 use maildesk::store::{unix_now, users};
 use serde_json::{json, Value};
 
-use crate::api::{call, etag, make_token, parsed, problem, Auth};
-use crate::portal::{customer_mail, Browser, Portal, Response, ADMIN, STAFF};
+use crate::support::api::{call, etag, make_token, parsed, problem, Auth};
+use crate::support::portal::{customer_mail, Browser, Portal, Response, ADMIN, STAFF};
 
 /// A registered client: its id and its secret (shown once).
 struct Registered {

@@ -6,9 +6,10 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::time::Duration;
 
-use crate::browser::{customer_mail, mail_world, serve_with, ANN, ANN_PW, SUPPORT};
-use crate::dovecot::free_port;
-use crate::harness::{eventually, run_binary, Spawned, TestEnv};
+use crate::support::browser::{customer_mail, mail_world, serve_with, ANN, ANN_PW, SUPPORT};
+use crate::support::daemon::wait_until_serving;
+use crate::support::free_port;
+use crate::support::{run_binary, wait_until, Spawned, TestEnv};
 
 /// A GET with extra headers, to `ip:port`; the status, the headers (lowercase names)
 /// and the body, or `None` when nothing answers.
@@ -18,7 +19,7 @@ async fn get(
     path: &str,
     headers: &[(&str, &str)],
 ) -> Option<(u16, String, String)> {
-    crate::harness::http_request(ip, port, "GET", path, headers, "").await
+    crate::support::http_request(ip, port, "GET", path, headers, "").await
 }
 
 fn localhost() -> IpAddr {
@@ -64,27 +65,22 @@ fn port_of(base: &str) -> u16 {
     base.rsplit(':').next().unwrap().parse().unwrap()
 }
 
-/// `maildesk serve` on `host:<free port>` with more `--set` settings, once `/healthz`
+/// `maildesk serve` on `host` (port 0) with more `--set` settings, once `/healthz`
 /// answers on loopback; and the port.
 async fn serve_on(env: &TestEnv, host: &str, settings: &[&str]) -> (Spawned, u16) {
-    let port = free_port();
-    let mut args = vec!["--set".to_string(), format!("web.listen={host}:{port}")];
+    let mut args = vec!["--set".to_string(), format!("web.listen={host}:0")];
     for setting in settings {
         args.push("--set".into());
         args.push(setting.to_string());
     }
     args.push("serve".into());
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let server = env.spawn(&args);
-    let up = eventually(Duration::from_secs(20), || async {
-        matches!(
-            get(localhost(), port, "/healthz", &[]).await,
-            Some((200, _, _))
-        )
-    })
-    .await;
-    assert!(up, "serve did not start; its log:\n{}", env.log());
-    (server, port)
+    let since = env.log().len();
+    let mut server = env.spawn(&args);
+    match wait_until_serving(&mut server, &env.log_path(), since).await {
+        Ok(address) => (server, address.port()),
+        Err(log) => panic!("serve did not start; its log:\n{log}"),
+    }
 }
 
 /// An address of this machine that is not loopback (a connection to it comes from it).
@@ -122,14 +118,14 @@ async fn metrics_count_mail_in_and_out_and_pages_by_route() {
     dovecot
         .append(
             SUPPORT,
-            crate::browser::SUPPORT_PW,
+            crate::support::browser::SUPPORT_PW,
             "INBOX",
             &messages,
             None,
         )
         .await;
 
-    let done = eventually(Duration::from_secs(30), || async {
+    let done = wait_until(Duration::from_secs(30), || async {
         let samples = scrape(port).await;
         samples.get("maildesk_outbox_sent_total") == Some(&2.0)
             && samples.get("maildesk_outbox_failed_total") == Some(&1.0)
@@ -179,7 +175,7 @@ async fn metrics_count_mail_in_and_out_and_pages_by_route() {
     assert!(value(&samples, "maildesk_db_pool_connections") >= 1.0);
     // Ann really got her two acknowledgements.
     assert!(
-        eventually(Duration::from_secs(10), || async {
+        wait_until(Duration::from_secs(10), || async {
             dovecot.count(ANN, ANN_PW, "INBOX").await == 2
         })
         .await

@@ -8,8 +8,8 @@ use std::path::Path;
 use axum::http::StatusCode;
 use serde_json::Value;
 
-use crate::api::{call, make_token, parsed, Auth};
-use crate::portal::{Portal, ADMIN};
+use crate::support::api::{call, make_token, parsed, Auth};
+use crate::support::portal::{Portal, ADMIN};
 
 /// Every operation the issue and the README promise, as `METHOD path`.
 const ROUTES: &[&str] = &[

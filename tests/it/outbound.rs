@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use crate::dovecot::{header, Dovecot, SmtpRelay};
-use crate::harness::TestEnv;
+use crate::support::mail::{header, Dovecot, SmtpRelay};
+use crate::support::{wait_until, TestEnv};
 
 const SUPPORT: &str = "support@example.com";
 const SUPPORT_PW: &str = "secret";
@@ -156,11 +156,13 @@ async fn mail_waits_while_smtp_is_down_and_goes_out_exactly_once() {
     );
 
     relay.start_again();
-    tokio::time::sleep(Duration::from_millis(2600)).await; // past the retry time (1-2.4 s)
-    assert_eq!(
-        stdout(&env.cli(&["send", "--once"], None)).trim(),
-        "sent: 1, retrying later: 0, failed: 0"
-    );
+    // Nothing is due before the retry time (1-2.4 s): passes until one sends it.
+    let sent = wait_until(Duration::from_secs(10), || async {
+        stdout(&env.cli(&["send", "--once"], None)).trim()
+            == "sent: 1, retrying later: 0, failed: 0"
+    })
+    .await;
+    assert!(sent, "the queued mail was not sent once due");
     assert_eq!(
         stdout(&env.cli(&["send", "--once"], None)).trim(),
         "sent: 0, retrying later: 0, failed: 0"
@@ -636,7 +638,7 @@ async fn two_workers_at_once_send_each_mail_exactly_once() {
 
 #[tokio::test]
 async fn starttls_and_implicit_tls_with_auth_and_a_wrong_password_only_waits() {
-    use crate::dovecot::TestCa;
+    use crate::support::mail::TestCa;
     let dovecot = Dovecot::start(&[(ANN, ANN_PW)], false);
     let certs = tempfile::tempdir().unwrap();
     let ca = TestCa::create(certs.path());
@@ -716,11 +718,11 @@ async fn the_daemon_acknowledges_within_seconds() {
         customer_mail(ANN, "d1@customer.example", "Daemon", "").into_bytes(),
     )
     .await;
-    let acknowledged = crate::harness::eventually(Duration::from_secs(15), || async {
+    let acknowledged = crate::support::wait_until(Duration::from_secs(15), || async {
         dovecot.count(ANN, ANN_PW, "INBOX").await == 1
     })
     .await;
-    crate::harness::terminate(&mut daemon, Duration::from_secs(15));
+    crate::support::terminate(&mut daemon, Duration::from_secs(15));
     assert!(acknowledged, "log:\n{}", env.log());
     assert_eq!(
         env.cli_json(&["ticket", "show", "1", "--json"])["outbox"][0]["status"],

@@ -9,7 +9,7 @@ use maildesk::store::tickets::{self, Field};
 use maildesk::store::{events, unix_now, users, Tx};
 use maildesk::timefmt::parse_day;
 
-use crate::portal::{customer_mail, Browser, Portal, ADMIN, DISABLED, STAFF};
+use crate::support::portal::{customer_mail, Browser, Portal, ADMIN, DISABLED, STAFF};
 
 const H: i64 = 3600;
 const D: i64 = 86_400;

@@ -8,8 +8,8 @@ use maildesk::retention::{self, PurgeReport};
 use maildesk::store::{unix_now, Store};
 use tokio_util::sync::CancellationToken;
 
-use crate::harness::{eventually, TestEnv};
-use crate::portal::{Portal, ADMIN};
+use crate::support::portal::{Portal, ADMIN};
+use crate::support::{wait_until, TestEnv};
 
 const DAY: i64 = 86_400;
 
@@ -289,7 +289,7 @@ async fn maildesk_purge_dry_run_shows_and_purge_does_and_serve_purges_by_itself(
             &format!("Question {i}"),
             "Hello",
         );
-        match crate::harness::ingest_text(&ingestor, &raw).await {
+        match crate::support::ingest_text(&ingestor, &raw).await {
             maildesk::ingest::Outcome::Created { ticket_id, .. } => tickets.push(ticket_id),
             other => panic!("{other:?}"),
         }
@@ -325,7 +325,7 @@ async fn maildesk_purge_dry_run_shows_and_purge_does_and_serve_purges_by_itself(
     // The daemon purges at start (and hourly).
     close(&store, tickets[1], 45).await;
     let mut serve = env.spawn_serve();
-    let purged = eventually(Duration::from_secs(60), || async {
+    let purged = wait_until(Duration::from_secs(60), || async {
         raws_of(&store, tickets[1]).await[0].1.is_none()
     })
     .await;
@@ -334,7 +334,7 @@ async fn maildesk_purge_dry_run_shows_and_purge_does_and_serve_purges_by_itself(
         raws_of(&store, tickets[2]).await[0].1.is_some(),
         "the open ticket keeps its original"
     );
-    crate::harness::terminate(&mut serve, Duration::from_secs(20));
+    crate::support::terminate(&mut serve, Duration::from_secs(20));
 }
 
 #[tokio::test]

@@ -17,9 +17,11 @@ use maildesk::mail::hash::sha256_hex;
 use maildesk::store::{invitations, oauth, tasks, unix_now, users, webhooks};
 use serde_json::{json, Value};
 
-use crate::api::{call, make_token, parsed, Auth};
-use crate::harness::ingest_text;
-use crate::portal::{add_user, customer_mail, Browser, Portal, Response, ADMIN, PASSWORD, STAFF};
+use crate::support::api::{call, make_token, parsed, Auth};
+use crate::support::ingest_text;
+use crate::support::portal::{
+    add_user, customer_mail, Browser, Portal, Response, ADMIN, PASSWORD, STAFF,
+};
 
 /// What a caller needs for an operation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

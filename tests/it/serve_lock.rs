@@ -3,12 +3,12 @@
 
 use std::time::Duration;
 
-use crate::harness::{eventually, is_postgres, kill, terminate, Spawned, TestEnv};
+use crate::support::{is_postgres, kill, terminate, wait_until, Spawned, TestEnv};
 
 const STARTED: &str = "maildesk started";
 
 async fn started(env: &TestEnv, times: usize) -> bool {
-    eventually(Duration::from_secs(30), || async {
+    wait_until(Duration::from_secs(30), || async {
         env.log().matches(STARTED).count() >= times
     })
     .await

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::harness::{terminate, TestEnv};
+use crate::support::{terminate, TestEnv};
 
 const UNIT: &str = include_str!("../../systemd/maildesk.service");
 
@@ -210,7 +210,7 @@ async fn applied_migrations(env: &TestEnv) -> i64 {
 }
 
 fn migration_files() -> i64 {
-    let engine = if crate::harness::is_postgres() {
+    let engine = if crate::support::is_postgres() {
         "postgres"
     } else {
         "sqlite"
@@ -235,12 +235,10 @@ async fn serve_notifies_ready_after_migrations_and_listener_then_pings_and_says_
     socket
         .set_read_timeout(Some(Duration::from_millis(200)))
         .unwrap();
-    let port = crate::dovecot::free_port();
-    let listen = format!("web.listen=127.0.0.1:{port}");
     let notify_socket = socket_path.display().to_string();
     // A watchdog of 2 s: a ping about every second.
     let mut serve = env.spawn_with_env(
-        &["--set", &listen, "serve"],
+        &["--set", crate::support::ANY_PORT, "serve"],
         &[
             ("NOTIFY_SOCKET", notify_socket.as_str()),
             ("WATCHDOG_USEC", "2000000"),
@@ -257,6 +255,9 @@ async fn serve_notifies_ready_after_migrations_and_listener_then_pings_and_says_
     };
     // The moment READY=1 arrives, the portal answers at the first attempt and the
     // schema is complete: what `systemctl start` promises the units ordered after it.
+    let port = crate::support::daemon::bound_address(&env.log())
+        .expect("the start line, logged before READY=1, names the bound address")
+        .port();
     let (status, body) = http_get_once(port, "/healthz");
     assert_eq!(
         (status, body.trim()),

@@ -5,7 +5,7 @@
 use axum::http::StatusCode;
 use maildesk::store::{tasks, unix_now, users};
 
-use crate::portal::{
+use crate::support::portal::{
     check_routes, customer_mail, field_value, Browser, Fields, Portal, Route, ADMIN, DISABLED,
     STAFF,
 };
@@ -86,7 +86,7 @@ async fn post_owned(
     browser: &Browser,
     path: &str,
     fields: &[(String, String)],
-) -> crate::portal::Response {
+) -> crate::support::portal::Response {
     let borrowed: Vec<(&str, &str)> = fields
         .iter()
         .map(|(k, v)| (k.as_str(), v.as_str()))

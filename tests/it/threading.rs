@@ -4,7 +4,7 @@ use maildesk::domain::{Role, TicketStatus};
 use maildesk::ingest::{Ingestor, Outcome};
 use maildesk::store::{self, tickets, unix_now, users};
 
-use crate::harness::{ingest_text, TestEnv};
+use crate::support::{ingest_text, TestEnv};
 
 fn mail(from: &str, message_id: &str, subject: &str, extra_headers: &str, body: &str) -> String {
     format!("From: {from}\r\nTo: support@example.com\r\nSubject: {subject}\r\nMessage-ID: <{message_id}>\r\n{extra_headers}\r\n{body}\r\n")

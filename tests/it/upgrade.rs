@@ -11,9 +11,9 @@ use maildesk::store::transfer::{self, Value};
 use maildesk::store::{raw, tickets, Backend};
 use sqlx::Connection;
 
-use crate::from_sqlite::{connect, contents};
-use crate::harness::{ingest_text, is_postgres, TestEnv};
-use crate::portal::Portal;
+use crate::support::db::{connect, contents};
+use crate::support::portal::Portal;
+use crate::support::{ingest_text, is_postgres, TestEnv};
 
 /// Messages in the fixture (on 7 tickets; 9 quarantine entries, one resolved).
 const MESSAGES: usize = 10;

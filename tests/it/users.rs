@@ -7,9 +7,9 @@ use axum::http::StatusCode;
 use maildesk::domain::Role;
 use maildesk::store::{unix_now, users, Store};
 
-use crate::portal::{
-    add_user, check_routes, customer_mail, field_value, session_cookie, set_cookie, Browser,
-    Portal, Response, Route, ADMIN, DISABLED, PASSWORD, STAFF,
+use crate::support::portal::{
+    add_user, check_routes, customer_mail, field_value, session_cookie, set_cookie, token_in,
+    Browser, Portal, Response, Route, ADMIN, DISABLED, PASSWORD, STAFF,
 };
 
 const NEW_PASSWORD: &str = "a fresh password 9";
@@ -53,17 +53,6 @@ async fn invitation_token(store: &Store, to: &str) -> String {
         .expect("a parsable mail");
     let text = message.body_text(0).expect("a text body").into_owned();
     token_in(&text).unwrap_or_else(|| panic!("no register link in:\n{text}"))
-}
-
-/// The token of the first `/portal/register?token=` link in a text.
-pub(crate) fn token_in(text: &str) -> Option<String> {
-    let marker = "/portal/register?token=";
-    let start = text.find(marker)? + marker.len();
-    let token: String = text[start..]
-        .chars()
-        .take_while(char::is_ascii_hexdigit)
-        .collect();
-    (token.len() == 64).then_some(token)
 }
 
 /// A browser that opened the register page of `token`: its CSRF cookie and token.
@@ -950,7 +939,7 @@ async fn expired_revoked_replaced_and_forged_links_are_refused_alike() {
 
 #[tokio::test]
 async fn without_smtp_the_admin_gets_the_link_to_pass_on() {
-    let env = crate::harness::TestEnv::with_config("").await;
+    let env = crate::support::TestEnv::with_config("").await;
     let store = env.store().await;
     add_user(&store, ADMIN, "Ada Admin", Role::Admin).await;
     let ingestor = maildesk::ingest::Ingestor::open(&env.config, store)

@@ -13,8 +13,8 @@ use maildesk::store::webhooks;
 use maildesk::webhooks::{parse_signature, signature, RetryPolicy, WebhookWorker};
 use serde_json::{json, Value};
 
-use crate::api::{parsed, Auth};
-use crate::portal::{customer_mail, Browser, Portal, Response, ADMIN, STAFF};
+use crate::support::api::{parsed, Auth};
+use crate::support::portal::{customer_mail, Browser, Portal, Response, ADMIN, STAFF};
 
 /// One request as the receiver got it.
 #[derive(Debug, Clone)]
@@ -88,7 +88,7 @@ async fn call(
     body: Option<Value>,
 ) -> Response {
     let session = Auth::Session(browser.clone(), true);
-    crate::api::call(portal, method, path, &session, body, Some("*")).await
+    crate::support::api::call(portal, method, path, &session, body, Some("*")).await
 }
 
 /// The receivers here listen on 127.0.0.1: a private target, allowed only so.
@@ -528,7 +528,7 @@ async fn the_portal_page_lists_webhooks_and_their_deliveries_for_admins_only() {
 
 #[tokio::test]
 async fn moving_to_postgresql_copies_the_deliveries_and_makes_none_for_the_history() {
-    let source_env = crate::harness::TestEnv::with_engine(false, "", "").await;
+    let source_env = crate::support::TestEnv::with_engine(false, "", "").await;
     let source = source_env.store().await;
     {
         let mut conn = source.acquire().await.unwrap();
@@ -549,7 +549,7 @@ async fn moving_to_postgresql_copies_the_deliveries_and_makes_none_for_the_histo
     let ingestor = maildesk::ingest::Ingestor::open(&source_env.config, source.clone())
         .await
         .unwrap();
-    crate::harness::ingest_text(
+    crate::support::ingest_text(
         &ingestor,
         &customer_mail("cora@example.net", "wh30@example.net", "Moving", "Hi."),
     )
@@ -563,7 +563,7 @@ async fn moving_to_postgresql_copies_the_deliveries_and_makes_none_for_the_histo
         n
     };
     assert_eq!(count(source.clone()).await, 2);
-    let target_env = crate::harness::TestEnv::with_engine(true, "", "").await;
+    let target_env = crate::support::TestEnv::with_engine(true, "", "").await;
     let target = target_env.store().await;
     maildesk::store::transfer::sqlite_to_postgres(&source, &target)
         .await

@@ -13,7 +13,7 @@ use fantoccini::wd::WebDriverCompatibleCommand;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{json, Value};
 
-use crate::dovecot::free_port;
+use crate::support::free_port;
 
 /// How long one wait for the page (an element, a navigation) may take.
 pub const WAIT: Duration = Duration::from_secs(10);

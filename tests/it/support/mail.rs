@@ -9,6 +9,8 @@ use futures_util::TryStreamExt;
 use maildesk::config::{MailboxConfig, Secret, Security};
 use maildesk::mail::imap::{self, Session};
 
+use super::net::free_port;
+
 pub struct Dovecot {
     pub dir: tempfile::TempDir,
     pub imap_port: u16,
@@ -19,6 +21,15 @@ pub struct Dovecot {
 }
 
 /// A CA and a server certificate for 127.0.0.1/localhost, made with openssl.
+/// How often a server whose ports are picked beforehand is started on new ones.
+const BIND_ATTEMPTS: usize = 5;
+
+enum Launch {
+    Up,
+    /// Another process took a port between picking and binding.
+    PortTaken,
+}
+
 pub struct TestCa {
     pub ca_file: PathBuf,
     pub cert: PathBuf,
@@ -30,14 +41,6 @@ pub fn header<'a>(raw: &'a str, name: &str) -> Option<&'a str> {
     let head = raw.split("\r\n\r\n").next().unwrap_or_default();
     head.split("\r\n")
         .find_map(|line| line.strip_prefix(&format!("{name}: ")))
-}
-
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
 }
 
 fn require(binary: &str, package: &str) -> PathBuf {
@@ -86,29 +89,48 @@ impl Dovecot {
             .collect();
         std::fs::write(t.join("passwd"), passwd).unwrap();
         let tls = with_tls.then(|| TestCa::create(t));
-        let (imap_port, imaps_port, lmtp_port) = (free_port(), free_port(), free_port());
-        let config = config_text(t, [imap_port, imaps_port, lmtp_port], tls.as_ref(), root);
-        std::fs::write(t.join("dovecot.conf"), format!("{config}{extra_config}\n")).unwrap();
         let _ = dovecot;
         let mut server = Dovecot {
             dir,
-            imap_port,
-            imaps_port,
-            lmtp_port,
+            imap_port: 0,
+            imaps_port: 0,
+            lmtp_port: 0,
             tls,
             child: None,
         };
-        server.start_again();
-        server
+        // Dovecot cannot report ports it chose: free ones are picked, and picked again
+        // when another process took one before Dovecot bound it.
+        for _ in 0..BIND_ATTEMPTS {
+            (server.imap_port, server.imaps_port, server.lmtp_port) =
+                (free_port(), free_port(), free_port());
+            let ports = [server.imap_port, server.imaps_port, server.lmtp_port];
+            let config = config_text(server.dir.path(), ports, server.tls.as_ref(), root);
+            std::fs::write(server.conf(), format!("{config}{extra_config}\n")).unwrap();
+            match server.launch() {
+                Launch::Up => return server,
+                Launch::PortTaken => continue,
+            }
+        }
+        panic!("dovecot found no free ports in {BIND_ATTEMPTS} attempts");
     }
 
     fn conf(&self) -> PathBuf {
         self.dir.path().join("dovecot.conf")
     }
 
-    /// (Re)starts the server process and waits for its greeting.
+    /// (Re)starts the server process on its ports and waits for its greeting.
     pub fn start_again(&mut self) {
-        let child = Command::new(require("dovecot", "dovecot-imapd"))
+        if let Launch::PortTaken = self.launch() {
+            panic!("dovecot could not bind its ports again: {}", self.log());
+        }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("dovecot.log")).unwrap_or_default()
+    }
+
+    fn launch(&mut self) -> Launch {
+        let mut child = Command::new(require("dovecot", "dovecot-imapd"))
             .arg("-F")
             .arg("-c")
             .arg(self.conf())
@@ -116,18 +138,24 @@ impl Dovecot {
             .stderr(Stdio::null())
             .spawn()
             .expect("start dovecot");
-        self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             if greeting_ok(self.imap_port) {
-                return;
+                self.child = Some(child);
+                return Launch::Up;
+            }
+            if let Ok(Some(_)) = child.try_wait() {
+                if self.log().contains("Address already in use") {
+                    return Launch::PortTaken;
+                }
             }
             if Instant::now() > deadline {
-                let log = std::fs::read_to_string(self.dir.path().join("dovecot.log"))
-                    .unwrap_or_default();
+                let _ = child.kill();
+                let _ = child.wait();
                 panic!(
-                    "dovecot did not start on port {}; its log:\n{log}",
-                    self.imap_port
+                    "dovecot did not start on port {}; its log:\n{}",
+                    self.imap_port,
+                    self.log()
                 );
             }
             std::thread::sleep(Duration::from_millis(50));
@@ -428,10 +456,16 @@ pub struct SmtpRelay {
 }
 
 impl SmtpRelay {
+    /// Starts the relay; on a new port when another process took the chosen one first.
     pub fn start(lmtp_port: u16) -> SmtpRelay {
         let mut relay = SmtpRelay::stopped(lmtp_port);
-        relay.start_again();
-        relay
+        for _ in 0..BIND_ATTEMPTS {
+            match relay.launch() {
+                Launch::Up => return relay,
+                Launch::PortTaken => relay.port = free_port(),
+            }
+        }
+        panic!("the SMTP relay found no free port in {BIND_ATTEMPTS} attempts");
     }
 
     /// A relay that is not running yet (SMTP down), on a reserved port.
@@ -444,11 +478,18 @@ impl SmtpRelay {
         }
     }
 
+    /// Starts the relay on its reserved port (the configuration already names it).
     pub fn start_again(&mut self) {
+        if let Launch::PortTaken = self.launch() {
+            panic!("the SMTP relay could not bind port {}", self.port);
+        }
+    }
+
+    fn launch(&mut self) -> Launch {
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
         let python = root.join(".venv/bin/python");
         assert!(python.exists(), "the SMTP tests need aiosmtpd in {}: run scripts/test (or python3 -m venv .venv && .venv/bin/pip install aiosmtpd)", python.display());
-        let child = Command::new(&python)
+        let mut child = Command::new(&python)
             .arg(root.join("tests/smtp_relay.py"))
             .arg(self.port.to_string())
             .arg(self.lmtp_port.to_string())
@@ -457,13 +498,16 @@ impl SmtpRelay {
             .stderr(Stdio::null())
             .spawn()
             .expect("start the SMTP relay");
-        self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(15);
         // Implicit TLS says nothing before the handshake: there an open port is enough.
         let implicit_tls = self.options.iter().any(|o| o == "--tls");
         while !(banner_ok(self.port, b"220")
             || (implicit_tls && std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok()))
         {
+            // The script exits at once when its port is taken.
+            if let Ok(Some(_)) = child.try_wait() {
+                return Launch::PortTaken;
+            }
             assert!(
                 Instant::now() < deadline,
                 "the SMTP relay did not start on port {}",
@@ -471,6 +515,8 @@ impl SmtpRelay {
             );
             std::thread::sleep(Duration::from_millis(50));
         }
+        self.child = Some(child);
+        Launch::Up
     }
 
     pub fn stop(&mut self) {
