@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant};
 
 use crate::support::browser::{
-    add_user, notice, serve, type_into, unfolded, ADMIN, ADMIN_NAME, PASSWORD, STAFF, STAFF_NAME,
+    add_user, notice, type_into, unfolded, ADMIN, ADMIN_NAME, PASSWORD, STAFF, STAFF_NAME,
 };
 use crate::support::chromium::Browser;
 use crate::support::mail::{Dovecot, SmtpRelay};
@@ -26,7 +26,9 @@ async fn an_invited_staff_member_registers_from_the_mail_and_stays_out_of_admin_
     let env = TestEnv::with_config(&relay.smtp_toml()).await;
     add_user(&env, ADMIN, ADMIN_NAME, "admin");
     add_user(&env, STAFF, STAFF_NAME, "staff");
-    let (_server, base) = serve(&env).await;
+    // The invitation's link is built from web.listen: a port known before the start.
+    let (_server, address) = env.serve_on_known_port(&[]).await;
+    let base = format!("http://{address}");
     let browser = Browser::start().await;
 
     // The admin finds Users in the navigation and invites the address.

@@ -116,25 +116,31 @@ impl TestEnv {
         self.spawn(&args.iter().map(String::as_str).collect::<Vec<_>>())
     }
 
-    /// `maildesk serve` with more `--set` settings, once its `/healthz` answers; and the
-    /// address it listens on. `{base}` in a setting is the daemon's own base URL (e.g.
-    /// `web.public_url={base}`): such a daemon needs its port before it starts.
+    /// `maildesk serve` with more `--set` settings on port 0, once its `/healthz` answers;
+    /// and the address it listens on. A setting naming the daemon's own URL (`{base}`)
+    /// needs the port beforehand: see [`TestEnv::serve_on_known_port`].
     pub async fn serve(&self, settings: &[&str]) -> (Spawned, SocketAddr) {
-        if !settings.iter().any(|s| s.contains("{base}")) {
-            let since = self.log().len();
-            let mut daemon = self.spawn_serve_with("127.0.0.1:0", settings);
-            return match wait_until_serving(&mut daemon, &self.log_path(), since).await {
-                Ok(address) => (daemon, address),
-                Err(log) => panic!("maildesk serve did not start; its log:\n{log}"),
-            };
+        if settings.iter().any(|s| s.contains("{base}")) {
+            return self.serve_on_known_port(settings).await;
         }
+        let since = self.log().len();
+        let mut daemon = self.spawn_serve_with("127.0.0.1:0", settings);
+        match wait_until_serving(&mut daemon, &self.log_path(), since).await {
+            Ok(address) => (daemon, address),
+            Err(log) => panic!("maildesk serve did not start; its log:\n{log}"),
+        }
+    }
+
+    /// [`TestEnv::serve`] on a port picked beforehand, for a daemon that must know its
+    /// own URL: `{base}` in a setting (e.g. `web.public_url={base}`), or links built from
+    /// `web.listen`. Another port is tried when another process took the picked one.
+    pub async fn serve_on_known_port(&self, settings: &[&str]) -> (Spawned, SocketAddr) {
         for _ in 0..BIND_ATTEMPTS {
             let listen = format!("127.0.0.1:{}", free_port());
             let since = self.log().len();
             let mut daemon = self.spawn_serve_with(&listen, settings);
             match wait_until_serving(&mut daemon, &self.log_path(), since).await {
                 Ok(address) => return (daemon, address),
-                // Another process took the port between picking and binding.
                 Err(log) if log.contains("cannot listen on") => continue,
                 Err(log) => panic!("maildesk serve did not start; its log:\n{log}"),
             }
