@@ -3,10 +3,10 @@
 //! an SMTP relay), a headless browser, and waiting on conditions.
 //!
 //! Tiers: `scripts/test` runs every test on both engines; `scripts/test --fast` runs the
-//! unit tests and these integration tests on SQLite only, without the slow ones. A test is
-//! slow when its module is listed in `SLOW_MODULES` of scripts/test (browser tests drive
-//! Chromium; others wait out real timeouts or start many servers); put a new slow test
-//! in such a module, or add its module there.
+//! unit tests and these integration tests on SQLite only, without the slow ones: those
+//! named in `SLOW_TESTS` at the top of scripts/test, by module (`browser`) or by test
+//! (`imap::the_corpus_through_imap`). A test that drives Chromium belongs in a `browser*`
+//! module; another that takes more than about ten seconds is added to that list.
 
 pub mod api;
 pub mod browser;
