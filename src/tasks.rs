@@ -445,7 +445,11 @@ pub async fn update(
     }
     if changed.contains(&Field::Status) {
         if let Some(ticket) = after.ticket_id {
-            let text = format!("marked {} {}", named(&after), status_label(&after.status));
+            let text = format!(
+                "marked {} {}",
+                named(&after),
+                status_label(after.status.as_str())
+            );
             record(tx, ctx, actor, ticket, &text).await?;
         }
     }
@@ -506,7 +510,7 @@ fn shown_value(task: &Task, field: Field) -> String {
             .ticket_id
             .map_or("no ticket".into(), |id| format!("#{id}")),
         Field::Due => task.due_date.clone().unwrap_or_else(|| "no date".into()),
-        Field::Status => status_label(&task.status),
+        Field::Status => status_label(task.status.as_str()),
         Field::Description => "a different text".into(),
         other => format!("{:?}", other.value_of(task).unwrap_or_default()),
     }
@@ -576,7 +580,10 @@ pub fn assignment_mail(task: &Task, by: &str, portal_url: Option<&str>) -> (Stri
         task.due_date.as_deref().unwrap_or("no due date")
     ));
     body.push_str(&format!("Priority: {}\n", task.priority));
-    body.push_str(&format!("Status:   {}\n", status_label(&task.status)));
+    body.push_str(&format!(
+        "Status:   {}\n",
+        status_label(task.status.as_str())
+    ));
     if let Some(ticket) = task.ticket_id {
         let subject = task.ticket_subject.as_deref().unwrap_or("");
         body.push_str(&format!("Ticket:   #{ticket} {subject}\n"));
@@ -654,8 +661,8 @@ mod tests {
             id: 7,
             title: "Call the vendor".into(),
             description: "Ask about the toner.".into(),
-            priority: "high".into(),
-            status: "todo".into(),
+            priority: TaskPriority::High,
+            status: TaskStatus::Todo,
             creator_id: 1,
             creator_name: Some("Ada".into()),
             assignee_id: Some(2),

@@ -3,6 +3,7 @@
 
 use serde::Serialize;
 
+use crate::domain::{Direction, MessageKind};
 use crate::mail::Mailbox;
 use crate::store::{messages, tickets, Conn, Store, StoreError};
 
@@ -38,8 +39,10 @@ pub struct TicketDetail {
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct MessageView {
     pub id: i64,
-    pub direction: String,
-    pub kind: String,
+    #[schema(value_type = String)]
+    pub direction: Direction,
+    #[schema(value_type = String)]
+    pub kind: MessageKind,
     pub automatic_reason: Option<String>,
     pub from: String,
     pub from_name: Option<String>,

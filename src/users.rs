@@ -226,7 +226,7 @@ pub async fn update(
     now: i64,
 ) -> Result<users::User> {
     let user = users::get(tx, id).await?;
-    let current_role = user.role.parse().unwrap_or(Role::Staff);
+    let current_role = user.role;
     let role = edit.role.unwrap_or(current_role);
     if !by.is_self(id) || role != current_role {
         by.require_admin("edit other users or roles")?;
@@ -303,7 +303,7 @@ pub async fn set_active(
                 "you cannot disable yourself; another admin can",
             ));
         }
-        if user.role == Role::Admin.as_str() && user.active == 1 {
+        if user.role == Role::Admin && user.active == 1 {
             keep_an_admin(tx, id, "active", "disabled").await?;
         }
         ended = end_access(tx, id, None, now).await?;
@@ -324,7 +324,7 @@ pub async fn delete(tx: &mut Tx, by: By<'_>, id: i64) -> Result<users::User> {
             "you cannot delete yourself; another admin can",
         ));
     }
-    if user.role == Role::Admin.as_str() && user.active == 1 {
+    if user.role == Role::Admin && user.active == 1 {
         keep_an_admin(tx, id, "user", "deleted").await?;
     }
     let owned = users::owned(tx, id).await?;
@@ -529,7 +529,7 @@ pub async fn register(
     {
         return Ok(None);
     }
-    let role = invitation.role.parse().unwrap_or(Role::Staff);
+    let role = invitation.role;
     let id = insert_account(tx, &name, &invitation.email, role, password_hash, now).await?;
     info!(user = %invitation.email, "registered by invitation");
     Ok(Some(users::get(tx, id).await?))

@@ -26,6 +26,19 @@ macro_rules! text_enum {
             pub fn as_str(self) -> &'static str {
                 match self { $($name::$variant => $text),+ }
             }
+
+            /// Exactly the stored spelling (the loose parsing of `FromStr` is for input).
+            pub fn from_stored(text: &str) -> Result<Self, UnknownValue> {
+                Self::ALL.iter().copied().find(|v| v.as_str() == text).ok_or_else(|| Self::unknown(text))
+            }
+
+            fn unknown(value: &str) -> UnknownValue {
+                UnknownValue {
+                    kind: $kind,
+                    value: value.to_string(),
+                    allowed: Self::ALL.iter().map(|v| v.as_str()).collect::<Vec<_>>().join(", "),
+                }
+            }
         }
 
         impl fmt::Display for $name {
@@ -39,11 +52,7 @@ macro_rules! text_enum {
 
             fn from_str(value: &str) -> Result<Self, UnknownValue> {
                 let wanted = value.trim().to_ascii_lowercase().replace(['-', ' '], "_");
-                Self::ALL.iter().copied().find(|v| v.as_str() == wanted).ok_or_else(|| UnknownValue {
-                    kind: $kind,
-                    value: value.to_string(),
-                    allowed: Self::ALL.iter().map(|v| v.as_str()).collect::<Vec<_>>().join(", "),
-                })
+                Self::ALL.iter().copied().find(|v| v.as_str() == wanted).ok_or_else(|| Self::unknown(value))
             }
         }
     };
@@ -98,6 +107,20 @@ mod tests {
         );
         assert_eq!(TicketStatus::InProgress.to_string(), "in_progress");
         assert_eq!(Direction::Inbound.as_str(), "in");
+    }
+
+    #[test]
+    fn stored_spellings_are_read_exactly() {
+        assert_eq!(
+            TicketStatus::from_stored("in_progress").unwrap(),
+            TicketStatus::InProgress
+        );
+        let err = TicketStatus::from_stored("In Progress").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "\"In Progress\" is not a valid ticket status \
+             (expected one of: open, in_progress, waiting, resolved, closed)"
+        );
     }
 
     #[test]

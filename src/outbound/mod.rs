@@ -8,7 +8,7 @@ pub use worker::{OutboxError, OutboxWorker, SendReport};
 use tracing::{info, warn};
 
 use crate::config::{Config, OutboundConfig, Secret};
-use crate::domain::{address, signing, Direction, MessageKind};
+use crate::domain::{address, signing, Direction, MessageKind, ParticipantRole};
 use crate::mail::compose::{self, Audience, Identity, Personal, Thread};
 use crate::mail::{hash, InboundMail};
 use crate::store::{messages, outbox, StoreError, Tx};
@@ -343,7 +343,7 @@ async fn context(tx: &mut Tx, ticket_id: i64) -> Result<TicketContext, StoreErro
     let cc = crate::store::tickets::participants(tx, ticket_id)
         .await?
         .into_iter()
-        .filter(|p| p.role == "cc")
+        .filter(|p| p.role == ParticipantRole::Cc)
         .map(|p| (p.email, p.name))
         .collect();
     let references = messages::message_ids_of_ticket(tx, ticket_id).await?;

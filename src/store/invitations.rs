@@ -7,7 +7,7 @@ use crate::domain::Role;
 pub struct Invitation {
     pub id: i64,
     pub email: String,
-    pub role: String,
+    pub role: Role,
     pub invited_by: Option<i64>,
     pub created_at: i64,
     pub expires_at: i64,

@@ -45,8 +45,8 @@ pub struct NewAttachment<'a> {
 pub struct Message {
     pub id: i64,
     pub ticket_id: i64,
-    pub direction: String,
-    pub kind: String,
+    pub direction: Direction,
+    pub kind: MessageKind,
     pub automatic_reason: Option<String>,
     pub from_email: String,
     pub from_name: Option<String>,

@@ -4,6 +4,7 @@
 
 pub mod api_tokens;
 pub mod backup;
+mod columns;
 pub mod events;
 pub mod imap;
 pub mod invitations;

@@ -87,8 +87,10 @@ pub struct Filter {
 pub struct Row {
     pub id: i64,
     pub subject: String,
-    pub status: String,
-    pub priority: String,
+    #[schema(value_type = String)]
+    pub status: TicketStatus,
+    #[schema(value_type = String)]
+    pub priority: Priority,
     pub category: String,
     pub mailbox: Option<String>,
     pub requester_email: String,
@@ -106,7 +108,7 @@ impl Row {
         let rank = if sort == Sort::Priority {
             Priority::ALL
                 .iter()
-                .position(|p| p.as_str() == self.priority)
+                .position(|p| *p == self.priority)
                 .map_or(0, |i| i as i64 + 1)
         } else {
             0

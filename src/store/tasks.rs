@@ -14,8 +14,10 @@ pub struct Task {
     pub id: i64,
     pub title: String,
     pub description: String,
-    pub priority: String,
-    pub status: String,
+    #[schema(value_type = String)]
+    pub priority: TaskPriority,
+    #[schema(value_type = String)]
+    pub status: TaskStatus,
     pub creator_id: i64,
     pub creator_name: Option<String>,
     pub assignee_id: Option<i64>,
@@ -30,8 +32,7 @@ pub struct Task {
 impl Task {
     /// Not done and due before `today` (`YYYY-MM-DD`).
     pub fn is_overdue(&self, today: &str) -> bool {
-        self.status != TaskStatus::Done.as_str()
-            && self.due_date.as_deref().is_some_and(|d| d < today)
+        self.status != TaskStatus::Done && self.due_date.as_deref().is_some_and(|d| d < today)
     }
 }
 
@@ -146,8 +147,8 @@ impl Field {
         match self {
             Field::Title => Some(task.title.clone()),
             Field::Description => Some(task.description.clone()),
-            Field::Priority => Some(task.priority.clone()),
-            Field::Status => Some(task.status.clone()),
+            Field::Priority => Some(task.priority.to_string()),
+            Field::Status => Some(task.status.to_string()),
             Field::Assignee => task.assignee_id.map(|id| id.to_string()),
             Field::Ticket => task.ticket_id.map(|id| id.to_string()),
             Field::Due => task.due_date.clone(),

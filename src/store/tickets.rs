@@ -4,14 +4,16 @@ use serde::Serialize;
 
 use super::{placeholders, Conn, Result, StoreError};
 use crate::domain::threading::TicketFacts;
-use crate::domain::{ParticipantRole, TicketStatus};
+use crate::domain::{ParticipantRole, Priority, TicketStatus};
 
 #[derive(Debug, Clone, sqlx::FromRow, Serialize, utoipa::ToSchema)]
 pub struct Ticket {
     pub id: i64,
     pub subject: String,
-    pub status: String,
-    pub priority: String,
+    #[schema(value_type = String)]
+    pub status: TicketStatus,
+    #[schema(value_type = String)]
+    pub priority: Priority,
     pub category: String,
     pub mailbox: Option<String>,
     #[serde(rename = "requester")]
@@ -45,7 +47,8 @@ const TICKET_SELECT: &str = "SELECT t.id, t.subject, t.status, t.priority, t.cat
 pub struct Participant {
     pub email: String,
     pub name: Option<String>,
-    pub role: String,
+    #[schema(value_type = String)]
+    pub role: ParticipantRole,
 }
 
 pub struct NewTicket<'a> {

@@ -10,7 +10,8 @@ pub struct User {
     pub id: i64,
     pub email: String,
     pub name: String,
-    pub role: String,
+    #[schema(value_type = String)]
+    pub role: Role,
     #[serde(skip)]
     pub password_hash: String,
     pub active: i64,
@@ -133,7 +134,7 @@ pub struct Overview {
     pub id: i64,
     pub email: String,
     pub name: String,
-    pub role: String,
+    pub role: Role,
     pub active: i64,
     pub last_login_at: Option<i64>,
     /// Active tickets assigned to them.

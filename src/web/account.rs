@@ -81,7 +81,7 @@ async fn render_with(
         nav: Some(Nav::new(state, staff, "account")),
         name: staff.user().name.clone(),
         email: staff.user().email.clone(),
-        role: staff.user().role.clone(),
+        role: staff.user().role.to_string(),
         sessions: list
             .into_iter()
             .map(|s| SessionLine {

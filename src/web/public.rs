@@ -18,7 +18,7 @@ use super::error::{WebError, WebResult};
 use super::view::{self, Notice};
 use super::AppState;
 use crate::customer::{self, CustomerAccess, LinkRefused, Replied, Upload, WebMailError};
-use crate::domain::address;
+use crate::domain::{address, Direction, MessageKind, TicketStatus};
 use crate::store::{events, messages, throttle, unix_now, StoreError};
 
 const CSRF_COOKIE: &str = "maildesk_public";
@@ -668,7 +668,7 @@ struct CustomerPage<'a> {
 /// never notes, unverified or verified staff mail as received (its relayed copy is
 /// what they got), staff notifications or automatic mail.
 fn is_public(m: &crate::tickets::MessageView) -> bool {
-    m.kind == "public"
+    m.kind == MessageKind::Public
         && !m.unverified
         && match m.direction.as_str() {
             "out" => true,
@@ -715,7 +715,7 @@ async fn render_ticket(
         .filter(is_public)
         .map(|m| PublicItem {
             id: m.id,
-            ours: m.direction == "out",
+            ours: m.direction == Direction::Outbound,
             who: m.from_name.clone().unwrap_or_else(|| m.from.clone()),
             when: view::time(m.date.unwrap_or(m.created_at)),
             // Our replies start with the "reply above this line" marker: not for reading.
@@ -740,9 +740,9 @@ async fn render_ticket(
         token,
         csrf: &csrf,
         t,
-        status: view::status_label(&t.status),
+        status: view::status_label(t.status.as_str()),
         opened: view::time(t.created_at),
-        finished: matches!(t.status.as_str(), "resolved" | "closed"),
+        finished: matches!(t.status, TicketStatus::Resolved | TicketStatus::Closed),
         items,
         notice,
         error,

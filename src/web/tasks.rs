@@ -578,11 +578,8 @@ async fn save(
                         let mut conn = state.store.acquire().await?;
                         tasks::get(&mut conn, id).await?
                     };
-                    match task.status.parse() {
-                        Ok(status) => Notice::TaskMarked { status },
-                        Err(_) => Notice::Saved {
-                            fields: vec![Field::Status.as_str()],
-                        },
+                    Notice::TaskMarked {
+                        status: task.status,
                     }
                 }
                 fields => Notice::Saved {

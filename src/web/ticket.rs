@@ -15,6 +15,7 @@ use super::queue::{user_choices, UserChoice};
 use super::view::{self, Nav, Notice};
 use super::{mailhtml, security, AppState};
 use crate::actions::{self, ActionError, Expected};
+use crate::domain::{Direction, MessageKind};
 use crate::store::tickets::Field;
 use crate::store::{events, unix_now, StoreError};
 use crate::tickets::{self as read, MessageView, TicketDetail};
@@ -361,7 +362,7 @@ fn item(
         full_html,
         remote_blocked,
         remote_shown,
-        folded: m.direction == "out" && m.kind == "note",
+        folded: m.direction == Direction::Outbound && m.kind == MessageKind::Note,
         has_raw: m.raw_sha256.is_some(),
         raw_purged: m.raw_purged_at.map(view::time).unwrap_or_default(),
         attachments: m

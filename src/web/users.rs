@@ -358,7 +358,7 @@ async fn user_page(
     let form = shown.form.unwrap_or_else(|| FormState {
         name: user.name.clone(),
         email: user.email.clone(),
-        role: user.role.clone(),
+        role: user.role.to_string(),
         ..FormState::default()
     });
     let page = UserPage {

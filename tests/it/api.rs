@@ -296,7 +296,7 @@ async fn changes_need_the_current_etag_and_name_the_refused_field() {
     )
     .await;
     problem(&stale, StatusCode::PRECONDITION_FAILED);
-    assert_eq!(portal.ticket(id).await.status, "in_progress");
+    assert_eq!(portal.ticket(id).await.status.as_str(), "in_progress");
 
     // Assign, then unassign with null; the history records both.
     let sam = parsed(&call(&portal, "GET", "/api/v1/auth/verify", &second, None, None).await)

@@ -420,7 +420,7 @@ async fn staff_proof_is_the_users_own_reference_and_optionally_dmarc() {
         );
         assert_eq!(m.author_user_id, (!unverified).then_some(agent), "{id}");
         let priority = if unverified { "medium" } else { "high" };
-        assert_eq!(detail.ticket.priority, priority, "{id}");
+        assert_eq!(detail.ticket.priority.as_str(), priority, "{id}");
     }
 }
 

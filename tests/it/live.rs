@@ -167,7 +167,7 @@ async fn new_mail_and_changes_reach_an_open_page_feed() {
         )
         .await;
     assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
-    assert_eq!(portal.ticket(id).await.status, "waiting");
+    assert_eq!(portal.ticket(id).await.status.as_str(), "waiting");
     stream.expect_ticket(id).await;
     stop.cancel();
 }

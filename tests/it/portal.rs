@@ -596,7 +596,7 @@ async fn bad_input_is_refused_with_the_field_named() {
         StatusCode::NOT_FOUND
     );
     assert_eq!(
-        portal.ticket(ticket).await.priority,
+        portal.ticket(ticket).await.priority.as_str(),
         "medium",
         "nothing changed"
     );
@@ -863,7 +863,7 @@ async fn merging_moves_everything_and_both_threads_land_on_the_target() {
         .starts_with(&format!("/portal/tickets/{target}")));
     let src = portal.ticket(source).await;
     assert_eq!(src.merged_into_id, Some(target));
-    assert_eq!(src.status, "closed");
+    assert_eq!(src.status.as_str(), "closed");
     let page = portal.get(&sam, &format!("/portal/tickets/{source}")).await;
     assert_eq!(
         page.status,

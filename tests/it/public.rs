@@ -524,12 +524,12 @@ async fn the_customer_sees_the_public_thread_replies_and_marks_it_solved() {
     // "This is solved", then a reply from the page reopens it.
     let solved = portal.post(&customer, &format!("{path}/solved"), &[]).await;
     assert_eq!(solved.status, StatusCode::SEE_OTHER, "{}", solved.body);
-    assert_eq!(portal.ticket(ticket).await.status, "resolved");
+    assert_eq!(portal.ticket(ticket).await.status.as_str(), "resolved");
     let no_csrf = portal
         .post(&customer, &format!("{path}/reopen"), &[("csrf", "")])
         .await;
     assert_eq!(no_csrf.status, StatusCode::FORBIDDEN);
-    assert_eq!(portal.ticket(ticket).await.status, "resolved");
+    assert_eq!(portal.ticket(ticket).await.status.as_str(), "resolved");
     let woken = portal.wake.notified();
     let written = post_multipart(
         &portal,
@@ -545,7 +545,11 @@ async fn the_customer_sees_the_public_thread_replies_and_marks_it_solved() {
         .await
         .expect("the outbox worker is woken");
     let t = portal.ticket(ticket).await;
-    assert_eq!(t.status, "open", "a reply to a resolved ticket reopens it");
+    assert_eq!(
+        t.status.as_str(),
+        "open",
+        "a reply to a resolved ticket reopens it"
+    );
     assert_eq!(ticket_count(&portal).await, 1, "no new ticket");
     let mut conn = portal.store().acquire().await.unwrap();
     let last: (String, String, String, String) = sqlx::query_as(
@@ -579,7 +583,7 @@ async fn the_customer_sees_the_public_thread_replies_and_marks_it_solved() {
     portal.post(&customer, &format!("{path}/solved"), &[]).await;
     let reopened = portal.post(&customer, &format!("{path}/reopen"), &[]).await;
     assert_eq!(reopened.status, StatusCode::SEE_OTHER);
-    assert_eq!(portal.ticket(ticket).await.status, "open");
+    assert_eq!(portal.ticket(ticket).await.status.as_str(), "open");
     let staff_page = portal.get(&sam, &format!("/portal/tickets/{ticket}")).await;
     assert!(
         staff_page.body.contains(&format!(

@@ -637,11 +637,11 @@ async fn replies_merges_and_customer_reopens_keep_the_figures() {
         )
         .await;
     assert_eq!(resolved.status, StatusCode::SEE_OTHER, "{}", resolved.body);
-    assert_eq!(portal.ticket(id).await.status, "resolved");
+    assert_eq!(portal.ticket(id).await.status.as_str(), "resolved");
     let again =
         "From: Cora Customer <cora@example.net>\r\nTo: support@example.com\r\nSubject: Re: VPN\r\nMessage-ID: <r2@x>\r\nIn-Reply-To: <r1@x>\r\nReferences: <r1@x>\r\n\r\nIt drops again.\r\n";
     assert_eq!(portal.ingest(again).await, id);
-    assert_eq!(portal.ticket(id).await.status, "open");
+    assert_eq!(portal.ticket(id).await.status.as_str(), "open");
     let history = {
         let mut conn = portal.store().acquire().await.unwrap();
         events::for_ticket(&mut conn, id).await.unwrap()

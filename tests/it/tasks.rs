@@ -347,8 +347,8 @@ async fn bad_input_is_refused_with_the_field_named_and_the_input_kept() {
     assert_eq!(t.title, "Order toner");
     assert_eq!(t.due_date.as_deref(), Some("2028-02-29"));
     assert_eq!(t.ticket_id, Some(target));
-    assert_eq!(t.priority, "low");
-    assert_eq!(t.status, "todo");
+    assert_eq!(t.priority.as_str(), "low");
+    assert_eq!(t.status.as_str(), "todo");
     // A bad value in an edit: 422, the field named, the input kept, nothing saved.
     let page = portal.get(&sam, &format!("/portal/tasks/{id}")).await;
     let form = edit_form(
@@ -449,7 +449,7 @@ async fn two_editors_never_silently_overwrite_each_other() {
     assert!(stale
         .body
         .contains("someone else changed the status to in progress"));
-    assert_eq!(task(&portal, id).await.status, "in_progress");
+    assert_eq!(task(&portal, id).await.status.as_str(), "in_progress");
 }
 
 #[tokio::test]

@@ -27,7 +27,7 @@ fn threaded(outcome: Outcome) -> i64 {
 async fn status_of(ingestor: &Ingestor, ticket_id: i64) -> (String, Option<i64>) {
     let mut conn = ingestor.store().acquire().await.unwrap();
     let t = tickets::get(&mut conn, ticket_id).await.unwrap();
-    (t.status, t.linked_ticket_id)
+    (t.status.to_string(), t.linked_ticket_id)
 }
 
 async fn set_status(ingestor: &Ingestor, ticket_id: i64, status: TicketStatus, at: i64) {
@@ -308,7 +308,7 @@ async fn copied_people_join_the_ticket_but_our_own_addresses_do_not() {
     let people: Vec<(String, String)> = detail
         .participants
         .iter()
-        .map(|p| (p.email.clone(), p.role.clone()))
+        .map(|p| (p.email.clone(), p.role.to_string()))
         .collect();
     assert_eq!(
         people,

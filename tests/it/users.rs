@@ -587,7 +587,7 @@ async fn the_last_active_admin_cannot_be_demoted_disabled_or_deleted() {
         "{}",
         response.body
     );
-    assert_eq!(user(portal.store(), ADMIN).await.role, "admin");
+    assert_eq!(user(portal.store(), ADMIN).await.role.as_str(), "admin");
     // Command line: disabling the only admin.
     let out = portal.env.cli(&["user", "disable", ADMIN], None);
     assert!(!out.status.success());
@@ -770,7 +770,7 @@ async fn an_invitation_registers_one_staff_member_once() {
     let page = portal.get(&ivy, "/portal").await;
     assert_eq!(page.status, StatusCode::OK);
     let registered = user(portal.store(), "ivy@example.com").await;
-    assert_eq!(registered.role, "staff");
+    assert_eq!(registered.role.as_str(), "staff");
     assert!(registered.name.starts_with("Ivy"));
     let count: i64 =
         sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE email = 'ivy@example.com'")
@@ -890,7 +890,10 @@ async fn expired_revoked_replaced_and_forged_links_are_refused_alike() {
     assert_eq!(page.status, StatusCode::OK);
     let response = submit_register(&portal, &browser, &new, "Res", NEW_PASSWORD).await;
     assert_eq!(response.status, StatusCode::SEE_OTHER);
-    assert_eq!(user(portal.store(), "res@example.com").await.role, "admin");
+    assert_eq!(
+        user(portal.store(), "res@example.com").await.role.as_str(),
+        "admin"
+    );
 
     // Forged: an unknown token, a token of the wrong shape, the stored hash itself.
     let hash: String =
@@ -1053,7 +1056,7 @@ async fn everyone_edits_their_own_name_and_address() {
         .await;
     assert_eq!(response.status, StatusCode::SEE_OTHER);
     let samuel = user(portal.store(), "samuel@example.com").await;
-    assert_eq!(samuel.role, "staff");
+    assert_eq!(samuel.role.as_str(), "staff");
     // ...nor edit themselves on the admin pages.
     let response = portal
         .post(

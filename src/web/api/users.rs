@@ -182,7 +182,7 @@ pub async fn update(
         let edit = rules::Edit {
             name: change.name.as_deref().unwrap_or(&user.name),
             email: change.email.as_deref().unwrap_or(&user.email),
-            role: role.filter(|r| r.as_str() != user.role),
+            role: role.filter(|r| *r != user.role),
             password_verified,
         };
         rules::update(&mut tx, By::User(&caller.actor), id, &edit, now).await?;
