@@ -311,7 +311,7 @@ impl MailboxConfig {
         if host.trim().is_empty() {
             return Err(key_error(key("host"), "must not be empty"));
         }
-        if self.security == Security::Plain && !is_loopback(host) {
+        if self.security == Security::Plain && !crate::net::is_loopback_host(host) {
             return Err(key_error(key("security"), format!("\"plain\" sends the password unencrypted; it is allowed only for this machine, not {host:?} (use tls or starttls)")));
         }
         if self.username.as_deref().is_none_or(|u| u.trim().is_empty()) {
@@ -359,14 +359,6 @@ impl MailboxConfig {
         }
         Ok(())
     }
-}
-
-fn is_loopback(host: &str) -> bool {
-    host.eq_ignore_ascii_case("localhost")
-        || host
-            .trim_matches(|c| c == '[' || c == ']')
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// The SMTP server outgoing mail is handed to. Without `[smtp]`, nothing is sent.
@@ -867,7 +859,7 @@ impl Config {
         if smtp.host.trim().is_empty() {
             return Err(key_error("smtp.host", "must not be empty"));
         }
-        if smtp.security == Security::Plain && !is_loopback(&smtp.host) {
+        if smtp.security == Security::Plain && !crate::net::is_loopback_host(&smtp.host) {
             return Err(key_error(
                 "smtp.security",
                 format!(
