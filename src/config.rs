@@ -650,15 +650,17 @@ impl Config {
     /// The database URL without its password, for messages.
     pub fn database_display(&self) -> String {
         let url = self.database.url.expose();
-        match url.split_once("://") {
-            Some((scheme, rest)) => match rest.split_once('@') {
-                Some((credentials, host)) => {
-                    let user = credentials.split(':').next().unwrap_or("");
-                    format!("{scheme}://{user}@{host}")
-                }
-                None => url.to_string(),
-            },
-            None => url.to_string(),
+        match url::Url::parse(url) {
+            Ok(mut parsed) if parsed.password().is_some() => {
+                let _ = parsed.set_password(None);
+                parsed.to_string()
+            }
+            // Unreadable, yet it may hold credentials: show the scheme only.
+            Err(_) if url.contains('@') => {
+                let scheme = url.split(':').next().unwrap_or_default();
+                format!("{scheme}://…")
+            }
+            _ => url.to_string(),
         }
     }
 
@@ -785,7 +787,8 @@ impl Config {
             ));
         }
         if let Some(url) = &self.web.public_url {
-            if !(url.starts_with("https://") || url.starts_with("http://")) {
+            let web = url::Url::parse(url).is_ok_and(|u| matches!(u.scheme(), "https" | "http"));
+            if !web {
                 return Err(key_error(
                     "web.public_url",
                     format!("{url:?} must start with https:// (or http://)"),
@@ -1108,8 +1111,6 @@ fn read_file(sources: &Sources) -> Result<(toml::Table, Option<PathBuf>), Config
     Ok((table, dir))
 }
 
-/// `127.0.0.1:8080`, `[::1]:8080` or `localhost:8080` (a host name is resolved when the
-/// daemon binds).
 /// `https://host[:port]` (or `http://`), nothing after: what a browser sends as `Origin`.
 fn is_origin(text: &str) -> bool {
     let Some(rest) = text
@@ -1126,6 +1127,8 @@ fn is_origin(text: &str) -> bool {
         && port.parse::<u16>().is_ok_and(|p| p > 0)
 }
 
+/// `127.0.0.1:8080`, `[::1]:8080` or `localhost:8080` (a host name is resolved when the
+/// daemon binds).
 fn is_listen_address(text: &str) -> bool {
     if text.parse::<SocketAddr>().is_ok() {
         return true;
@@ -1329,6 +1332,11 @@ mod tests {
         assert_eq!(
             config.database_display(),
             "postgres://md@db.example/maildesk"
+        );
+        config.database.url = Secret("postgres://md:p@ss@db.example:5433/maildesk".into());
+        assert_eq!(
+            config.database_display(),
+            "postgres://md@db.example:5433/maildesk"
         );
         config.database.url = Secret("sqlite:///var/lib/maildesk/maildesk.db".into());
         assert_eq!(
