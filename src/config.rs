@@ -311,7 +311,7 @@ impl MailboxConfig {
         if host.trim().is_empty() {
             return Err(key_error(key("host"), "must not be empty"));
         }
-        if self.security == Security::Plain && !is_loopback(host) {
+        if self.security == Security::Plain && !crate::net::is_loopback_host(host) {
             return Err(key_error(key("security"), format!("\"plain\" sends the password unencrypted; it is allowed only for this machine, not {host:?} (use tls or starttls)")));
         }
         if self.username.as_deref().is_none_or(|u| u.trim().is_empty()) {
@@ -359,14 +359,6 @@ impl MailboxConfig {
         }
         Ok(())
     }
-}
-
-fn is_loopback(host: &str) -> bool {
-    host.eq_ignore_ascii_case("localhost")
-        || host
-            .trim_matches(|c| c == '[' || c == ']')
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// The SMTP server outgoing mail is handed to. Without `[smtp]`, nothing is sent.
@@ -658,15 +650,17 @@ impl Config {
     /// The database URL without its password, for messages.
     pub fn database_display(&self) -> String {
         let url = self.database.url.expose();
-        match url.split_once("://") {
-            Some((scheme, rest)) => match rest.split_once('@') {
-                Some((credentials, host)) => {
-                    let user = credentials.split(':').next().unwrap_or("");
-                    format!("{scheme}://{user}@{host}")
-                }
-                None => url.to_string(),
-            },
-            None => url.to_string(),
+        match url::Url::parse(url) {
+            Ok(mut parsed) if parsed.password().is_some() => {
+                let _ = parsed.set_password(None);
+                parsed.to_string()
+            }
+            // Unreadable, yet it may hold credentials: show the scheme only.
+            Err(_) if url.contains('@') => {
+                let scheme = url.split(':').next().unwrap_or_default();
+                format!("{scheme}://…")
+            }
+            _ => url.to_string(),
         }
     }
 
@@ -793,7 +787,8 @@ impl Config {
             ));
         }
         if let Some(url) = &self.web.public_url {
-            if !(url.starts_with("https://") || url.starts_with("http://")) {
+            let web = url::Url::parse(url).is_ok_and(|u| matches!(u.scheme(), "https" | "http"));
+            if !web {
                 return Err(key_error(
                     "web.public_url",
                     format!("{url:?} must start with https:// (or http://)"),
@@ -867,7 +862,7 @@ impl Config {
         if smtp.host.trim().is_empty() {
             return Err(key_error("smtp.host", "must not be empty"));
         }
-        if smtp.security == Security::Plain && !is_loopback(&smtp.host) {
+        if smtp.security == Security::Plain && !crate::net::is_loopback_host(&smtp.host) {
             return Err(key_error(
                 "smtp.security",
                 format!(
@@ -1116,8 +1111,6 @@ fn read_file(sources: &Sources) -> Result<(toml::Table, Option<PathBuf>), Config
     Ok((table, dir))
 }
 
-/// `127.0.0.1:8080`, `[::1]:8080` or `localhost:8080` (a host name is resolved when the
-/// daemon binds).
 /// `https://host[:port]` (or `http://`), nothing after: what a browser sends as `Origin`.
 fn is_origin(text: &str) -> bool {
     let Some(rest) = text
@@ -1134,6 +1127,8 @@ fn is_origin(text: &str) -> bool {
         && port.parse::<u16>().is_ok_and(|p| p > 0)
 }
 
+/// `127.0.0.1:8080`, `[::1]:8080` or `localhost:8080` (a host name is resolved when the
+/// daemon binds).
 fn is_listen_address(text: &str) -> bool {
     if text.parse::<SocketAddr>().is_ok() {
         return true;
@@ -1337,6 +1332,11 @@ mod tests {
         assert_eq!(
             config.database_display(),
             "postgres://md@db.example/maildesk"
+        );
+        config.database.url = Secret("postgres://md:p@ss@db.example:5433/maildesk".into());
+        assert_eq!(
+            config.database_display(),
+            "postgres://md@db.example:5433/maildesk"
         );
         config.database.url = Secret("sqlite:///var/lib/maildesk/maildesk.db".into());
         assert_eq!(

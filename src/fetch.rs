@@ -25,6 +25,7 @@ use crate::config::{AfterAction, MailboxConfig};
 use crate::ingest::{prepare, BatchItem, Counts, IngestError, Ingestor, Origin};
 use crate::mail::imap::{self, uid_set, ImapError, ImapIo, Session};
 use crate::store::imap::ImapUid;
+use crate::store::leader::{Leader, LeaderKey};
 use crate::store::{self, unix_now, StoreError};
 
 /// At most `ingest.batch_messages` messages per batch (one transaction), and at most
@@ -57,30 +58,6 @@ pub enum FetchError {
 impl From<async_imap::error::Error> for FetchError {
     fn from(e: async_imap::error::Error) -> Self {
         FetchError::Imap(ImapError::Protocol(e))
-    }
-}
-
-/// Holding the poller lock of a mailbox; released when the session ends (or the process
-/// dies: the database session or the file lock goes with it).
-enum Leadership {
-    Postgres(sqlx::AnyConnection),
-    File(std::fs::File),
-    Alone,
-}
-
-impl Leadership {
-    async fn release(&mut self, mailbox: &str) {
-        match std::mem::replace(self, Leadership::Alone) {
-            Leadership::Postgres(mut conn) => {
-                use sqlx::Connection;
-                let _ = store::imap::stop_leading(&mut conn, mailbox).await;
-                let _ = conn.close().await;
-            }
-            Leadership::File(file) => {
-                let _ = file.unlock();
-            }
-            Leadership::Alone => {}
-        }
     }
 }
 
@@ -124,7 +101,7 @@ impl MailboxWorker {
         token: &CancellationToken,
         progress: &ProgressBar,
     ) -> Result<Counts, FetchError> {
-        let Some(mut leadership) = self.lead().await? else {
+        let Some(leadership) = self.lead().await? else {
             return Err(FetchError::Busy);
         };
         let result = async {
@@ -134,7 +111,7 @@ impl MailboxWorker {
             Ok(pass.counts)
         }
         .await;
-        leadership.release(&self.mailbox.name).await;
+        leadership.release().await;
         self.record(&result).await;
         result
     }
@@ -147,10 +124,10 @@ impl MailboxWorker {
         let mut follower_logged = false;
         while !token.is_cancelled() {
             let error = match self.lead().await {
-                Ok(Some(mut leadership)) => {
+                Ok(Some(leadership)) => {
                     follower_logged = false;
                     let result = self.session_loop(&token, &mut failures).await;
-                    leadership.release(&self.mailbox.name).await;
+                    leadership.release().await;
                     match result {
                         Ok(()) => break,
                         Err(e) => e,
@@ -181,45 +158,11 @@ impl MailboxWorker {
         info!("mailbox stopped");
     }
 
-    /// One instance polls each mailbox; the others stand by. On PostgreSQL an advisory
-    /// lock held on a dedicated connection, on SQLite a file lock beside the database
-    /// (two processes on one SQLite file: `serve` and a cron `fetch --once`).
-    async fn lead(&self) -> Result<Option<Leadership>, FetchError> {
-        let store = self.ingestor.store();
-        if store.backend() == crate::store::Backend::Postgres {
-            let mut conn = store.acquire().await?.detach();
-            if store::imap::try_lead(&mut conn, &self.mailbox.name).await? {
-                return Ok(Some(Leadership::Postgres(conn)));
-            }
-            use sqlx::Connection;
-            let _ = conn.close().await;
-            return Ok(None);
-        }
-        let Some(db) = store.sqlite_file() else {
-            return Ok(Some(Leadership::Alone));
-        };
-        let name: String = self
-            .mailbox
-            .name
-            .chars()
-            .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
-            .collect();
-        let path = db.with_extension(format!("imap-{name}.lock"));
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(|e| {
-                FetchError::Store(crate::store::StoreError::Unavailable(sqlx::Error::Io(e)))
-            })?;
-        match file.try_lock() {
-            Ok(()) => Ok(Some(Leadership::File(file))),
-            Err(std::fs::TryLockError::WouldBlock) => Ok(None),
-            Err(std::fs::TryLockError::Error(e)) => Err(FetchError::Store(
-                crate::store::StoreError::Unavailable(sqlx::Error::Io(e)),
-            )),
-        }
+    /// One instance polls each mailbox; the others stand by (also a cron `fetch --once`
+    /// beside `serve` on one SQLite file).
+    async fn lead(&self) -> Result<Option<Leader>, FetchError> {
+        let key = LeaderKey::Mailbox(&self.mailbox.name);
+        Ok(Leader::try_acquire(self.ingestor.store(), key).await?)
     }
 
     async fn session_loop(

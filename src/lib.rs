@@ -13,6 +13,7 @@ pub mod ingest;
 pub mod live;
 pub mod mail;
 pub mod metrics;
+pub mod net;
 pub mod oauth;
 pub mod outbound;
 pub mod password;

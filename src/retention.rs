@@ -11,7 +11,8 @@ use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, info_span, warn, Instrument};
 
-use crate::store::{self, retention, Backend, Store, StoreError};
+use crate::store::leader::{Leader, LeaderKey};
+use crate::store::{self, retention, Store, StoreError};
 
 /// Messages per transaction: each batch is one short write.
 const BATCH: i64 = 200;
@@ -133,7 +134,7 @@ pub async fn purge(
     Ok(report)
 }
 
-/// The daemon's task: a purge at start and then hourly. On PostgreSQL an advisory lock
+/// The daemon's task: a purge at start and then hourly. On PostgreSQL a leader lock
 /// makes it one instance at a time (the others skip that round).
 pub async fn run(store: Store, days: u32, token: CancellationToken) {
     info!(
@@ -153,23 +154,12 @@ pub async fn run(store: Store, days: u32, token: CancellationToken) {
 }
 
 async fn run_once(store: &Store, days: u32, token: &CancellationToken) -> Result<(), StoreError> {
-    let mut lock = None;
-    if store.backend() == Backend::Postgres {
-        let mut conn = store.acquire().await?.detach();
-        if !retention::try_lock(&mut conn).await? {
-            info!("retention: another instance is purging");
-            use sqlx::Connection;
-            let _ = conn.close().await;
-            return Ok(());
-        }
-        lock = Some(conn);
-    }
+    let Some(leader) = Leader::try_acquire(store, LeaderKey::Retention).await? else {
+        info!("retention: another instance is purging");
+        return Ok(());
+    };
     let result = purge(store, cutoff(days, store::unix_now()), token).await;
-    if let Some(mut conn) = lock {
-        use sqlx::Connection;
-        let _ = retention::unlock(&mut conn).await;
-        let _ = conn.close().await;
-    }
+    leader.release().await;
     let report = result?;
     if report != PurgeReport::default() {
         info!(

@@ -117,13 +117,12 @@ impl SmtpClient {
                 .await?
             }
             Security::Plain | Security::Starttls => {
-                let tcp = tokio::net::TcpStream::connect((host, port))
+                let tcp = crate::net::connect((host, port), self.timeout())
                     .await
                     .map_err(|e| SendError::Connect {
                         address: format!("{host}:{port}"),
                         reason: e.to_string(),
                     })?;
-                let _ = tcp.set_nodelay(true);
                 AsyncSmtpConnection::connect_with_transport(Box::new(tcp), &self.hello).await?
             }
         };

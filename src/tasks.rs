@@ -121,42 +121,22 @@ type Result<T> = std::result::Result<T, TaskError>;
 
 /// Today's date in UTC (`YYYY-MM-DD`): a task due before it and not done is overdue.
 pub fn today(now: i64) -> String {
-    let date = time::OffsetDateTime::from_unix_timestamp(now)
-        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
-        .date();
-    format!(
-        "{:04}-{:02}-{:02}",
-        date.year(),
-        u8::from(date.month()),
-        date.day()
-    )
+    crate::timefmt::utc_date(now)
 }
 
 /// A due date as typed: exactly `YYYY-MM-DD`, a real calendar day (no 31 April, 29
 /// February only in leap years), years 2000 to 9999.
 pub fn parse_due(text: &str) -> std::result::Result<String, String> {
     let text = text.trim();
-    let bytes = text.as_bytes();
-    let shaped = bytes.len() == 10
-        && bytes[4] == b'-'
-        && bytes[7] == b'-'
-        && bytes
-            .iter()
-            .enumerate()
-            .all(|(i, b)| i == 4 || i == 7 || b.is_ascii_digit());
-    if !shaped {
-        return Err(format!("{text:?} is not a date (expected YYYY-MM-DD)"));
-    }
-    let year: i32 = text[0..4].parse().map_err(|_| "bad year".to_string())?;
-    let month: u8 = text[5..7].parse().map_err(|_| "bad month".to_string())?;
-    let day: u8 = text[8..10].parse().map_err(|_| "bad day".to_string())?;
-    if !(2000..=9999).contains(&year) {
+    let outside = |year: i16| !(2000..=9999).contains(&year);
+    let year = match crate::timefmt::parse_date(text) {
+        Ok(date) => date.year(),
+        Err(e) if e.year().is_some_and(outside) => e.year().unwrap_or_default(),
+        Err(e) => return Err(e.to_string()),
+    };
+    if outside(year) {
         return Err(format!("{text}: the year must be between 2000 and 9999"));
     }
-    let month = time::Month::try_from(month)
-        .map_err(|_| format!("{text} is not a date: there is no month {month}"))?;
-    time::Date::from_calendar_date(year, month, day)
-        .map_err(|_| format!("{text} is not a date: {month} {year} has no day {day}"))?;
     Ok(text.to_string())
 }
 

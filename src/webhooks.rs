@@ -14,7 +14,7 @@
 //! - `X-Maildesk-Delivery`: the idempotency key, the same on every retry of a delivery
 //!   (at-least-once: a receiver that saw the key already answers 2xx and does nothing).
 //!
-//! Where a webhook may point ([`classify`]): never at link-local or cloud metadata
+//! Where a webhook may point ([`crate::net::classify`]): never at link-local or cloud metadata
 //! addresses, at loopback and private ones only with `webhooks.allow_private_targets`.
 //! Checked when a webhook is registered or changed ([`check_target`]) and again at every
 //! delivery on the addresses the name resolves to then, and the connection goes to one
@@ -23,7 +23,7 @@
 //! answer, never the OS error or the port: the deliveries list must not work as a port
 //! scanner of the daemon's network. The reason goes to the daemon's log.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -41,6 +41,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use crate::config::WebhooksConfig;
+use crate::net::{classify, Reach};
 use crate::store::{unix_now, webhooks as store, Store, StoreError};
 
 /// The events a webhook may subscribe to.
@@ -120,92 +121,6 @@ pub fn check_url(url: &str) -> Result<Uri, String> {
         return Err("the URL is longer than 2000 characters".into());
     }
     Ok(uri)
-}
-
-/// How far a webhook may reach an address.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Reach {
-    /// A public address: always allowed.
-    Public,
-    /// Loopback or a private range: only with `webhooks.allow_private_targets`.
-    Private,
-    /// Link-local, cloud metadata, unspecified, multicast, broadcast, reserved: never.
-    Forbidden,
-}
-
-impl Reach {
-    /// A forbidden address stays forbidden even in a private range.
-    fn of(forbidden: bool, private: bool) -> Reach {
-        if forbidden {
-            Reach::Forbidden
-        } else if private {
-            Reach::Private
-        } else {
-            Reach::Public
-        }
-    }
-}
-
-/// Well-known cloud metadata addresses outside the link-local ranges (those are
-/// forbidden whole): Alibaba Cloud's, Azure's WireServer, AWS's over IPv6.
-const METADATA_V4: [Ipv4Addr; 2] = [
-    Ipv4Addr::new(100, 100, 100, 200),
-    Ipv4Addr::new(168, 63, 129, 16),
-];
-const METADATA_V6: [Ipv6Addr; 1] = [Ipv6Addr::new(0xfd00, 0x0ec2, 0, 0, 0, 0, 0, 0x0254)];
-
-/// How far a webhook may reach `ip`. An IPv6 address that carries an IPv4 one
-/// (IPv4-mapped `::ffff:a.b.c.d`, NAT64 `64:ff9b::/96`, 6to4 `2002::/16`) is judged as
-/// that IPv4 address.
-pub fn classify(ip: IpAddr) -> Reach {
-    match ip {
-        IpAddr::V4(v4) => classify_v4(v4),
-        IpAddr::V6(v6) => match embedded_v4(v6) {
-            Some(v4) => classify_v4(v4),
-            None => classify_v6(v6),
-        },
-    }
-}
-
-fn classify_v4(ip: Ipv4Addr) -> Reach {
-    let [a, b, _, _] = ip.octets();
-    let forbidden = a == 0 // "this network", 0.0.0.0 included
-        || ip.is_link_local() // 169.254.0.0/16: cloud metadata
-        || ip.is_multicast()
-        || a >= 240 // reserved, and the broadcast address
-        || METADATA_V4.contains(&ip);
-    let private = ip.is_loopback()
-        || ip.is_private() // 10/8, 172.16/12, 192.168/16
-        || (a == 100 && (64..128).contains(&b)) // 100.64.0.0/10, carrier-grade NAT
-        || (a == 192 && b == 0 && ip.octets()[2] == 0) // 192.0.0.0/24, protocol assignments
-        || (a == 198 && (b == 18 || b == 19)); // 198.18.0.0/15, benchmarking
-    Reach::of(forbidden, private)
-}
-
-fn classify_v6(ip: Ipv6Addr) -> Reach {
-    let first = ip.segments()[0];
-    let forbidden = ip.is_unspecified()
-        || (first & 0xffc0) == 0xfe80 // fe80::/10, link-local
-        || ip.is_multicast() // ff00::/8
-        || METADATA_V6.contains(&ip);
-    let private = ip.is_loopback()
-        || (first & 0xfe00) == 0xfc00 // fc00::/7, unique local
-        || (first & 0xffc0) == 0xfec0; // fec0::/10, the old site-local
-    Reach::of(forbidden, private)
-}
-
-/// The IPv4 address an IPv6 one stands for, if it is one of the forms that reach it.
-fn embedded_v4(ip: Ipv6Addr) -> Option<Ipv4Addr> {
-    if let Some(v4) = ip.to_ipv4_mapped() {
-        return Some(v4);
-    }
-    let s = ip.segments();
-    let from = |hi: u16, lo: u16| Some(Ipv4Addr::from((u32::from(hi) << 16) | u32::from(lo)));
-    match s {
-        [0x0064, 0xff9b, 0, 0, 0, 0, hi, lo] => from(hi, lo),
-        [0x2002, hi, lo, ..] => from(hi, lo),
-        _ => None,
-    }
 }
 
 /// Whether a webhook may connect to `ip`: `Err` says why not, for the admin.
@@ -551,10 +466,9 @@ impl WebhookWorker {
                 }
                 TargetError::Refused(ip, why) => PostError::Refused(ip, why),
             })?;
-        let tcp = connect_any(&addresses)
+        let tcp = crate::net::connect(&addresses[..], TIMEOUT)
             .await
             .map_err(|e| PostError::Failed(format!("cannot connect to {host}:{port}: {e}")))?;
-        let _ = tcp.set_nodelay(true);
         if https {
             let name = ServerName::try_from(host.to_string()).map_err(|e| {
                 PostError::Failed(format!("{host:?} is not a valid server name: {e}"))
@@ -609,18 +523,6 @@ enum PostError {
     Refused(IpAddr, &'static str),
     /// Anything else before an answer: the reason, for the log only.
     Failed(String),
-}
-
-/// A connection to the first of `addresses` that takes one (all of them checked).
-async fn connect_any(addresses: &[SocketAddr]) -> std::io::Result<tokio::net::TcpStream> {
-    let mut last = None;
-    for address in addresses {
-        match tokio::net::TcpStream::connect(address).await {
-            Ok(tcp) => return Ok(tcp),
-            Err(e) => last = Some(e),
-        }
-    }
-    Err(last.unwrap_or_else(|| std::io::Error::other("no address to connect to")))
 }
 
 #[derive(Clone, Copy)]
@@ -703,82 +605,6 @@ mod tests {
         assert!(check_url("/relative").is_err());
         assert!(check_url("https://user:pw@example.com/").is_err());
         assert!(check_url("not a url").is_err());
-    }
-
-    fn reach(ip: &str) -> Reach {
-        classify(ip.parse().unwrap())
-    }
-
-    #[test]
-    fn link_local_metadata_and_special_addresses_are_never_reached() {
-        for ip in [
-            "169.254.169.254",
-            "169.254.0.1",
-            "0.0.0.0",
-            "0.1.2.3",
-            "224.0.0.1",
-            "239.255.255.250",
-            "255.255.255.255",
-            "240.0.0.1",
-            "100.100.100.200",
-            "168.63.129.16",
-            "::",
-            "fe80::1",
-            "febf::1",
-            "ff02::1",
-            "fd00:ec2::254",
-            "::ffff:169.254.169.254",
-            "::ffff:0.0.0.0",
-            "::ffff:224.0.0.1",
-            "64:ff9b::a9fe:a9fe",
-            "2002:a9fe:a9fe::1",
-        ] {
-            assert_eq!(reach(ip), Reach::Forbidden, "{ip}");
-        }
-    }
-
-    #[test]
-    fn loopback_and_private_ranges_are_private() {
-        for ip in [
-            "127.0.0.1",
-            "127.255.0.9",
-            "10.0.0.1",
-            "172.16.0.1",
-            "172.31.255.255",
-            "192.168.1.1",
-            "100.64.0.1",
-            "100.127.255.255",
-            "192.0.0.8",
-            "198.18.0.1",
-            "::1",
-            "fc00::1",
-            "fd12:3456::1",
-            "fec0::1",
-            "fd00:ec2::253",
-            "::ffff:127.0.0.1",
-            "::ffff:10.1.2.3",
-            "64:ff9b::7f00:1",
-        ] {
-            assert_eq!(reach(ip), Reach::Private, "{ip}");
-        }
-    }
-
-    #[test]
-    fn public_addresses_are_public() {
-        for ip in [
-            "93.184.216.34",
-            "8.8.8.8",
-            "172.32.0.1",
-            "172.15.255.255",
-            "100.63.255.255",
-            "100.128.0.1",
-            "169.253.255.255",
-            "2606:4700::1111",
-            "2a00:1450:4001::200e",
-            "::ffff:8.8.8.8",
-        ] {
-            assert_eq!(reach(ip), Reach::Public, "{ip}");
-        }
     }
 
     #[test]

@@ -51,13 +51,12 @@ pub async fn connect(mailbox: &MailboxConfig) -> Result<Session, ImapError> {
 async fn connect_inner(mailbox: &MailboxConfig) -> Result<Session, ImapError> {
     let host = mailbox.host.as_deref().unwrap_or_default();
     let address = format!("{host}:{}", mailbox.port());
-    let tcp = tokio::net::TcpStream::connect((host, mailbox.port()))
+    let tcp = crate::net::connect((host, mailbox.port()), CONNECT_TIMEOUT)
         .await
         .map_err(|source| ImapError::Connect {
             address: address.clone(),
             source,
         })?;
-    let _ = tcp.set_nodelay(true);
     let stream: Box<dyn ImapIo> = match mailbox.security {
         Security::Tls => Box::new(tls_wrap(tcp, host, mailbox.ca_file.as_deref()).await?),
         Security::Plain | Security::Starttls => Box::new(tcp),

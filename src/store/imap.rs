@@ -190,26 +190,3 @@ pub async fn mark_post_action_done(
     }
     Ok(())
 }
-
-/// PostgreSQL advisory-lock key for a mailbox's poller (stable across instances).
-fn leader_key(mailbox: &str) -> i64 {
-    let digest = crate::mail::hash::sha256_hex(format!("maildesk:imap:{mailbox}").as_bytes());
-    i64::from_str_radix(&digest[..15], 16).unwrap_or_default()
-}
-
-/// Tries to become the one instance polling `mailbox` (PostgreSQL; the lock lives as long
-/// as this connection's session, so a crashed leader frees it).
-pub async fn try_lead(conn: &mut Conn, mailbox: &str) -> Result<bool> {
-    Ok(sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
-        .bind(leader_key(mailbox))
-        .fetch_one(conn)
-        .await?)
-}
-
-pub async fn stop_leading(conn: &mut Conn, mailbox: &str) -> Result<()> {
-    let _: bool = sqlx::query_scalar("SELECT pg_advisory_unlock($1)")
-        .bind(leader_key(mailbox))
-        .fetch_one(conn)
-        .await?;
-    Ok(())
-}

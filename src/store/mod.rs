@@ -8,6 +8,7 @@ mod columns;
 pub mod events;
 pub mod imap;
 pub mod invitations;
+pub mod leader;
 pub mod live;
 pub mod messages;
 pub mod oauth;
@@ -265,10 +266,13 @@ impl Store {
         // sqlx locks migrations on PostgreSQL only: two processes starting at once on
         // one SQLite file (`serve` and a `maildesk` command) would both apply a migration
         // ("duplicate column", seen in a test). A lock file beside the database orders them.
-        let _guard = match &self.sqlite_file {
-            Some(file) => Some(lock_exclusive(file.with_extension("migrate.lock")).await?),
-            None => None,
-        };
+        let leader = leader::Leader::acquire(self, leader::LeaderKey::Migration).await?;
+        let result = self.migrate_leading(migrator).await;
+        leader.release().await;
+        result
+    }
+
+    async fn migrate_leading(&self, migrator: &Migrator) -> Result<()> {
         migrator.run(&self.pool).await?;
         upgrade::content_hashes(self).await?;
         Ok(())
@@ -328,24 +332,22 @@ fn where_of(url: &str, backend: Backend) -> String {
     match backend {
         Backend::Sqlite => crate::config::sqlite_file(url)
             .map_or_else(|| url.to_string(), |f| f.display().to_string()),
-        Backend::Postgres => {
-            let rest = url.split_once("://").map_or(url, |(_, r)| r);
-            let rest = rest.rsplit_once('@').map_or(rest, |(_, r)| r);
-            let host = rest.split(['/', '?']).next().unwrap_or(rest);
-            if host.contains(':') || host.is_empty() {
-                host.to_string()
-            } else {
-                format!("{host}:5432")
-            }
-        }
+        Backend::Postgres => match url::Url::parse(url) {
+            Ok(parsed) => match parsed.host_str() {
+                Some(host) if !host.is_empty() => {
+                    format!("{host}:{}", parsed.port().unwrap_or(5432))
+                }
+                _ => String::new(),
+            },
+            // Never the URL itself: it may hold a password.
+            Err(_) => "the database server".to_string(),
+        },
     }
 }
 
 fn database_name(url: &str) -> String {
-    let rest = url.split_once("://").map_or(url, |(_, r)| r);
-    let rest = rest.rsplit_once('@').map_or(rest, |(_, r)| r);
-    rest.split_once('/')
-        .map(|(_, db)| db.split('?').next().unwrap_or(db).to_string())
+    url::Url::parse(url)
+        .map(|parsed| parsed.path().trim_start_matches('/').to_string())
         .unwrap_or_default()
 }
 
@@ -379,23 +381,6 @@ fn connect_error(url: &str, backend: Backend, e: &sqlx::Error) -> StoreError {
     StoreError::Connect { message, failure }
 }
 
-/// Waits for an exclusive lock on `path` (created if missing); held until dropped.
-async fn lock_exclusive(path: std::path::PathBuf) -> Result<std::fs::File> {
-    let unavailable = |e: std::io::Error| StoreError::Unavailable(sqlx::Error::Io(e));
-    tokio::task::spawn_blocking(move || {
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)?;
-        file.lock()?;
-        Ok(file)
-    })
-    .await
-    .map_err(|e| unavailable(std::io::Error::other(e)))?
-    .map_err(unavailable)
-}
-
 /// SQLite opens read-write and creates the file when missing.
 fn with_create_mode(url: &str, backend: Backend) -> String {
     let separator = if url.contains('?') { '&' } else { '?' };
@@ -406,25 +391,16 @@ fn with_create_mode(url: &str, backend: Backend) -> String {
         // TLS to a server on this machine protects nothing (whoever can read loopback
         // traffic is root here) and costs a fifth of a ticket create's CPU; libpq's
         // `prefer` would use it. An explicit `sslmode` is kept as given.
-        Backend::Postgres if !url.contains("sslmode=") && is_loopback_host(url) => {
+        Backend::Postgres if !url.contains("sslmode=") && database_is_local(url) => {
             format!("{url}{separator}sslmode=disable")
         }
         _ => url.to_string(),
     }
 }
 
-/// Whether a `postgres://` URL names this machine by address or as `localhost`.
-fn is_loopback_host(url: &str) -> bool {
-    let Some((_, rest)) = url.split_once("://") else {
-        return false;
-    };
-    let authority = rest.split(['/', '?']).next().unwrap_or_default();
-    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    let host = match host_port.strip_prefix('[') {
-        Some(v6) => v6.split(']').next().unwrap_or_default(),
-        None => host_port.split(':').next().unwrap_or_default(),
-    };
-    matches!(host, "localhost" | "::1") || host.starts_with("127.")
+/// Whether a `postgres://` URL reaches a server on this machine (see [`crate::net`]).
+fn database_is_local(url: &str) -> bool {
+    url::Url::parse(url).is_ok_and(|url| crate::net::database_is_local(&url))
 }
 
 /// Connections that waited longer than this in the pool are pinged before use: one left

@@ -175,22 +175,3 @@ impl Table {
         }
     }
 }
-
-/// PostgreSQL advisory-lock key of the purge: one instance purges at a time.
-const PURGE_LOCK: i64 = 0x006d_6472_6574_656e; // "mdreten"
-
-/// Tries to become the one instance purging (PostgreSQL; held by this session).
-pub async fn try_lock(conn: &mut Conn) -> Result<bool> {
-    Ok(sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
-        .bind(PURGE_LOCK)
-        .fetch_one(conn)
-        .await?)
-}
-
-pub async fn unlock(conn: &mut Conn) -> Result<()> {
-    let _: bool = sqlx::query_scalar("SELECT pg_advisory_unlock($1)")
-        .bind(PURGE_LOCK)
-        .fetch_one(conn)
-        .await?;
-    Ok(())
-}

@@ -4,8 +4,12 @@
 //! the database is held for the life of the process: unlike a pid file it dies with the
 //! process, also on SIGKILL, so a crashed daemon never blocks the next start. Other
 //! commands (ingest, user, backup) do not take it and keep working while `serve` runs.
+//!
+//! Not a [`super::leader`] lock: it keeps a second *process* off the file for that
+//! process's life (not one piece of work among instances), is taken before the store is
+//! opened, and has no PostgreSQL side. It shares the leader module's file locking.
 
-use std::fs::{File, OpenOptions, TryLockError};
+use std::fs::File;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
@@ -47,19 +51,12 @@ pub fn acquire(database: &Path) -> Result<ServeLock, ServeLockError> {
         lock: path.clone(),
         source,
     };
-    let file = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(io)?;
-    match file.try_lock() {
-        Ok(()) => Ok(ServeLock { _file: file, path }),
-        Err(TryLockError::WouldBlock) => Err(ServeLockError::Held {
+    match super::leader::try_lock_file(&path).map_err(io)? {
+        Some(file) => Ok(ServeLock { _file: file, path }),
+        None => Err(ServeLockError::Held {
             database: database.to_path_buf(),
             lock: path,
         }),
-        Err(TryLockError::Error(e)) => Err(io(e)),
     }
 }
 

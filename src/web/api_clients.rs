@@ -100,7 +100,7 @@ async fn render(
                 client_id: c.client_id,
                 scope: c.scope,
                 acts_as: c.acts_as_email,
-                created: crate::timefmt::day_date(c.created_at.div_euclid(86_400)),
+                created: crate::timefmt::utc_date(c.created_at),
                 used: c.last_used_at.map_or("never".into(), |u| view::ago(u, now)),
                 revoked: c.revoked_at.is_some(),
             })

@@ -49,9 +49,7 @@ pub fn access(
                 Access::WrongToken
             }
         }
-        None if peer.is_some_and(|ip| ip.to_canonical().is_loopback()) && !forwarded => {
-            Access::Allowed
-        }
+        None if peer.is_some_and(crate::net::is_loopback_ip) && !forwarded => Access::Allowed,
         None => Access::NotLocal,
     }
 }

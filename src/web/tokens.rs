@@ -80,7 +80,6 @@ async fn render(
     let mut conn = state.store.acquire().await?;
     let tokens = api_tokens::list_for_user(&mut conn, staff.user().id).await?;
     drop(conn);
-    let date = |t: i64| timefmt::day_date(t.div_euclid(86_400));
     let page = TokensPage {
         nav: Some(Nav::new(state, staff, "account")),
         tokens: tokens
@@ -94,8 +93,8 @@ async fn render(
                 },
                 name: t.name,
                 scope: t.scope,
-                created: date(t.created_at),
-                expires: t.expires_at.map_or("never".into(), date),
+                created: timefmt::utc_date(t.created_at),
+                expires: t.expires_at.map_or("never".into(), timefmt::utc_date),
                 used: t.last_used_at.map_or("never".into(), |u| view::ago(u, now)),
             })
             .collect(),

@@ -28,6 +28,7 @@ mod oauth;
 mod observe;
 mod openapi;
 mod outbound;
+mod pool;
 mod portal;
 mod public;
 mod reports;
