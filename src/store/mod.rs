@@ -7,6 +7,7 @@ pub mod backup;
 pub mod events;
 pub mod imap;
 pub mod invitations;
+pub mod jobs;
 pub mod live;
 pub mod messages;
 pub mod oauth;
