@@ -73,11 +73,11 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
     let shutdown = CancellationToken::new();
     let mut tasks = tokio::task::JoinSet::new();
     let ingestor = Ingestor::open(&config, store.clone()).await?;
-    let outbox_wake = std::sync::Arc::new(tokio::sync::Notify::new());
+    let wake = crate::store::jobs::Wake::default();
     if let Some(smtp) = &config.smtp {
         let worker = crate::outbound::OutboxWorker::new(store.clone(), smtp, &config.outbound)
             .map_err(|e| ServeError::Outbound(e.to_string()))?
-            .woken_by(outbox_wake.clone());
+            .woken_by(wake.of(crate::store::jobs::JobKind::Outbox));
         tasks.spawn(worker.run(shutdown.clone()));
     }
     // Webhook deliveries: always on (one indexed query a second while there is nothing).
@@ -92,7 +92,7 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
         ));
     }
 
-    let state = web::AppState::serving(config.clone(), ingestor, outbox_wake, shutdown.clone());
+    let state = web::AppState::serving(config.clone(), ingestor, wake, shutdown.clone());
     tasks.spawn(crate::live::run_feed(
         store.clone(),
         config.database.url.expose().to_string(),

@@ -1,12 +1,9 @@
-//! Background jobs: the one backoff every retry waits by, and the wakers that let a
-//! committed transaction start the workers whose jobs it queued (see
-//! [`crate::store::UnitOfWork`]). The durable queue itself is [`crate::store::jobs`].
+//! Background jobs: the one backoff every retry waits by. The durable queue itself is
+//! [`crate::store::jobs`]; a committed [`crate::store::UnitOfWork`] wakes its workers.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use rand::Rng;
-use tokio::sync::Notify;
 
 /// How long to wait after the n-th failure in a row: a base wait that grows per failure
 /// up to a cap, then ±20 % jitter so many waiters (mailboxes on one server, receivers
@@ -73,41 +70,6 @@ impl Backoff {
                 .or(waits.last())
                 .copied()
                 .unwrap_or(Duration::from_secs(60)),
-        }
-    }
-}
-
-/// The kinds of job on the durable queue, each with its own worker.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum JobKind {
-    /// Mail in the outbox.
-    Outbox,
-    /// Webhook deliveries.
-    Webhook,
-}
-
-/// One waker per kind: rung after a commit that queued jobs of that kind, so its
-/// worker starts on them now rather than at its next poll. Cheap to clone (shared).
-#[derive(Debug, Clone, Default)]
-pub struct Wake {
-    outbox: Arc<Notify>,
-    webhook: Arc<Notify>,
-}
-
-impl Wake {
-    /// What the worker of `kind` waits on.
-    pub fn of(&self, kind: JobKind) -> Arc<Notify> {
-        match kind {
-            JobKind::Outbox => self.outbox.clone(),
-            JobKind::Webhook => self.webhook.clone(),
-        }
-    }
-
-    /// Wakes the worker of `kind` (one permit is kept if it is busy: it looks again).
-    pub fn ring(&self, kind: JobKind) {
-        match kind {
-            JobKind::Outbox => self.outbox.notify_one(),
-            JobKind::Webhook => self.webhook.notify_one(),
         }
     }
 }

@@ -12,6 +12,10 @@
 //! the time: a table with the same columns and a `JobTable` describing it is claimed,
 //! renewed and finished by the functions here, with no new claim statement.
 
+use std::sync::Arc;
+
+use tokio::sync::Notify;
+
 use super::{Backend, Conn, Result};
 
 /// One kind of job: its table, columns and state names.
@@ -236,4 +240,47 @@ pub async fn count_overdue(conn: &mut Conn, kind: &JobTable, before: i64) -> Res
         .bind(before)
         .fetch_one(conn)
         .await?)
+}
+
+/// The kinds of job on the durable queue, each with its own worker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobKind {
+    /// Mail in the outbox.
+    Outbox,
+    /// Webhook deliveries.
+    Webhook,
+}
+
+/// One waker per kind: rung after a commit that queued jobs of that kind, so its
+/// worker starts on them now rather than at its next poll. Cheap to clone (shared).
+#[derive(Debug, Clone, Default)]
+pub struct Wake {
+    outbox: Arc<Notify>,
+    webhook: Arc<Notify>,
+}
+
+impl Wake {
+    /// Wakers whose outbox one is `outbox` (a test waits on it).
+    pub fn with_outbox(outbox: Arc<Notify>) -> Wake {
+        Wake {
+            outbox,
+            ..Wake::default()
+        }
+    }
+
+    /// What the worker of `kind` waits on.
+    pub fn of(&self, kind: JobKind) -> Arc<Notify> {
+        match kind {
+            JobKind::Outbox => self.outbox.clone(),
+            JobKind::Webhook => self.webhook.clone(),
+        }
+    }
+
+    /// Wakes the worker of `kind` (one permit is kept if it is busy: it looks again).
+    pub fn ring(&self, kind: JobKind) {
+        match kind {
+            JobKind::Outbox => self.outbox.notify_one(),
+            JobKind::Webhook => self.webhook.notify_one(),
+        }
+    }
 }

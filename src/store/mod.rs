@@ -24,6 +24,7 @@ pub mod tasks;
 pub mod throttle;
 pub mod tickets;
 pub mod transfer;
+pub mod unit_of_work;
 pub mod upgrade;
 pub mod users;
 pub mod webhooks;
@@ -35,6 +36,7 @@ use sqlx::migrate::Migrator;
 use sqlx::{AnyConnection, AnyPool, ConnectOptions, Executor};
 
 pub use crate::config::Backend;
+pub use unit_of_work::UnitOfWork;
 
 pub type Tx = sqlx::Transaction<'static, sqlx::Any>;
 

@@ -22,6 +22,7 @@ mod failover;
 mod from_sqlite;
 mod hostile;
 mod imap;
+mod jobs;
 mod live;
 mod mutation;
 mod notices;

@@ -1,6 +1,7 @@
 //! The staff portal through its router (`oneshot`, no socket) against the real database:
 //! every route × role, CSRF, sessions, throttling, validation, conflicts, merge, search.
 
+use maildesk::store::jobs::Wake;
 use std::sync::Arc;
 
 use axum::body::Body;
@@ -83,7 +84,11 @@ impl Portal {
     pub async fn over(env: TestEnv, store: Store) -> Portal {
         let ingestor = Ingestor::open(&env.config, store).await.expect("ingestor");
         let wake = Arc::new(tokio::sync::Notify::new());
-        let state = AppState::new(env.config.clone(), ingestor.clone(), wake.clone());
+        let state = AppState::new(
+            env.config.clone(),
+            ingestor.clone(),
+            Wake::with_outbox(wake.clone()),
+        );
         Portal {
             app: web::router(state.clone()),
             state,
@@ -1618,11 +1623,7 @@ async fn the_migration_indexes_mail_stored_before_it_for_search() {
     let store = env.store().await;
     add_user(&store, STAFF, "Sam Staff", Role::Staff).await;
     let ingestor = Ingestor::open(&env.config, store).await.unwrap();
-    let state = AppState::new(
-        env.config.clone(),
-        ingestor.clone(),
-        Arc::new(tokio::sync::Notify::new()),
-    );
+    let state = AppState::new(env.config.clone(), ingestor.clone(), Wake::default());
     let portal = Portal {
         app: web::router(state.clone()),
         state,
