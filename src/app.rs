@@ -111,11 +111,11 @@ impl App {
         let (config, store, shutdown, tasks) =
             (&self.config, &self.store, &self.shutdown, &mut self.tasks);
         let ingestor = Ingestor::open(config, store.clone()).await?;
-        let outbox_wake = std::sync::Arc::new(tokio::sync::Notify::new());
+        let wake = crate::store::jobs::Wake::default();
         if let Some(smtp) = &config.smtp {
             let worker = crate::outbound::OutboxWorker::new(store.clone(), smtp, &config.outbound)
                 .map_err(|e| ServeError::Outbound(e.to_string()))?
-                .woken_by(outbox_wake.clone());
+                .woken_by(wake.of(crate::store::jobs::JobKind::Outbox));
             tasks.spawn(worker.run(shutdown.clone()));
         }
         // Webhook deliveries: always on (one indexed query a second while there is nothing).
@@ -131,7 +131,7 @@ impl App {
             ));
         }
 
-        let state = web::AppState::serving(config.clone(), ingestor, outbox_wake, shutdown.clone());
+        let state = web::AppState::serving(config.clone(), ingestor, wake, shutdown.clone());
         tasks.spawn(crate::live::run_feed(
             store.clone(),
             config.database.url.expose().to_string(),

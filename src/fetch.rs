@@ -17,7 +17,6 @@ use async_imap::extensions::idle::Handle;
 use async_imap::types::UnsolicitedResponse;
 use futures_util::TryStreamExt;
 use indicatif::ProgressBar;
-use rand::Rng;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
@@ -639,12 +638,10 @@ async fn within<T>(
     }
 }
 
-/// 1 s, 2 s, 4 s … capped at 5 minutes, with ±20 % jitter so mailboxes on one server
-/// do not reconnect in lockstep.
+/// 1 s, 2 s, 4 s … capped at 5 minutes, with jitter so mailboxes on one server do not
+/// reconnect in lockstep.
 fn backoff(failures: u32) -> Duration {
-    let exponential = BACKOFF_FIRST.saturating_mul(1u32 << failures.saturating_sub(1).min(16));
-    let capped = exponential.min(BACKOFF_MAX);
-    capped.mul_f64(rand::thread_rng().gen_range(0.8..1.2))
+    crate::jobs::Backoff::doubling(BACKOFF_FIRST, BACKOFF_MAX).delay(failures)
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ pub mod domain;
 pub mod failpoint;
 pub mod fetch;
 pub mod ingest;
+pub mod jobs;
 pub mod live;
 pub mod mail;
 pub mod metrics;

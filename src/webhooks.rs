@@ -32,7 +32,6 @@ use axum::http::{header, HeaderValue, Request, Uri};
 use futures_util::StreamExt;
 use hmac::{Hmac, Mac};
 use http_body_util::Full;
-use rand::Rng;
 use sha2::Sha256;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_rustls::rustls::{self, pki_types::ServerName};
@@ -42,6 +41,7 @@ use tracing::{info, warn};
 
 use crate::config::WebhooksConfig;
 use crate::net::{classify, Reach};
+use crate::store::jobs::Finish;
 use crate::store::{unix_now, webhooks as store, Store, StoreError};
 
 /// The events a webhook may subscribe to.
@@ -250,19 +250,14 @@ impl RetryPolicy {
     /// The wait after `attempts` failed attempts (at least a second: a pass never takes
     /// a delivery it retried itself).
     pub fn delay(&self, attempts: i64) -> Duration {
-        let index = usize::try_from(attempts.max(1) - 1).unwrap_or(usize::MAX);
-        let base = self
-            .delays
-            .get(index)
-            .or(self.delays.last())
-            .copied()
-            .unwrap_or(Duration::from_secs(60));
-        let delay = if self.jitter {
-            base.mul_f64(rand::thread_rng().gen_range(0.8..1.2))
+        let backoff = crate::jobs::Backoff::listed(self.delays.clone());
+        let backoff = if self.jitter {
+            backoff
         } else {
-            base
+            backoff.exact()
         };
-        delay.max(Duration::from_secs(1))
+        let failures = u32::try_from(attempts.max(1)).unwrap_or(u32::MAX);
+        backoff.delay(failures).max(Duration::from_secs(1))
     }
 
     fn gives_up(&self, attempts: i64, created_at: i64, now: i64) -> bool {
@@ -350,29 +345,29 @@ impl WebhookWorker {
         let now = unix_now();
         let (outcome, sent) = match &result {
             Ok(status) => (
-                store::Outcome::Delivered {
-                    status: i64::from(*status),
+                Finish::Done {
+                    status: Some(i64::from(*status)),
                 },
                 Sent::Delivered,
             ),
             Err(e) if self.retry.gives_up(d.attempts, d.created_at, now) => (
-                store::Outcome::Failed {
+                Finish::Dead {
                     status: e.status.map(i64::from),
                     error: &e.message,
                 },
                 Sent::Failed,
             ),
             Err(e) => (
-                store::Outcome::Retry {
+                Finish::Retry {
                     status: e.status.map(i64::from),
                     error: &e.message,
-                    next_attempt_at: now + self.retry.delay(d.attempts).as_secs_f64().ceil() as i64,
+                    at: now + self.retry.delay(d.attempts).as_secs_f64().ceil() as i64,
                 },
                 Sent::Retried,
             ),
         };
         let mut conn = self.store.acquire().await?;
-        if !store::finish(&mut conn, d.id, d.attempts, &outcome, now).await? {
+        if !store::finish(&mut conn, d.id, d.attempts, outcome, now).await? {
             info!(
                 delivery_id = d.id,
                 "webhook delivery taken over by another worker"

@@ -3,11 +3,11 @@
 
 use std::time::Duration;
 
-use rand::Rng;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use crate::config::{OutboundConfig, SmtpConfig};
+use crate::store::jobs::Finish;
 use crate::store::{outbox, unix_now, Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -28,6 +28,7 @@ pub struct SendReport {
 
 const CLAIM_BATCH: i64 = 50;
 const IDLE_POLL: Duration = Duration::from_secs(1);
+const RETRY_CAP: Duration = Duration::from_secs(3600);
 
 pub struct OutboxWorker {
     store: Store,
@@ -123,7 +124,7 @@ impl OutboxWorker {
         let mut conn = self.store.acquire().await?;
         match result {
             Ok(_) => {
-                outbox::mark_sent(&mut conn, mail.id, unix_now()).await?;
+                outbox::finish(&mut conn, mail, Finish::Done { status: None }, unix_now()).await?;
                 crate::metrics::outbox_sent(since_commit(mail.created_at));
                 info!(outbox_id = mail.id, ticket_id = mail.ticket_id, recipient = %mail.recipient, "mail sent");
                 report.sent += 1;
@@ -134,13 +135,13 @@ impl OutboxWorker {
             Err(e) => {
                 let delay = retry_delay(self.retry_seconds, mail.attempts as u32);
                 warn!(outbox_id = mail.id, ticket_id = mail.ticket_id, recipient = %mail.recipient, error = %e, retry_in = ?delay, "mail not sent; will retry");
-                outbox::mark_retry(
-                    &mut conn,
-                    mail.id,
-                    unix_now() + (delay.as_secs_f64().ceil() as i64).max(1),
-                    &e.to_string(),
-                )
-                .await?;
+                let now = unix_now();
+                let retry = Finish::Retry {
+                    status: None,
+                    error: &e.to_string(),
+                    at: now + (delay.as_secs_f64().ceil() as i64).max(1),
+                };
+                outbox::finish(&mut conn, mail, retry, now).await?;
                 crate::metrics::get().outbox_retries.inc();
                 report.retried += 1;
             }
@@ -174,7 +175,11 @@ async fn fail_for_good(
     report: &mut SendReport,
 ) -> Result<(), OutboxError> {
     warn!(outbox_id = mail.id, ticket_id = mail.ticket_id, recipient = %mail.recipient, error = %reason, "mail failed for good");
-    outbox::mark_failed(conn, mail.id, reason).await?;
+    let dead = Finish::Dead {
+        status: None,
+        error: reason,
+    };
+    outbox::finish(conn, mail, dead, unix_now()).await?;
     crate::metrics::get().outbox_failed.inc();
     report.failed += 1;
     Ok(())
@@ -198,12 +203,10 @@ fn envelope(from: &str, to: &str) -> Result<lettre::address::Envelope, String> {
     lettre::address::Envelope::new(Some(from), vec![to]).map_err(|e| e.to_string())
 }
 
-/// `retry_seconds`, doubling per attempt, capped at an hour, with ±20 % jitter.
+/// `retry_seconds`, doubling per attempt, capped at an hour, jittered.
 fn retry_delay(retry_seconds: u64, attempts: u32) -> Duration {
-    let base = Duration::from_secs(retry_seconds.max(1))
-        .saturating_mul(1u32 << attempts.saturating_sub(1).min(12));
-    base.min(Duration::from_secs(3600))
-        .mul_f64(rand::thread_rng().gen_range(0.8..1.2))
+    crate::jobs::Backoff::doubling(Duration::from_secs(retry_seconds.max(1)), RETRY_CAP)
+        .delay(attempts)
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ mod columns;
 pub mod events;
 pub mod imap;
 pub mod invitations;
+pub mod jobs;
 pub mod leader;
 pub mod live;
 pub mod messages;
@@ -25,6 +26,7 @@ pub mod tasks;
 pub mod throttle;
 pub mod tickets;
 pub mod transfer;
+pub mod unit_of_work;
 pub mod upgrade;
 pub mod users;
 pub mod webhooks;
@@ -36,6 +38,7 @@ use sqlx::migrate::Migrator;
 use sqlx::{AnyConnection, AnyPool, ConnectOptions, Executor};
 
 pub use crate::config::Backend;
+pub use unit_of_work::UnitOfWork;
 
 pub type Tx = sqlx::Transaction<'static, sqlx::Any>;
 

@@ -2,6 +2,7 @@
 
 use serde::Serialize;
 
+use super::jobs::{self, JobTable};
 use super::{Backend, Conn, Result};
 
 pub struct NewMail<'a> {
@@ -105,9 +106,24 @@ pub struct Claimed {
     pub created_at: i64,
 }
 
+/// Mail as a kind of job: queued, then sending (claimed), then sent or failed.
+pub const JOBS: JobTable = JobTable {
+    table: "outbox",
+    state: "status",
+    pending: "queued",
+    running: "sending",
+    done: "sent",
+    dead: "failed",
+    lease: "locked_until",
+    done_at: "sent_at",
+    status: None,
+    join: "",
+    claimable: "",
+    returning: "id, ticket_id, recipient, envelope_from, raw, attempts, created_at",
+};
+
 /// Claims up to `limit` due mails for `lease` seconds: queued ones whose time has come,
-/// and ones stuck in `sending` whose lease ran out (the worker died mid-send). On
-/// PostgreSQL, `SKIP LOCKED` lets several instances claim disjoint rows.
+/// and ones stuck in `sending` whose lease ran out (the worker died mid-send).
 pub async fn claim_due(
     conn: &mut Conn,
     backend: Backend,
@@ -115,23 +131,7 @@ pub async fn claim_due(
     lease: i64,
     limit: i64,
 ) -> Result<Vec<Claimed>> {
-    let lock = match backend {
-        Backend::Postgres => "FOR UPDATE SKIP LOCKED",
-        Backend::Sqlite => "",
-    };
-    let sql = format!(
-        "UPDATE outbox SET status = 'sending', locked_until = $1, attempts = attempts + 1
-         WHERE id IN (SELECT id FROM outbox
-                      WHERE (status = 'queued' AND next_attempt_at <= $2) OR (status = 'sending' AND locked_until < $2)
-                      ORDER BY id LIMIT $3 {lock})
-         RETURNING id, ticket_id, recipient, envelope_from, raw, attempts, created_at"
-    );
-    let mut claimed: Vec<Claimed> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-        .bind(now + lease)
-        .bind(now)
-        .bind(limit)
-        .fetch_all(conn)
-        .await?;
+    let mut claimed: Vec<Claimed> = jobs::claim(conn, backend, &JOBS, now, lease, limit).await?;
     claimed.sort_by_key(|c| c.id);
     Ok(claimed)
 }
@@ -148,45 +148,17 @@ pub async fn renew_claim(
     now: i64,
     lease: i64,
 ) -> Result<bool> {
-    let renewed = sqlx::query(
-        "UPDATE outbox SET locked_until = $1 WHERE id = $2 AND status = 'sending' AND attempts = $3",
-    )
-    .bind(now + lease)
-    .bind(id)
-    .bind(attempts)
-    .execute(conn)
-    .await?;
-    Ok(renewed.rows_affected() == 1)
+    jobs::renew(conn, &JOBS, id, attempts, now, lease).await
 }
 
-pub async fn mark_sent(conn: &mut Conn, id: i64, now: i64) -> Result<()> {
-    sqlx::query("UPDATE outbox SET status = 'sent', sent_at = $1, locked_until = NULL, last_error = NULL WHERE id = $2")
-        .bind(now)
-        .bind(id)
-        .execute(conn)
-        .await?;
-    Ok(())
-}
-
-pub async fn mark_retry(conn: &mut Conn, id: i64, next_attempt_at: i64, error: &str) -> Result<()> {
-    sqlx::query("UPDATE outbox SET status = 'queued', next_attempt_at = $1, locked_until = NULL, last_error = $2 WHERE id = $3")
-        .bind(next_attempt_at)
-        .bind(error)
-        .bind(id)
-        .execute(conn)
-        .await?;
-    Ok(())
-}
-
-pub async fn mark_failed(conn: &mut Conn, id: i64, error: &str) -> Result<()> {
-    sqlx::query(
-        "UPDATE outbox SET status = 'failed', locked_until = NULL, last_error = $1 WHERE id = $2",
-    )
-    .bind(error)
-    .bind(id)
-    .execute(conn)
-    .await?;
-    Ok(())
+/// Records how sending a claimed mail ended; `false` if another worker took it over.
+pub async fn finish(
+    conn: &mut Conn,
+    mail: &Claimed,
+    outcome: jobs::Finish<'_>,
+    now: i64,
+) -> Result<bool> {
+    jobs::finish(conn, &JOBS, mail.id, mail.attempts, outcome, now).await
 }
 
 #[derive(Debug, Clone, sqlx::FromRow, Serialize, utoipa::ToSchema)]
@@ -214,21 +186,11 @@ pub async fn for_ticket(conn: &mut Conn, ticket_id: i64) -> Result<Vec<OutboxEnt
 
 /// Mails still to send whose time was before `before` (a worker that is not moving).
 pub async fn count_overdue(conn: &mut Conn, before: i64) -> Result<i64> {
-    Ok(sqlx::query_scalar(
-        "SELECT COUNT(*) FROM outbox WHERE status IN ('queued', 'sending') AND next_attempt_at < $1",
-    )
-    .bind(before)
-    .fetch_one(conn)
-    .await?)
+    jobs::count_overdue(conn, &JOBS, before).await
 }
 
 pub async fn count_by_status(conn: &mut Conn, status: &str) -> Result<i64> {
-    Ok(
-        sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE status = $1")
-            .bind(status)
-            .fetch_one(conn)
-            .await?,
-    )
+    jobs::count_in_state(conn, &JOBS, status).await
 }
 
 /// Suppresses mail to `address` until `until` (a hard bounce); a later bounce extends it.

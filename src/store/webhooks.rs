@@ -5,6 +5,7 @@
 
 use serde::Serialize;
 
+use super::jobs::{self, JobTable};
 use super::{Backend, Conn, Result, StoreError};
 
 /// A webhook as admins see it. The secret is only in [`WebhookSecret`].
@@ -190,9 +191,25 @@ pub struct Claimed {
     pub secret: String,
 }
 
-/// Claims up to `limit` due deliveries for `lease` seconds: pending ones whose time has
-/// come and whose earlier claim (if any) ran out. Deliveries of an inactive webhook wait.
-/// On PostgreSQL, `SKIP LOCKED` lets several instances claim disjoint rows.
+/// Deliveries as a kind of job: pending (a claim is only a lease), then delivered or
+/// failed. Deliveries of an inactive webhook wait.
+pub const JOBS: JobTable = JobTable {
+    table: "webhook_deliveries",
+    state: "state",
+    pending: "pending",
+    running: "pending",
+    done: "delivered",
+    dead: "failed",
+    lease: "claimed_until",
+    done_at: "delivered_at",
+    status: Some("last_status"),
+    join: "JOIN webhooks w ON w.id = j.webhook_id",
+    claimable: "AND w.active = 1",
+    returning: "id",
+};
+
+/// Claims up to `limit` due deliveries for `lease` seconds (see [`JOBS`]), with what the
+/// worker needs to send and sign them.
 pub async fn claim_due(
     conn: &mut Conn,
     backend: Backend,
@@ -200,24 +217,7 @@ pub async fn claim_due(
     lease: i64,
     limit: i64,
 ) -> Result<Vec<Claimed>> {
-    let lock = match backend {
-        Backend::Postgres => "FOR UPDATE OF d SKIP LOCKED",
-        Backend::Sqlite => "",
-    };
-    let sql = format!(
-        "UPDATE webhook_deliveries SET claimed_until = $1, attempts = attempts + 1
-         WHERE id IN (SELECT d.id FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id
-                      WHERE d.state = 'pending' AND d.next_attempt_at <= $2
-                        AND (d.claimed_until IS NULL OR d.claimed_until < $2) AND w.active = 1
-                      ORDER BY d.id LIMIT $3 {lock})
-         RETURNING id"
-    );
-    let ids: Vec<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
-        .bind(now + lease)
-        .bind(now)
-        .bind(limit)
-        .fetch_all(&mut *conn)
-        .await?;
+    let ids: Vec<(i64,)> = jobs::claim(&mut *conn, backend, &JOBS, now, lease, limit).await?;
     if ids.is_empty() {
         return Ok(Vec::new());
     }
@@ -229,28 +229,10 @@ pub async fn claim_due(
         super::placeholders(1, ids.len())
     );
     let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql)).persistent(false);
-    for id in &ids {
+    for (id,) in &ids {
         query = query.bind(*id);
     }
     Ok(query.fetch_all(conn).await?)
-}
-
-/// What became of one attempt.
-pub enum Outcome<'a> {
-    Delivered {
-        status: i64,
-    },
-    /// Try again at `next_attempt_at`.
-    Retry {
-        status: Option<i64>,
-        error: &'a str,
-        next_attempt_at: i64,
-    },
-    /// Given up.
-    Failed {
-        status: Option<i64>,
-        error: &'a str,
-    },
 }
 
 /// Records an attempt's outcome if the delivery is still ours (`attempts` unchanged);
@@ -259,48 +241,16 @@ pub async fn finish(
     conn: &mut Conn,
     id: i64,
     attempts: i64,
-    outcome: &Outcome<'_>,
+    outcome: jobs::Finish<'_>,
     now: i64,
 ) -> Result<bool> {
-    let (state, status, error, next, delivered_at) = match *outcome {
-        Outcome::Delivered { status } => ("delivered", Some(status), None, None, Some(now)),
-        Outcome::Retry {
-            status,
-            error,
-            next_attempt_at,
-        } => ("pending", status, Some(error), Some(next_attempt_at), None),
-        Outcome::Failed { status, error } => ("failed", status, Some(error), None, None),
-    };
-    let done = sqlx::query(
-        "UPDATE webhook_deliveries SET state = $1, last_status = $2, last_error = $3,
-             next_attempt_at = COALESCE($4, next_attempt_at), delivered_at = $5, claimed_until = NULL
-         WHERE id = $6 AND attempts = $7 AND state = 'pending'",
-    )
-    .bind(state)
-    .bind(status)
-    .bind(error)
-    .bind(next)
-    .bind(delivered_at)
-    .bind(id)
-    .bind(attempts)
-    .execute(conn)
-    .await?;
-    Ok(done.rows_affected() == 1)
+    jobs::finish(conn, &JOBS, id, attempts, outcome, now).await
 }
 
 /// Queues a delivery again at once (an admin's retry): a failed one starts over with a
 /// fresh count of attempts, keeping its idempotency key. `false` if it is not failed.
 pub async fn requeue(conn: &mut Conn, id: i64, now: i64) -> Result<bool> {
-    let done = sqlx::query(
-        "UPDATE webhook_deliveries SET state = 'pending', attempts = 0, next_attempt_at = $1,
-             claimed_until = NULL
-         WHERE id = $2 AND state = 'failed'",
-    )
-    .bind(now)
-    .bind(id)
-    .execute(conn)
-    .await?;
-    Ok(done.rows_affected() == 1)
+    jobs::requeue(conn, &JOBS, id, now).await
 }
 
 /// Deletes delivered deliveries older than `before`; returns how many.
@@ -315,12 +265,7 @@ pub async fn prune_delivered(conn: &mut Conn, before: i64) -> Result<u64> {
 
 /// Deliveries in one state, of every webhook (the backlog in metrics and `check`).
 pub async fn count_in_state(conn: &mut Conn, state: &str) -> Result<i64> {
-    Ok(
-        sqlx::query_scalar("SELECT COUNT(*) FROM webhook_deliveries WHERE state = $1")
-            .bind(state)
-            .fetch_one(conn)
-            .await?,
-    )
+    jobs::count_in_state(conn, &JOBS, state).await
 }
 
 /// Deliveries per state (for the portal page).

@@ -138,7 +138,7 @@ pub async fn change_password(
     }
     let result = async {
         let hash = users_rules::hash_password(&form.new, Some(&form.confirm)).await?;
-        let mut tx = state.store.begin().await?;
+        let mut tx = state.store.unit_of_work(&state.wake).await?;
         let id = staff.user().id;
         let ended = users_rules::set_password(
             &mut tx,
@@ -149,7 +149,7 @@ pub async fn change_password(
             unix_now(),
         )
         .await?;
-        tx.commit().await.map_err(crate::store::StoreError::from)?;
+        tx.commit().await?;
         Ok::<_, ActionError>(ended)
     }
     .await;
@@ -201,7 +201,7 @@ pub async fn change_profile(
                 message: "that is not your current password".into(),
             });
         }
-        let mut tx = state.store.begin().await?;
+        let mut tx = state.store.unit_of_work(&state.wake).await?;
         let edit = users_rules::Edit {
             name: &form.name,
             email: &form.email,
@@ -210,7 +210,7 @@ pub async fn change_profile(
         };
         let id = staff.user().id;
         users_rules::update(&mut tx, By::User(&staff.actor), id, &edit, unix_now()).await?;
-        tx.commit().await.map_err(crate::store::StoreError::from)?;
+        tx.commit().await?;
         Ok(())
     }
     .await;

@@ -30,9 +30,9 @@ mod webhooks;
 
 use std::sync::Arc;
 
+use crate::store::jobs::Wake;
 use axum::routing::{get, post};
 use axum::Router;
-use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
@@ -51,8 +51,8 @@ pub struct Inner {
     pub store: Store,
     pub config: Config,
     pub ingestor: Ingestor,
-    /// Woken after a commit that queued mail, so the outbox worker sends at once.
-    pub outbox_wake: Arc<Notify>,
+    /// The workers' wakers, rung by a committed unit of work that queued their jobs.
+    pub wake: Wake,
     /// An argon2 hash checked for unknown accounts, so they take as long as known ones.
     pub decoy_hash: String,
     /// When this process started (a mailbox gets its window for a first sync).
@@ -77,15 +77,15 @@ impl std::ops::Deref for AppState {
 }
 
 impl AppState {
-    pub fn new(config: Config, ingestor: Ingestor, outbox_wake: Arc<Notify>) -> AppState {
-        Self::serving(config, ingestor, outbox_wake, CancellationToken::new())
+    pub fn new(config: Config, ingestor: Ingestor, wake: Wake) -> AppState {
+        Self::serving(config, ingestor, wake, CancellationToken::new())
     }
 
     /// The state of a server that stops when `shutdown` is cancelled.
     pub fn serving(
         config: Config,
         ingestor: Ingestor,
-        outbox_wake: Arc<Notify>,
+        wake: Wake,
         shutdown: CancellationToken,
     ) -> AppState {
         let decoy_hash = crate::password::hash_now(&crate::secret::random_token())
@@ -104,7 +104,7 @@ impl AppState {
                 store: ingestor.store().clone(),
                 config,
                 ingestor,
-                outbox_wake,
+                wake,
                 decoy_hash,
                 started_at: crate::store::unix_now(),
                 live: LiveHub::default(),

@@ -19,7 +19,8 @@ use super::view::{self, Notice};
 use super::AppState;
 use crate::customer::{self, CustomerAccess, LinkRefused, Replied, Upload, WebMailError};
 use crate::domain::{address, Direction, MessageKind, TicketStatus};
-use crate::store::{events, messages, throttle, unix_now, StoreError};
+use crate::store::jobs::JobKind;
+use crate::store::{events, messages, throttle, unix_now};
 
 const CSRF_COOKIE: &str = "maildesk_public";
 const SUBMIT: &str = "public_submit";
@@ -461,7 +462,7 @@ pub async fn submit(State(state): State<AppState>, request: Request) -> WebResul
     }
     match submitted {
         Ok(ticket_id) => {
-            state.outbox_wake.notify_one();
+            state.wake.ring(JobKind::Outbox);
             info!(ticket_id, client, "ticket submitted on the public page");
             let confirmation = confirmation(&state, ticket_id, &email).await?;
             thanks(&state, &email, &confirmation)
@@ -821,7 +822,7 @@ pub async fn reply(
     }
     match replied {
         Ok(outcome) => {
-            state.outbox_wake.notify_one();
+            state.wake.ring(JobKind::Outbox);
             match outcome {
                 Replied::OnTicket => Ok(back_to_page(&token, Notice::MessageAdded)),
                 Replied::FollowUp(id) => Ok(followed_up(&state, &token, &found.email, id).await?),
@@ -898,11 +899,11 @@ async fn set_solved(
         .await;
     }
     let ctx = state.action_context();
-    let mut tx = state.store.begin().await?;
+    let mut tx = state.store.unit_of_work(&state.wake).await?;
     let changed =
         crate::actions::customer_set_solved(&mut tx, &ctx, found.ticket.id, &found.email, solved)
             .await?;
-    tx.commit().await.map_err(StoreError::from)?;
+    tx.commit().await?;
     let notice = match (changed, solved) {
         (true, true) => Notice::MarkedSolved,
         (true, false) => Notice::OpenAgain,
@@ -951,7 +952,7 @@ pub async fn revoke_links(
         crate::domain::access::Action::WorkTickets,
         "revoke customer links",
     )?;
-    let mut tx = state.store.begin().await?;
+    let mut tx = state.store.unit_of_work(&state.wake).await?;
     crate::store::tickets::get(&mut tx, id).await?;
     crate::store::tickets::revoke_customer_links(&mut tx, id).await?;
     let event = events::NewEvent {
@@ -962,7 +963,7 @@ pub async fn revoke_links(
         new_value: Some("revoked"),
     };
     events::record(&mut tx, &event, unix_now()).await?;
-    tx.commit().await.map_err(StoreError::from)?;
+    tx.commit().await?;
     info!(ticket_id = id, user = %staff.user().email, "customer links revoked");
     Ok(view::done(
         &format!("/portal/tickets/{id}"),

@@ -13,6 +13,7 @@ use super::view::{self, Nav, Notice};
 use super::AppState;
 use crate::domain::access::Action;
 use crate::ingest::Outcome;
+use crate::store::jobs::JobKind;
 use crate::store::{quarantine, raw, unix_now};
 
 /// How much of a raw message the page shows (the rest is a download away).
@@ -149,7 +150,7 @@ pub async fn retry(
         .retry_quarantined(id)
         .await
         .map_err(|e| WebError::BadRequest(format!("retry failed: {e}")))?;
-    state.outbox_wake.notify_one();
+    state.wake.ring(JobKind::Outbox);
     // The reason of an entry still quarantined is in the list, not in the address.
     let notice = match outcome {
         Outcome::Created { ticket_id, .. } => Notice::EntryBecameTicket {

@@ -13,6 +13,7 @@ use super::view::{self, Nav, Notice};
 use super::AppState;
 use crate::actions::{self, Expected};
 use crate::domain::{Priority, TicketStatus};
+use crate::store::jobs::JobKind;
 use crate::store::queue::{self, AssigneeFilter, Cursor, Filter, Sort};
 use crate::store::tickets::Field;
 use crate::store::{unix_now, users};
@@ -258,7 +259,7 @@ pub async fn bulk(
         ));
     }
     let ctx = state.action_context();
-    let mut tx = state.store.begin().await?;
+    let mut tx = state.store.unit_of_work(&state.wake).await?;
     let mut changed = 0;
     for id in &form.ticket {
         for (field, value) in &changes {
@@ -277,8 +278,8 @@ pub async fn bulk(
             }
         }
     }
-    tx.commit().await.map_err(crate::store::StoreError::from)?;
-    state.outbox_wake.notify_one();
+    tx.queued(JobKind::Outbox);
+    tx.commit().await?;
     let back = form.back.replace(['\r', '\n'], "");
     Ok(view::done(
         &format!("/portal/tickets?{back}"),

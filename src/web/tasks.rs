@@ -15,9 +15,10 @@ use super::queue::{user_choices, UserChoice};
 use super::view::{self, Nav, Notice};
 use super::AppState;
 use crate::domain::{TaskPriority, TaskStatus};
+use crate::store::jobs::JobKind;
 use crate::store::queue::AssigneeFilter;
 use crate::store::tasks::{self, Field, Sort, StatusFilter, Task};
-use crate::store::{unix_now, StoreError};
+use crate::store::unix_now;
 use crate::tasks::{self as rules, Edit, FieldError, TaskError, TaskInput};
 
 pub const PAGE_SIZE: i64 = 50;
@@ -310,11 +311,11 @@ pub async fn create(
     Form(form): Form<CreateForm>,
 ) -> WebResult<Response> {
     let ctx = context(&state);
-    let mut tx = state.store.begin().await?;
+    let mut tx = state.store.unit_of_work(&state.wake).await?;
     match rules::create(&mut tx, &ctx, &staff.actor, &form.input).await {
         Ok(id) => {
-            tx.commit().await.map_err(StoreError::from)?;
-            state.outbox_wake.notify_one();
+            tx.queued(JobKind::Outbox);
+            tx.commit().await?;
             let ticket = crate::tickets::parse_ref(&form.input.ticket);
             let created = Notice::TaskCreated { task: id };
             Ok(match (form.back.as_str(), ticket) {
@@ -566,11 +567,11 @@ async fn save(
 ) -> WebResult<Response> {
     let from_form = input != TaskInput::default();
     let ctx = context(state);
-    let mut tx = state.store.begin().await?;
+    let mut tx = state.store.unit_of_work(&state.wake).await?;
     match rules::update(&mut tx, &ctx, &staff.actor, id, edits).await {
         Ok(changed) => {
-            tx.commit().await.map_err(StoreError::from)?;
-            state.outbox_wake.notify_one();
+            tx.queued(JobKind::Outbox);
+            tx.commit().await?;
             let notice = match changed.as_slice() {
                 [] => Notice::NothingToChange,
                 [Field::Status] => {
@@ -632,8 +633,8 @@ pub async fn delete(
 ) -> WebResult<Response> {
     let id = task_id(&id)?;
     let ctx = context(&state);
-    let mut tx = state.store.begin().await?;
+    let mut tx = state.store.unit_of_work(&state.wake).await?;
     let task = rules::delete(&mut tx, &ctx, &staff.actor, id).await?;
-    tx.commit().await.map_err(StoreError::from)?;
+    tx.commit().await?;
     Ok(view::done("/portal/tasks", Notice::TaskDeleted { task: task.id }).into_response())
 }

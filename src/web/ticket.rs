@@ -16,8 +16,9 @@ use super::view::{self, Nav, Notice};
 use super::{mailhtml, security, AppState};
 use crate::actions::{self, ActionError, Expected};
 use crate::domain::{Direction, MessageKind};
+use crate::store::jobs::JobKind;
 use crate::store::tickets::Field;
-use crate::store::{events, unix_now, StoreError};
+use crate::store::{events, unix_now};
 use crate::tickets::{self as read, MessageView, TicketDetail};
 
 /// One entry of the thread, ready to show.
@@ -433,7 +434,7 @@ pub async fn update(
         (Field::Assignee, &form.assignee, &form.was_assignee),
     ];
     let ctx = state.action_context();
-    let mut tx = state.store.begin().await?;
+    let mut tx = state.store.unit_of_work(&state.wake).await?;
     let mut conflicts = Vec::new();
     let mut changed = Vec::new();
     for (field, new, was) in fields {
@@ -451,8 +452,8 @@ pub async fn update(
             Err(e) => return Err(e.into()),
         }
     }
-    tx.commit().await.map_err(StoreError::from)?;
-    state.outbox_wake.notify_one();
+    tx.queued(JobKind::Outbox);
+    tx.commit().await?;
     if !conflicts.is_empty() {
         let mut message = conflicts.join(" ");
         if !changed.is_empty() {
@@ -535,7 +536,7 @@ pub async fn reply(
         .map(str::to_string)
         .collect();
     let ctx = state.action_context();
-    let mut tx = state.store.begin().await?;
+    let mut tx = state.store.unit_of_work(&state.wake).await?;
     let outcome = actions::reply(&mut tx, &ctx, &staff.actor, id, &form.body, &cc).await;
     conclude(&state, &staff, id, tx, outcome, retained, |queued| {
         (
@@ -555,15 +556,15 @@ async fn conclude<T>(
     state: &AppState,
     staff: &Staff,
     id: i64,
-    tx: crate::store::Tx,
+    mut tx: crate::store::UnitOfWork,
     outcome: Result<T, ActionError>,
     retained: impl FnOnce(String) -> Retained,
     done: impl FnOnce(T) -> (i64, Notice),
 ) -> WebResult<Response> {
     match outcome {
         Ok(value) => {
-            tx.commit().await.map_err(StoreError::from)?;
-            state.outbox_wake.notify_one();
+            tx.queued(JobKind::Outbox);
+            tx.commit().await?;
             let (target, notice) = done(value);
             Ok(done_redirect(target, notice))
         }
@@ -598,7 +599,7 @@ pub async fn note(
 ) -> WebResult<Response> {
     let id = reference(&reference_text)?;
     let ctx = state.action_context();
-    let mut tx = state.store.begin().await?;
+    let mut tx = state.store.unit_of_work(&state.wake).await?;
     let outcome = actions::note(&mut tx, &ctx, &staff.actor, id, &form.body).await;
     let retained = |error: String| Retained {
         error: Some(error),
@@ -641,7 +642,7 @@ pub async fn merge(
         .await;
     };
     let ctx = state.action_context();
-    let mut tx = state.store.begin().await?;
+    let mut tx = state.store.unit_of_work(&state.wake).await?;
     let outcome = actions::merge(&mut tx, &ctx, &staff.actor, id, target).await;
     let retained = |error: String| Retained {
         error: Some(error),
@@ -681,9 +682,9 @@ pub async fn delete(
         let status = StatusCode::UNPROCESSABLE_ENTITY;
         return render(&state, &staff, id, &ShowQuery::default(), retained, status).await;
     }
-    let mut tx = state.store.begin().await?;
+    let mut tx = state.store.unit_of_work(&state.wake).await?;
     let deleted = actions::delete_ticket(&mut tx, &staff.actor, id).await?;
-    tx.commit().await.map_err(StoreError::from)?;
+    tx.commit().await?;
     let notice = Notice::TicketDeleted {
         ticket: id,
         messages: deleted.messages as i64,

@@ -17,7 +17,8 @@ use super::AppState;
 use crate::actions::ActionError;
 use crate::domain::access::Action;
 use crate::domain::Role;
-use crate::store::{invitations, unix_now, users, StoreError};
+use crate::store::jobs::JobKind;
+use crate::store::{invitations, unix_now, users};
 use crate::users::{self as rules, By};
 
 const REGISTER_COOKIE: &str = "maildesk_register";
@@ -49,10 +50,6 @@ pub(super) fn refusal(e: ActionError) -> WebResult<(&'static str, String)> {
         }
         other => Err(other.into()),
     }
-}
-
-fn commit_error(e: sqlx::Error) -> WebError {
-    StoreError::from(e).into()
 }
 
 struct UserLine {
@@ -198,7 +195,7 @@ async fn add_user(state: &AppState, staff: &Staff, form: &CreateForm) -> Result<
     let email = rules::clean_email(&form.email)?;
     let role = rules::parse_role(&form.role)?;
     let hash = rules::hash_password(&form.password, Some(&form.confirm)).await?;
-    let mut tx = state.store.begin().await?;
+    let mut tx = state.store.unit_of_work(&state.wake).await?;
     let account = rules::NewAccount {
         name: &name,
         email: &email,
@@ -206,7 +203,7 @@ async fn add_user(state: &AppState, staff: &Staff, form: &CreateForm) -> Result<
         password_hash: &hash,
     };
     rules::create(&mut tx, By::User(&staff.actor), &account, unix_now()).await?;
-    tx.commit().await.map_err(StoreError::from)?;
+    tx.commit().await?;
     Ok(())
 }
 
@@ -231,7 +228,7 @@ pub(super) fn invite_context(state: &AppState) -> rules::InviteContext<'_> {
 /// shows the link itself (rendered, not redirected, so the token stays out of URLs).
 async fn invited(state: &AppState, staff: &Staff, invited: rules::Invited) -> WebResult<Response> {
     if invited.mailed {
-        state.outbox_wake.notify_one();
+        state.wake.ring(JobKind::Outbox);
         return Ok(view::done("/portal/users", Notice::InvitationMailed).into_response());
     }
     let notice = format!(
@@ -262,7 +259,7 @@ pub async fn invite(
     };
     let result = async {
         let role = rules::parse_role(&form.role)?;
-        let mut tx = state.store.begin().await?;
+        let mut tx = state.store.unit_of_work(&state.wake).await?;
         let done = rules::invite(
             &mut tx,
             &invite_context(&state),
@@ -271,7 +268,7 @@ pub async fn invite(
             role,
         )
         .await?;
-        tx.commit().await.map_err(StoreError::from)?;
+        tx.commit().await?;
         Ok::<_, ActionError>(done)
     }
     .await;
@@ -298,9 +295,9 @@ pub async fn resend_invitation(
     Path(id): Path<i64>,
 ) -> WebResult<Response> {
     require_admin(&staff)?;
-    let mut tx = state.store.begin().await?;
+    let mut tx = state.store.unit_of_work(&state.wake).await?;
     let done = rules::resend(&mut tx, &invite_context(&state), &staff.actor, id).await?;
-    tx.commit().await.map_err(commit_error)?;
+    tx.commit().await?;
     invited(&state, &staff, done).await
 }
 
@@ -310,9 +307,9 @@ pub async fn revoke_invitation(
     Path(id): Path<i64>,
 ) -> WebResult<Redirect> {
     require_admin(&staff)?;
-    let mut tx = state.store.begin().await?;
+    let mut tx = state.store.unit_of_work(&state.wake).await?;
     rules::revoke_invitation(&mut tx, &staff.actor, id, unix_now()).await?;
-    tx.commit().await.map_err(commit_error)?;
+    tx.commit().await?;
     Ok(view::done("/portal/users", Notice::InvitationRevoked))
 }
 
@@ -427,7 +424,7 @@ pub async fn update(
         let role = rules::parse_role(&form.role)?;
         let password_verified = !form.current.is_empty()
             && auth::check_own_password(&state, &client, staff.user(), &form.current).await?;
-        let mut tx = state.store.begin().await?;
+        let mut tx = state.store.unit_of_work(&state.wake).await?;
         let edit = rules::Edit {
             name: &form.name,
             email: &form.email,
@@ -435,7 +432,7 @@ pub async fn update(
             password_verified,
         };
         let user = rules::update(&mut tx, By::User(&staff.actor), id, &edit, unix_now()).await?;
-        tx.commit().await.map_err(StoreError::from)?;
+        tx.commit().await?;
         Ok::<_, ActionError>(user)
     }
     .await;
@@ -468,10 +465,10 @@ async fn refused(state: &AppState, staff: &Staff, id: i64, e: ActionError) -> We
 async fn switch(state: &AppState, staff: &Staff, id: i64, active: bool) -> WebResult<Response> {
     require_admin(staff)?;
     let result = async {
-        let mut tx = state.store.begin().await?;
+        let mut tx = state.store.unit_of_work(&state.wake).await?;
         let switched =
             rules::set_active(&mut tx, By::User(&staff.actor), id, active, unix_now()).await?;
-        tx.commit().await.map_err(StoreError::from)?;
+        tx.commit().await?;
         Ok::<_, ActionError>(switched)
     }
     .await;
@@ -514,9 +511,9 @@ pub async fn delete(
 ) -> WebResult<Response> {
     require_admin(&staff)?;
     let result = async {
-        let mut tx = state.store.begin().await?;
+        let mut tx = state.store.unit_of_work(&state.wake).await?;
         let user = rules::delete(&mut tx, By::User(&staff.actor), id).await?;
-        tx.commit().await.map_err(StoreError::from)?;
+        tx.commit().await?;
         Ok::<_, ActionError>(user)
     }
     .await;
@@ -545,13 +542,13 @@ pub async fn reset_password(
     require_admin(&staff)?;
     let result = async {
         let hash = rules::hash_password(&form.password, Some(&form.confirm)).await?;
-        let mut tx = state.store.begin().await?;
+        let mut tx = state.store.unit_of_work(&state.wake).await?;
         // One's own current session stays (the account page does the same).
         let keep = (staff.user().id == id).then_some(staff.session_hash.as_str());
         let ended =
             rules::set_password(&mut tx, By::User(&staff.actor), id, &hash, keep, unix_now())
                 .await?;
-        tx.commit().await.map_err(StoreError::from)?;
+        tx.commit().await?;
         Ok::<_, ActionError>(ended)
     }
     .await;
@@ -712,14 +709,14 @@ pub async fn register(State(state): State<AppState>, request: Request) -> WebRes
             return refuse(StatusCode::UNPROCESSABLE_ENTITY, field, &message);
         }
     };
-    let mut tx = state.store.begin().await?;
+    let mut tx = state.store.unit_of_work(&state.wake).await?;
     let user = rules::register(&mut tx, &form.token, &form.name, &hash, now)
         .await?
         .ok_or_else(gone)?;
     let jar = auth::start_session(&state, &headers, &mut tx, &user, &client, now)
         .await?
         .jar;
-    tx.commit().await.map_err(commit_error)?;
+    tx.commit().await?;
     let jar = jar.add(auth::removal_cookie(
         REGISTER_COOKIE,
         REGISTER_PATH,

@@ -232,7 +232,7 @@ async fn a_change_from_another_process_reaches_every_instance() {
     let second = AppState::new(
         portal.env.config.clone(),
         portal.ingestor.clone(),
-        portal.wake.clone(),
+        portal.state.wake.clone(),
     );
     let stops = [
         start_feed(&portal, &portal.state.live),
@@ -276,7 +276,7 @@ async fn open_feeds_end_when_the_server_shuts_down() {
     let state = AppState::serving(
         portal.env.config.clone(),
         portal.ingestor.clone(),
-        portal.wake.clone(),
+        portal.state.wake.clone(),
         shutdown.clone(),
     );
     let app = web::router(state);

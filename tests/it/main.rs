@@ -21,6 +21,7 @@ mod from_sqlite;
 mod hostile;
 mod imap;
 mod in_process;
+mod jobs;
 mod live;
 mod mutation;
 mod notices;

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-use crate::harness::{is_postgres, TestEnv};
+use crate::support::{is_postgres, TestEnv};
 use maildesk::store::Store;
 
 /// Forwards TCP connections to `upstream`, counting the bytes clients send.

@@ -1,6 +1,7 @@
 //! The staff portal through its router (`oneshot`, no socket) against the real database:
 //! every route × role, CSRF, sessions, throttling, validation, conflicts, merge, search.
 
+use maildesk::store::jobs::Wake;
 use std::sync::Arc;
 
 use axum::http::{header, StatusCode};
@@ -1336,11 +1337,7 @@ async fn the_migration_indexes_mail_stored_before_it_for_search() {
     let store = env.store().await;
     add_user(&store, STAFF, "Sam Staff", Role::Staff).await;
     let ingestor = Ingestor::open(&env.config, store).await.unwrap();
-    let state = AppState::new(
-        env.config.clone(),
-        ingestor.clone(),
-        Arc::new(tokio::sync::Notify::new()),
-    );
+    let state = AppState::new(env.config.clone(), ingestor.clone(), Wake::default());
     let portal = Portal {
         app: web::router(state.clone()),
         state,

@@ -319,11 +319,11 @@ impl Env {
             .await
             .unwrap()
         {
-            let failed = webhooks::Outcome::Failed {
+            let failed = maildesk::store::jobs::Finish::Dead {
                 status: Some(500),
                 error: "HTTP 500",
             };
-            webhooks::finish(&mut conn, claimed.id, claimed.attempts, &failed, now)
+            webhooks::finish(&mut conn, claimed.id, claimed.attempts, failed, now)
                 .await
                 .unwrap();
         }

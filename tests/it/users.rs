@@ -949,7 +949,11 @@ async fn without_smtp_the_admin_gets_the_link_to_pass_on() {
         .await
         .unwrap();
     let wake = std::sync::Arc::new(tokio::sync::Notify::new());
-    let state = maildesk::web::AppState::new(env.config.clone(), ingestor.clone(), wake.clone());
+    let state = maildesk::web::AppState::new(
+        env.config.clone(),
+        ingestor.clone(),
+        maildesk::store::jobs::Wake::with_outbox(wake.clone()),
+    );
     let portal = Portal {
         app: maildesk::web::router(state.clone()),
         state,

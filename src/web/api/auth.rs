@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::problem::Problem;
 use super::{json, ApiError, ApiJson, ApiResult, Caller, Scope, Via};
-use crate::store::{sessions, unix_now, users, StoreError};
+use crate::store::{sessions, unix_now, users};
 use crate::users as rules;
 use crate::web::auth::{
     check_credentials, clear_session_cookie, client_addr, start_session, Credentials,
@@ -166,7 +166,7 @@ pub async fn register(
         .ok_or_else(gone)?;
     drop(conn);
     let hash = rules::hash_password(&registration.password, None).await?;
-    let mut tx = state.store.begin().await?;
+    let mut tx = state.store.unit_of_work(&state.wake).await?;
     let user = rules::register(
         &mut tx,
         &registration.token,
@@ -176,6 +176,6 @@ pub async fn register(
     )
     .await?
     .ok_or_else(gone)?;
-    tx.commit().await.map_err(StoreError::from)?;
+    tx.commit().await?;
     Ok(json(StatusCode::CREATED, &user))
 }

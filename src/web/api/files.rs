@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::openapi::Id;
 use super::{json, parse_id, ApiError, ApiQuery, ApiResult, Caller};
 use crate::domain::access::Action;
+use crate::store::jobs::JobKind;
 use crate::store::{messages, quarantine};
 use crate::web::AppState;
 
@@ -96,6 +97,6 @@ pub async fn retry(
         .retry_quarantined(id)
         .await
         .map_err(|e| ApiError::from(e.0))?;
-    state.outbox_wake.notify_one();
+    state.wake.ring(JobKind::Outbox);
     Ok(json(StatusCode::OK, &outcome))
 }

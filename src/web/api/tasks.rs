@@ -10,8 +10,9 @@ use serde::{Deserialize, Serialize};
 use super::openapi::{Id, IfMatch};
 use super::problem::Problem;
 use super::{json, ApiError, ApiJson, ApiQuery, ApiResult, Caller};
+use crate::store::jobs::JobKind;
 use crate::store::tasks::{self, Task};
-use crate::store::{unix_now, StoreError};
+use crate::store::unix_now;
 use crate::tasks::{self as rules, TaskError, TaskInput};
 use crate::web::tasks::{context, ListQuery as PortalListQuery};
 use crate::web::AppState;
@@ -191,10 +192,10 @@ pub async fn create(
 ) -> ApiResult<Response> {
     let input = fields.over(TaskInput::default());
     let ctx = context(&state);
-    let mut tx = state.store.begin().await?;
+    let mut tx = state.store.unit_of_work(&state.wake).await?;
     let id = rules::create(&mut tx, &ctx, &caller.actor, &input).await?;
-    tx.commit().await.map_err(StoreError::from)?;
-    state.outbox_wake.notify_one();
+    tx.queued(JobKind::Outbox);
+    tx.commit().await?;
     one(&state, id, StatusCode::CREATED).await
 }
 
@@ -231,14 +232,14 @@ pub async fn update(
     let id = task_id(&id)?;
     let expected_tag = super::if_match(&headers, "task")?;
     let ctx = context(&state);
-    let mut tx = state.store.begin().await?;
+    let mut tx = state.store.unit_of_work(&state.wake).await?;
     let task = tasks::get(&mut tx, id).await?;
     super::require_current(&expected_tag, &etag(&task), "task")?;
     let was = TaskInput::from_task(&task);
     let new = fields.over(was.clone());
     rules::update(&mut tx, &ctx, &caller.actor, id, &rules::edits(&was, &new)).await?;
-    tx.commit().await.map_err(StoreError::from)?;
-    state.outbox_wake.notify_one();
+    tx.queued(JobKind::Outbox);
+    tx.commit().await?;
     one(&state, id, StatusCode::OK).await
 }
 
@@ -259,8 +260,8 @@ pub async fn delete(
 ) -> ApiResult<Response> {
     let id = task_id(&id)?;
     let ctx = context(&state);
-    let mut tx = state.store.begin().await?;
+    let mut tx = state.store.unit_of_work(&state.wake).await?;
     rules::delete(&mut tx, &ctx, &caller.actor, id).await?;
-    tx.commit().await.map_err(StoreError::from)?;
+    tx.commit().await?;
     Ok(json(StatusCode::OK, &Deleted { deleted: id }))
 }

@@ -14,8 +14,9 @@ use super::{
     if_match, json, require_current, with_etag, ApiError, ApiJson, ApiQuery, ApiResult, Caller,
 };
 use crate::actions::{self, Expected};
+use crate::store::jobs::JobKind;
 use crate::store::tickets::{self as ticket_store, Field, Ticket};
-use crate::store::{events, queue, tasks, StoreError};
+use crate::store::{events, queue, tasks};
 use crate::web::queue::QueueQuery;
 use crate::web::AppState;
 
@@ -193,7 +194,7 @@ pub async fn update(
         (Field::Assignee, assignee),
     ];
     let ctx = state.action_context();
-    let mut tx = state.store.begin().await?;
+    let mut tx = state.store.unit_of_work(&state.wake).await?;
     let ticket = ticket_store::get(&mut tx, id).await?;
     require_current(&expected_tag, &etag(&ticket), "ticket")?;
     for (field, new) in fields {
@@ -210,8 +211,8 @@ pub async fn update(
         )
         .await?;
     }
-    tx.commit().await.map_err(StoreError::from)?;
-    state.outbox_wake.notify_one();
+    tx.queued(JobKind::Outbox);
+    tx.commit().await?;
     full(&state, id, StatusCode::OK).await
 }
 
@@ -240,10 +241,10 @@ pub async fn reply(
 ) -> ApiResult<Response> {
     let id = reference(&reference_text)?;
     let ctx = state.action_context();
-    let mut tx = state.store.begin().await?;
+    let mut tx = state.store.unit_of_work(&state.wake).await?;
     let queued = actions::reply(&mut tx, &ctx, &caller.actor, id, &new.body, &new.cc).await?;
-    tx.commit().await.map_err(StoreError::from)?;
-    state.outbox_wake.notify_one();
+    tx.queued(JobKind::Outbox);
+    tx.commit().await?;
     Ok(json(StatusCode::CREATED, &Queued { queued }))
 }
 
@@ -270,9 +271,9 @@ pub async fn note(
 ) -> ApiResult<Response> {
     let id = reference(&reference_text)?;
     let ctx = state.action_context();
-    let mut tx = state.store.begin().await?;
+    let mut tx = state.store.unit_of_work(&state.wake).await?;
     let message = actions::note(&mut tx, &ctx, &caller.actor, id, &new.body).await?;
-    tx.commit().await.map_err(StoreError::from)?;
+    tx.commit().await?;
     Ok(json(StatusCode::CREATED, &Created { id: message }))
 }
 
@@ -303,10 +304,10 @@ pub async fn merge(
         ApiError::invalid("target", format!("{} is not a ticket number", into.target))
     })?;
     let ctx = state.action_context();
-    let mut tx = state.store.begin().await?;
+    let mut tx = state.store.unit_of_work(&state.wake).await?;
     actions::merge(&mut tx, &ctx, &caller.actor, id, target).await?;
-    tx.commit().await.map_err(StoreError::from)?;
-    state.outbox_wake.notify_one();
+    tx.queued(JobKind::Outbox);
+    tx.commit().await?;
     full(&state, target, StatusCode::OK).await
 }
 
@@ -434,7 +435,7 @@ pub async fn create(
         new.acknowledge,
     )
     .await?;
-    state.outbox_wake.notify_one();
+    state.wake.ring(JobKind::Outbox);
     tracing::info!(ticket_id = id, by = %caller.actor.user.email, "ticket opened through the API");
     let mut response = full(&state, id, StatusCode::CREATED).await?;
     if let Ok(location) = HeaderValue::from_str(&format!("/api/v1/tickets/{id}")) {
@@ -453,8 +454,8 @@ pub async fn delete(
     Path(reference_text): Path<String>,
 ) -> ApiResult<Response> {
     let id = reference(&reference_text)?;
-    let mut tx = state.store.begin().await?;
+    let mut tx = state.store.unit_of_work(&state.wake).await?;
     let deleted = actions::delete_ticket(&mut tx, &caller.actor, id).await?;
-    tx.commit().await.map_err(StoreError::from)?;
+    tx.commit().await?;
     Ok(json(StatusCode::OK, &deleted))
 }

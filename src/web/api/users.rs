@@ -12,8 +12,9 @@ use super::openapi::{Id, IfMatch};
 use super::problem::Problem;
 use super::{json, ApiError, ApiJson, ApiResult, Caller};
 use crate::domain::access::Action;
+use crate::store::jobs::JobKind;
+use crate::store::unix_now;
 use crate::store::users::{self as user_store, User};
-use crate::store::{unix_now, StoreError};
 use crate::users::{self as rules, By};
 use crate::web::auth::{check_own_password, ClientAddr};
 use crate::web::users::invite_context;
@@ -108,11 +109,11 @@ pub async fn invite(
     caller.actor.require(Action::ManageUsers, "invite users")?;
     let role = rules::parse_role(new.role.as_deref().unwrap_or("staff"))?;
     let ctx = invite_context(&state);
-    let mut tx = state.store.begin().await?;
+    let mut tx = state.store.unit_of_work(&state.wake).await?;
     let invited = rules::invite(&mut tx, &ctx, &caller.actor, &new.email, role).await?;
-    tx.commit().await.map_err(StoreError::from)?;
+    tx.commit().await?;
     if invited.mailed {
-        state.outbox_wake.notify_one();
+        state.wake.ring(JobKind::Outbox);
     }
     Ok(json(
         StatusCode::CREATED,
@@ -173,7 +174,7 @@ pub async fn update(
         }
         None => false,
     };
-    let mut tx = state.store.begin().await?;
+    let mut tx = state.store.unit_of_work(&state.wake).await?;
     let user = user_store::get(&mut tx, id).await?;
     super::require_current(&expected_tag, &etag(&user), "user")?;
     let by = By::User(&caller.actor);
@@ -191,7 +192,7 @@ pub async fn update(
         rules::set_active(&mut tx, by, id, active, now).await?;
     }
     let user = user_store::get(&mut tx, id).await?;
-    tx.commit().await.map_err(StoreError::from)?;
+    tx.commit().await?;
     Ok(user_response(&user, StatusCode::OK))
 }
 
@@ -213,9 +214,9 @@ pub async fn delete(
 ) -> ApiResult<Response> {
     caller.actor.require(Action::ManageUsers, "delete users")?;
     let id = user_id(&id)?;
-    let mut tx = state.store.begin().await?;
+    let mut tx = state.store.unit_of_work(&state.wake).await?;
     let user = rules::delete(&mut tx, By::User(&caller.actor), id).await?;
-    tx.commit().await.map_err(StoreError::from)?;
+    tx.commit().await?;
     Ok(json(
         StatusCode::OK,
         &Deleted {

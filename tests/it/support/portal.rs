@@ -83,7 +83,11 @@ impl Portal {
     pub async fn over(env: TestEnv, store: Store) -> Portal {
         let ingestor = Ingestor::open(&env.config, store).await.expect("ingestor");
         let wake = Arc::new(tokio::sync::Notify::new());
-        let state = AppState::new(env.config.clone(), ingestor.clone(), wake.clone());
+        let state = AppState::new(
+            env.config.clone(),
+            ingestor.clone(),
+            maildesk::store::jobs::Wake::with_outbox(wake.clone()),
+        );
         Portal {
             app: web::router(state.clone()),
             state,
