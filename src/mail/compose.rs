@@ -5,7 +5,8 @@ use askama::Template;
 use lettre::message::header::{HeaderName, HeaderValue};
 use lettre::message::{Mailbox as LettreMailbox, MultiPart, SinglePart};
 
-use crate::config::Secret;
+use super::parse_mailbox;
+use crate::domain::secret::Secret;
 use crate::domain::{signing, subject, text};
 
 /// Staff and customers type their answer above this line; everything below it is
@@ -387,7 +388,7 @@ fn build_standalone(
 ) -> Result<Composed, ComposeError> {
     let message_id = format!(
         "md.notice.{}@{}",
-        crate::secret::random_token(),
+        crate::domain::secret::random_token(),
         identity.domain()
     );
     let subject = text::subject(subject);
@@ -628,15 +629,6 @@ fn trimmed_references(references: &[String], parent: Option<&str>) -> Vec<String
         all.extend(tail);
     }
     all
-}
-
-/// `"Support <support@example.com>"` or a bare address.
-pub fn parse_mailbox(text: &str) -> Option<crate::mail::Mailbox> {
-    let mailbox: LettreMailbox = text.parse().ok()?;
-    Some(crate::mail::Mailbox {
-        email: mailbox.email.to_string(),
-        name: mailbox.name,
-    })
 }
 
 #[cfg(test)]

@@ -510,9 +510,12 @@ pub async fn register(
         }
         Err(e) => return Err(e.into()),
     }
-    let client_id = format!("{CLIENT_PREFIX}{}", &crate::secret::random_token()[..24]);
+    let client_id = format!(
+        "{CLIENT_PREFIX}{}",
+        &crate::domain::secret::random_token()[..24]
+    );
     // 32 random bytes: a SHA-256 of it is as safe as a slow hash (nothing to guess).
-    let secret = crate::secret::random_token();
+    let secret = crate::domain::secret::random_token();
     let now = unix_now();
     let id = store::create(
         &mut conn,
