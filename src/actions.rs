@@ -362,7 +362,7 @@ pub async fn note(
         });
     }
     let ticket = ensure_open_ticket(tx, ticket_id).await?;
-    let nonce = crate::secret::random_token();
+    let nonce = crate::domain::secret::random_token();
     let content_sha256 = crate::mail::hash::sha256_hex(format!("{nonce}\n{body}").as_bytes());
     let message_id = format!("note.{nonce}@portal.maildesk.invalid");
     let id = messages::insert(

@@ -2,6 +2,7 @@
 //! overrides, then secrets from `*_file` keys, then [`Config::validate`]. Every error
 //! names the key (or variable) at fault.
 
+use crate::domain::secret::Secret;
 use std::collections::HashSet;
 use std::fmt;
 use std::net::SocketAddr;
@@ -533,29 +534,6 @@ impl Default for IngestConfig {
     }
 }
 
-/// A value that must never reach a log: Debug and Serialize print a placeholder.
-#[derive(Clone, Deserialize, PartialEq, Eq)]
-#[serde(transparent)]
-pub struct Secret(pub String);
-
-impl Secret {
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("[redacted]")
-    }
-}
-
-impl Serialize for Secret {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str("[redacted]")
-    }
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read {path}: {source}")]
@@ -875,7 +853,7 @@ impl Config {
             return Err(key_error("smtp.username", "is required with a password"));
         }
         if let Some(from) = &smtp.from {
-            if crate::mail::compose::parse_mailbox(from).is_none() {
+            if crate::mail::parse_mailbox(from).is_none() {
                 return Err(key_error(
                     "smtp.from",
                     format!("{from:?} is not an address like \"Support <support@example.com>\""),

@@ -79,7 +79,7 @@ fn build(
         .date_now()
         .message_id(Some(format!(
             "<web.{}@{domain}>",
-            crate::secret::random_token()
+            crate::domain::secret::random_token()
         )));
     if let Some(ticket) = reply_to {
         let secret = options

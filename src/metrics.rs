@@ -17,7 +17,6 @@ use prometheus_client::registry::Registry;
 
 use crate::config::Config;
 use crate::domain::TicketStatus;
-use crate::ingest::{IngestError, Outcome};
 use crate::store::{self, Store, StoreError};
 
 /// The media type of [`render`]'s text (Prometheus asks for it and parses it as such).
@@ -233,18 +232,25 @@ pub fn register_mailboxes(config: &Config) {
     }
 }
 
-/// Counts what became of a message (an `Err` stored nothing and is retried: not counted).
-pub fn message_outcome(mailbox_name: Option<&str>, outcome: &Result<Outcome, IngestError>) {
+/// What became of a message that was taken in, as the counters tell it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MessageFate {
+    /// A new ticket or a reply threaded onto one.
+    Stored,
+    /// Seen before (including a message already waiting in quarantine).
+    Duplicate,
+    /// Newly quarantined.
+    Quarantined,
+}
+
+/// Counts what became of a message (`None`: nothing was stored and it is retried).
+pub fn message_outcome(mailbox_name: Option<&str>, fate: Option<MessageFate>) {
     let m = get();
-    let family = match outcome {
-        Ok(Outcome::Created { .. } | Outcome::Threaded { .. }) => &m.messages_stored,
-        // The same as `ingest`'s counts: a message already waiting in quarantine is a
-        // duplicate, not a second quarantined message.
-        Ok(Outcome::Duplicate { .. } | Outcome::Quarantined { new: false, .. }) => {
-            &m.messages_duplicates
-        }
-        Ok(Outcome::Quarantined { new: true, .. }) => &m.messages_quarantined,
-        Err(_) => return,
+    let family = match fate {
+        Some(MessageFate::Stored) => &m.messages_stored,
+        Some(MessageFate::Duplicate) => &m.messages_duplicates,
+        Some(MessageFate::Quarantined) => &m.messages_quarantined,
+        None => return,
     };
     family.get_or_create(&mailbox(mailbox_name)).inc();
 }
@@ -366,30 +372,10 @@ mod tests {
             before(&m.messages_quarantined),
         );
         let name = Some("unit-test-box");
-        message_outcome(
-            name,
-            &Ok(Outcome::Created {
-                ticket_id: 1,
-                message_id: 1,
-            }),
-        );
-        message_outcome(
-            name,
-            &Ok(Outcome::Quarantined {
-                entry_id: 1,
-                reason: "x".into(),
-                new: false,
-            }),
-        );
-        message_outcome(
-            name,
-            &Ok(Outcome::Quarantined {
-                entry_id: 2,
-                reason: "x".into(),
-                new: true,
-            }),
-        );
-        message_outcome(name, &Err(IngestError(StoreError::NotFound("x".into()))));
+        message_outcome(name, Some(MessageFate::Stored));
+        message_outcome(name, Some(MessageFate::Duplicate));
+        message_outcome(name, Some(MessageFate::Quarantined));
+        message_outcome(name, None);
         assert_eq!(before(&m.messages_stored), stored + 1);
         assert_eq!(before(&m.messages_duplicates), dups + 1);
         assert_eq!(before(&m.messages_quarantined), quarantined + 1);
@@ -406,19 +392,13 @@ mod tests {
     fn exported_names() -> std::collections::HashSet<String> {
         // A family without a series is not rendered at all: give each one.
         let name = Some("names-test-box");
-        for new in [true, false] {
-            let outcome = Outcome::Quarantined {
-                entry_id: 1,
-                reason: String::new(),
-                new,
-            };
-            message_outcome(name, &Ok(outcome));
+        for fate in [
+            MessageFate::Stored,
+            MessageFate::Duplicate,
+            MessageFate::Quarantined,
+        ] {
+            message_outcome(name, Some(fate));
         }
-        let stored = Outcome::Created {
-            ticket_id: 1,
-            message_id: 1,
-        };
-        message_outcome(name, &Ok(stored));
         messages_fetched("names-test-box", 1);
         imap_error("names-test-box");
         let m = get();

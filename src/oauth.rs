@@ -84,8 +84,8 @@ pub fn looks_like_jwt(token: &str) -> bool {
 /// a first key at once never collide).
 fn new_key(now: i64) -> store::Key {
     store::Key {
-        kid: crate::secret::random_token()[..16].to_string(),
-        secret: crate::secret::random_token(),
+        kid: crate::domain::secret::random_token()[..16].to_string(),
+        secret: crate::domain::secret::random_token(),
         created_at: now,
         retired_at: None,
     }
@@ -120,7 +120,7 @@ pub fn sign(
         iat: now,
         exp: now + lifetime,
         iss: ISSUER.to_string(),
-        jti: crate::secret::random_token()[..24].to_string(),
+        jti: crate::domain::secret::random_token()[..24].to_string(),
         credentials_version: grant.credentials_version,
     };
     let encoding = EncodingKey::from_secret(&secret_bytes(key)?)

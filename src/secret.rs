@@ -3,7 +3,8 @@
 
 use rand::RngCore;
 
-use crate::config::{Config, Secret};
+use crate::config::Config;
+use crate::domain::secret::Secret;
 use crate::store::{settings, Store, StoreError};
 
 const SETTING: &str = "signing_secret";
@@ -17,11 +18,4 @@ pub async fn signing_secret(config: &Config, store: &Store) -> Result<Secret, St
     let mut conn = store.acquire().await?;
     let stored = settings::get_or_insert(&mut conn, SETTING, &hex::encode(bytes)).await?;
     Ok(Secret(stored))
-}
-
-/// A fresh unguessable token (256 bits, hex): session cookies, CSRF tokens, note ids.
-pub fn random_token() -> String {
-    let mut bytes = [0u8; 32];
-    rand::thread_rng().fill_bytes(&mut bytes);
-    hex::encode(bytes)
 }

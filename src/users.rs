@@ -413,7 +413,7 @@ pub async fn invite(
         return Err(invalid("email", format!("{email} already has an account")));
     }
     invitations::revoke_for_email(tx, &email, ctx.now).await?;
-    let token = crate::secret::random_token();
+    let token = crate::domain::secret::random_token();
     let expires_at = ctx.now + i64::from(ctx.web.invitation_hours) * 3600;
     let id = invitations::insert(
         tx,
@@ -437,7 +437,7 @@ pub async fn resend(
     id: i64,
 ) -> Result<Invited> {
     actor.require(Action::ManageUsers, "invite users")?;
-    let token = crate::secret::random_token();
+    let token = crate::domain::secret::random_token();
     let expires_at = ctx.now + i64::from(ctx.web.invitation_hours) * 3600;
     if !invitations::renew(tx, id, &sha256_hex(token.as_bytes()), ctx.now, expires_at).await? {
         return Err(ActionError::NotFound(format!("pending invitation {id}")));

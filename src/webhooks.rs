@@ -202,7 +202,7 @@ pub async fn check_target(uri: &Uri, config: &WebhooksConfig) -> Result<(), Stri
 
 /// A new webhook secret: `whsec_` and 256 random bits in hex.
 pub fn new_secret() -> String {
-    format!("whsec_{}", crate::secret::random_token())
+    format!("whsec_{}", crate::domain::secret::random_token())
 }
 
 /// The `X-Maildesk-Signature` value for `body` sent at `timestamp`.

@@ -6,6 +6,7 @@ pub mod authres;
 pub mod automatic;
 pub mod commands;
 pub mod model;
+pub mod secret;
 pub mod signing;
 pub mod subject;
 pub mod text;

@@ -2,6 +2,7 @@
 //! ticket, a duplicate no-op, or a quarantine entry. Every path (pipe, mbox, IMAP,
 //! quarantine retry) goes through [`Ingestor::ingest`].
 
+use crate::metrics::MessageFate;
 use std::collections::HashMap;
 
 use serde::Serialize;
@@ -42,6 +43,19 @@ pub enum Outcome {
         reason: String,
         new: bool,
     },
+}
+
+/// What the counters make of an outcome (`None`: nothing stored, the message is retried).
+/// A message already waiting in quarantine counts as a duplicate, as `ingest` reports it.
+fn fate(outcome: &Result<Outcome, IngestError>) -> Option<MessageFate> {
+    match outcome {
+        Ok(Outcome::Created { .. } | Outcome::Threaded { .. }) => Some(MessageFate::Stored),
+        Ok(Outcome::Duplicate { .. } | Outcome::Quarantined { new: false, .. }) => {
+            Some(MessageFate::Duplicate)
+        }
+        Ok(Outcome::Quarantined { new: true, .. }) => Some(MessageFate::Quarantined),
+        Err(_) => None,
+    }
 }
 
 /// The only failure: the database could not take the message now. Nothing was stored;
@@ -86,7 +100,7 @@ pub struct IngestOptions {
     pub batch_messages: usize,
     pub reopen_window_secs: i64,
     /// Verifies our signed Message-IDs and reply addresses (threading rules 2 and 4).
-    pub signing_secret: Option<crate::config::Secret>,
+    pub signing_secret: Option<crate::domain::secret::Secret>,
     pub default_category: String,
     pub mailbox_categories: HashMap<String, String>,
     /// Set when outgoing mail is configured (`[smtp]`): acknowledgements are queued.
@@ -250,7 +264,7 @@ impl Ingestor {
     ) -> Result<Outcome, IngestError> {
         let prepared = prepare(&self.options, raw);
         let outcome = self.ingest_prepared(raw, prepared, origin, retry_of).await;
-        crate::metrics::message_outcome(origin.mailbox.as_deref(), &outcome);
+        crate::metrics::message_outcome(origin.mailbox.as_deref(), fate(&outcome));
         outcome
     }
 
@@ -292,7 +306,7 @@ impl Ingestor {
     pub async fn ingest_batch(&self, batch: &[BatchItem]) -> Vec<Result<Outcome, IngestError>> {
         let outcomes = self.ingest_batch_uncounted(batch).await;
         for (item, outcome) in batch.iter().zip(&outcomes) {
-            crate::metrics::message_outcome(item.origin.mailbox.as_deref(), outcome);
+            crate::metrics::message_outcome(item.origin.mailbox.as_deref(), fate(outcome));
         }
         outcomes
     }

@@ -5,7 +5,8 @@ use askama::Template;
 use lettre::message::header::{HeaderName, HeaderValue};
 use lettre::message::{Mailbox as LettreMailbox, MultiPart, SinglePart};
 
-use crate::config::Secret;
+use super::parse_mailbox;
+use crate::domain::secret::Secret;
 use crate::domain::{signing, subject, text};
 
 /// Staff and customers type their answer above this line; everything below it is
@@ -157,14 +158,16 @@ pub fn acknowledgement(
     compose(
         identity,
         thread,
-        Audience::Customer,
-        &[(to_email, to_name)],
-        &[],
-        None,
-        Some("auto-replied"),
-        text,
-        Some(html),
-        personal.message_id,
+        ThreadMail {
+            audience: Audience::Customer,
+            to: &[(to_email, to_name)],
+            cc: &[],
+            from_name: None,
+            auto_submitted: Some("auto-replied"),
+            text,
+            html: Some(html),
+            message_id: personal.message_id,
+        },
     )
 }
 
@@ -203,14 +206,16 @@ pub fn notification(
     compose(
         identity,
         thread,
-        audience,
-        &[to],
-        &[],
-        None,
-        Some("auto-generated"),
-        text,
-        None,
-        None,
+        ThreadMail {
+            audience,
+            to: &[to],
+            cc: &[],
+            from_name: None,
+            auto_submitted: Some("auto-generated"),
+            text,
+            html: None,
+            message_id: None,
+        },
     )
 }
 
@@ -273,14 +278,16 @@ pub fn reply(
     compose(
         identity,
         thread,
-        Audience::Customer,
-        to,
-        cc,
-        Some(&from_name),
-        None,
-        text,
-        Some(html),
-        personal.message_id,
+        ThreadMail {
+            audience: Audience::Customer,
+            to,
+            cc,
+            from_name: Some(&from_name),
+            auto_submitted: None,
+            text,
+            html: Some(html),
+            message_id: personal.message_id,
+        },
     )
 }
 
@@ -334,14 +341,16 @@ pub fn resolved(
     compose(
         identity,
         thread,
-        Audience::Customer,
-        &[to],
-        &[],
-        None,
-        Some("auto-generated"),
-        text,
-        Some(html),
-        personal.message_id,
+        ThreadMail {
+            audience: Audience::Customer,
+            to: &[to],
+            cc: &[],
+            from_name: None,
+            auto_submitted: Some("auto-generated"),
+            text,
+            html: Some(html),
+            message_id: personal.message_id,
+        },
     )
 }
 
@@ -379,7 +388,7 @@ fn build_standalone(
 ) -> Result<Composed, ComposeError> {
     let message_id = format!(
         "md.notice.{}@{}",
-        crate::secret::random_token(),
+        crate::domain::secret::random_token(),
         identity.domain()
     );
     let subject = text::subject(subject);
@@ -415,34 +424,29 @@ fn build_standalone(
     })
 }
 
-/// Builds the mail; a panic inside (lettre asserts on some inputs) becomes an error, so
-/// one unsendable mail can never take the ingest of the message that caused it down.
-#[allow(clippy::too_many_arguments)]
-fn compose(
-    identity: &Identity,
-    thread: &Thread<'_>,
+/// One mail in a ticket's thread: who gets it and what it says.
+struct ThreadMail<'a> {
     audience: Audience,
-    to: &[Person<'_>],
-    cc: &[Person<'_>],
-    from_name: Option<&str>,
+    to: &'a [Person<'a>],
+    cc: &'a [Person<'a>],
+    /// Shown before our address in From ("Ann via Support").
+    from_name: Option<&'a str>,
     auto_submitted: Option<&'static str>,
     text: String,
     html: Option<String>,
-    message_id: Option<&str>,
+    /// The Message-ID all copies of one mail share; a new one when `None`.
+    message_id: Option<&'a str>,
+}
+
+/// Builds the mail; a panic inside (lettre asserts on some inputs) becomes an error, so
+/// one unsendable mail can never take the ingest of the message that caused it down.
+fn compose(
+    identity: &Identity,
+    thread: &Thread<'_>,
+    mail: ThreadMail<'_>,
 ) -> Result<Composed, ComposeError> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        build(
-            identity,
-            thread,
-            audience,
-            to,
-            cc,
-            from_name,
-            auto_submitted,
-            text,
-            html,
-            message_id,
-        )
+        build(identity, thread, mail)
     }))
     .unwrap_or_else(|payload| Err(ComposeError::Panicked(panic_message(&*payload))))
 }
@@ -456,32 +460,12 @@ pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
         .unwrap_or_else(|| "unknown panic".into())
 }
 
-#[allow(clippy::too_many_arguments)]
 fn build(
     identity: &Identity,
     thread: &Thread<'_>,
-    audience: Audience,
-    to: &[Person<'_>],
-    cc: &[Person<'_>],
-    from_name: Option<&str>,
-    auto_submitted: Option<&'static str>,
-    text: String,
-    html: Option<String>,
-    fixed_message_id: Option<&str>,
+    mail: ThreadMail<'_>,
 ) -> Result<Composed, ComposeError> {
-    let nonce = rand::random::<u32>() as i64;
-    let (secret, domain, ticket) = (
-        identity.secret.expose(),
-        identity.domain(),
-        thread.ticket_id,
-    );
-    let message_id = match (fixed_message_id, audience) {
-        (Some(id), _) => id.to_string(),
-        (None, Audience::Customer) => signing::message_id(secret, domain, ticket, nonce),
-        (None, Audience::Staff { user_id }) => {
-            signing::staff_message_id(secret, domain, ticket, nonce, user_id)
-        }
-    };
+    let message_id = message_id_for(identity, thread, &mail);
     let subject = tagged_subject(
         &identity.subject_prefix,
         thread.ticket_id,
@@ -491,9 +475,64 @@ fn build(
         .from
         .parse()
         .map_err(|_| ComposeError::Address(identity.from.clone()))?;
-    if let Some(name) = from_name {
+    if let Some(name) = mail.from_name {
         from.name = text::display_name(name);
     }
+    let mut builder = lettre::Message::builder()
+        .from(from)
+        .reply_to(reply_to_for(identity, thread, mail.audience)?)
+        .subject(subject.clone())
+        .message_id(Some(format!("<{message_id}>")));
+    for person in mail.to {
+        builder = builder.to(lettre_mailbox(*person)?);
+    }
+    for person in mail.cc {
+        builder = builder.cc(lettre_mailbox(*person)?);
+    }
+    builder = loop_headers(builder, identity, mail.auto_submitted);
+    builder = thread_headers(builder, thread);
+    let message = match &mail.html {
+        Some(html) => builder.multipart(MultiPart::alternative_plain_html(
+            mail.text.clone(),
+            html.clone(),
+        )),
+        None => builder.singlepart(SinglePart::plain(mail.text.clone())),
+    }
+    .map_err(|e| ComposeError::Build(e.to_string()))?;
+    Ok(Composed {
+        message_id,
+        subject,
+        text: mail.text,
+        html: mail.html.unwrap_or_default(),
+        raw: message.formatted(),
+    })
+}
+
+/// The shared Message-ID, or a new one signed for the audience (a staff user's copy is
+/// bound to them: their proof when they answer it).
+fn message_id_for(identity: &Identity, thread: &Thread<'_>, mail: &ThreadMail<'_>) -> String {
+    let nonce = rand::random::<u32>() as i64;
+    let (secret, domain, ticket) = (
+        identity.secret.expose(),
+        identity.domain(),
+        thread.ticket_id,
+    );
+    match (mail.message_id, mail.audience) {
+        (Some(id), _) => id.to_string(),
+        (None, Audience::Customer) => signing::message_id(secret, domain, ticket, nonce),
+        (None, Audience::Staff { user_id }) => {
+            signing::staff_message_id(secret, domain, ticket, nonce, user_id)
+        }
+    }
+}
+
+/// Reply-To: the support address, or its signed plus-address (threading rule 4).
+fn reply_to_for(
+    identity: &Identity,
+    thread: &Thread<'_>,
+    audience: Audience,
+) -> Result<LettreMailbox, ComposeError> {
+    let (secret, ticket) = (identity.secret.expose(), thread.ticket_id);
     let reply_address = match (identity.plus_address_reply_to, audience) {
         (false, _) => identity.support_address.clone(),
         (true, Audience::Customer) => {
@@ -503,30 +542,28 @@ fn build(
             signing::staff_reply_address(secret, &identity.support_address, ticket, user_id)
         }
     };
-    let reply_to = LettreMailbox::new(
+    Ok(LettreMailbox::new(
         text::display_name(&identity.helpdesk),
         reply_address
             .parse()
             .map_err(|_| ComposeError::Address(reply_address.clone()))?,
-    );
-    let mut builder = lettre::Message::builder()
-        .from(from)
-        .reply_to(reply_to)
-        .subject(subject.clone())
-        .message_id(Some(format!("<{message_id}>")));
-    for person in to {
-        builder = builder.to(lettre_mailbox(*person)?);
-    }
-    for person in cc {
-        builder = builder.cc(lettre_mailbox(*person)?);
-    }
+    ))
+}
+
+/// What keeps auto-responders quiet and loops away: Auto-Submitted (when automatic),
+/// X-Loop and X-Auto-Response-Suppress.
+fn loop_headers(
+    mut builder: lettre::message::MessageBuilder,
+    identity: &Identity,
+    auto_submitted: Option<&'static str>,
+) -> lettre::message::MessageBuilder {
     if let Some(value) = auto_submitted {
         builder = builder.raw_header(HeaderValue::new(
             HeaderName::new_from_ascii_str("Auto-Submitted"),
             value.to_string(),
         ));
     }
-    builder = builder
+    builder
         .raw_header(HeaderValue::new(
             HeaderName::new_from_ascii_str("X-Loop"),
             identity.loop_marker(),
@@ -534,7 +571,14 @@ fn build(
         .raw_header(HeaderValue::new(
             HeaderName::new_from_ascii_str("X-Auto-Response-Suppress"),
             "All".to_string(),
-        ));
+        ))
+}
+
+/// In-Reply-To and a trimmed References chain, so every client threads our mail.
+fn thread_headers(
+    mut builder: lettre::message::MessageBuilder,
+    thread: &Thread<'_>,
+) -> lettre::message::MessageBuilder {
     let parent = thread
         .in_reply_to
         .map(text::message_id)
@@ -552,21 +596,7 @@ fn build(
                 .join(" "),
         );
     }
-    let message = match &html {
-        Some(html) => builder.multipart(MultiPart::alternative_plain_html(
-            text.clone(),
-            html.clone(),
-        )),
-        None => builder.singlepart(SinglePart::plain(text.clone())),
-    }
-    .map_err(|e| ComposeError::Build(e.to_string()))?;
-    Ok(Composed {
-        message_id,
-        subject,
-        text,
-        html: html.unwrap_or_default(),
-        raw: message.formatted(),
-    })
+    builder
 }
 
 /// `[Support #42] Printer on fire`: our tag first, the customer's words kept after it.
@@ -599,15 +629,6 @@ fn trimmed_references(references: &[String], parent: Option<&str>) -> Vec<String
         all.extend(tail);
     }
     all
-}
-
-/// `"Support <support@example.com>"` or a bare address.
-pub fn parse_mailbox(text: &str) -> Option<crate::mail::Mailbox> {
-    let mailbox: LettreMailbox = text.parse().ok()?;
-    Some(crate::mail::Mailbox {
-        email: mailbox.email.to_string(),
-        name: mailbox.name,
-    })
 }
 
 #[cfg(test)]

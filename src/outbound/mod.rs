@@ -7,7 +7,8 @@ pub use worker::{OutboxError, OutboxWorker, SendReport};
 
 use tracing::{info, warn};
 
-use crate::config::{Config, OutboundConfig, Secret};
+use crate::config::{Config, OutboundConfig};
+use crate::domain::secret::Secret;
 use crate::domain::{address, signing, Direction, MessageKind, ParticipantRole};
 use crate::mail::compose::{self, Audience, Identity, Personal, Thread};
 use crate::mail::{hash, InboundMail};

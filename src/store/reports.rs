@@ -2,7 +2,7 @@
 //! grouped and counted in SQL so that a few hundred rows cross to Rust rather than one
 //! per ticket (at 100,000 tickets the per-row cost of the driver was most of a report).
 //! Durations travel per group as one comma-separated list (`string_agg`, which SQLite
-//! has since 3.44) so that [`crate::reports`] can take exact percentiles. "Not merged"
+//! has since 3.44) so that the reports service can take exact percentiles. "Not merged"
 //! is written `COALESCE(merged_into_id, 0) = 0` so that no planner scans the (nearly
 //! all-NULL) merged index instead of the time index (SQLite without statistics did).
 
@@ -187,7 +187,7 @@ pub struct Backlog {
 /// The backlog as it stands at `now`, by category, mailbox and assignee. Grouped by
 /// status first, in the order of its index, so the groups stream out of the index
 /// without a sort (grouped by the rest alone, SQLite sorted every open ticket and
-/// spilled to a temporary file); [`crate::reports::backlog`] adds the statuses up.
+/// spilled to a temporary file); the reports service (`backlog`) adds the statuses up.
 pub async fn backlog(conn: &mut Conn, now: i64) -> Result<Vec<Backlog>> {
     const DAY: i64 = 86_400;
     Ok(sqlx::query_as(

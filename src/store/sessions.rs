@@ -17,20 +17,6 @@ pub struct SessionUser {
     pub created_at: i64,
 }
 
-impl SessionUser {
-    pub fn user(&self) -> super::users::User {
-        super::users::User {
-            id: self.user_id,
-            email: self.email.clone(),
-            name: self.name.clone(),
-            role: self.role,
-            password_hash: self.password_hash.clone(),
-            active: self.active,
-            created_at: self.created_at,
-        }
-    }
-}
-
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct SessionInfo {
     pub id_hash: String,

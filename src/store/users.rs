@@ -18,6 +18,21 @@ pub struct User {
     pub created_at: i64,
 }
 
+/// The user a session belongs to (here, not in `sessions`: sessions know no users).
+impl super::sessions::SessionUser {
+    pub fn user(&self) -> User {
+        User {
+            id: self.user_id,
+            email: self.email.clone(),
+            name: self.name.clone(),
+            role: self.role,
+            password_hash: self.password_hash.clone(),
+            active: self.active,
+            created_at: self.created_at,
+        }
+    }
+}
+
 const COLUMNS: &str = "id, email, name, role, password_hash, active, created_at";
 
 pub struct NewUser<'a> {

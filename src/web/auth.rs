@@ -238,7 +238,7 @@ fn login_response(
     email: &str,
     error: Option<&str>,
 ) -> WebResult<Response> {
-    let csrf = crate::secret::random_token();
+    let csrf = crate::domain::secret::random_token();
     let page = LoginPage {
         nav: None,
         helpdesk: &state.config.helpdesk.name,
@@ -491,8 +491,8 @@ pub(super) async fn start_session(
     client: &str,
     now: i64,
 ) -> WebResult<Started> {
-    let token = crate::secret::random_token();
-    let csrf = crate::secret::random_token();
+    let token = crate::domain::secret::random_token();
+    let csrf = crate::domain::secret::random_token();
     let user_agent: String = headers
         .get(header::USER_AGENT)
         .and_then(|v| v.to_str().ok())
@@ -579,5 +579,19 @@ fn session_cookie_name(secure: bool) -> &'static str {
         SECURE_SESSION_COOKIE
     } else {
         SESSION_COOKIE
+    }
+}
+
+/// The navigation bar of a signed-in staff member's page (built here, where staff are
+/// known, so the views need nothing of sign-in).
+impl super::view::Nav {
+    pub fn new(state: &super::AppState, staff: &Staff, section: &'static str) -> Self {
+        Self {
+            helpdesk: state.config.helpdesk.name.clone(),
+            user_name: staff.user().name.clone(),
+            is_admin: staff.is_admin(),
+            csrf: staff.csrf.clone(),
+            section,
+        }
     }
 }

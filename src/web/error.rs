@@ -95,7 +95,7 @@ impl IntoResponse for WebError {
         };
         // Our own faults get a reference to quote; the details stay in the log.
         let reference = matches!(self, WebError::Internal(_) | WebError::Unavailable(_))
-            .then(|| crate::secret::random_token()[..12].to_string());
+            .then(|| crate::domain::secret::random_token()[..12].to_string());
         let message = match &self {
             WebError::Internal(_) | WebError::Unavailable(_) => {
                 error!(reference = reference.as_deref().unwrap_or(""), error = %self, "request failed");

@@ -88,7 +88,7 @@ impl AppState {
         wake: Wake,
         shutdown: CancellationToken,
     ) -> AppState {
-        let decoy_hash = crate::password::hash_now(&crate::secret::random_token())
+        let decoy_hash = crate::password::hash_now(&crate::domain::secret::random_token())
             .expect("hashing a random password");
         let api_limits = api::limits::Limits::new(
             config.web.api_per_token_per_minute,

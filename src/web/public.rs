@@ -52,7 +52,7 @@ pub fn router(state: &AppState) -> axum::Router<AppState> {
 fn csrf_token(jar: &CookieJar) -> (String, bool) {
     match jar.get(CSRF_COOKIE).map(|c| c.value().to_string()) {
         Some(v) if v.len() == 64 && v.bytes().all(|b| b.is_ascii_hexdigit()) => (v, false),
-        _ => (crate::secret::random_token(), true),
+        _ => (crate::domain::secret::random_token(), true),
     }
 }
 

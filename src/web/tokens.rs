@@ -153,7 +153,7 @@ pub async fn create(
         Ok(valid) => valid,
         Err(error) => return render(&state, &staff, MakeForm::refused(error, form)).await,
     };
-    let token = format!("{TOKEN_PREFIX}{}", crate::secret::random_token());
+    let token = format!("{TOKEN_PREFIX}{}", crate::domain::secret::random_token());
     let mut conn = state.store.acquire().await?;
     api_tokens::create(
         &mut conn,

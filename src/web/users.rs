@@ -613,7 +613,7 @@ fn register_response(
     status: StatusCode,
     shown: &RegisterView<'_>,
 ) -> WebResult<Response> {
-    let csrf = crate::secret::random_token();
+    let csrf = crate::domain::secret::random_token();
     let page = RegisterPage {
         nav: None,
         helpdesk: &state.config.helpdesk.name,

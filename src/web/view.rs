@@ -14,18 +14,6 @@ pub struct Nav {
     pub section: &'static str,
 }
 
-impl Nav {
-    pub fn new(state: &super::AppState, staff: &super::auth::Staff, section: &'static str) -> Nav {
-        Nav {
-            helpdesk: state.config.helpdesk.name.clone(),
-            user_name: staff.user().name.clone(),
-            is_admin: staff.is_admin(),
-            csrf: staff.csrf.clone(),
-            section,
-        }
-    }
-}
-
 /// `response` telling the client to try again in `seconds` (`Retry-After`).
 pub fn retry_after(
     mut response: axum::response::Response,

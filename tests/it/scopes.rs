@@ -273,7 +273,7 @@ impl Env {
 
     /// An open invitation's token.
     async fn fresh_invitation(&self) -> String {
-        let token = maildesk::secret::random_token();
+        let token = maildesk::domain::secret::random_token();
         let email = format!("hire{}@example.com", self.next());
         let now = unix_now();
         let mut conn = self.portal.store().acquire().await.unwrap();
@@ -343,7 +343,7 @@ impl Env {
 
     async fn fresh_client(&self, scope: &str, acts_as: i64) -> (i64, String, String) {
         let client_id = format!("{}scopes{}", maildesk::oauth::CLIENT_PREFIX, self.next());
-        let secret = maildesk::secret::random_token();
+        let secret = maildesk::domain::secret::random_token();
         let mut conn = self.portal.store().acquire().await.unwrap();
         let new = oauth::NewClient {
             client_id: &client_id,

@@ -410,7 +410,7 @@ fn hostile_text_is_fast_enough() {
 /// Our own mail, quoted by the common clients: always cut exactly at the marker.
 #[test]
 fn replies_to_our_own_mail_are_cut_at_the_marker() {
-    use crate::config::Secret;
+    use crate::domain::secret::Secret;
     use crate::mail::compose::{self, Identity, Thread};
     let identity = Identity {
         helpdesk: "Example Support".into(),

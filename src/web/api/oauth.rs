@@ -280,82 +280,12 @@ pub async fn token(
     state
         .api_limits
         .check_client(&client_addr(&state, &headers, &extensions))?;
-    let is_form = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|v| {
-            v.trim()
-                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
-        });
-    if !is_form {
-        return Err(oauth_error(
-            "invalid_request",
-            "send the parameters as application/x-www-form-urlencoded",
-        )
-        .into());
-    }
+    require_form(&headers)?;
     let params = form_params(&body)?;
-    let in_form = match (param(&params, "client_id"), param(&params, "client_secret")) {
-        (Some(id), Some(secret)) => Some((id.to_string(), secret.to_string())),
-        (None, None) => None,
-        _ => {
-            return Err(oauth_error(
-                "invalid_request",
-                "send both client_id and client_secret, or use HTTP Basic",
-            )
-            .into())
-        }
-    };
-    let (client_id, secret) = match (basic_credentials(&headers)?, in_form) {
-        (Some(_), Some(_)) => {
-            return Err(oauth_error(
-                "invalid_request",
-                "authenticate the client one way only: HTTP Basic or the form fields",
-            )
-            .into())
-        }
-        (Some(credentials), None) | (None, Some(credentials)) => credentials,
-        (None, None) => {
-            return Err(oauth_error(
-                "invalid_client",
-                "authenticate the client: HTTP Basic, or client_id and client_secret",
-            )
-            .into())
-        }
-    };
-    match param(&params, "grant_type") {
-        None => {
-            return Err(oauth_error("invalid_request", "grant_type is missing").into());
-        }
-        Some("client_credentials") => {}
-        Some(other) => {
-            return Err(oauth_error(
-                "unsupported_grant_type",
-                format!("{other:?} is not supported: use client_credentials"),
-            )
-            .into())
-        }
-    }
+    let (client_id, secret) = client_credentials(&headers, &params)?;
+    require_client_credentials_grant(&params)?;
     let now = unix_now();
-    let mut conn = state.store.acquire().await?;
-    let client = store::find_for_grant(&mut conn, &client_id).await?;
-    drop(conn);
-    let wrong = || {
-        oauth_error(
-            "invalid_client",
-            "unknown or revoked client, wrong secret, or its user is disabled",
-        )
-    };
-    let client = client.ok_or_else(wrong)?;
-    // Compared as hashes (fixed length), in constant time.
-    if !constant_time_eq(
-        sha256_hex(secret.as_bytes()).as_bytes(),
-        client.secret_hash.as_bytes(),
-    ) {
-        tracing::warn!(client_id = %client.client_id, "OAuth token request with a wrong secret");
-        return Err(wrong().into());
-    }
+    let client = authenticate(&state, &client_id, &secret).await?;
     let scope = granted_scope(
         param(&params, "scope"),
         Scope::parse(&client.scope).unwrap_or(Scope::Read),
@@ -378,20 +308,115 @@ pub async fn token(
         })?;
     let mut conn = state.store.acquire().await?;
     store::touch(&mut conn, client.id, now).await?;
+    Ok(issued(&token, scope))
+}
+
+/// §4.4.2: the token request is a form.
+fn require_form(headers: &HeaderMap) -> Result<(), TokenRefusal> {
+    let is_form = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| {
+            v.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        });
+    if is_form {
+        return Ok(());
+    }
+    Err(oauth_error(
+        "invalid_request",
+        "send the parameters as application/x-www-form-urlencoded",
+    )
+    .into())
+}
+
+/// The client's id and secret, from HTTP Basic or the form (§2.3.1: one way only).
+fn client_credentials(
+    headers: &HeaderMap,
+    params: &[(String, String)],
+) -> Result<(String, String), TokenRefusal> {
+    let in_form = match (param(params, "client_id"), param(params, "client_secret")) {
+        (Some(id), Some(secret)) => Some((id.to_string(), secret.to_string())),
+        (None, None) => None,
+        _ => {
+            return Err(oauth_error(
+                "invalid_request",
+                "send both client_id and client_secret, or use HTTP Basic",
+            )
+            .into())
+        }
+    };
+    match (basic_credentials(headers)?, in_form) {
+        (Some(_), Some(_)) => Err(oauth_error(
+            "invalid_request",
+            "authenticate the client one way only: HTTP Basic or the form fields",
+        )
+        .into()),
+        (Some(credentials), None) | (None, Some(credentials)) => Ok(credentials),
+        (None, None) => Err(oauth_error(
+            "invalid_client",
+            "authenticate the client: HTTP Basic, or client_id and client_secret",
+        )
+        .into()),
+    }
+}
+
+fn require_client_credentials_grant(params: &[(String, String)]) -> Result<(), TokenRefusal> {
+    match param(params, "grant_type") {
+        None => Err(oauth_error("invalid_request", "grant_type is missing").into()),
+        Some("client_credentials") => Ok(()),
+        Some(other) => Err(oauth_error(
+            "unsupported_grant_type",
+            format!("{other:?} is not supported: use client_credentials"),
+        )
+        .into()),
+    }
+}
+
+/// The usable client with this id and secret; one answer for every way it can fail, so
+/// the reply tells a guesser nothing.
+async fn authenticate(
+    state: &AppState,
+    client_id: &str,
+    secret: &str,
+) -> Result<store::GrantClient, TokenRefusal> {
+    let mut conn = state.store.acquire().await?;
+    let client = store::find_for_grant(&mut conn, client_id).await?;
+    drop(conn);
+    let wrong = || {
+        oauth_error(
+            "invalid_client",
+            "unknown or revoked client, wrong secret, or its user is disabled",
+        )
+    };
+    let client = client.ok_or_else(wrong)?;
+    // Compared as hashes (fixed length), in constant time.
+    if !constant_time_eq(
+        sha256_hex(secret.as_bytes()).as_bytes(),
+        client.secret_hash.as_bytes(),
+    ) {
+        tracing::warn!(client_id = %client.client_id, "OAuth token request with a wrong secret");
+        return Err(wrong().into());
+    }
+    Ok(client)
+}
+
+/// §5.1: the token, never cached.
+fn issued(token: &str, scope: Scope) -> Response {
     let mut response = json(
         StatusCode::OK,
         &Issued {
-            access_token: &token,
+            access_token: token,
             token_type: "Bearer",
             expires_in: TOKEN_LIFETIME,
             scope: scope.as_str(),
         },
     );
-    // §5.1: the token must not be cached.
     let headers = response.headers_mut();
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
-    Ok(response)
+    response
 }
 
 // ---- Registration (admins) ----
@@ -485,9 +510,12 @@ pub async fn register(
         }
         Err(e) => return Err(e.into()),
     }
-    let client_id = format!("{CLIENT_PREFIX}{}", &crate::secret::random_token()[..24]);
+    let client_id = format!(
+        "{CLIENT_PREFIX}{}",
+        &crate::domain::secret::random_token()[..24]
+    );
     // 32 random bytes: a SHA-256 of it is as safe as a slow hash (nothing to guess).
-    let secret = crate::secret::random_token();
+    let secret = crate::domain::secret::random_token();
     let now = unix_now();
     let id = store::create(
         &mut conn,

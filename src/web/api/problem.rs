@@ -90,7 +90,7 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let ours = self.status.is_server_error();
         // Our own faults get a reference to quote; the details stay in the log.
-        let reference = ours.then(|| crate::secret::random_token()[..12].to_string());
+        let reference = ours.then(|| crate::domain::secret::random_token()[..12].to_string());
         let detail = if ours {
             error!(reference = reference.as_deref().unwrap_or(""), status = self.status.as_u16(), error = %self.detail, "API request failed");
             "The request could not be completed. If it keeps happening, give the administrator the reference."

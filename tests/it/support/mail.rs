@@ -6,7 +6,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use futures_util::TryStreamExt;
-use maildesk::config::{MailboxConfig, Secret, Security};
+use maildesk::config::{MailboxConfig, Security};
+use maildesk::domain::secret::Secret;
 use maildesk::mail::imap::{self, Session};
 
 use super::net::free_port;
