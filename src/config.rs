@@ -84,7 +84,7 @@ impl Default for MetricsConfig {
 }
 
 /// Where webhooks may deliver. Link-local and cloud metadata addresses are never
-/// allowed (`crate::webhooks::classify`); loopback and private ranges only when this says
+/// allowed (`crate::net::classify`); loopback and private ranges only when this says
 /// so, so an admin cannot make the daemon reach into its own network by default.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]

@@ -4,7 +4,7 @@
 //! (flock) on a file beside the database, which dies with the process. Whether a piece
 //! of work needs a lock at all on an engine is the key's to say ([`LeaderKey`]).
 //!
-//! The serve lock ([`super::serve_lock`]) is a different thing and stays apart: it keeps
+//! The serve lock (`store::serve_lock`) is a different thing and stays apart: it keeps
 //! a second *process* off a SQLite database for the life of that process, is taken
 //! before the store is opened, exists on SQLite only, and answers with its own message.
 //! It shares the file locking below.
