@@ -7,8 +7,8 @@ use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
 use crate::config::{Config, MailboxConfig};
-use crate::fetch::MailboxWorker;
-use crate::ingest::Ingestor;
+use crate::inbound::imap_worker::MailboxWorker;
+use crate::inbound::ingest::Ingestor;
 use crate::store::Store;
 use crate::web;
 
@@ -70,7 +70,7 @@ impl App {
             Some(file) => Some(crate::store::serve_lock::acquire(file)?),
             None => None,
         };
-        crate::systemd::status("migrating the database");
+        crate::runtime::systemd::status("migrating the database");
         store.migrate().await?;
         let listener = bind(&config.web.listen).await?;
         let metrics_listener = match config.metrics.listen.as_deref() {
@@ -81,8 +81,8 @@ impl App {
             address: config.web.listen.clone(),
             source,
         })?;
-        crate::metrics::register_mailboxes(&config);
-        crate::password::configure(
+        crate::runtime::metrics::register_mailboxes(&config);
+        crate::helpdesk::password::configure(
             config.web.password_hashes_at_once,
             Duration::from_millis(config.web.password_hash_wait_ms.into()),
         );
@@ -120,7 +120,7 @@ impl App {
         }
         // Webhook deliveries: always on (one indexed query a second while there is nothing).
         tasks.spawn(
-            crate::webhooks::WebhookWorker::new(store.clone(), &config.webhooks)
+            crate::integrations::webhooks::WebhookWorker::new(store.clone(), &config.webhooks)
                 .run(shutdown.clone()),
         );
         for mailbox in config.mailboxes.iter().filter(|m| m.is_imap()) {
@@ -132,7 +132,7 @@ impl App {
         }
 
         let state = web::AppState::serving(config.clone(), ingestor, wake, shutdown.clone());
-        tasks.spawn(crate::live::run_feed(
+        tasks.spawn(crate::runtime::live::run_feed(
             store.clone(),
             config.database.url.expose().to_string(),
             state.live.clone(),
@@ -151,7 +151,7 @@ impl App {
         ));
 
         if let Some(days) = config.retention.raw_days {
-            tasks.spawn(crate::retention::run(store.clone(), days, shutdown.clone()));
+            tasks.spawn(crate::runtime::retention::run(store.clone(), days, shutdown.clone()));
         }
         Ok(())
     }
@@ -169,14 +169,14 @@ impl App {
     /// READY=1 to systemd, then its watchdog pings.
     pub fn announce_ready(&mut self) {
         // Migrations ran and the listener is bound: connections are accepted from here on.
-        crate::systemd::ready(&format!(
+        crate::runtime::systemd::ready(&format!(
             "serving on {}, {} IMAP mailbox(es)",
             self.config.web.listen,
             self.config.mailboxes.iter().filter(|m| m.is_imap()).count()
         ));
         // Pings only after READY=1 (spawned first, its first ping could overtake it: the
         // systemd test saw WATCHDOG=1 before READY=1 once on a loaded machine).
-        self.tasks.spawn(crate::systemd::watchdog(
+        self.tasks.spawn(crate::runtime::systemd::watchdog(
             self.store.clone(),
             self.shutdown.clone(),
         ));
@@ -187,7 +187,7 @@ impl App {
     pub async fn run(mut self) {
         self.shutdown.cancelled().await;
         info!("shutting down");
-        crate::systemd::stopping();
+        crate::runtime::systemd::stopping();
         let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
             while self.tasks.join_next().await.is_some() {}
         })
@@ -231,7 +231,7 @@ async fn supervise_mailbox(mailbox: MailboxConfig, ingestor: Ingestor, token: Ca
         },
         move |reason| {
             let (store, name) = (store.clone(), name.clone());
-            crate::metrics::imap_error(&name);
+            crate::runtime::metrics::imap_error(&name);
             async move {
                 let recorded = async {
                     let mut conn = store.acquire().await?;

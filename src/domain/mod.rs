@@ -5,6 +5,7 @@ pub mod address;
 pub mod authres;
 pub mod automatic;
 pub mod commands;
+pub mod datetime;
 pub mod model;
 pub mod secret;
 pub mod signing;

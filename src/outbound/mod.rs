@@ -1,6 +1,7 @@
 //! Outgoing mail (DESIGN.md "Outbound"): what is queued, under which loop rules; the
 //! worker that hands the outbox to the SMTP server lives in `worker`.
 
+pub mod smtp;
 mod worker;
 
 pub use worker::{OutboxError, OutboxWorker, SendReport};
@@ -327,7 +328,7 @@ async fn queue(
         };
         outbox::enqueue(tx, &mail, now).await?;
         // Counted before the commit: a transaction rolled back (rare) still counts.
-        crate::metrics::get().outbox_queued.inc();
+        crate::runtime::metrics::get().outbox_queued.inc();
     }
     Ok(allowed.len())
 }
@@ -581,7 +582,7 @@ pub async fn mail_person(
                 raw: &composed.raw,
             };
             outbox::enqueue(tx, &mail, now).await?;
-            crate::metrics::get().outbox_queued.inc();
+            crate::runtime::metrics::get().outbox_queued.inc();
             Ok(1)
         }
         Err(e) => {

@@ -34,7 +34,7 @@ pub struct OutboxWorker {
     store: Store,
     /// Rung after a commit that queued mail (a portal reply): send now, not at the poll.
     wake: std::sync::Arc<tokio::sync::Notify>,
-    smtp: crate::smtp::SmtpClient,
+    smtp: crate::outbound::smtp::SmtpClient,
     max_attempts: u32,
     retry_seconds: u64,
     /// How long a claimed mail is ours before another worker may take it over (a crash).
@@ -50,7 +50,7 @@ impl OutboxWorker {
         Ok(OutboxWorker {
             store,
             wake: Default::default(),
-            smtp: crate::smtp::SmtpClient::new(smtp)
+            smtp: crate::outbound::smtp::SmtpClient::new(smtp)
                 .map_err(|e| OutboxError::Config(e.to_string()))?,
             max_attempts: limits.max_attempts,
             retry_seconds: limits.retry_seconds,
@@ -125,7 +125,7 @@ impl OutboxWorker {
         match result {
             Ok(_) => {
                 outbox::finish(&mut conn, mail, Finish::Done { status: None }, unix_now()).await?;
-                crate::metrics::outbox_sent(since_commit(mail.created_at));
+                crate::runtime::metrics::outbox_sent(since_commit(mail.created_at));
                 info!(outbox_id = mail.id, ticket_id = mail.ticket_id, recipient = %mail.recipient, "mail sent");
                 report.sent += 1;
             }
@@ -142,7 +142,7 @@ impl OutboxWorker {
                     at: now + (delay.as_secs_f64().ceil() as i64).max(1),
                 };
                 outbox::finish(&mut conn, mail, retry, now).await?;
-                crate::metrics::get().outbox_retries.inc();
+                crate::runtime::metrics::get().outbox_retries.inc();
                 report.retried += 1;
             }
         }
@@ -180,7 +180,7 @@ async fn fail_for_good(
         error: reason,
     };
     outbox::finish(conn, mail, dead, unix_now()).await?;
-    crate::metrics::get().outbox_failed.inc();
+    crate::runtime::metrics::get().outbox_failed.inc();
     report.failed += 1;
     Ok(())
 }
@@ -205,7 +205,7 @@ fn envelope(from: &str, to: &str) -> Result<lettre::address::Envelope, String> {
 
 /// `retry_seconds`, doubling per attempt, capped at an hour, jittered.
 fn retry_delay(retry_seconds: u64, attempts: u32) -> Duration {
-    crate::jobs::Backoff::doubling(Duration::from_secs(retry_seconds.max(1)), RETRY_CAP)
+    crate::runtime::jobs::Backoff::doubling(Duration::from_secs(retry_seconds.max(1)), RETRY_CAP)
         .delay(attempts)
 }
 

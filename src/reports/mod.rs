@@ -8,7 +8,7 @@ pub mod svg;
 use std::collections::{BTreeMap, HashMap};
 
 use crate::store::reports::{Backlog, DayCount, Group, HourCount};
-use crate::timefmt;
+use crate::domain::datetime;
 
 pub const DAY: i64 = 86_400;
 /// The quick choices offered on the page.
@@ -39,7 +39,7 @@ impl Period {
         let bad = |field, message: String| PeriodError { field, message };
         let date = |field, text: &str| match text.trim() {
             "" => Ok(None),
-            t => timefmt::parse_day(t)
+            t => datetime::parse_day(t)
                 .map(Some)
                 .ok_or_else(|| bad(field, format!("{t:?} is not a date (YYYY-MM-DD)"))),
         };
@@ -95,11 +95,11 @@ impl Period {
     }
 
     pub fn from_date(&self) -> String {
-        timefmt::day_date(self.first_day)
+        datetime::day_date(self.first_day)
     }
 
     pub fn to_date(&self) -> String {
-        timefmt::day_date(self.last_day)
+        datetime::day_date(self.last_day)
     }
 }
 
@@ -385,7 +385,7 @@ pub fn daily(period: &Period, created: &[DayCount], resolved: &[DayCount]) -> Ve
         .into_iter()
         .enumerate()
         .map(|(i, (created, resolved))| DayRow {
-            date: timefmt::day_date(period.first_day + i as i64),
+            date: datetime::day_date(period.first_day + i as i64),
             created,
             resolved,
         })

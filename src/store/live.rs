@@ -1,6 +1,6 @@
 //! The change feed behind live updates on SQLite: rows written by triggers (migration
 //! 0012), read after a cursor and pruned. PostgreSQL uses LISTEN/NOTIFY instead
-//! (`crate::live`), so these queries run on SQLite only.
+//! (`crate::runtime::live`), so these queries run on SQLite only.
 
 use super::{Conn, Result};
 

@@ -1,6 +1,6 @@
 //! OAuth2 machine clients (client-credentials grant) and the keys that sign their access
 //! tokens. A client's secret is found by its SHA-256 (shown once, never stored); see
-//! `crate::oauth` for the tokens themselves.
+//! `crate::integrations::oauth` for the tokens themselves.
 
 use super::users::User;
 use super::{Conn, Result, StoreError, Tx};

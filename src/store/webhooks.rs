@@ -13,7 +13,7 @@ use super::{Backend, Conn, Result, StoreError};
 pub struct Webhook {
     pub id: i64,
     pub url: String,
-    /// Comma-separated event names (see `crate::webhooks::EVENTS`).
+    /// Comma-separated event names (see `crate::integrations::webhooks::EVENTS`).
     pub events: String,
     #[serde(serialize_with = "as_bool")]
     pub active: i64,

@@ -4,7 +4,7 @@ use axum::extract::Path;
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 
-use super::error::WebError;
+use crate::web::error::WebError;
 
 const FILES: &[(&str, &str, &str)] = &[
     (

@@ -15,9 +15,9 @@ use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 use serde::Deserialize;
 use tracing::{info, warn};
 
-use super::error::{WebError, WebResult};
-use super::{view, AppState};
-use crate::actions::{ActionError, Actor};
+use crate::web::error::{WebError, WebResult};
+use crate::web::{view, AppState};
+use crate::helpdesk::actions::{ActionError, Actor};
 use crate::mail::hash::sha256_hex;
 use crate::store::{sessions, throttle, unix_now, users};
 
@@ -147,7 +147,7 @@ async fn authenticate(state: &AppState, request: Request) -> WebResult<Request> 
     let body = if parts.method == Method::GET || parts.method == Method::HEAD {
         body
     } else {
-        let bytes = axum::body::to_bytes(body, super::FORM_LIMIT)
+        let bytes = axum::body::to_bytes(body, crate::web::FORM_LIMIT)
             .await
             .map_err(|_| WebError::BadRequest("the form is too large".into()))?;
         let sent = parts
@@ -207,7 +207,7 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 #[derive(Template)]
 #[template(path = "web/login.html")]
 struct LoginPage<'a> {
-    nav: Option<super::view::Nav>,
+    nav: Option<crate::web::view::Nav>,
     helpdesk: &'a str,
     csrf: &'a str,
     next: &'a str,
@@ -426,7 +426,7 @@ pub(super) async fn check_credentials(
         Some(u) if u.active == 1 => (u.password_hash.as_str(), true),
         _ => (state.decoy_hash.as_str(), false),
     };
-    let verified = crate::password::verify(password, hash).await;
+    let verified = crate::helpdesk::password::verify(password, hash).await;
     let mut conn = state.store.acquire().await?;
     let verified = match verified {
         Ok(verified) => verified,
@@ -584,8 +584,8 @@ fn session_cookie_name(secure: bool) -> &'static str {
 
 /// The navigation bar of a signed-in staff member's page (built here, where staff are
 /// known, so the views need nothing of sign-in).
-impl super::view::Nav {
-    pub fn new(state: &super::AppState, staff: &Staff, section: &'static str) -> Self {
+impl crate::web::view::Nav {
+    pub fn new(state: &crate::web::AppState, staff: &Staff, section: &'static str) -> Self {
         Self {
             helpdesk: state.config.helpdesk.name.clone(),
             user_name: staff.user().name.clone(),

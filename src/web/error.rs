@@ -6,7 +6,7 @@ use axum::http::{header, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use tracing::error;
 
-use crate::actions::ActionError;
+use crate::helpdesk::actions::ActionError;
 use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
@@ -70,7 +70,7 @@ impl From<askama::Error> for WebError {
 #[derive(Template)]
 #[template(path = "web/error.html")]
 struct ErrorPage<'a> {
-    nav: Option<super::view::Nav>,
+    nav: Option<crate::web::view::Nav>,
     title: &'a str,
     message: &'a str,
     reference: Option<&'a str>,
@@ -80,7 +80,7 @@ impl IntoResponse for WebError {
     fn into_response(self) -> Response {
         let (status, title) = match &self {
             WebError::SignIn { next } => {
-                let target = format!("/portal/login?next={}", super::view::url_encode(next));
+                let target = format!("/portal/login?next={}", crate::web::view::url_encode(next));
                 return Redirect::to(&target).into_response();
             }
             WebError::NotFound(_) => (StatusCode::NOT_FOUND, "Not found"),

@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use axum::Json;
 use serde::Serialize;
 
-use super::AppState;
+use crate::web::AppState;
 use crate::store::{imap, outbox, unix_now};
 
 pub async fn healthz() -> &'static str {

@@ -44,7 +44,7 @@ pub fn render(
                     return cids.contains(cid).then(|| {
                         Cow::Owned(format!(
                             "/portal/messages/{message_id}/cid/{}",
-                            super::view::url_encode(cid)
+                            crate::web::view::url_encode(cid)
                         ))
                     });
                 }

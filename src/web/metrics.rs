@@ -14,8 +14,8 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use super::auth::constant_time_eq;
-use super::AppState;
+use crate::web::auth::constant_time_eq;
+use crate::web::AppState;
 
 /// The route label of a request no route matched (404s): one series, not one per path.
 pub const UNMATCHED: &str = "unmatched";
@@ -89,13 +89,13 @@ pub async fn show(State(state): State<AppState>, request: Request) -> Response {
         }
     }
     // The counters are still worth having when the database is away; /readyz says that.
-    if let Err(e) = crate::metrics::refresh(&state.store, &state.config).await {
+    if let Err(e) = crate::runtime::metrics::refresh(&state.store, &state.config).await {
         tracing::debug!(error = %e, "metrics: database values not refreshed");
     }
-    let mut response = crate::metrics::render().into_response();
+    let mut response = crate::runtime::metrics::render().into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,
-        HeaderValue::from_static(crate::metrics::CONTENT_TYPE),
+        HeaderValue::from_static(crate::runtime::metrics::CONTENT_TYPE),
     );
     response
 }
@@ -103,14 +103,14 @@ pub async fn show(State(state): State<AppState>, request: Request) -> Response {
 /// Times a request to its response headers, labelled by the route pattern that matched.
 pub async fn track(request: Request, next: Next) -> Response {
     let started = Instant::now();
-    let method = crate::metrics::method_label(request.method());
+    let method = crate::runtime::metrics::method_label(request.method());
     let route = request
         .extensions()
         .get::<MatchedPath>()
         .map_or(UNMATCHED, MatchedPath::as_str)
         .to_string();
     let response = next.run(request).await;
-    crate::metrics::http_request(method, route, response.status().as_u16(), started.elapsed());
+    crate::runtime::metrics::http_request(method, route, response.status().as_u16(), started.elapsed());
     response
 }
 

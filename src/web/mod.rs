@@ -1,32 +1,19 @@
 //! The HTTP side: health probes and the staff portal (server-rendered, works without
 //! JavaScript). One module per resource; handlers parse, call the same domain and store
 //! code the mail side uses, and render. Errors are mapped once, in [`error`].
-
-mod account;
 pub mod api;
-mod api_clients;
 mod assets;
 pub mod auth;
-mod dashboard;
 pub mod error;
-mod files;
 mod health;
-pub mod live;
 pub mod mailhtml;
 pub mod metrics;
 mod notice;
+pub mod portal;
 mod public;
-mod quarantine;
-mod queue;
-mod reports;
 mod security;
 pub mod server;
-mod tasks;
-mod ticket;
-mod tokens;
-mod users;
 mod view;
-mod webhooks;
 
 use std::sync::Arc;
 
@@ -36,8 +23,8 @@ use axum::Router;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
-use crate::ingest::Ingestor;
-use crate::live::LiveHub;
+use crate::inbound::ingest::Ingestor;
+use crate::runtime::live::LiveHub;
 use crate::outbound::OutboundOptions;
 use crate::store::Store;
 
@@ -57,14 +44,14 @@ pub struct Inner {
     pub decoy_hash: String,
     /// When this process started (a mailbox gets its window for a first sync).
     pub started_at: i64,
-    /// The database's changes, for open pages (fed by `crate::live::run_feed`).
+    /// The database's changes, for open pages (fed by `crate::runtime::live::run_feed`).
     pub live: LiveHub,
     /// Cancelled when the server shuts down: long-lived responses (the live feed) end.
     pub shutdown: CancellationToken,
     /// The API's request limits per token and per client address.
     pub api_limits: api::limits::Limits,
     /// The signing keys of OAuth clients' access tokens, as last read.
-    pub oauth_keys: crate::oauth::KeyRing,
+    pub oauth_keys: crate::integrations::oauth::KeyRing,
     /// The live-update streams open, against their caps.
     pub live_streams: Arc<live::Streams>,
 }
@@ -88,7 +75,7 @@ impl AppState {
         wake: Wake,
         shutdown: CancellationToken,
     ) -> AppState {
-        let decoy_hash = crate::password::hash_now(&crate::domain::secret::random_token())
+        let decoy_hash = crate::helpdesk::password::hash_now(&crate::domain::secret::random_token())
             .expect("hashing a random password");
         let api_limits = api::limits::Limits::new(
             config.web.api_per_token_per_minute,
@@ -120,8 +107,8 @@ impl AppState {
     }
 
     /// The rules' context for a change made now.
-    pub fn action_context(&self) -> crate::actions::Context<'_> {
-        crate::actions::Context {
+    pub fn action_context(&self) -> crate::helpdesk::actions::Context<'_> {
+        crate::helpdesk::actions::Context {
             outbound: self.outbound(),
             categories: &self.config.helpdesk.categories,
             now: crate::store::unix_now(),

@@ -197,7 +197,7 @@ impl Notice {
             }
             TaskCreated { task } => format!("Task #{task} created."),
             TaskMarked { status } => {
-                format!("Marked {}.", crate::tasks::status_label(status.as_str()))
+                format!("Marked {}.", crate::helpdesk::tasks::status_label(status.as_str()))
             }
             TaskDeleted { task } => format!("Task #{task} deleted."),
             MessageAdded => "Your message was added to the ticket.".into(),

@@ -1,6 +1,6 @@
 //! Small things every page shows: the navigation bar, times, sizes, labels.
 
-pub use super::notice::Notice;
+pub use crate::web::notice::Notice;
 use crate::domain::{Priority, TicketStatus};
 
 /// The bar at the top of every signed-in page.
@@ -33,7 +33,7 @@ pub fn minutes_to_wait(seconds: i64) -> i64 {
 
 /// `2026-11-21 17:40 UTC`.
 pub fn time(unix: i64) -> String {
-    format!("{} UTC", crate::timefmt::utc_minutes(unix))
+    format!("{} UTC", crate::domain::datetime::utc_minutes(unix))
 }
 
 /// `5 min ago`, `3 h ago`, `2 d ago` (the exact time goes in a title attribute).
@@ -73,7 +73,7 @@ pub fn priorities() -> Vec<&'static str> {
 /// Back to `page` after a change, with what happened shown there (the notice every page
 /// shows; see [`Notice`]). `page` may carry a query of its own.
 pub fn done(page: &str, notice: Notice) -> axum::response::Redirect {
-    axum::response::Redirect::to(&super::notice::link(page, &notice))
+    axum::response::Redirect::to(&crate::web::notice::link(page, &notice))
 }
 
 /// Where a page with a "make one" form stands (personal tokens, API clients, webhooks):

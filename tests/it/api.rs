@@ -1105,10 +1105,10 @@ async fn attachments_download_and_admins_work_the_quarantine() {
     let id = portal.ingest(with_file).await;
     let mut big = customer_mail("big@example.net", "big@x", "Huge", "");
     big.push_str(&"x".repeat(6000));
-    maildesk::ingest::Ingestor::ingest(
+    maildesk::inbound::ingest::Ingestor::ingest(
         &portal.ingestor,
         big.as_bytes(),
-        &maildesk::ingest::Origin::new("test", None),
+        &maildesk::inbound::ingest::Origin::new("test", None),
     )
     .await
     .unwrap();

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use maildesk::ingest::{prepare, BatchItem, Origin, Outcome};
+use maildesk::inbound::ingest::{prepare, BatchItem, Origin, Outcome};
 use maildesk::store::Store;
 
 use crate::support::{ingest_text, is_postgres, wait_until, TestEnv};

@@ -4,8 +4,8 @@
 
 use std::collections::BTreeSet;
 
-use maildesk::ingest::{Origin, Outcome};
-use maildesk::tickets;
+use maildesk::inbound::ingest::{Origin, Outcome};
+use maildesk::helpdesk::ticket_views;
 use serde_json::Value;
 
 use crate::support::{corpus_dir, TestEnv};
@@ -97,7 +97,7 @@ async fn corpus_is_stored_and_agrees_with_expected_results() {
                 continue;
             }
         };
-        let detail = tickets::load(ingestor.store(), ticket_id).await.unwrap();
+        let detail = ticket_views::load(ingestor.store(), ticket_id).await.unwrap();
         let message = detail
             .messages
             .iter()
@@ -154,7 +154,7 @@ async fn corpus_is_stored_and_agrees_with_expected_results() {
     );
 }
 
-fn compare(tally: &mut Tally, file: &str, expected: &Value, message: &tickets::MessageView) {
+fn compare(tally: &mut Tally, file: &str, expected: &Value, message: &ticket_views::MessageView) {
     if let Some(from) = expected["from"].as_str() {
         tally.check(
             file,
@@ -201,9 +201,9 @@ fn compare_attachments(
     tally: &mut Tally,
     file: &str,
     expected: &Value,
-    message: &tickets::MessageView,
+    message: &ticket_views::MessageView,
 ) {
-    let mut unmatched: Vec<&tickets::AttachmentView> = message.attachments.iter().collect();
+    let mut unmatched: Vec<&ticket_views::AttachmentView> = message.attachments.iter().collect();
     let ours = || {
         message
             .attachments

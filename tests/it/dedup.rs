@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use maildesk::ingest::{Ingestor, Origin, Outcome};
+use maildesk::inbound::ingest::{Ingestor, Origin, Outcome};
 use maildesk::store::{self, Store};
 use serde_json::Value;
 use sha2::{Digest, Sha256};

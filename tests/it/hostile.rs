@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use maildesk::domain::{signing, Role};
-use maildesk::ingest::{Ingestor, Outcome};
+use maildesk::inbound::ingest::{Ingestor, Outcome};
 use maildesk::store::{unix_now, users, Store};
 
 use crate::support::{ingest_text, TestEnv};
@@ -51,7 +51,7 @@ async fn outbox(store: &Store) -> Vec<(String, String, String, Option<String>, V
 }
 
 async fn participants(ingestor: &Ingestor, ticket: i64) -> Vec<String> {
-    maildesk::tickets::load(ingestor.store(), ticket)
+    maildesk::helpdesk::ticket_views::load(ingestor.store(), ticket)
         .await
         .unwrap()
         .participants
@@ -316,7 +316,7 @@ async fn a_customer_with_a_staff_from_cannot_act_as_staff() {
             "{from}"
         );
     }
-    let detail = maildesk::tickets::load(&store, ticket).await.unwrap();
+    let detail = maildesk::helpdesk::ticket_views::load(&store, ticket).await.unwrap();
     assert_eq!(
         (
             detail.ticket.status.as_str(),
@@ -407,7 +407,7 @@ async fn staff_proof_is_the_users_own_reference_and_optionally_dmarc() {
     ];
     for (id, reference, auth, unverified) in cases {
         ingest_text(&ingestor, &staff_mail(id, &reference, auth)).await;
-        let detail = maildesk::tickets::load(&store, ticket).await.unwrap();
+        let detail = maildesk::helpdesk::ticket_views::load(&store, ticket).await.unwrap();
         let m = detail
             .messages
             .iter()
@@ -614,7 +614,7 @@ async fn huge_quotes_reference_lists_and_cc_lists_are_stored() {
         &format!("top\r\n{quoted}"),
     );
     let ticket = ticket_of(&ingest_text(&ingestor, &big).await);
-    let detail = maildesk::tickets::load(ingestor.store(), ticket)
+    let detail = maildesk::helpdesk::ticket_views::load(ingestor.store(), ticket)
         .await
         .unwrap();
     assert_eq!(detail.messages[0].visible_text, "top");

@@ -8,7 +8,7 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::http::{header, Request, StatusCode};
 use http_body_util::BodyExt;
-use maildesk::live::{self, Change, Kind, LiveHub};
+use maildesk::runtime::live::{self, Change, Kind, LiveHub};
 use maildesk::store::unix_now;
 use maildesk::web::{self, AppState};
 use tokio::sync::broadcast::Receiver;

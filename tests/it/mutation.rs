@@ -5,7 +5,7 @@
 
 use std::time::Instant;
 
-use maildesk::ingest::{prepare, BatchItem, Counts, Origin, Outcome};
+use maildesk::inbound::ingest::{prepare, BatchItem, Counts, Origin, Outcome};
 use rand::{Rng, SeedableRng};
 
 use crate::support::{corpus_dir, TestEnv};

@@ -410,7 +410,7 @@ async fn expired_tampered_revoked_and_disabled_stop_at_once() {
         .oauth_keys
         .issue(
             portal.store(),
-            &maildesk::oauth::Grant {
+            &maildesk::integrations::oauth::Grant {
                 client_id: &client.client_id,
                 scope: "read",
                 credentials_version: 0,
@@ -556,7 +556,7 @@ async fn rotating_the_key_keeps_live_tokens_and_signs_new_ones_with_the_new_key(
         StatusCode::OK
     );
     // Rotating again: the first key (retired just now) still verifies.
-    maildesk::oauth::rotate(portal.store(), unix_now())
+    maildesk::integrations::oauth::rotate(portal.store(), unix_now())
         .await
         .unwrap();
     assert_eq!(
@@ -566,14 +566,14 @@ async fn rotating_the_key_keeps_live_tokens_and_signs_new_ones_with_the_new_key(
     // A key retired longer than a token lifetime ago verifies nothing (rotated "half an
     // hour ago"; checked by a fresh key ring, as another instance without a cache).
     let third = get_token(&portal, &client).await;
-    let lifetime = maildesk::oauth::TOKEN_LIFETIME;
-    maildesk::oauth::rotate(portal.store(), unix_now() - 2 * lifetime)
+    let lifetime = maildesk::integrations::oauth::TOKEN_LIFETIME;
+    maildesk::integrations::oauth::rotate(portal.store(), unix_now() - 2 * lifetime)
         .await
         .unwrap();
-    let fresh = maildesk::oauth::KeyRing::default();
+    let fresh = maildesk::integrations::oauth::KeyRing::default();
     assert!(matches!(
         fresh.verify(portal.store(), &third, unix_now()).await,
-        Err(maildesk::oauth::TokenError::Invalid)
+        Err(maildesk::integrations::oauth::TokenError::Invalid)
     ));
     assert!(fresh
         .verify(portal.store(), &before, unix_now())

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use axum::http::{header, StatusCode};
 use maildesk::domain::Role;
-use maildesk::ingest::{Ingestor, Outcome};
+use maildesk::inbound::ingest::{Ingestor, Outcome};
 use maildesk::store::{self, sessions, tickets, unix_now, users, Store};
 use maildesk::web::{self, AppState};
 

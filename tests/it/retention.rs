@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use axum::http::StatusCode;
-use maildesk::retention::{self, PurgeReport};
+use maildesk::runtime::retention::{self, PurgeReport};
 use maildesk::store::{unix_now, Store};
 use tokio_util::sync::CancellationToken;
 
@@ -290,7 +290,7 @@ async fn maildesk_purge_dry_run_shows_and_purge_does_and_serve_purges_by_itself(
             "Hello",
         );
         match crate::support::ingest_text(&ingestor, &raw).await {
-            maildesk::ingest::Outcome::Created { ticket_id, .. } => tickets.push(ticket_id),
+            maildesk::inbound::ingest::Outcome::Created { ticket_id, .. } => tickets.push(ticket_id),
             other => panic!("{other:?}"),
         }
     }

@@ -12,7 +12,7 @@ use axum::body::Body;
 use axum::http::{header, Request, StatusCode};
 use base64::Engine;
 use maildesk::domain::{Role, TaskPriority, TaskStatus};
-use maildesk::ingest::Outcome;
+use maildesk::inbound::ingest::Outcome;
 use maildesk::mail::hash::sha256_hex;
 use maildesk::store::{invitations, oauth, tasks, unix_now, users, webhooks};
 use serde_json::{json, Value};
@@ -342,7 +342,7 @@ impl Env {
     }
 
     async fn fresh_client(&self, scope: &str, acts_as: i64) -> (i64, String, String) {
-        let client_id = format!("{}scopes{}", maildesk::oauth::CLIENT_PREFIX, self.next());
+        let client_id = format!("{}scopes{}", maildesk::integrations::oauth::CLIENT_PREFIX, self.next());
         let secret = maildesk::domain::secret::random_token();
         let mut conn = self.portal.store().acquire().await.unwrap();
         let new = oauth::NewClient {

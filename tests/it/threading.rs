@@ -1,7 +1,7 @@
 //! Threading rules (DESIGN.md "Threading") against the real database engine.
 
 use maildesk::domain::{Role, TicketStatus};
-use maildesk::ingest::{Ingestor, Outcome};
+use maildesk::inbound::ingest::{Ingestor, Outcome};
 use maildesk::store::{self, tickets, unix_now, users};
 
 use crate::support::{ingest_text, TestEnv};
@@ -133,7 +133,7 @@ async fn subject_tag_is_trusted_only_from_people_on_the_ticket() {
     );
     let elsewhere = created(ingest_text(&ingestor, &from_staff).await);
     assert_ne!(elsewhere, ticket);
-    let detail = maildesk::tickets::load(ingestor.store(), elsewhere)
+    let detail = maildesk::helpdesk::ticket_views::load(ingestor.store(), elsewhere)
         .await
         .unwrap();
     assert_eq!(
@@ -154,7 +154,7 @@ async fn subject_tag_is_trusted_only_from_people_on_the_ticket() {
     );
     let other = created(ingest_text(&ingestor, &from_stranger).await);
     assert_ne!(other, ticket);
-    let detail = maildesk::tickets::load(ingestor.store(), other)
+    let detail = maildesk::helpdesk::ticket_views::load(ingestor.store(), other)
         .await
         .unwrap();
     assert_eq!(
@@ -162,7 +162,7 @@ async fn subject_tag_is_trusted_only_from_people_on_the_ticket() {
         "a foreign tag is not kept on the new ticket"
     );
     assert_eq!(detail.ticket.requester_email, "mallory@evil.example");
-    let original = maildesk::tickets::load(ingestor.store(), ticket)
+    let original = maildesk::helpdesk::ticket_views::load(ingestor.store(), ticket)
         .await
         .unwrap();
     assert!(original
@@ -208,7 +208,7 @@ async fn an_auto_reply_does_not_reopen() {
     );
     assert_eq!(threaded(ingest_text(&ingestor, &ooo).await), ticket);
     assert_eq!(status_of(&ingestor, ticket).await.0, "resolved");
-    let detail = maildesk::tickets::load(ingestor.store(), ticket)
+    let detail = maildesk::helpdesk::ticket_views::load(ingestor.store(), ticket)
         .await
         .unwrap();
     let last = detail.messages.last().unwrap();
@@ -302,7 +302,7 @@ async fn copied_people_join_the_ticket_but_our_own_addresses_do_not() {
     let ingestor = env.ingestor().await;
     let raw = "From: Ann <ann@customer.example>\r\nTo: support@example.com, Dave <dave@customer.example>\r\nCc: support+old@example.com, not-an-address\r\nSubject: Access\r\nMessage-ID: <p1@customer.example>\r\n\r\nPlease.\r\n";
     let ticket = created(ingest_text(&ingestor, raw).await);
-    let detail = maildesk::tickets::load(ingestor.store(), ticket)
+    let detail = maildesk::helpdesk::ticket_views::load(ingestor.store(), ticket)
         .await
         .unwrap();
     let people: Vec<(String, String)> = detail

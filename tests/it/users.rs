@@ -639,7 +639,7 @@ async fn the_last_active_admin_cannot_be_demoted_disabled_or_deleted() {
     // path through the rules, since an admin never deletes themselves in the portal).
     let store = portal.store();
     let mut tx = store.begin().await.unwrap();
-    let refused = maildesk::users::delete(&mut tx, maildesk::users::By::Operator, bea).await;
+    let refused = maildesk::helpdesk::users::delete(&mut tx, maildesk::helpdesk::users::By::Operator, bea).await;
     let message = refused.expect_err("the last admin stays").to_string();
     assert!(message.contains("last active admin"), "{message}");
     drop(tx);
@@ -656,9 +656,9 @@ async fn two_admins_cannot_disable_each_other_at_the_same_time() {
         let store = store.clone();
         async move {
             let mut tx = store.begin().await?;
-            maildesk::users::set_active(
+            maildesk::helpdesk::users::set_active(
                 &mut tx,
-                maildesk::users::By::Operator,
+                maildesk::helpdesk::users::By::Operator,
                 target,
                 false,
                 unix_now(),
@@ -945,7 +945,7 @@ async fn without_smtp_the_admin_gets_the_link_to_pass_on() {
     let env = crate::support::TestEnv::with_config("").await;
     let store = env.store().await;
     add_user(&store, ADMIN, "Ada Admin", Role::Admin).await;
-    let ingestor = maildesk::ingest::Ingestor::open(&env.config, store)
+    let ingestor = maildesk::inbound::ingest::Ingestor::open(&env.config, store)
         .await
         .unwrap();
     let wake = std::sync::Arc::new(tokio::sync::Notify::new());

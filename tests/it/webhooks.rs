@@ -10,7 +10,7 @@ use std::time::Duration;
 use axum::body::Bytes;
 use axum::http::{HeaderMap, StatusCode};
 use maildesk::store::webhooks;
-use maildesk::webhooks::{parse_signature, signature, RetryPolicy, WebhookWorker};
+use maildesk::integrations::webhooks::{parse_signature, signature, RetryPolicy, WebhookWorker};
 use serde_json::{json, Value};
 
 use crate::support::api::{parsed, Auth};
@@ -546,7 +546,7 @@ async fn moving_to_postgresql_copies_the_deliveries_and_makes_none_for_the_histo
         .await
         .unwrap();
     }
-    let ingestor = maildesk::ingest::Ingestor::open(&source_env.config, source.clone())
+    let ingestor = maildesk::inbound::ingest::Ingestor::open(&source_env.config, source.clone())
         .await
         .unwrap();
     crate::support::ingest_text(

@@ -29,7 +29,7 @@ pub async fn attachment(
     let (a, data) = messages::attachment_with_data(&mut conn, id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("attachment {id} not found")))?;
-    Ok(crate::web::files::file_response(data, None, &a.filename))
+    Ok(crate::web::portal::files::file_response(data, None, &a.filename))
 }
 
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
@@ -84,7 +84,7 @@ pub async fn show(
 /// `POST /api/v1/quarantine/{id}/retry` (admin): the message is taken in again; the
 /// answer says what became of it.
 #[utoipa::path(post, path = "/api/v1/quarantine/{id}/retry", tag = "quarantine", params(Id),
-    responses((status = OK, description = "What became of the message this time", body = crate::ingest::Outcome)))]
+    responses((status = OK, description = "What became of the message this time", body = crate::inbound::ingest::Outcome)))]
 pub async fn retry(
     State(state): State<AppState>,
     caller: Caller,

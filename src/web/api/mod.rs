@@ -34,7 +34,7 @@ use utoipa_axum::routes;
 
 use super::auth::{constant_time_eq, session_staff};
 use super::AppState;
-use crate::actions::Actor;
+use crate::helpdesk::actions::Actor;
 use crate::domain::Role;
 use crate::mail::hash::sha256_hex;
 use crate::store::users::User;
@@ -135,7 +135,7 @@ impl FromRequestParts<AppState> for Caller {
         let address = super::auth::client_addr(state, &parts.headers, &parts.extensions);
         state.api_limits.check_client(&address)?;
         let caller = match bearer(parts)? {
-            Some(token) if crate::oauth::looks_like_jwt(&token) => {
+            Some(token) if crate::integrations::oauth::looks_like_jwt(&token) => {
                 oauth::by_client(state, &token).await?
             }
             Some(token) => by_token(state, &token).await?,

@@ -1,6 +1,6 @@
 //! Machine clients (OAuth2 client-credentials grant, RFC 6749 §4.4): admins register a
 //! client that acts as a staff user with at most a scope; the client trades its id and
-//! secret at `POST /api/v1/oauth/token` for an access token (a JWT, `crate::oauth`) and
+//! secret at `POST /api/v1/oauth/token` for an access token (a JWT, `crate::integrations::oauth`) and
 //! calls the API with it as a Bearer token.
 
 use axum::body::Bytes;
@@ -12,10 +12,10 @@ use serde::{Deserialize, Serialize};
 
 use super::openapi::Id;
 use super::{json, ApiError, ApiJson, ApiResult, Caller, Scope, Via};
-use crate::actions::Actor;
+use crate::helpdesk::actions::Actor;
 use crate::domain::access::Action;
 use crate::mail::hash::sha256_hex;
-use crate::oauth::{Grant, TokenError, CLIENT_PREFIX, TOKEN_LIFETIME};
+use crate::integrations::oauth::{Grant, TokenError, CLIENT_PREFIX, TOKEN_LIFETIME};
 use crate::store::oauth::{self as store, Client};
 use crate::store::{unix_now, users, StoreError};
 use crate::web::auth::{client_addr, constant_time_eq};

@@ -6,7 +6,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use tracing::error;
 
-use crate::actions::ActionError;
+use crate::helpdesk::actions::ActionError;
 use crate::store::StoreError;
 use crate::web::error::WebError;
 

@@ -13,8 +13,8 @@ use super::{json, ApiError, ApiJson, ApiQuery, ApiResult, Caller};
 use crate::store::jobs::JobKind;
 use crate::store::tasks::{self, Task};
 use crate::store::unix_now;
-use crate::tasks::{self as rules, TaskError, TaskInput};
-use crate::web::tasks::{context, ListQuery as PortalListQuery};
+use crate::helpdesk::tasks::{self as rules, TaskError, TaskInput};
+use crate::web::portal::tasks::{context, ListQuery as PortalListQuery};
 use crate::web::AppState;
 
 impl From<TaskError> for ApiError {

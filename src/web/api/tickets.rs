@@ -13,11 +13,11 @@ use super::problem::Problem;
 use super::{
     if_match, json, require_current, with_etag, ApiError, ApiJson, ApiQuery, ApiResult, Caller,
 };
-use crate::actions::{self, Expected};
+use crate::helpdesk::actions::{self, Expected};
 use crate::store::jobs::JobKind;
 use crate::store::tickets::{self as ticket_store, Field, Ticket};
 use crate::store::{events, queue, tasks};
-use crate::web::queue::QueueQuery;
+use crate::web::portal::queue::QueueQuery;
 use crate::web::AppState;
 
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
@@ -71,7 +71,7 @@ pub async fn list(
     caller
         .actor
         .require(crate::domain::access::Action::ViewTickets, "see tickets")?;
-    let limit = super::page_limit(query.limit, crate::web::queue::PAGE_SIZE)?;
+    let limit = super::page_limit(query.limit, crate::web::portal::queue::PAGE_SIZE)?;
     let filter = QueueQuery {
         status: query.status,
         assignee: query.assignee,
@@ -92,7 +92,7 @@ pub async fn list(
 }
 
 fn reference(text: &str) -> ApiResult<i64> {
-    crate::tickets::parse_ref(text)
+    crate::helpdesk::ticket_views::parse_ref(text)
         .ok_or_else(|| ApiError::not_found(format!("there is no ticket {text:?}")))
 }
 
@@ -117,7 +117,7 @@ pub fn etag(t: &Ticket) -> String {
 #[schema(as = TicketFull)]
 struct Full {
     #[serde(flatten)]
-    detail: crate::tickets::TicketDetail,
+    detail: crate::helpdesk::ticket_views::TicketDetail,
     tasks: Vec<tasks::Task>,
     history: Vec<events::Event>,
 }
@@ -125,7 +125,7 @@ struct Full {
 async fn full(state: &AppState, id: i64, status: StatusCode) -> ApiResult<Response> {
     // One pool checkout for all of it (each checkout costs a ping at acquire and release).
     let mut conn = state.store.acquire().await?;
-    let detail = crate::tickets::load_on(&mut conn, id).await?;
+    let detail = crate::helpdesk::ticket_views::load_on(&mut conn, id).await?;
     let tasks = tasks::for_ticket(&mut conn, id).await?;
     let history = events::for_ticket(&mut conn, id).await?;
     drop(conn);
@@ -297,7 +297,7 @@ pub async fn merge(
     let id = reference(&reference_text)?;
     let target = match &into.target {
         serde_json::Value::Number(n) => n.as_i64().filter(|n| *n > 0),
-        serde_json::Value::String(s) => crate::tickets::parse_ref(s),
+        serde_json::Value::String(s) => crate::helpdesk::ticket_views::parse_ref(s),
         _ => None,
     }
     .ok_or_else(|| {
@@ -335,9 +335,9 @@ pub struct NewTicket {
 const MAX_SUBJECT_CHARS: usize = 300;
 const MAX_BODY_CHARS: usize = 200_000;
 
-impl From<crate::customer::WebMailError> for ApiError {
-    fn from(e: crate::customer::WebMailError) -> Self {
-        use crate::customer::WebMailError as E;
+impl From<crate::helpdesk::customer::WebMailError> for ApiError {
+    fn from(e: crate::helpdesk::customer::WebMailError) -> Self {
+        use crate::helpdesk::customer::WebMailError as E;
         match e {
             E::Invalid { field, message } => {
                 ApiError::invalid(if field == "email" { "requester" } else { field }, message)
@@ -415,7 +415,7 @@ pub async fn create(
         .actor
         .require(crate::domain::access::Action::WorkTickets, "open tickets")?;
     let email = check_new(&state, &new)?;
-    let message = crate::customer::WebMessage {
+    let message = crate::helpdesk::customer::WebMessage {
         email: &email,
         name: new
             .requester_name
@@ -427,7 +427,7 @@ pub async fn create(
         uploads: &[],
     };
     let source = format!("api:{}", caller.actor.user.email);
-    let id = crate::customer::open(
+    let id = crate::helpdesk::customer::open(
         &state.ingestor,
         &message,
         new.category.as_deref(),

@@ -15,9 +15,9 @@ use crate::domain::access::Action;
 use crate::store::jobs::JobKind;
 use crate::store::unix_now;
 use crate::store::users::{self as user_store, User};
-use crate::users::{self as rules, By};
+use crate::helpdesk::users::{self as rules, By};
 use crate::web::auth::{check_own_password, ClientAddr};
-use crate::web::users::invite_context;
+use crate::web::portal::users::invite_context;
 use crate::web::AppState;
 
 fn etag(user: &User) -> String {

@@ -1,6 +1,6 @@
 //! `/api/v1/webhooks` (admins): register, list, change and delete webhooks, see each
 //! delivery's state and queue a failed one again. Deliveries themselves are made by the
-//! database triggers and `crate::webhooks::WebhookWorker`.
+//! database triggers and `crate::integrations::webhooks::WebhookWorker`.
 //!
 //! The secret is returned when the webhook is made and by `GET /webhooks/{id}` (admins
 //! only; never in the list): it must be kept as is to sign, so hiding it after creation
@@ -18,7 +18,7 @@ use super::{json, ApiError, ApiJson, ApiQuery, ApiResult, Caller};
 use crate::domain::access::Action;
 use crate::store::{unix_now, webhooks as store};
 use crate::web::AppState;
-use crate::webhooks::{check_target, check_url, new_secret, parse_events};
+use crate::integrations::webhooks::{check_target, check_url, new_secret, parse_events};
 
 /// A webhook as the API shows it: events as a list; the secret only where said.
 #[derive(Serialize, utoipa::ToSchema)]

@@ -6,7 +6,7 @@ use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use maildesk::config::{Config, Sources};
-use maildesk::ingest::{Ingestor, Origin, Outcome};
+use maildesk::inbound::ingest::{Ingestor, Origin, Outcome};
 use maildesk::store::Store;
 
 /// PostgreSQL admin URL for creating and dropping test databases.

@@ -7,7 +7,7 @@ use axum::body::Body;
 use axum::http::{header, Request, StatusCode};
 use http_body_util::BodyExt;
 use maildesk::domain::Role;
-use maildesk::ingest::{Ingestor, Outcome};
+use maildesk::inbound::ingest::{Ingestor, Outcome};
 use maildesk::store::{tickets, unix_now, users, Store};
 use maildesk::web::{self, AppState};
 use tower::ServiceExt;
@@ -213,7 +213,7 @@ impl Portal {
 }
 
 pub async fn add_user(store: &Store, email: &str, name: &str, role: Role) -> i64 {
-    let hash = maildesk::password::hash_now(PASSWORD).unwrap();
+    let hash = maildesk::helpdesk::password::hash_now(PASSWORD).unwrap();
     let mut conn = store.acquire().await.unwrap();
     users::insert(
         &mut conn,

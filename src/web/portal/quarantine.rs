@@ -7,12 +7,12 @@ use axum::response::{Html, Redirect, Response};
 use axum_extra::extract::Query;
 use serde::Deserialize;
 
-use super::auth::Staff;
-use super::error::{WebError, WebResult};
-use super::view::{self, Nav, Notice};
-use super::AppState;
+use crate::web::auth::Staff;
+use crate::web::error::{WebError, WebResult};
+use crate::web::view::{self, Nav, Notice};
+use crate::web::AppState;
 use crate::domain::access::Action;
-use crate::ingest::Outcome;
+use crate::inbound::ingest::Outcome;
 use crate::store::jobs::JobKind;
 use crate::store::{quarantine, raw, unix_now};
 
@@ -130,7 +130,7 @@ pub async fn raw(
 ) -> WebResult<Response> {
     let (_, data) = entry_and_raw(&state, &staff, id).await?;
     let data = data.ok_or_else(|| WebError::NotFound("the raw message is gone".into()))?;
-    Ok(super::files::file_response(
+    Ok(crate::web::portal::files::file_response(
         data,
         None,
         &format!("quarantine-{id}.eml"),

@@ -1,6 +1,7 @@
 //! The command line: parse arguments, load configuration, run one command, map the result
 //! to an exit code (sysexits, so MTAs and service managers understand it).
 
+pub mod progress;
 use std::io::{IsTerminal, Read};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -9,9 +10,11 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::config::{Config, ConfigError, LogFormat, Sources};
 use crate::domain::Role;
-use crate::ingest::{Counts, Ingestor, Origin, Outcome};
+use crate::inbound::ingest::{Counts, Ingestor, Origin, Outcome};
 use crate::store::{self, Store, StoreError};
-use crate::{app, tickets, timefmt};
+use crate::app;
+use crate::helpdesk::ticket_views;
+use crate::domain::datetime;
 
 /// EX_TEMPFAIL: the MTA keeps the message and retries later.
 pub const EXIT_TEMPFAIL: u8 = 75;
@@ -244,9 +247,9 @@ pub enum CliError {
 
 /// A refused value is a usage error ("name: enter a name", 64); a refusal because of
 /// what is stored ("… already exists", "the last active admin") exits 1.
-impl From<crate::actions::ActionError> for CliError {
-    fn from(e: crate::actions::ActionError) -> Self {
-        use crate::actions::ActionError;
+impl From<crate::helpdesk::actions::ActionError> for CliError {
+    fn from(e: crate::helpdesk::actions::ActionError) -> Self {
+        use crate::helpdesk::actions::ActionError;
         match e {
             ActionError::Store(e) => CliError::Store(e),
             ActionError::Conflict { message, .. } => CliError::Other(message),
@@ -437,7 +440,7 @@ async fn run(cli: Cli, mut config: Config) -> Result<u8, CliError> {
         Command::User(command) => user(&config, command).await,
         Command::Oauth(OauthCommand::RotateKey) => {
             let store = open_store(&config).await?;
-            let kid = crate::oauth::rotate(&store, store::unix_now()).await?;
+            let kid = crate::integrations::oauth::rotate(&store, store::unix_now()).await?;
             println!("new signing key {kid}: new access tokens carry it; the old keys verify for 15 more minutes");
             Ok(0)
         }
@@ -495,7 +498,7 @@ async fn check(config: &Config) -> Result<u8, CliError> {
         let state = states.iter().find(|s| s.mailbox == mailbox.name);
         let success = state
             .and_then(|s| s.last_success_at)
-            .map(timefmt::utc_minutes)
+            .map(datetime::utc_minutes)
             .unwrap_or_else(|| "never".into());
         match state.and_then(|s| s.last_error.as_ref().map(|e| (e, s.last_error_at))) {
             Some((error, at)) => {
@@ -503,7 +506,7 @@ async fn check(config: &Config) -> Result<u8, CliError> {
                 println!(
                     "mailbox {}: ERROR at {}: {error} (last success: {success})",
                     mailbox.name,
-                    at.map(timefmt::utc_minutes).unwrap_or_default()
+                    at.map(datetime::utc_minutes).unwrap_or_default()
                 );
             }
             None => println!("mailbox {}: ok (last success: {success})", mailbox.name),
@@ -536,12 +539,12 @@ async fn fetch_once(config: &Config, only: Option<&str>) -> Result<u8, CliError>
     });
     let mut code = 0;
     for mailbox in mailboxes {
-        let worker = crate::fetch::MailboxWorker::new(mailbox.clone(), ingestor.clone());
+        let worker = crate::inbound::imap_worker::MailboxWorker::new(mailbox.clone(), ingestor.clone());
         let progress =
-            crate::progress::progress_bar(0, "messages", std::io::stderr().is_terminal());
+            crate::cli::progress::progress_bar(0, "messages", std::io::stderr().is_terminal());
         match worker.run_once(&token, &progress).await {
             Ok(counts) => println!("{}: {counts}", worker.name()),
-            Err(crate::fetch::FetchError::Busy) => println!(
+            Err(crate::inbound::imap_worker::FetchError::Busy) => println!(
                 "{}: skipped, another maildesk instance is watching it",
                 worker.name()
             ),
@@ -589,7 +592,7 @@ async fn ingest(config: &Config, args: IngestArgs) -> Result<u8, CliError> {
     let store = open_store(config).await?;
     let ingestor = Ingestor::open(config, store).await?;
     let counts = match &args.mbox {
-        Some(path) => match crate::ingest::mbox::ingest_mbox(
+        Some(path) => match crate::inbound::ingest::mbox::ingest_mbox(
             &ingestor,
             path,
             args.mailbox.as_deref(),
@@ -660,7 +663,7 @@ async fn ingest_files(ingestor: &Ingestor, args: &IngestArgs) -> Result<Counts, 
     } else {
         args.files.clone()
     };
-    let progress = crate::progress::progress_bar(
+    let progress = crate::cli::progress::progress_bar(
         files.len() as u64,
         "messages",
         files.len() > 1 && std::io::stderr().is_terminal(),
@@ -712,7 +715,7 @@ async fn ticket(config: &Config, command: TicketCommand) -> Result<u8, CliError>
     let store = open_store(config).await?;
     match command {
         TicketCommand::List { json } => {
-            let list = tickets::list(&store).await?;
+            let list = ticket_views::list(&store).await?;
             if json {
                 println!("{}", to_json(&list));
             } else {
@@ -727,7 +730,7 @@ async fn ticket(config: &Config, command: TicketCommand) -> Result<u8, CliError>
                         format!("#{}", t.id),
                         t.status,
                         t.priority,
-                        timefmt::utc_minutes(t.updated_at),
+                        datetime::utc_minutes(t.updated_at),
                         safe(&column(&t.requester_email, 30)),
                         safe(&t.subject)
                     );
@@ -735,10 +738,10 @@ async fn ticket(config: &Config, command: TicketCommand) -> Result<u8, CliError>
             }
         }
         TicketCommand::Show { reference, json } => {
-            let id = tickets::parse_ref(&reference).ok_or_else(|| {
+            let id = ticket_views::parse_ref(&reference).ok_or_else(|| {
                 CliError::Usage(format!("{reference:?} is not a ticket reference"))
             })?;
-            let detail = tickets::load(&store, id).await?;
+            let detail = ticket_views::load(&store, id).await?;
             if json {
                 println!("{}", to_json(&detail));
             } else {
@@ -749,7 +752,7 @@ async fn ticket(config: &Config, command: TicketCommand) -> Result<u8, CliError>
     Ok(0)
 }
 
-fn print_ticket(detail: &tickets::TicketDetail) {
+fn print_ticket(detail: &ticket_views::TicketDetail) {
     let (reference, t, messages) = (&detail.reference, &detail.ticket, &detail.messages);
     println!("#{reference} {}", safe(&t.subject));
     println!(
@@ -774,11 +777,11 @@ fn print_ticket(detail: &tickets::TicketDetail) {
             m.direction,
             m.kind,
             safe(&m.from),
-            timefmt::utc_minutes(m.date.unwrap_or(m.created_at))
+            datetime::utc_minutes(m.date.unwrap_or(m.created_at))
         );
         println!("subject: {}", safe(&m.subject));
         if let Some(at) = m.raw_purged_at {
-            println!("original: purged {} (retention)", timefmt::utc_minutes(at));
+            println!("original: purged {} (retention)", datetime::utc_minutes(at));
         }
         for a in &m.attachments {
             println!(
@@ -793,7 +796,7 @@ fn print_ticket(detail: &tickets::TicketDetail) {
     if !detail.outbox.is_empty() {
         println!("\n--- outgoing mail");
         for o in &detail.outbox {
-            let when = o.sent_at.map(timefmt::utc_minutes).unwrap_or_default();
+            let when = o.sent_at.map(datetime::utc_minutes).unwrap_or_default();
             let state = match (o.status.as_str(), o.attempts) {
                 ("queued", n) if n > 0 => format!("retrying (attempt {n})"),
                 (status, _) => status.to_string(),
@@ -853,7 +856,7 @@ async fn quarantine(config: &Config, command: QuarantineCommand) -> Result<u8, C
                     println!(
                         "{:>5}  {:<16}  {:>9}  {:<24}  {:<10}  {}",
                         e.id,
-                        timefmt::utc_minutes(e.created_at),
+                        datetime::utc_minutes(e.created_at),
                         e.size,
                         safe(&column(&e.source, 24)),
                         state,
@@ -888,7 +891,7 @@ async fn quarantine(config: &Config, command: QuarantineCommand) -> Result<u8, C
 }
 
 async fn user(config: &Config, command: UserCommand) -> Result<u8, CliError> {
-    use crate::users::By;
+    use crate::helpdesk::users::By;
     let store = open_store(config).await?;
     let mut conn = store.acquire().await?;
     match command {
@@ -898,11 +901,11 @@ async fn user(config: &Config, command: UserCommand) -> Result<u8, CliError> {
             role,
             password_file,
         } => {
-            let email = crate::users::clean_email(&email)?;
-            let name = crate::users::clean_name(&name)?;
+            let email = crate::helpdesk::users::clean_email(&email)?;
+            let name = crate::helpdesk::users::clean_name(&name)?;
             let password = read_password(password_file.as_deref())?;
-            let password_hash = crate::users::hash_password(&password, None).await?;
-            let account = crate::users::NewAccount {
+            let password_hash = crate::helpdesk::users::hash_password(&password, None).await?;
+            let account = crate::helpdesk::users::NewAccount {
                 name: &name,
                 email: &email,
                 role,
@@ -910,7 +913,7 @@ async fn user(config: &Config, command: UserCommand) -> Result<u8, CliError> {
             };
             let mut tx = store.begin().await?;
             let id =
-                crate::users::create(&mut tx, By::Operator, &account, store::unix_now()).await?;
+                crate::helpdesk::users::create(&mut tx, By::Operator, &account, store::unix_now()).await?;
             tx.commit().await.map_err(store::StoreError::from)?;
             println!("user {id} added: {email} ({role})");
         }
@@ -935,7 +938,7 @@ async fn user(config: &Config, command: UserCommand) -> Result<u8, CliError> {
             let user = find_user(&mut conn, &email).await?;
             let mut tx = store.begin().await?;
             let (_, ended) =
-                crate::users::set_active(&mut tx, By::Operator, user.id, false, store::unix_now())
+                crate::helpdesk::users::set_active(&mut tx, By::Operator, user.id, false, store::unix_now())
                     .await?;
             tx.commit().await.map_err(store::StoreError::from)?;
             println!(
@@ -948,7 +951,7 @@ async fn user(config: &Config, command: UserCommand) -> Result<u8, CliError> {
         UserCommand::Enable { email } => {
             let user = find_user(&mut conn, &email).await?;
             let mut tx = store.begin().await?;
-            crate::users::set_active(&mut tx, By::Operator, user.id, true, store::unix_now())
+            crate::helpdesk::users::set_active(&mut tx, By::Operator, user.id, true, store::unix_now())
                 .await?;
             tx.commit().await.map_err(store::StoreError::from)?;
             println!("user {} enabled: {}", user.id, user.email);
@@ -959,9 +962,9 @@ async fn user(config: &Config, command: UserCommand) -> Result<u8, CliError> {
         } => {
             let user = find_user(&mut conn, &email).await?;
             let password = read_password(password_file.as_deref())?;
-            let password_hash = crate::users::hash_password(&password, None).await?;
+            let password_hash = crate::helpdesk::users::hash_password(&password, None).await?;
             let mut tx = store.begin().await?;
-            let ended = crate::users::set_password(
+            let ended = crate::helpdesk::users::set_password(
                 &mut tx,
                 By::Operator,
                 user.id,
@@ -1051,10 +1054,10 @@ async fn purge(config: &Config, dry_run: bool, verbose: bool, json: bool) -> Res
         )
     })?;
     let store = open_store(config).await?;
-    let cutoff = crate::retention::cutoff(days, store::unix_now());
+    let cutoff = crate::runtime::retention::cutoff(days, store::unix_now());
     // The plan is a read over every closed ticket: only when it is asked for.
     let (tickets, planned) = if dry_run || verbose {
-        crate::retention::plan(&store, cutoff).await?
+        crate::runtime::retention::plan(&store, cutoff).await?
     } else {
         Default::default()
     };
@@ -1069,7 +1072,7 @@ async fn purge(config: &Config, dry_run: bool, verbose: bool, json: bool) -> Res
                 on_signal.cancel();
             }
         });
-        crate::retention::purge(&store, cutoff, &token).await?
+        crate::runtime::retention::purge(&store, cutoff, &token).await?
     };
     if json {
         let value = serde_json::json!({
@@ -1090,7 +1093,7 @@ async fn purge(config: &Config, dry_run: bool, verbose: bool, json: bool) -> Res
             println!(
                 "{:>8}  {:<16}  {:>8}  {:>12}",
                 format!("#{}", t.ticket_id),
-                t.closed_at.map(timefmt::utc_minutes).unwrap_or_default(),
+                t.closed_at.map(datetime::utc_minutes).unwrap_or_default(),
                 t.messages,
                 t.bytes
             );

@@ -4,10 +4,10 @@ use askama::Template;
 use axum::extract::State;
 use axum::response::Html;
 
-use super::auth::Staff;
-use super::error::WebResult;
-use super::view::{self, Nav};
-use super::AppState;
+use crate::web::auth::Staff;
+use crate::web::error::WebResult;
+use crate::web::view::{self, Nav};
+use crate::web::AppState;
 use crate::domain::access::Action;
 use crate::domain::TicketStatus;
 use crate::store::queue::{self, Filter, Sort};
@@ -52,7 +52,7 @@ pub async fn show(State(state): State<AppState>, staff: Staff) -> WebResult<Html
         None
     };
     let now = unix_now();
-    let today = crate::tasks::today(now);
+    let today = crate::helpdesk::tasks::today(now);
     let me = staff.user().id;
     let my_tasks = tasks::count_open_for(&mut conn, me).await?;
     let overdue_tasks = tasks::overdue(&mut conn, &today, me, OVERDUE_SHOWN).await?;

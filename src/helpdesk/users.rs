@@ -9,7 +9,7 @@
 
 use tracing::info;
 
-use crate::actions::{ActionError, Actor};
+use crate::helpdesk::actions::{ActionError, Actor};
 use crate::config::WebConfig;
 use crate::domain::access::Action;
 use crate::domain::{address, Role};
@@ -114,17 +114,17 @@ pub async fn hash_password(password: &str, confirm: Option<&str>) -> Result<Stri
     if confirm.is_some_and(|c| c != password) {
         return Err(invalid("password", "the two entries differ"));
     }
-    crate::password::hash(password)
+    crate::helpdesk::password::hash(password)
         .await
         .map_err(password_error)
 }
 
-fn password_error(e: crate::password::PasswordError) -> ActionError {
-    use crate::password::PasswordError;
+fn password_error(e: crate::helpdesk::password::PasswordError) -> ActionError {
+    use crate::helpdesk::password::PasswordError;
     match e {
         PasswordError::TooShort => invalid(
             "password",
-            format!("at least {} characters", crate::password::MIN_LENGTH),
+            format!("at least {} characters", crate::helpdesk::password::MIN_LENGTH),
         ),
         PasswordError::Busy => ActionError::Busy,
         PasswordError::Hash(e) => internal(e),
@@ -463,7 +463,7 @@ async fn send_invitation(
             inviter = actor.user.name,
             helpdesk = ctx.helpdesk,
             role = invitation.role,
-            expires = crate::timefmt::utc_minutes(invitation.expires_at),
+            expires = crate::domain::datetime::utc_minutes(invitation.expires_at),
         );
         let subject = format!("Your invitation to {}", ctx.helpdesk);
         mailed = crate::outbound::mail_person(

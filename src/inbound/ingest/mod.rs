@@ -2,7 +2,7 @@
 //! ticket, a duplicate no-op, or a quarantine entry. Every path (pipe, mbox, IMAP,
 //! quarantine retry) goes through [`Ingestor::ingest`].
 
-use crate::metrics::MessageFate;
+use crate::runtime::metrics::MessageFate;
 use std::collections::HashMap;
 
 use serde::Serialize;
@@ -221,7 +221,7 @@ impl Ingestor {
     /// config, or the one generated and kept in the database).
     pub async fn open(config: &Config, store: Store) -> Result<Self, StoreError> {
         let mut options = IngestOptions::from_config(config);
-        let secret = crate::secret::signing_secret(config, &store).await?;
+        let secret = crate::runtime::secrets::signing_secret(config, &store).await?;
         options.outbound = crate::outbound::OutboundOptions::from_config(config, &secret);
         options.signing_secret = Some(secret);
         Ok(Ingestor::new(store, options))
@@ -264,7 +264,7 @@ impl Ingestor {
     ) -> Result<Outcome, IngestError> {
         let prepared = prepare(&self.options, raw);
         let outcome = self.ingest_prepared(raw, prepared, origin, retry_of).await;
-        crate::metrics::message_outcome(origin.mailbox.as_deref(), fate(&outcome));
+        crate::runtime::metrics::message_outcome(origin.mailbox.as_deref(), fate(&outcome));
         outcome
     }
 
@@ -306,7 +306,7 @@ impl Ingestor {
     pub async fn ingest_batch(&self, batch: &[BatchItem]) -> Vec<Result<Outcome, IngestError>> {
         let outcomes = self.ingest_batch_uncounted(batch).await;
         for (item, outcome) in batch.iter().zip(&outcomes) {
-            crate::metrics::message_outcome(item.origin.mailbox.as_deref(), fate(outcome));
+            crate::runtime::metrics::message_outcome(item.origin.mailbox.as_deref(), fate(outcome));
         }
         outcomes
     }

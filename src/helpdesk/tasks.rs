@@ -3,7 +3,7 @@
 //! the change, the linked ticket's history entry and the assignee's mail commit together;
 //! a refused change leaves the transaction for the caller to drop.
 
-use crate::actions::{ActionError, Actor};
+use crate::helpdesk::actions::{ActionError, Actor};
 use crate::domain::access::Action;
 use crate::domain::{text, TaskPriority, TaskStatus};
 use crate::outbound::OutboundOptions;
@@ -121,7 +121,7 @@ type Result<T> = std::result::Result<T, TaskError>;
 
 /// Today's date in UTC (`YYYY-MM-DD`): a task due before it and not done is overdue.
 pub fn today(now: i64) -> String {
-    crate::timefmt::utc_date(now)
+    crate::domain::datetime::utc_date(now)
 }
 
 /// A due date as typed: exactly `YYYY-MM-DD`, a real calendar day (no 31 April, 29
@@ -129,7 +129,7 @@ pub fn today(now: i64) -> String {
 pub fn parse_due(text: &str) -> std::result::Result<String, String> {
     let text = text.trim();
     let outside = |year: i16| !(2000..=9999).contains(&year);
-    let year = match crate::timefmt::parse_date(text) {
+    let year = match crate::domain::datetime::parse_date(text) {
         Ok(date) => date.year(),
         Err(e) if e.year().is_some_and(outside) => e.year().unwrap_or_default(),
         Err(e) => return Err(e.to_string()),
@@ -194,7 +194,7 @@ fn canonical(field: Field, value: &str) -> std::result::Result<Option<String>, S
         },
         Field::Ticket => match value.trim() {
             "" => Ok(None),
-            text => crate::tickets::parse_ref(text)
+            text => crate::helpdesk::ticket_views::parse_ref(text)
                 .map(|id| Some(id.to_string()))
                 .ok_or_else(|| format!("{text:?} is not a ticket number")),
         },

@@ -10,10 +10,10 @@ use axum::response::{Html, IntoResponse, Response};
 use axum_extra::extract::Query;
 use serde::Deserialize;
 
-use super::auth::Staff;
-use super::error::{WebError, WebResult};
-use super::view::Nav;
-use super::AppState;
+use crate::web::auth::Staff;
+use crate::web::error::{WebError, WebResult};
+use crate::web::view::Nav;
+use crate::web::AppState;
 use crate::domain::access::Action;
 use crate::reports::{self, svg, BacklogRow, DayRow, Dimension, Names, Period, SummaryRow};
 use crate::store::{reports as facts, unix_now, users};
@@ -322,7 +322,7 @@ pub async fn csv(
     );
     h.insert(
         header::CONTENT_DISPOSITION,
-        HeaderValue::from_str(&super::files::disposition("attachment", &filename))
+        HeaderValue::from_str(&crate::web::portal::files::disposition("attachment", &filename))
             .map_err(|e| WebError::Internal(e.to_string()))?,
     );
     Ok(response)

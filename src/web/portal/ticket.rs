@@ -9,17 +9,17 @@ use axum::response::{Html, IntoResponse, Response};
 use axum_extra::extract::{Form, Query};
 use serde::Deserialize;
 
-use super::auth::Staff;
-use super::error::{WebError, WebResult};
-use super::queue::{user_choices, UserChoice};
-use super::view::{self, Nav, Notice};
-use super::{mailhtml, security, AppState};
-use crate::actions::{self, ActionError, Expected};
+use crate::web::auth::Staff;
+use crate::web::error::{WebError, WebResult};
+use crate::web::portal::queue::{user_choices, UserChoice};
+use crate::web::view::{self, Nav, Notice};
+use crate::web::{mailhtml, security, AppState};
+use crate::helpdesk::actions::{self, ActionError, Expected};
 use crate::domain::{Direction, MessageKind};
 use crate::store::jobs::JobKind;
 use crate::store::tickets::Field;
 use crate::store::{events, unix_now};
-use crate::tickets::{self as read, MessageView, TicketDetail};
+use crate::helpdesk::ticket_views::{self as read, MessageView, TicketDetail};
 
 /// One entry of the thread, ready to show.
 struct Item {
@@ -106,7 +106,7 @@ impl TicketPage {
     }
 
     fn task_status(&self, status: &str) -> String {
-        crate::tasks::status_label(status)
+        crate::helpdesk::tasks::status_label(status)
     }
 
     fn assignee_value(&self) -> String {
@@ -221,7 +221,7 @@ async fn render(
             .actor
             .may(crate::domain::access::Action::DeleteTickets),
         tasks,
-        today: crate::tasks::today(now),
+        today: crate::helpdesk::tasks::today(now),
         csrf: staff.csrf.clone(),
     };
     let mut response = (status, Html(page.render()?)).into_response();
@@ -377,7 +377,7 @@ fn item(
             })
             .map(|a| Attachment {
                 id: a.id,
-                previewable: super::files::previewable(&a.content_type),
+                previewable: crate::web::portal::files::previewable(&a.content_type),
                 filename: a.filename,
                 content_type: a.content_type,
                 size: view::size(a.size),
@@ -394,7 +394,7 @@ fn visible_html(html: &str) -> String {
 }
 
 fn is_image(content_type: &str) -> bool {
-    super::files::previewable(content_type) && content_type.starts_with("image/")
+    crate::web::portal::files::previewable(content_type) && content_type.starts_with("image/")
 }
 
 #[derive(Debug, Deserialize)]
@@ -515,7 +515,7 @@ pub async fn reply(
         cc: form.cc.clone(),
         ..Retained::default()
     };
-    let newest = crate::tickets::newest_message(&state.store, id).await?;
+    let newest = crate::helpdesk::ticket_views::newest_message(&state.store, id).await?;
     if newest > form.seen && form.seen > 0 {
         let message = "A new message arrived on this ticket while you were writing. Read it below; your reply is kept and has not been sent.".to_string();
         return render(

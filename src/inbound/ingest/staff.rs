@@ -5,7 +5,7 @@
 use tracing::{info, warn};
 
 use super::{insert_message, recipient_addresses, Ingestor, Origin, Sender, Writer};
-use crate::actions::{self, ActionError, Actor, Context, Expected};
+use crate::helpdesk::actions::{self, ActionError, Actor, Context, Expected};
 use crate::domain::commands::{self, AssignTo, Command};
 use crate::domain::signing::{self, SignedRef};
 use crate::domain::threading::ThreadDecision;

@@ -1,6 +1,6 @@
 //! `/portal/tasks`: internal tasks — the list with its filters, the new-task form, one
 //! task with its edit form, status buttons and delete. The rules live in
-//! [`crate::tasks`]; handlers parse, call them, and render.
+//! [`crate::helpdesk::tasks`]; handlers parse, call them, and render.
 
 use askama::Template;
 use axum::extract::{Path, State};
@@ -9,17 +9,17 @@ use axum::response::{Html, IntoResponse, Response};
 use axum_extra::extract::{Form, Query};
 use serde::Deserialize;
 
-use super::auth::Staff;
-use super::error::{WebError, WebResult};
-use super::queue::{user_choices, UserChoice};
-use super::view::{self, Nav, Notice};
-use super::AppState;
+use crate::web::auth::Staff;
+use crate::web::error::{WebError, WebResult};
+use crate::web::portal::queue::{user_choices, UserChoice};
+use crate::web::view::{self, Nav, Notice};
+use crate::web::AppState;
 use crate::domain::{TaskPriority, TaskStatus};
 use crate::store::jobs::JobKind;
 use crate::store::queue::AssigneeFilter;
 use crate::store::tasks::{self, Field, Sort, StatusFilter, Task};
 use crate::store::unix_now;
-use crate::tasks::{self as rules, Edit, FieldError, TaskError, TaskInput};
+use crate::helpdesk::tasks::{self as rules, Edit, FieldError, TaskError, TaskInput};
 
 pub const PAGE_SIZE: i64 = 50;
 
@@ -33,7 +33,7 @@ impl From<TaskError> for WebError {
     }
 }
 
-pub(super) fn context(state: &AppState) -> rules::Context<'_> {
+pub(in crate::web) fn context(state: &AppState) -> rules::Context<'_> {
     rules::Context {
         outbound: state.outbound(),
         portal_url: state.config.web.public_url.as_deref(),
@@ -97,7 +97,7 @@ pub struct ListQuery {
 }
 
 impl ListQuery {
-    pub(super) fn filter(&self, me: i64, today: &str) -> WebResult<tasks::Filter> {
+    pub(in crate::web) fn filter(&self, me: i64, today: &str) -> WebResult<tasks::Filter> {
         let bad = |field: &str, value: &str| {
             WebError::BadRequest(format!("{field}: {value:?} is not a valid choice"))
         };
@@ -316,13 +316,13 @@ pub async fn create(
         Ok(id) => {
             tx.queued(JobKind::Outbox);
             tx.commit().await?;
-            let ticket = crate::tickets::parse_ref(&form.input.ticket);
+            let ticket = crate::helpdesk::ticket_views::parse_ref(&form.input.ticket);
             let created = Notice::TaskCreated { task: id };
             Ok(match (form.back.as_str(), ticket) {
                 // The notice, then the ticket's task list in view.
                 ("ticket", Some(ticket)) => axum::response::Redirect::to(&format!(
                     "{}#tasks",
-                    super::notice::link(&format!("/portal/tickets/{ticket}"), &created)
+                    crate::web::notice::link(&format!("/portal/tickets/{ticket}"), &created)
                 )),
                 _ => view::done(&format!("/portal/tasks/{id}"), created),
             }

@@ -1,8 +1,8 @@
 //! The customer's side of the web: the public page `/` (submit a ticket) and their own
 //! ticket page `/t/{token}` (read the public thread, reply, "this is solved", reopen).
 //! Nothing here needs a session: forms carry a double-submit CSRF token, the ticket page
-//! a signed link that [`crate::customer::check_link`] verifies on every request.
-//! Submissions and replies enter as mail, through the ingestor (see `crate::customer`).
+//! a signed link that [`crate::helpdesk::customer::check_link`] verifies on every request.
+//! Submissions and replies enter as mail, through the ingestor (see `crate::helpdesk::customer`).
 
 use askama::Template;
 use axum::extract::{FromRequest, Multipart, Path, Request, State};
@@ -13,11 +13,11 @@ use axum_extra::extract::Form;
 use serde::Deserialize;
 use tracing::{info, warn};
 
-use super::auth::{client_addr, constant_time_eq, is_https, Staff};
-use super::error::{WebError, WebResult};
-use super::view::{self, Notice};
-use super::AppState;
-use crate::customer::{self, CustomerAccess, LinkRefused, Replied, Upload, WebMailError};
+use crate::web::auth::{client_addr, constant_time_eq, is_https, Staff};
+use crate::web::error::{WebError, WebResult};
+use crate::web::view::{self, Notice};
+use crate::web::AppState;
+use crate::helpdesk::customer::{self, CustomerAccess, LinkRefused, Replied, Upload, WebMailError};
 use crate::domain::{address, Direction, MessageKind, TicketStatus};
 use crate::store::jobs::JobKind;
 use crate::store::{events, messages, throttle, unix_now};
@@ -668,7 +668,7 @@ struct CustomerPage<'a> {
 /// Which messages a customer sees: their side's mail and the replies sent to them;
 /// never notes, unverified or verified staff mail as received (its relayed copy is
 /// what they got), staff notifications or automatic mail.
-fn is_public(m: &crate::tickets::MessageView) -> bool {
+fn is_public(m: &crate::helpdesk::ticket_views::MessageView) -> bool {
     m.kind == MessageKind::Public
         && !m.unverified
         && match m.direction.as_str() {
@@ -709,7 +709,7 @@ async fn render_ticket(
     draft: String,
     status: StatusCode,
 ) -> PageResult {
-    let detail = crate::tickets::load(&state.store, found.ticket.id).await?;
+    let detail = crate::helpdesk::ticket_views::load(&state.store, found.ticket.id).await?;
     let items = detail
         .messages
         .into_iter()
@@ -901,7 +901,7 @@ async fn set_solved(
     let ctx = state.action_context();
     let mut tx = state.store.unit_of_work(&state.wake).await?;
     let changed =
-        crate::actions::customer_set_solved(&mut tx, &ctx, found.ticket.id, &found.email, solved)
+        crate::helpdesk::actions::customer_set_solved(&mut tx, &ctx, found.ticket.id, &found.email, solved)
             .await?;
     tx.commit().await?;
     let notice = match (changed, solved) {
@@ -924,7 +924,7 @@ pub async fn attachment(
         .await?
         .ok_or_else(not_found)?;
     drop(conn);
-    let detail = crate::tickets::load(&state.store, found.ticket.id).await?;
+    let detail = crate::helpdesk::ticket_views::load(&state.store, found.ticket.id).await?;
     let visible = detail
         .messages
         .iter()
@@ -932,7 +932,7 @@ pub async fn attachment(
     if !visible {
         return Err(not_found().into());
     }
-    Ok(no_referrer(super::files::file_response(
+    Ok(no_referrer(crate::web::portal::files::file_response(
         data,
         None,
         &a.filename,
@@ -946,7 +946,7 @@ pub async fn revoke_links(
     staff: Staff,
     Path(reference): Path<String>,
 ) -> WebResult<Response> {
-    let id = crate::tickets::parse_ref(&reference)
+    let id = crate::helpdesk::ticket_views::parse_ref(&reference)
         .ok_or_else(|| WebError::NotFound(format!("there is no ticket {reference:?}")))?;
     staff.actor.require(
         crate::domain::access::Action::WorkTickets,

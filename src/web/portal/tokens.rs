@@ -8,14 +8,14 @@ use axum::response::{Html, IntoResponse, Response};
 use axum_extra::extract::Form;
 use serde::Deserialize;
 
-use super::api::{Scope, TOKEN_PREFIX};
-use super::auth::Staff;
-use super::error::{WebError, WebResult};
-use super::view::{self, MakeForm, Nav, Notice};
-use super::AppState;
+use crate::web::api::{Scope, TOKEN_PREFIX};
+use crate::web::auth::Staff;
+use crate::web::error::{WebError, WebResult};
+use crate::web::view::{self, MakeForm, Nav, Notice};
+use crate::web::AppState;
 use crate::mail::hash::sha256_hex;
 use crate::store::{api_tokens, unix_now};
-use crate::timefmt;
+use crate::domain::datetime;
 
 /// The longest a token may be made to last, in days (no expiry is also offered).
 const MAX_DAYS: i64 = 3650;
@@ -93,8 +93,8 @@ async fn render(
                 },
                 name: t.name,
                 scope: t.scope,
-                created: timefmt::utc_date(t.created_at),
-                expires: t.expires_at.map_or("never".into(), timefmt::utc_date),
+                created: datetime::utc_date(t.created_at),
+                expires: t.expires_at.map_or("never".into(), datetime::utc_date),
                 used: t.last_used_at.map_or("never".into(), |u| view::ago(u, now)),
             })
             .collect(),

@@ -17,9 +17,9 @@ use tokio::sync::broadcast::Receiver;
 use tokio::time::Instant;
 use tracing::warn;
 
-use super::auth::Staff;
-use super::AppState;
-use crate::live::Change;
+use crate::web::auth::Staff;
+use crate::web::AppState;
+use crate::runtime::live::Change;
 use crate::store::{sessions, unix_now};
 
 /// A signed-out or disabled user's open feed ends within this time.
@@ -96,7 +96,7 @@ pub async fn events(State(state): State<AppState>, staff: Staff) -> Response {
             StatusCode::TOO_MANY_REQUESTS,
             "Too many live-update streams are open; close some tabs.",
         );
-        return super::view::retry_after(refused.into_response(), 30);
+        return crate::web::view::retry_after(refused.into_response(), 30);
     };
     let feed = Feed {
         _slot: slot,

@@ -7,9 +7,9 @@ use axum::response::{IntoResponse, Response};
 use axum_extra::extract::Query;
 use serde::Deserialize;
 
-use super::auth::Staff;
-use super::error::{WebError, WebResult};
-use super::{security, AppState};
+use crate::web::auth::Staff;
+use crate::web::error::{WebError, WebResult};
+use crate::web::{security, AppState};
 use crate::store::{messages, raw};
 
 /// Types a browser may show inline, each with the bytes its files begin with.

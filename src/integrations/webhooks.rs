@@ -250,7 +250,7 @@ impl RetryPolicy {
     /// The wait after `attempts` failed attempts (at least a second: a pass never takes
     /// a delivery it retried itself).
     pub fn delay(&self, attempts: i64) -> Duration {
-        let backoff = crate::jobs::Backoff::listed(self.delays.clone());
+        let backoff = crate::runtime::jobs::Backoff::listed(self.delays.clone());
         let backoff = if self.jitter {
             backoff
         } else {

@@ -9,12 +9,12 @@ use axum::response::{Html, IntoResponse, Response};
 use axum_extra::extract::Form;
 use serde::Deserialize;
 
-use super::api::oauth::{register, RegisterError};
-use super::api::Scope;
-use super::auth::Staff;
-use super::error::{WebError, WebResult};
-use super::view::{self, MakeForm, Nav, Notice};
-use super::AppState;
+use crate::web::api::oauth::{register, RegisterError};
+use crate::web::api::Scope;
+use crate::web::auth::Staff;
+use crate::web::error::{WebError, WebResult};
+use crate::web::view::{self, MakeForm, Nav, Notice};
+use crate::web::AppState;
 use crate::domain::access::Action;
 use crate::store::{oauth, unix_now, users};
 
@@ -100,7 +100,7 @@ async fn render(
                 client_id: c.client_id,
                 scope: c.scope,
                 acts_as: c.acts_as_email,
-                created: crate::timefmt::utc_date(c.created_at),
+                created: crate::domain::datetime::utc_date(c.created_at),
                 used: c.last_used_at.map_or("never".into(), |u| view::ago(u, now)),
                 revoked: c.revoked_at.is_some(),
             })

@@ -7,13 +7,13 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum_extra::extract::Form;
 use serde::Deserialize;
 
-use super::auth::{check_own_password, ClientAddr, Staff};
-use super::error::{WebError, WebResult};
-use super::view::{self, Nav, Notice};
-use super::AppState;
-use crate::actions::ActionError;
+use crate::web::auth::{check_own_password, ClientAddr, Staff};
+use crate::web::error::{WebError, WebResult};
+use crate::web::view::{self, Nav, Notice};
+use crate::web::AppState;
+use crate::helpdesk::actions::ActionError;
 use crate::store::{sessions, unix_now};
-use crate::users::{self as users_rules, By};
+use crate::helpdesk::users::{self as users_rules, By};
 
 struct SessionLine {
     id: String,
@@ -35,7 +35,7 @@ struct AccountPage {
     notice: Option<String>,
     error: Option<String>,
     /// The profile form as typed, with the field refused (if any).
-    profile: super::users::FormState,
+    profile: crate::web::portal::users::FormState,
     csrf: String,
 }
 
@@ -48,8 +48,8 @@ pub async fn show(
     render(&state, &staff, notice, None, StatusCode::OK).await
 }
 
-fn own_profile(staff: &Staff) -> super::users::FormState {
-    super::users::FormState {
+fn own_profile(staff: &Staff) -> crate::web::portal::users::FormState {
+    crate::web::portal::users::FormState {
         name: staff.user().name.clone(),
         email: staff.user().email.clone(),
         ..Default::default()
@@ -71,7 +71,7 @@ async fn render_with(
     staff: &Staff,
     notice: Option<String>,
     error: Option<String>,
-    profile: super::users::FormState,
+    profile: crate::web::portal::users::FormState,
     status: StatusCode,
 ) -> WebResult<Response> {
     let now = unix_now();
@@ -187,7 +187,7 @@ pub async fn change_profile(
     ClientAddr(client): ClientAddr,
     Form(form): Form<ProfileForm>,
 ) -> WebResult<Response> {
-    let typed = super::users::FormState {
+    let typed = crate::web::portal::users::FormState {
         name: form.name.clone(),
         email: form.email.clone(),
         ..Default::default()
@@ -217,8 +217,8 @@ pub async fn change_profile(
     match result {
         Ok(()) => Ok(view::done("/portal/account", Notice::ProfileSaved).into_response()),
         Err(e) => {
-            let (field, message) = super::users::refusal(e)?;
-            let profile = super::users::FormState {
+            let (field, message) = crate::web::portal::users::refusal(e)?;
+            let profile = crate::web::portal::users::FormState {
                 field,
                 message,
                 ..typed

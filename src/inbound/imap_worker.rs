@@ -21,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use crate::config::{AfterAction, MailboxConfig};
-use crate::ingest::{prepare, BatchItem, Counts, IngestError, Ingestor, Origin};
+use crate::inbound::ingest::{prepare, BatchItem, Counts, IngestError, Ingestor, Origin};
 use crate::mail::imap::{self, uid_set, ImapError, ImapIo, Session};
 use crate::store::imap::ImapUid;
 use crate::store::leader::{Leader, LeaderKey};
@@ -381,7 +381,7 @@ impl MailboxWorker {
             )
         })
         .await?;
-        crate::metrics::messages_fetched(&self.mailbox.name, fetched.len());
+        crate::runtime::metrics::messages_fetched(&self.mailbox.name, fetched.len());
         let name = self.mailbox.name.clone();
         let options = self.ingestor.options().clone();
         let items: Vec<BatchItem> = tokio::task::spawn_blocking(move || {
@@ -528,7 +528,7 @@ impl MailboxWorker {
 
     async fn record<T>(&self, result: &Result<T, FetchError>) {
         if result.is_err() {
-            crate::metrics::imap_error(&self.mailbox.name);
+            crate::runtime::metrics::imap_error(&self.mailbox.name);
         }
         let now = unix_now();
         let Ok(mut conn) = self.ingestor.store().acquire().await else {
@@ -641,7 +641,7 @@ async fn within<T>(
 /// 1 s, 2 s, 4 s … capped at 5 minutes, with jitter so mailboxes on one server do not
 /// reconnect in lockstep.
 fn backoff(failures: u32) -> Duration {
-    crate::jobs::Backoff::doubling(BACKOFF_FIRST, BACKOFF_MAX).delay(failures)
+    crate::runtime::jobs::Backoff::doubling(BACKOFF_FIRST, BACKOFF_MAX).delay(failures)
 }
 
 #[cfg(test)]

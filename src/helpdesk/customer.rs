@@ -9,7 +9,7 @@ use lettre::message::header::ContentType;
 use lettre::message::{Attachment, Mailbox as LettreMailbox, MultiPart, SinglePart};
 
 use crate::domain::{address, signing, subject, text};
-use crate::ingest::{Ingestor, Origin, Outcome};
+use crate::inbound::ingest::{Ingestor, Origin, Outcome};
 use crate::store::{outbox, tickets, Conn, StoreError};
 
 /// Where a web message came from (recorded on the message and any quarantine entry).

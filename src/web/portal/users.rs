@@ -1,6 +1,6 @@
 //! `/portal/users` (admins): the users, adding and inviting them, editing, disabling,
 //! deleting, new passwords; and `/portal/register` (public), where an invitee chooses a
-//! name and password. The rules are in [`crate::users`].
+//! name and password. The rules are in [`crate::helpdesk::users`].
 
 use askama::Template;
 use axum::extract::{Path, Request, State};
@@ -10,16 +10,16 @@ use axum_extra::extract::cookie::CookieJar;
 use axum_extra::extract::{Form, Query};
 use serde::Deserialize;
 
-use super::auth::{self, Staff};
-use super::error::{WebError, WebResult};
-use super::view::{self, Nav, Notice};
-use super::AppState;
-use crate::actions::ActionError;
+use crate::web::auth::{self, Staff};
+use crate::web::error::{WebError, WebResult};
+use crate::web::view::{self, Nav, Notice};
+use crate::web::AppState;
+use crate::helpdesk::actions::ActionError;
 use crate::domain::access::Action;
 use crate::domain::Role;
 use crate::store::jobs::JobKind;
 use crate::store::{invitations, unix_now, users};
-use crate::users::{self as rules, By};
+use crate::helpdesk::users::{self as rules, By};
 
 const REGISTER_COOKIE: &str = "maildesk_register";
 const REGISTER_PATH: &str = "/portal/register";
@@ -43,7 +43,7 @@ impl FormState {
 }
 
 /// A refusal the form can show next to a field; anything else is an error page.
-pub(super) fn refusal(e: ActionError) -> WebResult<(&'static str, String)> {
+pub(in crate::web) fn refusal(e: ActionError) -> WebResult<(&'static str, String)> {
     match e {
         ActionError::Invalid { field, message } | ActionError::Conflict { field, message, .. } => {
             Ok((field, message))
@@ -215,7 +215,7 @@ pub struct InviteForm {
     role: String,
 }
 
-pub(super) fn invite_context(state: &AppState) -> rules::InviteContext<'_> {
+pub(in crate::web) fn invite_context(state: &AppState) -> rules::InviteContext<'_> {
     rules::InviteContext {
         outbound: state.outbound(),
         helpdesk: &state.config.helpdesk.name,

@@ -7,11 +7,11 @@ use axum::response::{Html, Redirect};
 use axum_extra::extract::{Form, Query};
 use serde::Deserialize;
 
-use super::auth::Staff;
-use super::error::{WebError, WebResult};
-use super::view::{self, Nav, Notice};
-use super::AppState;
-use crate::actions::{self, Expected};
+use crate::web::auth::Staff;
+use crate::web::error::{WebError, WebResult};
+use crate::web::view::{self, Nav, Notice};
+use crate::web::AppState;
+use crate::helpdesk::actions::{self, Expected};
 use crate::domain::{Priority, TicketStatus};
 use crate::store::jobs::JobKind;
 use crate::store::queue::{self, AssigneeFilter, Cursor, Filter, Sort};
