@@ -151,7 +151,11 @@ impl App {
         ));
 
         if let Some(days) = config.retention.raw_days {
-            tasks.spawn(crate::runtime::retention::run(store.clone(), days, shutdown.clone()));
+            tasks.spawn(crate::runtime::retention::run(
+                store.clone(),
+                days,
+                shutdown.clone(),
+            ));
         }
         Ok(())
     }

@@ -8,13 +8,13 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::app;
 use crate::config::{Config, ConfigError, LogFormat, Sources};
+use crate::domain::datetime;
 use crate::domain::Role;
+use crate::helpdesk::ticket_views;
 use crate::inbound::ingest::{Counts, Ingestor, Origin, Outcome};
 use crate::store::{self, Store, StoreError};
-use crate::app;
-use crate::helpdesk::ticket_views;
-use crate::domain::datetime;
 
 /// EX_TEMPFAIL: the MTA keeps the message and retries later.
 pub const EXIT_TEMPFAIL: u8 = 75;
@@ -539,7 +539,8 @@ async fn fetch_once(config: &Config, only: Option<&str>) -> Result<u8, CliError>
     });
     let mut code = 0;
     for mailbox in mailboxes {
-        let worker = crate::inbound::imap_worker::MailboxWorker::new(mailbox.clone(), ingestor.clone());
+        let worker =
+            crate::inbound::imap_worker::MailboxWorker::new(mailbox.clone(), ingestor.clone());
         let progress =
             crate::cli::progress::progress_bar(0, "messages", std::io::stderr().is_terminal());
         match worker.run_once(&token, &progress).await {
@@ -913,7 +914,8 @@ async fn user(config: &Config, command: UserCommand) -> Result<u8, CliError> {
             };
             let mut tx = store.begin().await?;
             let id =
-                crate::helpdesk::users::create(&mut tx, By::Operator, &account, store::unix_now()).await?;
+                crate::helpdesk::users::create(&mut tx, By::Operator, &account, store::unix_now())
+                    .await?;
             tx.commit().await.map_err(store::StoreError::from)?;
             println!("user {id} added: {email} ({role})");
         }
@@ -937,9 +939,14 @@ async fn user(config: &Config, command: UserCommand) -> Result<u8, CliError> {
         UserCommand::Disable { email } => {
             let user = find_user(&mut conn, &email).await?;
             let mut tx = store.begin().await?;
-            let (_, ended) =
-                crate::helpdesk::users::set_active(&mut tx, By::Operator, user.id, false, store::unix_now())
-                    .await?;
+            let (_, ended) = crate::helpdesk::users::set_active(
+                &mut tx,
+                By::Operator,
+                user.id,
+                false,
+                store::unix_now(),
+            )
+            .await?;
             tx.commit().await.map_err(store::StoreError::from)?;
             println!(
                 "user {} disabled: {}; {}; OAuth clients acting as them stop",
@@ -951,8 +958,14 @@ async fn user(config: &Config, command: UserCommand) -> Result<u8, CliError> {
         UserCommand::Enable { email } => {
             let user = find_user(&mut conn, &email).await?;
             let mut tx = store.begin().await?;
-            crate::helpdesk::users::set_active(&mut tx, By::Operator, user.id, true, store::unix_now())
-                .await?;
+            crate::helpdesk::users::set_active(
+                &mut tx,
+                By::Operator,
+                user.id,
+                true,
+                store::unix_now(),
+            )
+            .await?;
             tx.commit().await.map_err(store::StoreError::from)?;
             println!("user {} enabled: {}", user.id, user.email);
         }

@@ -2,7 +2,6 @@
 //! the read models the portal, the API and the command line show. Every change works in the
 //! caller's transaction.
 
-
 pub mod actions;
 pub mod customer;
 pub mod password;

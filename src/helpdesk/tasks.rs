@@ -3,9 +3,9 @@
 //! the change, the linked ticket's history entry and the assignee's mail commit together;
 //! a refused change leaves the transaction for the caller to drop.
 
-use crate::helpdesk::actions::{ActionError, Actor};
 use crate::domain::access::Action;
 use crate::domain::{text, TaskPriority, TaskStatus};
+use crate::helpdesk::actions::{ActionError, Actor};
 use crate::outbound::OutboundOptions;
 use crate::store::tasks::{self, Field, Task};
 use crate::store::{events, tickets, users, StoreError, Tx};

@@ -9,10 +9,10 @@
 
 use tracing::info;
 
-use crate::helpdesk::actions::{ActionError, Actor};
 use crate::config::WebConfig;
 use crate::domain::access::Action;
 use crate::domain::{address, Role};
+use crate::helpdesk::actions::{ActionError, Actor};
 use crate::mail::hash::sha256_hex;
 use crate::outbound::OutboundOptions;
 use crate::store::{api_tokens, invitations, sessions, users, Conn, StoreError, Tx};
@@ -124,7 +124,10 @@ fn password_error(e: crate::helpdesk::password::PasswordError) -> ActionError {
     match e {
         PasswordError::TooShort => invalid(
             "password",
-            format!("at least {} characters", crate::helpdesk::password::MIN_LENGTH),
+            format!(
+                "at least {} characters",
+                crate::helpdesk::password::MIN_LENGTH
+            ),
         ),
         PasswordError::Busy => ActionError::Busy,
         PasswordError::Hash(e) => internal(e),

@@ -7,8 +7,8 @@ pub mod svg;
 
 use std::collections::{BTreeMap, HashMap};
 
-use crate::store::reports::{Backlog, DayCount, Group, HourCount};
 use crate::domain::datetime;
+use crate::store::reports::{Backlog, DayCount, Group, HourCount};
 
 pub const DAY: i64 = 86_400;
 /// The quick choices offered on the page.

@@ -1,7 +1,6 @@
 //! What keeps the daemon running: the durable job queue, metrics, retention, systemd
 //! integration, live updates and the signing secret.
 
-
 pub mod jobs;
 pub mod live;
 pub mod metrics;

@@ -15,11 +15,11 @@ use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 use serde::Deserialize;
 use tracing::{info, warn};
 
-use crate::web::error::{WebError, WebResult};
-use crate::web::{view, AppState};
 use crate::helpdesk::actions::{ActionError, Actor};
 use crate::mail::hash::sha256_hex;
 use crate::store::{sessions, throttle, unix_now, users};
+use crate::web::error::{WebError, WebResult};
+use crate::web::{view, AppState};
 
 const SESSION_COOKIE: &str = "maildesk_session";
 const SECURE_SESSION_COOKIE: &str = "__Host-maildesk_session";

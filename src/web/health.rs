@@ -7,8 +7,8 @@ use axum::http::StatusCode;
 use axum::Json;
 use serde::Serialize;
 
-use crate::web::AppState;
 use crate::store::{imap, outbox, unix_now};
+use crate::web::AppState;
 
 pub async fn healthz() -> &'static str {
     "ok\n"

@@ -110,7 +110,12 @@ pub async fn track(request: Request, next: Next) -> Response {
         .map_or(UNMATCHED, MatchedPath::as_str)
         .to_string();
     let response = next.run(request).await;
-    crate::runtime::metrics::http_request(method, route, response.status().as_u16(), started.elapsed());
+    crate::runtime::metrics::http_request(
+        method,
+        route,
+        response.status().as_u16(),
+        started.elapsed(),
+    );
     response
 }
 

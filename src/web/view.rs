@@ -1,7 +1,7 @@
 //! Small things every page shows: the navigation bar, times, sizes, labels.
 
-pub use crate::web::notice::Notice;
 use crate::domain::{Priority, TicketStatus};
+pub use crate::web::notice::Notice;
 
 /// The bar at the top of every signed-in page.
 #[derive(Debug, Clone)]

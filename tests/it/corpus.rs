@@ -4,8 +4,8 @@
 
 use std::collections::BTreeSet;
 
-use maildesk::inbound::ingest::{Origin, Outcome};
 use maildesk::helpdesk::ticket_views;
+use maildesk::inbound::ingest::{Origin, Outcome};
 use serde_json::Value;
 
 use crate::support::{corpus_dir, TestEnv};
@@ -97,7 +97,9 @@ async fn corpus_is_stored_and_agrees_with_expected_results() {
                 continue;
             }
         };
-        let detail = ticket_views::load(ingestor.store(), ticket_id).await.unwrap();
+        let detail = ticket_views::load(ingestor.store(), ticket_id)
+            .await
+            .unwrap();
         let message = detail
             .messages
             .iter()

@@ -241,7 +241,9 @@ async fn an_sqlite_installation_moves_to_postgresql_whole() {
     );
     terminate(&mut daemon, Duration::from_secs(15));
     let store = target.store().await;
-    let listed = maildesk::helpdesk::ticket_views::list(&store).await.unwrap();
+    let listed = maildesk::helpdesk::ticket_views::list(&store)
+        .await
+        .unwrap();
     assert_eq!(listed.len() as i64, copied["tickets"]);
     let portal = Portal::over(target, store).await;
     let moved = portal.ticket(ticket).await;

@@ -316,7 +316,9 @@ async fn a_customer_with_a_staff_from_cannot_act_as_staff() {
             "{from}"
         );
     }
-    let detail = maildesk::helpdesk::ticket_views::load(&store, ticket).await.unwrap();
+    let detail = maildesk::helpdesk::ticket_views::load(&store, ticket)
+        .await
+        .unwrap();
     assert_eq!(
         (
             detail.ticket.status.as_str(),
@@ -407,7 +409,9 @@ async fn staff_proof_is_the_users_own_reference_and_optionally_dmarc() {
     ];
     for (id, reference, auth, unverified) in cases {
         ingest_text(&ingestor, &staff_mail(id, &reference, auth)).await;
-        let detail = maildesk::helpdesk::ticket_views::load(&store, ticket).await.unwrap();
+        let detail = maildesk::helpdesk::ticket_views::load(&store, ticket)
+            .await
+            .unwrap();
         let m = detail
             .messages
             .iter()

@@ -4,10 +4,10 @@
 //! ingest, route × role, bad periods, CSV downloads and the SVG charts.
 
 use axum::http::{header, StatusCode};
+use maildesk::domain::datetime::parse_day;
 use maildesk::helpdesk::actions::{self, Actor, Context, Expected};
 use maildesk::store::tickets::{self, Field};
 use maildesk::store::{events, unix_now, users, Tx};
-use maildesk::domain::datetime::parse_day;
 
 use crate::support::portal::{customer_mail, Browser, Portal, ADMIN, DISABLED, STAFF};
 

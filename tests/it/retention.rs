@@ -290,7 +290,9 @@ async fn maildesk_purge_dry_run_shows_and_purge_does_and_serve_purges_by_itself(
             "Hello",
         );
         match crate::support::ingest_text(&ingestor, &raw).await {
-            maildesk::inbound::ingest::Outcome::Created { ticket_id, .. } => tickets.push(ticket_id),
+            maildesk::inbound::ingest::Outcome::Created { ticket_id, .. } => {
+                tickets.push(ticket_id)
+            }
             other => panic!("{other:?}"),
         }
     }

@@ -342,7 +342,11 @@ impl Env {
     }
 
     async fn fresh_client(&self, scope: &str, acts_as: i64) -> (i64, String, String) {
-        let client_id = format!("{}scopes{}", maildesk::integrations::oauth::CLIENT_PREFIX, self.next());
+        let client_id = format!(
+            "{}scopes{}",
+            maildesk::integrations::oauth::CLIENT_PREFIX,
+            self.next()
+        );
         let secret = maildesk::domain::secret::random_token();
         let mut conn = self.portal.store().acquire().await.unwrap();
         let new = oauth::NewClient {

@@ -137,7 +137,9 @@ async fn a_database_of_the_first_schema_upgrades_without_loss() {
     assert_eq!(vpn.subject, "VPN down since this morning");
     assert_eq!(vpn.status.as_str(), "in_progress");
     assert_eq!(vpn.assignee_id, Some(2));
-    let detail = maildesk::helpdesk::ticket_views::load(&store, 1).await.unwrap();
+    let detail = maildesk::helpdesk::ticket_views::load(&store, 1)
+        .await
+        .unwrap();
     let texts: Vec<&str> = detail.messages.iter().map(|m| m.text.trim()).collect();
     assert!(texts[0].contains("Grüße, Ann"), "{texts:?}");
     assert!(
@@ -194,7 +196,10 @@ async fn a_database_of_the_first_schema_upgrades_without_loss() {
     let portal = Portal::over(env, store).await;
     match portal
         .ingestor
-        .ingest(&first_raw, &maildesk::inbound::ingest::Origin::new("test", None))
+        .ingest(
+            &first_raw,
+            &maildesk::inbound::ingest::Origin::new("test", None),
+        )
         .await
         .unwrap()
     {

@@ -639,7 +639,9 @@ async fn the_last_active_admin_cannot_be_demoted_disabled_or_deleted() {
     // path through the rules, since an admin never deletes themselves in the portal).
     let store = portal.store();
     let mut tx = store.begin().await.unwrap();
-    let refused = maildesk::helpdesk::users::delete(&mut tx, maildesk::helpdesk::users::By::Operator, bea).await;
+    let refused =
+        maildesk::helpdesk::users::delete(&mut tx, maildesk::helpdesk::users::By::Operator, bea)
+            .await;
     let message = refused.expect_err("the last admin stays").to_string();
     assert!(message.contains("last active admin"), "{message}");
     drop(tx);

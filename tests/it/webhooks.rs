@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::http::{HeaderMap, StatusCode};
-use maildesk::store::webhooks;
 use maildesk::integrations::webhooks::{parse_signature, signature, RetryPolicy, WebhookWorker};
+use maildesk::store::webhooks;
 use serde_json::{json, Value};
 
 use crate::support::api::{parsed, Auth};

@@ -7,8 +7,8 @@ use std::io::{self, BufReader};
 use std::path::Path;
 
 use super::{prepare, BatchItem, Counts, IngestError, Ingestor, Origin};
-use crate::mail::mbox::MboxReader;
 use crate::cli::progress::progress_bar;
+use crate::mail::mbox::MboxReader;
 
 /// How many parsed messages may wait for the database.
 const PIPELINE_DEPTH: usize = 256;

@@ -5,11 +5,11 @@
 use tracing::{info, warn};
 
 use super::{insert_message, recipient_addresses, Ingestor, Origin, Sender, Writer};
-use crate::helpdesk::actions::{self, ActionError, Actor, Context, Expected};
 use crate::domain::commands::{self, AssignTo, Command};
 use crate::domain::signing::{self, SignedRef};
 use crate::domain::threading::ThreadDecision;
 use crate::domain::{authres, MessageKind, TicketStatus};
+use crate::helpdesk::actions::{self, ActionError, Actor, Context, Expected};
 use crate::mail::InboundMail;
 use crate::store::tickets::Field;
 use crate::store::{tickets, users, StoreError, Tx};

@@ -9,8 +9,8 @@ use serde::{Deserialize, Serialize};
 
 use super::problem::Problem;
 use super::{json, ApiError, ApiJson, ApiResult, Caller, Scope, Via};
-use crate::store::{sessions, unix_now, users};
 use crate::helpdesk::users as rules;
+use crate::store::{sessions, unix_now, users};
 use crate::web::auth::{
     check_credentials, clear_session_cookie, client_addr, start_session, Credentials,
 };

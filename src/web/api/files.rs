@@ -29,7 +29,11 @@ pub async fn attachment(
     let (a, data) = messages::attachment_with_data(&mut conn, id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("attachment {id} not found")))?;
-    Ok(crate::web::portal::files::file_response(data, None, &a.filename))
+    Ok(crate::web::portal::files::file_response(
+        data,
+        None,
+        &a.filename,
+    ))
 }
 
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]

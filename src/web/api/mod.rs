@@ -34,8 +34,8 @@ use utoipa_axum::routes;
 
 use super::auth::{constant_time_eq, session_staff};
 use super::AppState;
-use crate::helpdesk::actions::Actor;
 use crate::domain::Role;
+use crate::helpdesk::actions::Actor;
 use crate::mail::hash::sha256_hex;
 use crate::store::users::User;
 use crate::store::{api_tokens, unix_now};
@@ -408,7 +408,7 @@ fn cors(origins: &[String]) -> Option<tower_http::cors::CorsLayer> {
 /// ([`openapi`]) come from this one table, so no route goes undocumented. Schema names
 /// are global in the document: a body type whose name repeats another module's needs
 /// `#[schema(as = …)]` (as `tickets::Page` is `TicketPage`).
-pub fn router(state: &AppState) -> Router<AppState> {
+pub fn routes(state: &AppState) -> Router<AppState> {
     let (router, document) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .routes(routes!(openapi::document))
         .routes(routes!(auth::verify))

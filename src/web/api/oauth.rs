@@ -12,10 +12,10 @@ use serde::{Deserialize, Serialize};
 
 use super::openapi::Id;
 use super::{json, ApiError, ApiJson, ApiResult, Caller, Scope, Via};
-use crate::helpdesk::actions::Actor;
 use crate::domain::access::Action;
-use crate::mail::hash::sha256_hex;
+use crate::helpdesk::actions::Actor;
 use crate::integrations::oauth::{Grant, TokenError, CLIENT_PREFIX, TOKEN_LIFETIME};
+use crate::mail::hash::sha256_hex;
 use crate::store::oauth::{self as store, Client};
 use crate::store::{unix_now, users, StoreError};
 use crate::web::auth::{client_addr, constant_time_eq};

@@ -10,10 +10,10 @@ use serde::{Deserialize, Serialize};
 use super::openapi::{Id, IfMatch};
 use super::problem::Problem;
 use super::{json, ApiError, ApiJson, ApiQuery, ApiResult, Caller};
+use crate::helpdesk::tasks::{self as rules, TaskError, TaskInput};
 use crate::store::jobs::JobKind;
 use crate::store::tasks::{self, Task};
 use crate::store::unix_now;
-use crate::helpdesk::tasks::{self as rules, TaskError, TaskInput};
 use crate::web::portal::tasks::{context, ListQuery as PortalListQuery};
 use crate::web::AppState;
 

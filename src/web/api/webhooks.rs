@@ -16,9 +16,9 @@ use super::openapi::Id;
 use super::problem::Problem;
 use super::{json, ApiError, ApiJson, ApiQuery, ApiResult, Caller};
 use crate::domain::access::Action;
+use crate::integrations::webhooks::{check_target, check_url, new_secret, parse_events};
 use crate::store::{unix_now, webhooks as store};
 use crate::web::AppState;
-use crate::integrations::webhooks::{check_target, check_url, new_secret, parse_events};
 
 /// A webhook as the API shows it: events as a list; the secret only where said.
 #[derive(Serialize, utoipa::ToSchema)]

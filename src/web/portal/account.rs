@@ -7,13 +7,13 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum_extra::extract::Form;
 use serde::Deserialize;
 
+use crate::helpdesk::actions::ActionError;
+use crate::helpdesk::users::{self as users_rules, By};
+use crate::store::{sessions, unix_now};
 use crate::web::auth::{check_own_password, ClientAddr, Staff};
 use crate::web::error::{WebError, WebResult};
 use crate::web::view::{self, Nav, Notice};
 use crate::web::AppState;
-use crate::helpdesk::actions::ActionError;
-use crate::store::{sessions, unix_now};
-use crate::helpdesk::users::{self as users_rules, By};
 
 struct SessionLine {
     id: String,

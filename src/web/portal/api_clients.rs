@@ -9,14 +9,14 @@ use axum::response::{Html, IntoResponse, Response};
 use axum_extra::extract::Form;
 use serde::Deserialize;
 
+use crate::domain::access::Action;
+use crate::store::{oauth, unix_now, users};
 use crate::web::api::oauth::{register, RegisterError};
 use crate::web::api::Scope;
 use crate::web::auth::Staff;
 use crate::web::error::{WebError, WebResult};
 use crate::web::view::{self, MakeForm, Nav, Notice};
 use crate::web::AppState;
-use crate::domain::access::Action;
-use crate::store::{oauth, unix_now, users};
 
 const PAGE: &str = "/portal/admin/api-clients";
 

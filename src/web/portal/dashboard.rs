@@ -4,14 +4,14 @@ use askama::Template;
 use axum::extract::State;
 use axum::response::Html;
 
-use crate::web::auth::Staff;
-use crate::web::error::WebResult;
-use crate::web::view::{self, Nav};
-use crate::web::AppState;
 use crate::domain::access::Action;
 use crate::domain::TicketStatus;
 use crate::store::queue::{self, Filter, Sort};
 use crate::store::{quarantine, tasks, unix_now};
+use crate::web::auth::Staff;
+use crate::web::error::WebResult;
+use crate::web::view::{self, Nav};
+use crate::web::AppState;
 
 /// Overdue tasks listed on the dashboard (the task list shows them all).
 const OVERDUE_SHOWN: i64 = 20;

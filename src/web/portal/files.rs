@@ -7,10 +7,10 @@ use axum::response::{IntoResponse, Response};
 use axum_extra::extract::Query;
 use serde::Deserialize;
 
+use crate::store::{messages, raw};
 use crate::web::auth::Staff;
 use crate::web::error::{WebError, WebResult};
 use crate::web::{security, AppState};
-use crate::store::{messages, raw};
 
 /// Types a browser may show inline, each with the bytes its files begin with.
 const PREVIEWABLE: &[(&str, &[&[u8]])] = &[

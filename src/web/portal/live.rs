@@ -17,10 +17,10 @@ use tokio::sync::broadcast::Receiver;
 use tokio::time::Instant;
 use tracing::warn;
 
-use crate::web::auth::Staff;
-use crate::web::AppState;
 use crate::runtime::live::Change;
 use crate::store::{sessions, unix_now};
+use crate::web::auth::Staff;
+use crate::web::AppState;
 
 /// A signed-out or disabled user's open feed ends within this time.
 const SESSION_CHECK: Duration = Duration::from_secs(30);

@@ -7,14 +7,14 @@ use axum::response::{Html, Redirect, Response};
 use axum_extra::extract::Query;
 use serde::Deserialize;
 
-use crate::web::auth::Staff;
-use crate::web::error::{WebError, WebResult};
-use crate::web::view::{self, Nav, Notice};
-use crate::web::AppState;
 use crate::domain::access::Action;
 use crate::inbound::ingest::Outcome;
 use crate::store::jobs::JobKind;
 use crate::store::{quarantine, raw, unix_now};
+use crate::web::auth::Staff;
+use crate::web::error::{WebError, WebResult};
+use crate::web::view::{self, Nav, Notice};
+use crate::web::AppState;
 
 /// How much of a raw message the page shows (the rest is a download away).
 const SHOWN_BYTES: usize = 256 * 1024;

@@ -7,16 +7,16 @@ use axum::response::{Html, Redirect};
 use axum_extra::extract::{Form, Query};
 use serde::Deserialize;
 
-use crate::web::auth::Staff;
-use crate::web::error::{WebError, WebResult};
-use crate::web::view::{self, Nav, Notice};
-use crate::web::AppState;
-use crate::helpdesk::actions::{self, Expected};
 use crate::domain::{Priority, TicketStatus};
+use crate::helpdesk::actions::{self, Expected};
 use crate::store::jobs::JobKind;
 use crate::store::queue::{self, AssigneeFilter, Cursor, Filter, Sort};
 use crate::store::tickets::Field;
 use crate::store::{unix_now, users};
+use crate::web::auth::Staff;
+use crate::web::error::{WebError, WebResult};
+use crate::web::view::{self, Nav, Notice};
+use crate::web::AppState;
 
 pub const PAGE_SIZE: i64 = 50;
 

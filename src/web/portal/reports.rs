@@ -10,13 +10,13 @@ use axum::response::{Html, IntoResponse, Response};
 use axum_extra::extract::Query;
 use serde::Deserialize;
 
+use crate::domain::access::Action;
+use crate::reports::{self, svg, BacklogRow, DayRow, Dimension, Names, Period, SummaryRow};
+use crate::store::{reports as facts, unix_now, users};
 use crate::web::auth::Staff;
 use crate::web::error::{WebError, WebResult};
 use crate::web::view::Nav;
 use crate::web::AppState;
-use crate::domain::access::Action;
-use crate::reports::{self, svg, BacklogRow, DayRow, Dimension, Names, Period, SummaryRow};
-use crate::store::{reports as facts, unix_now, users};
 
 /// The page's address bar: the period as typed.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -322,8 +322,11 @@ pub async fn csv(
     );
     h.insert(
         header::CONTENT_DISPOSITION,
-        HeaderValue::from_str(&crate::web::portal::files::disposition("attachment", &filename))
-            .map_err(|e| WebError::Internal(e.to_string()))?,
+        HeaderValue::from_str(&crate::web::portal::files::disposition(
+            "attachment",
+            &filename,
+        ))
+        .map_err(|e| WebError::Internal(e.to_string()))?,
     );
     Ok(response)
 }

@@ -9,17 +9,17 @@ use axum::response::{Html, IntoResponse, Response};
 use axum_extra::extract::{Form, Query};
 use serde::Deserialize;
 
+use crate::domain::{TaskPriority, TaskStatus};
+use crate::helpdesk::tasks::{self as rules, Edit, FieldError, TaskError, TaskInput};
+use crate::store::jobs::JobKind;
+use crate::store::queue::AssigneeFilter;
+use crate::store::tasks::{self, Field, Sort, StatusFilter, Task};
+use crate::store::unix_now;
 use crate::web::auth::Staff;
 use crate::web::error::{WebError, WebResult};
 use crate::web::portal::queue::{user_choices, UserChoice};
 use crate::web::view::{self, Nav, Notice};
 use crate::web::AppState;
-use crate::domain::{TaskPriority, TaskStatus};
-use crate::store::jobs::JobKind;
-use crate::store::queue::AssigneeFilter;
-use crate::store::tasks::{self, Field, Sort, StatusFilter, Task};
-use crate::store::unix_now;
-use crate::helpdesk::tasks::{self as rules, Edit, FieldError, TaskError, TaskInput};
 
 pub const PAGE_SIZE: i64 = 50;
 

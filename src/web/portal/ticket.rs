@@ -9,17 +9,17 @@ use axum::response::{Html, IntoResponse, Response};
 use axum_extra::extract::{Form, Query};
 use serde::Deserialize;
 
+use crate::domain::{Direction, MessageKind};
+use crate::helpdesk::actions::{self, ActionError, Expected};
+use crate::helpdesk::ticket_views::{self as read, MessageView, TicketDetail};
+use crate::store::jobs::JobKind;
+use crate::store::tickets::Field;
+use crate::store::{events, unix_now};
 use crate::web::auth::Staff;
 use crate::web::error::{WebError, WebResult};
 use crate::web::portal::queue::{user_choices, UserChoice};
 use crate::web::view::{self, Nav, Notice};
 use crate::web::{mailhtml, security, AppState};
-use crate::helpdesk::actions::{self, ActionError, Expected};
-use crate::domain::{Direction, MessageKind};
-use crate::store::jobs::JobKind;
-use crate::store::tickets::Field;
-use crate::store::{events, unix_now};
-use crate::helpdesk::ticket_views::{self as read, MessageView, TicketDetail};
 
 /// One entry of the thread, ready to show.
 struct Item {

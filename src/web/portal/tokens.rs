@@ -8,14 +8,14 @@ use axum::response::{Html, IntoResponse, Response};
 use axum_extra::extract::Form;
 use serde::Deserialize;
 
+use crate::domain::datetime;
+use crate::mail::hash::sha256_hex;
+use crate::store::{api_tokens, unix_now};
 use crate::web::api::{Scope, TOKEN_PREFIX};
 use crate::web::auth::Staff;
 use crate::web::error::{WebError, WebResult};
 use crate::web::view::{self, MakeForm, Nav, Notice};
 use crate::web::AppState;
-use crate::mail::hash::sha256_hex;
-use crate::store::{api_tokens, unix_now};
-use crate::domain::datetime;
 
 /// The longest a token may be made to last, in days (no expiry is also offered).
 const MAX_DAYS: i64 = 3650;

@@ -10,16 +10,16 @@ use axum_extra::extract::cookie::CookieJar;
 use axum_extra::extract::{Form, Query};
 use serde::Deserialize;
 
+use crate::domain::access::Action;
+use crate::domain::Role;
+use crate::helpdesk::actions::ActionError;
+use crate::helpdesk::users::{self as rules, By};
+use crate::store::jobs::JobKind;
+use crate::store::{invitations, unix_now, users};
 use crate::web::auth::{self, Staff};
 use crate::web::error::{WebError, WebResult};
 use crate::web::view::{self, Nav, Notice};
 use crate::web::AppState;
-use crate::helpdesk::actions::ActionError;
-use crate::domain::access::Action;
-use crate::domain::Role;
-use crate::store::jobs::JobKind;
-use crate::store::{invitations, unix_now, users};
-use crate::helpdesk::users::{self as rules, By};
 
 const REGISTER_COOKIE: &str = "maildesk_register";
 const REGISTER_PATH: &str = "/portal/register";

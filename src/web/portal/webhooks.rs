@@ -8,13 +8,13 @@ use axum::response::{Html, IntoResponse, Response};
 use axum_extra::extract::Form;
 use serde::Deserialize;
 
+use crate::domain::access::Action;
+use crate::integrations::webhooks::{check_target, check_url, new_secret, parse_events, EVENTS};
+use crate::store::{unix_now, webhooks as store};
 use crate::web::auth::Staff;
 use crate::web::error::{WebError, WebResult};
 use crate::web::view::{self, MakeForm, Nav, Notice};
 use crate::web::AppState;
-use crate::domain::access::Action;
-use crate::store::{unix_now, webhooks as store};
-use crate::integrations::webhooks::{check_target, check_url, new_secret, parse_events, EVENTS};
 
 /// Deliveries shown per webhook.
 const SHOWN: i64 = 20;

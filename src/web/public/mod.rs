@@ -13,14 +13,14 @@ use axum_extra::extract::Form;
 use serde::Deserialize;
 use tracing::{info, warn};
 
+use crate::domain::{address, Direction, MessageKind, TicketStatus};
+use crate::helpdesk::customer::{self, CustomerAccess, LinkRefused, Replied, Upload, WebMailError};
+use crate::store::jobs::JobKind;
+use crate::store::{events, messages, throttle, unix_now};
 use crate::web::auth::{client_addr, constant_time_eq, is_https, Staff};
 use crate::web::error::{WebError, WebResult};
 use crate::web::view::{self, Notice};
 use crate::web::AppState;
-use crate::helpdesk::customer::{self, CustomerAccess, LinkRefused, Replied, Upload, WebMailError};
-use crate::domain::{address, Direction, MessageKind, TicketStatus};
-use crate::store::jobs::JobKind;
-use crate::store::{events, messages, throttle, unix_now};
 
 const CSRF_COOKIE: &str = "maildesk_public";
 const SUBMIT: &str = "public_submit";
@@ -32,7 +32,7 @@ const MAX_NAME: usize = 200;
 const MAX_DESCRIPTION: usize = 64 * 1024;
 
 /// The routes; uploads get their own body limit (the portal's is smaller).
-pub fn router(state: &AppState) -> axum::Router<AppState> {
+pub fn routes(state: &AppState) -> axum::Router<AppState> {
     use axum::routing::{get, post};
     let web = &state.config.web;
     let limit = usize::try_from(web.public_max_upload_bytes)
@@ -900,9 +900,14 @@ async fn set_solved(
     }
     let ctx = state.action_context();
     let mut tx = state.store.unit_of_work(&state.wake).await?;
-    let changed =
-        crate::helpdesk::actions::customer_set_solved(&mut tx, &ctx, found.ticket.id, &found.email, solved)
-            .await?;
+    let changed = crate::helpdesk::actions::customer_set_solved(
+        &mut tx,
+        &ctx,
+        found.ticket.id,
+        &found.email,
+        solved,
+    )
+    .await?;
     tx.commit().await?;
     let notice = match (changed, solved) {
         (true, true) => Notice::MarkedSolved,
