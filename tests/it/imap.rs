@@ -496,11 +496,10 @@ async fn the_daemon_reconnects_after_dovecot_restarts() {
     .await;
     assert!(started, "log:\n{}", env.log());
     dovecot.stop();
-    let noticed = wait_until(Duration::from_secs(10), || async {
-        env.log().contains("mailbox failed; retrying")
-    })
-    .await;
-    assert!(noticed, "the daemon never noticed; log:\n{}", env.log());
+    // A fixed pause, not a condition: an IDLE connection may only notice the restart
+    // after it (Dovecot's stop can leave the idling process to the kernel), and both
+    // orders must end with every message stored.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
     dovecot.start_again();
     let second: Vec<Vec<u8>> = (0..100).map(|i| message("after", i)).collect();
     dovecot.append(USER, PASSWORD, "INBOX", &second, None).await;
