@@ -230,7 +230,7 @@ async fn supervise_mailbox(mailbox: MailboxConfig, ingestor: Ingestor, token: Ca
             let token = token.clone();
             async move {
                 crate::failpoint::check("mailbox", worker.name().as_bytes());
-                worker.run(token).await
+                worker.run(token).await;
             }
         },
         move |reason| {

@@ -1434,7 +1434,7 @@ mod tests {
         let secret = dir.path().join("secret");
         std::fs::write(&secret, "0123456789abcdef0123\n").unwrap();
         let config = load_text(
-            &format!("[helpdesk]\nsigning_secret_file = {:?}\n", secret),
+            &format!("[helpdesk]\nsigning_secret_file = {secret:?}\n"),
             &[],
         )
         .unwrap();

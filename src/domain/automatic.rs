@@ -194,7 +194,7 @@ mod tests {
             ),
             (
                 AutomaticSignals {
-                    return_path: Some("".into()),
+                    return_path: Some(String::new()),
                     ..Default::default()
                 },
                 "null Return-Path <>",

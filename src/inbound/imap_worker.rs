@@ -451,7 +451,7 @@ impl MailboxWorker {
         let quarantined: Vec<u32> = items.iter().filter(|(_, q)| *q).map(|(u, _)| *u).collect();
         match self.mailbox.after {
             AfterAction::Move => {
-                move_uids(session, features, &stored, &self.mailbox.move_to).await?
+                move_uids(session, features, &stored, &self.mailbox.move_to).await?;
             }
             AfterAction::Seen => mark_seen(session, &stored).await?,
             AfterAction::None => {}

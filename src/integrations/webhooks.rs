@@ -376,13 +376,13 @@ impl WebhookWorker {
         }
         match (&result, sent) {
             (Ok(status), _) => {
-                info!(delivery_id = d.id, webhook_id = d.webhook_id, event = %d.event, status, "webhook delivered")
+                info!(delivery_id = d.id, webhook_id = d.webhook_id, event = %d.event, status, "webhook delivered");
             }
             (Err(e), Sent::Failed) => {
-                warn!(delivery_id = d.id, webhook_id = d.webhook_id, event = %d.event, attempts = d.attempts, error = %e.message, "webhook delivery failed for good")
+                warn!(delivery_id = d.id, webhook_id = d.webhook_id, event = %d.event, attempts = d.attempts, error = %e.message, "webhook delivery failed for good");
             }
             (Err(e), _) => {
-                warn!(delivery_id = d.id, webhook_id = d.webhook_id, event = %d.event, attempts = d.attempts, error = %e.message, "webhook not delivered; will retry")
+                warn!(delivery_id = d.id, webhook_id = d.webhook_id, event = %d.event, attempts = d.attempts, error = %e.message, "webhook not delivered; will retry");
             }
         }
         Ok(sent)

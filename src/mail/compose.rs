@@ -56,8 +56,7 @@ impl Identity {
     }
 
     pub fn envelope_from(&self) -> String {
-        parse_mailbox(&self.from)
-            .map_or_else(|| self.support_address.clone(), |m| m.email.to_string())
+        parse_mailbox(&self.from).map_or_else(|| self.support_address.clone(), |m| m.email.clone())
     }
 }
 

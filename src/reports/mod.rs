@@ -258,7 +258,7 @@ pub fn summary(facts: &Facts, names: &Names<'_>) -> Vec<SummaryRow> {
     };
     add(&facts.created, &|t, g| t.created += g.count);
     add(&facts.first_responses, &|t, g| {
-        t.first_response.extend(g.durations())
+        t.first_response.extend(g.durations());
     });
     add(&facts.resolved, &|t, g| {
         t.resolved += g.count;

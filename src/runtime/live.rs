@@ -216,7 +216,7 @@ async fn relay(listener: &mut sqlx::postgres::PgListener, hub: &LiveHub) -> Stri
             Ok(Some(notification)) => match serde_json::from_str(notification.payload()) {
                 Ok(change) => hub.publish(change),
                 Err(e) => {
-                    warn!(payload = notification.payload(), error = %e, "live updates: unreadable notification")
+                    warn!(payload = notification.payload(), error = %e, "live updates: unreadable notification");
                 }
             },
             Ok(None) => return "connection closed".into(),

@@ -60,7 +60,9 @@ pub async fn watchdog(store: Store, token: CancellationToken) {
                 send(&[NotifyState::Watchdog]);
             }
             Err(_) => {
-                warn!("watchdog: no answer from the database pool within {deadline:?}; not pinging")
+                warn!(
+                    "watchdog: no answer from the database pool within {deadline:?}; not pinging"
+                );
             }
         }
         let next = period.saturating_sub(started.elapsed());

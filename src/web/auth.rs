@@ -428,12 +428,9 @@ pub(super) async fn check_credentials(
     };
     let verified = crate::helpdesk::password::verify(password, hash).await;
     let mut conn = state.store.acquire().await?;
-    let verified = match verified {
-        Ok(verified) => verified,
-        Err(_) => {
-            throttle::release(&mut conn, &attempt).await?;
-            return Ok(Credentials::Busy);
-        }
+    let Ok(verified) = verified else {
+        throttle::release(&mut conn, &attempt).await?;
+        return Ok(Credentials::Busy);
     };
     let Some(user) = user.filter(|_| usable && verified) else {
         info!(account = %email, client, "failed sign-in");

@@ -281,7 +281,7 @@ async fn closed_within(mut stream: TcpStream, limit: Duration) -> bool {
     loop {
         match tokio::time::timeout_at(deadline, stream.read(&mut buf)).await {
             Err(_) => return false,
-            Ok(Ok(0)) | Ok(Err(_)) => return true,
+            Ok(Ok(0) | Err(_)) => return true,
             Ok(Ok(_)) => continue, // e.g. a 408 before the close
         }
     }

@@ -361,7 +361,7 @@ async fn content_hashes_from_before_the_canonical_form_are_recomputed_once() {
         for copy in [raw.clone(), to_crlf(&raw)] {
             match ingestor.ingest(&copy, &Origin::new("again", None)).await {
                 Ok(Outcome::Duplicate { message_id, .. }) => {
-                    assert_eq!(message_id, stored, "{}", String::from_utf8_lossy(&copy))
+                    assert_eq!(message_id, stored, "{}", String::from_utf8_lossy(&copy));
                 }
                 other => panic!(
                     "{} should be a duplicate of message {stored}: {other:?}",
@@ -377,7 +377,7 @@ async fn content_hashes_from_before_the_canonical_form_are_recomputed_once() {
         Ok(Outcome::Quarantined {
             entry_id: e, new, ..
         }) => {
-            assert_eq!((e, new), (entry_id, false))
+            assert_eq!((e, new), (entry_id, false));
         }
         other => panic!("expected the open quarantine entry: {other:?}"),
     }

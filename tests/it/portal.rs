@@ -957,7 +957,7 @@ async fn the_queue_filters_searches_and_pages_by_keyset() {
             .and_then(|b| b.rsplit("href=\"").next())
         {
             Some(href) if page.body.contains("rel=\"next\"") => {
-                path = href.split('"').next().unwrap().replace("&amp;", "&")
+                path = href.split('"').next().unwrap().replace("&amp;", "&");
             }
             _ => break,
         }

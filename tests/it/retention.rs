@@ -291,7 +291,7 @@ async fn maildesk_purge_dry_run_shows_and_purge_does_and_serve_purges_by_itself(
         );
         match crate::support::ingest_text(&ingestor, &raw).await {
             maildesk::inbound::ingest::Outcome::Created { ticket_id, .. } => {
-                tickets.push(ticket_id)
+                tickets.push(ticket_id);
             }
             other => panic!("{other:?}"),
         }

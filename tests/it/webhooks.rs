@@ -316,7 +316,7 @@ async fn each_event_arrives_once_signed_and_a_500_is_retried() {
                 .iter()
                 .any(|b| want.as_object().unwrap().iter().all(|(k, v)| &b[k] == v)),
             "no event like {want} among {bodies:#?}"
-        )
+        );
     };
     has(json!({"event": "ticket.created", "ticket": ticket}));
     has(

@@ -1022,8 +1022,8 @@ impl Counts {
         match outcome {
             Ok(Outcome::Created { .. }) => self.created += 1,
             Ok(Outcome::Threaded { .. }) => self.threaded += 1,
-            Ok(Outcome::Duplicate { .. }) | Ok(Outcome::Quarantined { new: false, .. }) => {
-                self.duplicates += 1
+            Ok(Outcome::Duplicate { .. } | Outcome::Quarantined { new: false, .. }) => {
+                self.duplicates += 1;
             }
             Ok(Outcome::Quarantined { new: true, .. }) => self.quarantined += 1,
             Err(_) => self.failed += 1,
