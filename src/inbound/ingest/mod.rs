@@ -433,6 +433,7 @@ impl Ingestor {
         Ok(outcome)
     }
 
+    /// One message in the caller's transaction: dedup → decide → apply → side effects.
     async fn store_mail_in(
         &self,
         tx: &mut Tx,
@@ -442,17 +443,8 @@ impl Ingestor {
         retry_of: Option<i64>,
         now: i64,
     ) -> Result<Outcome, StoreError> {
-        if let Some((message_id, ticket_id)) =
-            messages::find_duplicate(tx, &mail.message_id, &mail.content_sha256).await?
-        {
-            if let Some(entry_id) = retry_of {
-                let note = format!("duplicate of message {message_id} on ticket #{ticket_id}");
-                quarantine::mark_resolved(tx, entry_id, &note, now).await?;
-            }
-            return Ok(Outcome::Duplicate {
-                ticket_id,
-                message_id,
-            });
+        if let Some(duplicate) = already_stored(tx, mail, retry_of, now).await? {
+            return Ok(duplicate);
         }
         let sender = Sender::of(mail);
         let candidate = self.find_candidate(tx, mail, &sender).await?;
@@ -480,7 +472,39 @@ impl Ingestor {
                 .await?;
             return finish(tx, retry_of, ticket_id, message_id, created, now).await;
         }
-        let (ticket_id, created) = match decision {
+        let (ticket_id, created) = self
+            .apply_decision(tx, mail, &sender, origin, decision, old_status, now)
+            .await?;
+        if mail.automatic.is_none() && self.may_add_people(tx, ticket_id, &sender, created).await? {
+            self.add_participants(tx, ticket_id, mail, &sender, created, now)
+                .await?;
+        }
+        let kind = if mail.automatic.is_some() {
+            MessageKind::Automatic
+        } else {
+            MessageKind::Public
+        };
+        let message_id =
+            insert_message(tx, ticket_id, mail, origin, kind, Writer::Customer, now).await?;
+        self.customer_mail_side_effects(tx, ticket_id, mail, origin, created, now)
+            .await?;
+        finish(tx, retry_of, ticket_id, message_id, created, now).await
+    }
+
+    /// The ticket the customer's message goes to: the one it threads onto (its status
+    /// moved as the decision says, with history) or a new one with its requester.
+    #[allow(clippy::too_many_arguments)]
+    async fn apply_decision(
+        &self,
+        tx: &mut Tx,
+        mail: &InboundMail,
+        sender: &Sender<'_>,
+        origin: &Origin,
+        decision: ThreadDecision,
+        old_status: Option<crate::domain::TicketStatus>,
+        now: i64,
+    ) -> Result<(i64, bool), StoreError> {
+        match decision {
             ThreadDecision::Attach {
                 ticket_id,
                 new_status,
@@ -502,48 +526,41 @@ impl Ingestor {
                     }
                     None => tickets::touch(tx, ticket_id, now).await?,
                 }
-                (ticket_id, false)
+                Ok((ticket_id, false))
             }
             ThreadDecision::NewTicket { linked_to } => {
                 let ticket_id = self
-                    .open_ticket(tx, mail, &sender, origin, linked_to, now)
+                    .open_ticket(tx, mail, sender, origin, linked_to, now)
                     .await?;
-                self.add_requester(tx, ticket_id, &sender, now).await?;
-                (ticket_id, true)
+                self.add_requester(tx, ticket_id, sender, now).await?;
+                Ok((ticket_id, true))
             }
+        }
+    }
+
+    /// What a customer's message causes in the same transaction: a bounce suppresses
+    /// the address; a person's mail queues the acknowledgement and staff notifications.
+    async fn customer_mail_side_effects(
+        &self,
+        tx: &mut Tx,
+        ticket_id: i64,
+        mail: &InboundMail,
+        origin: &Origin,
+        created: bool,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let Some(outbound) = &self.options.outbound else {
+            return Ok(());
         };
-        if mail.automatic.is_none() && self.may_add_people(tx, ticket_id, &sender, created).await? {
-            self.add_participants(tx, ticket_id, mail, &sender, created, now)
-                .await?;
+        if mail.automatic.is_some() {
+            if !mail.hard_bounced.is_empty() {
+                crate::outbound::record_bounce(tx, outbound, ticket_id, mail, now).await?;
+            }
+            return Ok(());
         }
-        let kind = if mail.automatic.is_some() {
-            MessageKind::Automatic
-        } else {
-            MessageKind::Public
-        };
-        let message_id =
-            insert_message(tx, ticket_id, mail, origin, kind, Writer::Customer, now).await?;
-        if let (Some(_), false, Some(outbound)) = (
-            &mail.automatic,
-            mail.hard_bounced.is_empty(),
-            &self.options.outbound,
-        ) {
-            crate::outbound::record_bounce(tx, outbound, ticket_id, mail, now).await?;
-        }
-        if let (None, Some(outbound)) = (&mail.automatic, &self.options.outbound) {
-            let acknowledge = created && origin.acknowledge;
-            crate::outbound::on_customer_mail(
-                tx,
-                outbound,
-                ticket_id,
-                mail,
-                created,
-                acknowledge,
-                now,
-            )
-            .await?;
-        }
-        finish(tx, retry_of, ticket_id, message_id, created, now).await
+        let acknowledge = created && origin.acknowledge;
+        crate::outbound::on_customer_mail(tx, outbound, ticket_id, mail, created, acknowledge, now)
+            .await
     }
 
     /// Whether this mail may make people participants (DESIGN.md, threading rule 5): the
@@ -892,6 +909,29 @@ async fn quarantine_in(
         reason: reason.to_string(),
         new: true,
     })
+}
+
+/// The message when it was stored before (same Message-ID and content): a retried
+/// quarantine entry is resolved as that duplicate.
+async fn already_stored(
+    tx: &mut Tx,
+    mail: &InboundMail,
+    retry_of: Option<i64>,
+    now: i64,
+) -> Result<Option<Outcome>, StoreError> {
+    let Some((message_id, ticket_id)) =
+        messages::find_duplicate(tx, &mail.message_id, &mail.content_sha256).await?
+    else {
+        return Ok(None);
+    };
+    if let Some(entry_id) = retry_of {
+        let note = format!("duplicate of message {message_id} on ticket #{ticket_id}");
+        quarantine::mark_resolved(tx, entry_id, &note, now).await?;
+    }
+    Ok(Some(Outcome::Duplicate {
+        ticket_id,
+        message_id,
+    }))
 }
 
 /// Resolves a retried quarantine entry and reports the outcome.
